@@ -1,0 +1,128 @@
+"""Writes to agendas: upsert phones, delete phones. Each call is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from agenda.models import Agenda, AgendaPhone
+from pbx.auth import ApiClient
+from pbx.models import Company
+from pbx.params import ParameterError, normalize_phone_number
+from pbx.selectors import company_get
+from swanproject.envelope import Conflict, NotFound
+
+BATCH_SIZE = 1000
+NAME_MAX_LENGTH = AgendaPhone._meta.get_field("name").max_length
+
+
+def clean_phone_entries(entries: Sequence[Any]) -> dict[str, str]:
+    """`[{name, number}, …]` → {normalised number: name}; the first invalid entry is a 400."""
+    phones: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        where = f"phones[{index}]"
+        if not isinstance(entry, dict):
+            raise ParameterError(
+                _("%(where)s must be an object with 'name' and 'number'.") % {"where": where}
+            )
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ParameterError(_("%(where)s has no 'name'.") % {"where": where})
+        name = name.strip()
+        if len(name) > NAME_MAX_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise ParameterError(
+                _(
+                    "%(where)s: the name is longer than %(max)s characters or has control characters."
+                )
+                % {"where": where, "max": NAME_MAX_LENGTH}
+            )
+        number = normalize_phone_number(entry.get("number"))
+        if number is None:
+            raise ParameterError(
+                _("%(where)s: '%(number)s' is not a valid phone number.")
+                % {"where": where, "number": str(entry.get("number"))[:40]}
+            )
+        phones[number] = name
+    return phones
+
+
+def clean_phone_numbers(entries: Sequence[Any]) -> list[str]:
+    numbers = []
+    for index, entry in enumerate(entries):
+        number = normalize_phone_number(entry)
+        if number is None:
+            raise ParameterError(
+                _("phones[%(index)s]: '%(number)s' is not a valid phone number.")
+                % {"index": index, "number": str(entry)[:40]}
+            )
+        numbers.append(number)
+    return numbers
+
+
+def agenda_visible(*, client: ApiClient, name: str) -> Agenda | None:
+    agenda = Agenda.objects.filter(name=name).first()
+    if agenda is None:
+        return None
+    if client.company_ids is not None and agenda.company_id not in client.company_ids:
+        return None  # another company's agenda is answered as if it did not exist
+    return agenda
+
+
+def _company_for_new_agenda(*, client: ApiClient, company: str | None) -> Company | None:
+    if company is not None:
+        return company_get(client=client, ident=company)
+    if client.company_ids is None:
+        return None
+    if len(client.company_ids) == 1:
+        return client.companies().get()
+    raise ParameterError(
+        _("The parameter 'company' is required: this API key serves several companies.")
+    )
+
+
+@transaction.atomic
+def agenda_upsert(
+    *, client: ApiClient, name: str, phones: dict[str, str], company: str | None = None
+) -> Agenda:
+    """Creates the agenda if needed; new numbers are added, existing ones renamed."""
+    agenda = agenda_visible(client=client, name=name)
+    if agenda is None:
+        if Agenda.objects.filter(name=name).exists():
+            raise NotFound(_("Agenda '%(name)s' not found.") % {"name": name})
+        agenda = Agenda.objects.create(
+            name=name, company=_company_for_new_agenda(client=client, company=company)
+        )
+    elif company is not None and agenda.company_id != company_get(client=client, ident=company).pk:
+        raise Conflict(_("Agenda '%(name)s' belongs to another company.") % {"name": name})
+
+    existing = {phone.number: phone for phone in agenda.phones.select_for_update()}
+    to_create = [
+        AgendaPhone(agenda=agenda, name=phone_name, number=number)
+        for number, phone_name in phones.items()
+        if number not in existing
+    ]
+    to_rename = []
+    for number, phone_name in phones.items():
+        phone = existing.get(number)
+        if phone is not None and phone.name != phone_name:
+            phone.name = phone_name
+            to_rename.append(phone)
+    AgendaPhone.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
+    AgendaPhone.objects.bulk_update(to_rename, ["name"], batch_size=BATCH_SIZE)
+    return agenda
+
+
+@transaction.atomic
+def agenda_phones_delete(*, client: ApiClient, name: str, numbers: list[str] | None) -> int:
+    """Deletes the listed numbers, or every phone when `numbers` is None; returns how many."""
+    agenda = agenda_visible(client=client, name=name)
+    if agenda is None:
+        raise NotFound(_("Agenda '%(name)s' not found.") % {"name": name})
+    phones = agenda.phones.all()
+    if numbers is not None:
+        phones = phones.filter(number__in=numbers)
+    deleted, _per_model = phones.delete()
+    return deleted

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PbxConfig(AppConfig):
+    verbose_name = "PBX"
+    name = "pbx"

@@ -1,0 +1,86 @@
+"""API-key authentication, the permission that requires it, and per-key throttling."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.throttling import SimpleRateThrottle
+
+from pbx.models import ApiKey, Company, hash_api_key
+
+logger = logging.getLogger("swan.auth")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """The caller behind an API key; stands in for `request.user`."""
+
+    key: ApiKey
+    company_ids: frozenset[int] | None  # None: every company
+
+    is_authenticated = True
+
+    def companies(self) -> QuerySet[Company]:
+        queryset = Company.objects.all()
+        if self.company_ids is not None:
+            queryset = queryset.filter(pk__in=self.company_ids)
+        return queryset
+
+    def sees_company(self, company_id: int | None) -> bool:
+        return self.company_ids is None or company_id in self.company_ids
+
+
+def _raw_key(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _sep, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.META.get("HTTP_X_API_KEY", "").strip() or None
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        raw = _raw_key(request)
+        if raw is None:
+            return None
+        key = ApiKey.objects.filter(key_hash=hash_api_key(raw), is_active=True).first()
+        if key is None:
+            raise exceptions.AuthenticationFailed(_("The API key is not valid."))
+        address = request.META.get("REMOTE_ADDR")
+        if not key.allows_address(address):
+            logger.warning("api key refused key=%s address=%s", key.prefix, address)
+            raise exceptions.PermissionDenied(
+                _("This API key may not be used from %(address)s.") % {"address": address}
+            )
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        company_ids = frozenset(key.companies.values_list("pk", flat=True))
+        return ApiClient(key=key, company_ids=company_ids or None), key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="swan"'
+
+
+class HasApiKey(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, ApiClient)
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request, view):
+        if not isinstance(request.user, ApiClient):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.key.pk}

@@ -1,0 +1,277 @@
+"""Companies, their people and queues, public numbers, API keys, and the live state the PBX reports."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+extension_validator = RegexValidator(r"^\d{1,20}$", _("An extension is 1 to 20 digits."))
+slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", _("Lower-case letters, digits, - and _."))
+
+
+def validate_time_zone(value: str) -> None:
+    from zoneinfo import available_timezones
+
+    if value not in available_timezones():
+        raise ValidationError(_("'%(value)s' is not a known time zone."), params={"value": value})
+
+
+class Company(models.Model):
+    slug = models.SlugField(_("slug"), max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=settings.SWAN_DEFAULT_COMPANY_TIME_ZONE,
+        validators=[validate_time_zone],
+    )
+    dial_context = models.CharField(
+        _("outbound dial context"),
+        max_length=80,
+        default="from-internal",
+        help_text=_("Asterisk dialplan context that click-to-call dials the destination in."),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Department(models.Model):
+    company = models.ForeignKey(Company, models.CASCADE, related_name="departments")
+    name = models.CharField(_("name"), max_length=120)
+
+    class Meta:
+        ordering = ["company__name", "name"]
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="department_unique_in_company")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.company})"
+
+
+class PbxUser(models.Model):
+    """A person with an extension on the PBX (not a login of this service)."""
+
+    company = models.ForeignKey(Company, models.CASCADE, related_name="users")
+    extension = models.CharField(_("extension"), max_length=20, validators=[extension_validator])
+    name = models.CharField(_("name"), max_length=120)
+    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    department = models.ForeignKey(
+        Department, models.SET_NULL, null=True, blank=True, related_name="users"
+    )
+
+    class Meta:
+        ordering = ["company__name", "extension"]
+        verbose_name = _("PBX user")
+        verbose_name_plural = _("PBX users")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "extension"], name="extension_unique_in_company"
+            )
+        ]
+        indexes = [models.Index(fields=["extension"], name="pbxuser_extension_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.extension} {self.name}"
+
+    def clean(self) -> None:
+        if self.department_id and self.department.company_id != self.company_id:
+            raise ValidationError({"department": _("The department belongs to another company.")})
+
+
+class Queue(models.Model):
+    """An Asterisk queue, with the service level and alarm rules of contract.md."""
+
+    company = models.ForeignKey(Company, models.CASCADE, related_name="queues")
+    name = models.CharField(_("Asterisk queue name"), max_length=128, unique=True)
+    service_level_seconds = models.PositiveIntegerField(_("service level (seconds)"), default=20)
+    alarm_waiting_calls = models.PositiveIntegerField(
+        _("alarm: callers waiting at least"), null=True, blank=True, default=5
+    )
+    alarm_wait_seconds = models.PositiveIntegerField(
+        _("alarm: longest wait at least (seconds)"), null=True, blank=True, default=60
+    )
+    alarm_service_ratio_below = models.DecimalField(
+        _("alarm: service ratio below (%)"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    alarm_abandoned_ratio_below = models.DecimalField(
+        _("alarm: abandoned ratio below (%)"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    members = models.ManyToManyField(PbxUser, through="QueueMember", related_name="queues")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("queue")
+        verbose_name_plural = _("queues")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueMember(models.Model):
+    """A user configured to answer a queue."""
+
+    queue = models.ForeignKey(Queue, models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(PbxUser, models.CASCADE, related_name="queue_memberships")
+    penalty = models.PositiveIntegerField(_("penalty"), default=0)
+
+    class Meta:
+        ordering = ["queue__name", "user__extension"]
+        verbose_name = _("queue member")
+        verbose_name_plural = _("queue members")
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "user"], name="queue_member_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.queue}"
+
+    def clean(self) -> None:
+        if self.queue_id and self.user_id and self.queue.company_id != self.user.company_id:
+            raise ValidationError(_("A queue's members must belong to the queue's company."))
+
+
+class PublicNumber(models.Model):
+    company = models.ForeignKey(Company, models.CASCADE, related_name="numbers")
+    name = models.CharField(_("name"), max_length=120)
+    alias = models.CharField(_("alias"), max_length=120, blank=True)
+    number = models.CharField(_("number"), max_length=32)
+    in_use = models.BooleanField(_("in use"), default=False)
+
+    class Meta:
+        ordering = ["company__name", "name", "number"]
+        verbose_name = _("public number")
+        verbose_name_plural = _("public numbers")
+        constraints = [
+            models.UniqueConstraint(fields=["company", "number"], name="number_unique_in_company")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} - {self.number}"
+
+
+def hash_api_key(raw_key: str) -> str:
+    # Keys are 256-bit random tokens, so a plain SHA-256 is enough (no password stretching needed).
+    return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+
+def validate_networks(value: str) -> None:
+    for item in value.split():
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValidationError(
+                _("'%(item)s' is not an IP network."), params={"item": item}
+            ) from exc
+
+
+class ApiKey(models.Model):
+    """A key for the helpdesk client; the raw key is shown once and only its hash is kept."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    companies = models.ManyToManyField(
+        Company,
+        blank=True,
+        related_name="api_keys",
+        verbose_name=_("companies"),
+        help_text=_("Empty: every company."),
+    )
+    allowed_networks = models.TextField(
+        _("allowed networks"),
+        blank=True,
+        validators=[validate_networks],
+        help_text=_("Client networks in CIDR notation, separated by spaces or lines. Empty: any."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def set_new_key(self) -> str:
+        """Gives the key a fresh secret and returns it: the only time it can be read."""
+        raw = "swan_" + secrets.token_urlsafe(32)
+        self.prefix = raw[:10]
+        self.key_hash = hash_api_key(raw)
+        return raw
+
+    def allows_address(self, address: str | None) -> bool:
+        networks = self.allowed_networks.split()
+        if not networks:
+            return True
+        if not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+class DeviceState(models.Model):
+    """Live state of a PBX device (`PJSIP/200`), as the listener last saw it."""
+
+    class State(models.TextChoices):
+        UNKNOWN = "UNKNOWN"
+        NOT_INUSE = "NOT_INUSE"
+        INUSE = "INUSE"
+        BUSY = "BUSY"
+        INVALID = "INVALID"
+        UNAVAILABLE = "UNAVAILABLE"
+        RINGING = "RINGING"
+        RINGINUSE = "RINGINUSE"
+        ONHOLD = "ONHOLD"
+
+    interface = models.CharField(max_length=128, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNKNOWN)
+    changed_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(help_text=_("When the PBX last confirmed this state."))
+
+    class Meta:
+        verbose_name = _("device state")
+        verbose_name_plural = _("device states")
+
+    def __str__(self) -> str:
+        return f"{self.interface}: {self.state}"
+
+
+class UserPresence(models.Model):
+    """Live per-user flags the PBX reports: do-not-disturb and queue pause, with reasons."""
+
+    user = models.OneToOneField(PbxUser, models.CASCADE, related_name="presence")
+    dnd = models.BooleanField(default=False)
+    dnd_reason = models.CharField(max_length=120, blank=True)
+    paused = models.BooleanField(default=False)
+    pause_reason = models.CharField(max_length=120, blank=True)
+    changed_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("user presence")
+        verbose_name_plural = _("user presences")
+
+    def __str__(self) -> str:
+        return f"{self.user}: dnd={self.dnd} paused={self.paused}"

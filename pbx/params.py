@@ -1,0 +1,286 @@
+"""SWAN request parameters: PHP-style arrays and maps, JSON strings and bodies, typed getters.
+
+PHP's `http_build_query` writes `a[]=1&a[]=2`, `a[0]=1&a[1]=2` and `m[k][]=v`; other clients
+repeat keys (`a=1&a=2`) or send JSON, as a string in one parameter or as the body. Every form
+parses to the same value. Getters raise `ParameterError` (a 400 envelope) naming the parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.utils.translation import gettext as _
+
+from swanproject.envelope import SwanError
+
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+_EXTENSION = re.compile(r"^\d{1,20}$")
+_MAC_SEPARATORS = re.compile(r"[:\-.]")
+_MAC = re.compile(r"^[0-9a-f]{12}$")
+_PHONE_FILLERS = re.compile(r"[\s.\-()\[\]/]")
+_PHONE = re.compile(r"^\+?[0-9]{1,32}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class ParameterError(SwanError):
+    status_code = 400
+
+
+def split_key(key: str) -> tuple[str, list[str]]:
+    """`queues[ventas][]` → ("queues", ["ventas", ""])."""
+    first = key.find("[")
+    if first <= 0 or not key.endswith("]"):
+        return key, []
+    rest = key[first:]
+    parts = _BRACKETS.findall(rest)
+    if "".join(f"[{p}]" for p in parts) != rest:
+        return key, []  # not a clean bracket suffix: take the key literally, as PHP nearly does
+    return key[:first], parts
+
+
+def _insert(container: dict, path: list[str], value: Any) -> None:
+    head, *tail = path
+    if head == "":
+        head = _next_index(container)
+    if not tail:
+        container[head] = value
+        return
+    child = container.get(head)
+    if not isinstance(child, dict):
+        child = {}
+        container[head] = child
+    _insert(child, tail, value)
+
+
+def _next_index(container: dict) -> str:
+    numeric = [int(k) for k in container if k.isdigit()]
+    return str(max(numeric) + 1 if numeric else 0)
+
+
+def _listify(node: Any) -> Any:
+    """Maps whose keys are all integers become lists ordered by key, as PHP arrays read."""
+    if not isinstance(node, dict):
+        return node
+    node = {k: _listify(v) for k, v in node.items()}
+    if node and all(k.isdigit() for k in node):
+        return [node[k] for k in sorted(node, key=int)]
+    return node
+
+
+def parse_pairs(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Builds the parameter tree from ordered (key, value) pairs; a repeated plain key is a list."""
+    tree: dict[str, Any] = {}
+    for key, value in pairs:
+        name, path = split_key(key)
+        if path:
+            current = tree.get(name)
+            if not isinstance(current, dict):
+                current = {}
+                tree[name] = current
+            _insert(current, path, value)
+        elif name in tree:
+            existing = tree[name]
+            tree[name] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            tree[name] = value
+    return {k: _listify(v) for k, v in tree.items()}
+
+
+def parse_query_string(query: str) -> dict[str, Any]:
+    return parse_pairs(parse_qsl(query, keep_blank_values=True))
+
+
+def request_params(request, *, body_array_param: str | None = None) -> dict[str, Any]:
+    """The parameters of a DRF request: the query string, and for POST/DELETE the body over it."""
+    params = parse_pairs(_query_pairs(request.query_params))
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return params
+    data = request.data
+    if isinstance(data, list):
+        if body_array_param is None:
+            raise ParameterError(_("The JSON body must be an object."))
+        params[body_array_param] = data
+    elif hasattr(data, "lists"):  # form or multipart QueryDict
+        params.update(parse_pairs(_query_pairs(data)))
+    elif isinstance(data, Mapping):
+        params.update(data)
+    elif data not in (None, ""):
+        raise ParameterError(_("The JSON body must be an object."))
+    return params
+
+
+def _query_pairs(querydict) -> list[tuple[str, Any]]:
+    return [(key, value) for key, values in querydict.lists() for value in values]
+
+
+def get_str(
+    params: Mapping[str, Any], name: str, *, required: bool = False, max_length: int = 255
+) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise ParameterError(_("The parameter '%(name)s' is required.") % {"name": name})
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ParameterError(_("The parameter '%(name)s' must be a text.") % {"name": name})
+    value = str(value).strip()
+    if _CONTROL.search(value):
+        raise ParameterError(
+            _("The parameter '%(name)s' contains control characters.") % {"name": name}
+        )
+    if len(value) > max_length:
+        raise ParameterError(
+            _("The parameter '%(name)s' is longer than %(max)s characters.")
+            % {"name": name, "max": max_length}
+        )
+    if required and not value:
+        raise ParameterError(_("The parameter '%(name)s' is required.") % {"name": name})
+    return value or None
+
+
+def get_bool(params: Mapping[str, Any], name: str, *, default: bool = False) -> bool:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | str):
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ParameterError(
+        _("The parameter '%(name)s' must be a boolean (true/false, 1/0, yes/no, on/off).")
+        % {"name": name}
+    )
+
+
+def get_int(
+    params: Mapping[str, Any], name: str, *, default: int, minimum: int, maximum: int
+) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        value = None
+    try:
+        number = int(str(value).strip()) if value is not None else None
+    except ValueError:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        raise ParameterError(
+            _("The parameter '%(name)s' must be a whole number from %(min)s to %(max)s.")
+            % {"name": name, "min": minimum, "max": maximum}
+        )
+    return number
+
+
+def _decode_json_string(value: Any) -> Any:
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def get_list(params: Mapping[str, Any], name: str, *, required: bool = False) -> list[Any] | None:
+    """A list parameter in any of its spellings; a lone scalar is a one-item list."""
+    value = _decode_json_string(params.get(name))
+    if value is None or value == "" or value == []:
+        if required:
+            raise ParameterError(
+                _("The parameter '%(name)s' is required and must not be empty.") % {"name": name}
+            )
+        return None
+    if isinstance(value, Mapping):
+        if all(str(k).isdigit() for k in value):
+            return [value[k] for k in sorted(value, key=lambda k: int(k))]
+        raise ParameterError(_("The parameter '%(name)s' must be an array.") % {"name": name})
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def get_str_list(
+    params: Mapping[str, Any], name: str, *, required: bool = False
+) -> list[str] | None:
+    items = get_list(params, name, required=required)
+    if items is None:
+        return None
+    result = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise ParameterError(
+                _("The parameter '%(name)s' must be an array of texts.") % {"name": name}
+            )
+        text = str(item).strip()
+        if _CONTROL.search(text):
+            raise ParameterError(
+                _("The parameter '%(name)s' contains control characters.") % {"name": name}
+            )
+        result.append(text)
+    return result
+
+
+def get_groups(
+    params: Mapping[str, Any], name: str, *, required: bool = False
+) -> dict[str, list[str]] | None:
+    """A map of group name → list of texts: `{ '{queueGroup}': ['{queue1}', ...], ... }`."""
+    value = _decode_json_string(params.get(name))
+    if value is None or value == "" or value == {} or value == []:
+        if required:
+            raise ParameterError(_("The parameter '%(name)s' is required.") % {"name": name})
+        return None
+    if not isinstance(value, Mapping):
+        raise ParameterError(
+            _("The parameter '%(name)s' must be a map of group names to arrays of names.")
+            % {"name": name}
+        )
+    groups: dict[str, list[str]] = {}
+    for group, members in value.items():
+        members = get_str_list({str(group): members}, str(group)) or []
+        if _CONTROL.search(str(group)):
+            raise ParameterError(
+                _("The parameter '%(name)s' contains control characters.") % {"name": name}
+            )
+        groups[str(group)] = members
+    return groups
+
+
+def clean_extension(value: Any, *, name: str = "extension") -> str:
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
+    if not _EXTENSION.match(text):
+        raise ParameterError(
+            _("'%(value)s' is not a valid %(name)s: it must be 1 to 20 digits.")
+            % {"value": str(value)[:40], "name": name}
+        )
+    return text
+
+
+def clean_mac(value: str) -> str:
+    """Any common MAC spelling → 12 lower-case hex digits."""
+    text = _MAC_SEPARATORS.sub("", str(value).strip()).lower()
+    if not _MAC.match(text):
+        raise ParameterError(
+            _("'%(value)s' is not a valid MAC address: it must be 12 hex digits.")
+            % {"value": str(value)[:40]}
+        )
+    return text
+
+
+def normalize_phone_number(value: Any) -> str | None:
+    """Drops spaces, dots, dashes and brackets; keeps a leading +. None if what is left is invalid."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = _PHONE_FILLERS.sub("", str(value))
+    return text if _PHONE.match(text) else None

@@ -1,0 +1,51 @@
+"""SWAN v2 endpoints backed by the directory: one view per operation, thin."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pbx import selectors
+from pbx.params import clean_extension, get_bool, get_str, get_str_list, request_params
+
+
+class SwanView(APIView):
+    """Base of every SWAN endpoint: parameters parsed the SWAN way (pbx.params)."""
+
+    body_array_param: str | None = None
+
+    def params(self, request: Request) -> dict:
+        return request_params(request, body_array_param=self.body_array_param)
+
+
+class UsernameGetView(SwanView):
+    def get(self, request: Request, extension: str) -> Response:
+        params = self.params(request)
+        name = selectors.user_name_for_extension(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
+        return Response({"username": name})
+
+
+class BlfUsersListView(SwanView):
+    def get(self, request: Request, company: str) -> Response:
+        params = self.params(request)
+        rows = selectors.blf_users(
+            client=request.user,
+            company=company,
+            departments=get_str_list(params, "departments"),
+            with_mobile=get_bool(params, "withMobile"),
+        )
+        return Response(rows)
+
+
+class CompanyNumbersListView(SwanView):
+    def get(self, request: Request, company: str) -> Response:
+        params = self.params(request)
+        rows = selectors.company_numbers(
+            client=request.user, company=company, in_use_only=get_bool(params, "in_use")
+        )
+        return Response(rows)

@@ -1,0 +1,193 @@
+"""The SWAN envelope: every answer is {"error", "error-msg", "result"}, errors included."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.renderers import BaseRenderer
+from rest_framework.response import Response
+
+logger = logging.getLogger("swan.api")
+
+
+class SwanError(exceptions.APIException):
+    """A domain error that the edge answers with its own HTTP status and message.
+
+    `result` is normally null; a few contract answers (web-phone-username's 409) carry one.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, *, status_code: int | None = None, result: Any = None):
+        super().__init__(detail=message)
+        if status_code is not None:
+            self.status_code = status_code
+        self.message = message
+        self.result = result
+
+
+class NotFound(SwanError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Conflict(SwanError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class ServiceUnavailable(SwanError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+def envelope(*, result: Any = None, error_msg: str | None = None) -> dict[str, Any]:
+    return {"error": error_msg is not None, "error-msg": error_msg, "result": result}
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class EnvelopeRenderer(BaseRenderer):
+    """Wraps a successful view's data in the envelope; error bodies come enveloped already."""
+
+    media_type = "application/json"
+    format = "json"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type=None, renderer_context=None) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is not None and response.exception:
+            return _dumps(data)
+        return _dumps(envelope(result=data))
+
+
+def _validation_message(detail: Any) -> str:
+    """Flattens DRF's nested validation detail into one sentence naming the field."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = _validation_message(value)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(_validation_message(item) for item in detail)
+    return str(detail)
+
+
+def _message_for(exc: exceptions.APIException) -> str:
+    if isinstance(exc, SwanError):
+        return exc.message
+    if isinstance(exc, exceptions.ValidationError):
+        return _validation_message(exc.detail)
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return (
+            str(exc.detail)
+            if isinstance(exc, exceptions.AuthenticationFailed)
+            else _(
+                "An API key is required: send it as 'Authorization: Bearer <key>' or 'X-Api-Key'."
+            )
+        )
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return str(exc.detail)
+    if isinstance(exc, exceptions.Throttled):
+        return _("Too many requests for this API key; retry in %(seconds)s seconds.") % {
+            "seconds": (exc.wait and int(exc.wait + 0.999)) or 1
+        }
+    if isinstance(exc, exceptions.ParseError):
+        return _("The request body could not be parsed: %(detail)s") % {"detail": exc.detail}
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return str(exc.detail)
+    return str(exc.detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF exception handler: every error, known or not, becomes an enveloped answer."""
+    if isinstance(exc, Http404):
+        exc = NotFound(str(exc) if str(exc) else _("Not found."))
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or _("Permission denied."))
+
+    if not isinstance(exc, exceptions.APIException):
+        view = context.get("view")
+        logger.exception("unhandled error view=%s", type(view).__name__ if view else "-")
+        return Response(
+            envelope(error_msg=_("Internal server error.")),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait + 0.999))
+    result = exc.result if isinstance(exc, SwanError) else None
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        exc.status_code = status.HTTP_401_UNAUTHORIZED
+    body = envelope(error_msg=_message_for(exc), result=result)
+    body["error"] = True
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def error_response(status_code: int, message: str) -> JsonResponse:
+    return JsonResponse(
+        envelope(error_msg=message),
+        status=status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Unknown paths, for every method: a 404 envelope, never Django's HTML page."""
+    return error_response(404, _("No endpoint at '%(path)s'.") % {"path": request.path})
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return error_response(400, _("Bad request."))
+
+
+def permission_denied_view(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
+    return error_response(403, _("Permission denied."))
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    return error_response(500, _("Internal server error."))
+
+
+def _legacy_status(response: HttpResponse) -> HttpResponse:
+    if (
+        settings.SWAN_ALWAYS_HTTP_200
+        and response.status_code != 200
+        and response.get("Content-Type", "").startswith("application/json")
+    ):
+        response.status_code = 200
+    return response
+
+
+class LegacyStatusMiddleware:
+    """With SWAN_ALWAYS_HTTP_200, enveloped errors go out as HTTP 200 for clients that read only
+    the body. Sync and async capable, so it never forces a thread hop under ASGI."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return _legacy_status(self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return _legacy_status(await self.get_response(request))

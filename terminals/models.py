@@ -1,0 +1,41 @@
+"""Phones by MAC: webphones, desk phones and softphones, and whether they are registered."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from pbx.models import PbxUser
+
+
+class Terminal(models.Model):
+    class Type(models.TextChoices):
+        WEBPHONE = "webphone", _("webphone")
+        DESK = "desk", _("desk phone")
+        SOFTPHONE = "softphone", _("softphone")
+
+    mac = models.CharField(
+        _("MAC"), max_length=12, unique=True, help_text=_("12 lower-case hex digits.")
+    )
+    type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.DESK)
+    user = models.ForeignKey(
+        PbxUser, models.SET_NULL, null=True, blank=True, related_name="terminals"
+    )
+    interface = models.CharField(
+        _("PBX device interface"), max_length=128, help_text=_("For example PJSIP/200.")
+    )
+    registered = models.BooleanField(_("registered"), default=False)
+    registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["mac"]
+        verbose_name = _("terminal")
+        verbose_name_plural = _("terminals")
+        indexes = [models.Index(fields=["interface"], name="terminal_interface_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.mac_display} ({self.get_type_display()})"
+
+    @property
+    def mac_display(self) -> str:
+        return ":".join(self.mac[i : i + 2] for i in range(0, 12, 2))
