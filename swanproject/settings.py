@@ -74,11 +74,15 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file test database, so that a server subprocess started by a test sees the same data.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env("DATABASE_TEST_NAME", default=str(BASE_DIR / "test_db.sqlite3"))
+    }
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 else:
     # Explicit test name: channels' live server otherwise connects to the wrong database (channels#2176).
-    DATABASES["default"]["TEST"] = {"NAME": "test_" + DATABASES["default"]["NAME"]}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env("DATABASE_TEST_NAME", default="test_" + DATABASES["default"]["NAME"])
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

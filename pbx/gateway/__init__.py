@@ -1,0 +1,29 @@
+"""The PBX gateway: everything the service asks of the PBX goes through here."""
+
+from pbx.gateway.base import (
+    Channel,
+    OriginateRequest,
+    PbxActionFailed,
+    PbxError,
+    PbxGateway,
+    PbxSnapshot,
+    PbxUnavailable,
+    QueueCaller,
+    QueueMemberState,
+    RegistrationContact,
+    check_ami_value,
+)
+
+__all__ = [
+    "Channel",
+    "OriginateRequest",
+    "PbxActionFailed",
+    "PbxError",
+    "PbxGateway",
+    "PbxSnapshot",
+    "PbxUnavailable",
+    "QueueCaller",
+    "QueueMemberState",
+    "RegistrationContact",
+    "check_ami_value",
+]

@@ -1,0 +1,133 @@
+"""The gateway interface in domain words, its result types and its one error hierarchy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class PbxError(Exception):
+    """Anything the PBX could not do."""
+
+
+class PbxUnavailable(PbxError):
+    """The PBX could not be reached, refused the login, dropped the connection or timed out."""
+
+
+class PbxActionFailed(PbxError):
+    """The PBX answered the action with `Response: Error`; `message` is its `Message:` text."""
+
+    def __init__(self, action: str, message: str):
+        super().__init__(f"{action}: {message}")
+        self.action = action
+        self.message = message
+
+
+def check_ami_value(name: str, value: object) -> str:
+    """AMI is line based: a CR, LF or other control character would inject headers."""
+    text = "" if value is None else str(value)
+    if _CONTROL.search(text):
+        raise ValueError(f"AMI value for {name!r} contains a control character")
+    return text
+
+
+@dataclass(frozen=True)
+class OriginateRequest:
+    channel: str  # the device to ring first, e.g. PJSIP/200
+    context: str  # where, once answered, `exten` is dialled
+    exten: str
+    priority: int = 1
+    caller_id: str | None = None
+    timeout_ms: int = 30000
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueMemberState:
+    queue: str
+    interface: str  # `Location` in QueueStatus rows, `Interface` in events
+    member_name: str
+    state_interface: str
+    status: int  # AST_DEVICE_* number as Asterisk sends it
+    paused: bool
+    paused_reason: str
+    in_call: bool
+    calls_taken: int
+
+
+@dataclass(frozen=True)
+class QueueCaller:
+    queue: str
+    position: int
+    channel: str
+    unique_id: str
+    caller_id_num: str
+    wait_seconds: int
+
+
+@dataclass(frozen=True)
+class Channel:
+    channel: str
+    unique_id: str
+    linked_id: str
+    state: str
+    caller_id_num: str
+    connected_line_num: str
+    exten: str
+    context: str
+    application: str
+    duration_seconds: int
+
+
+@dataclass(frozen=True)
+class RegistrationContact:
+    aor: str
+    uri: str
+    status: str  # Reachable, Unreachable, Created, …
+
+
+@dataclass(frozen=True)
+class PbxSnapshot:
+    taken_at: datetime
+    device_states: dict[str, str]  # interface → AST device state name (NOT_INUSE, INUSE, …)
+    queue_members: list[QueueMemberState]
+    queue_callers: list[QueueCaller]
+    channels: list[Channel]
+    contacts: list[RegistrationContact]
+
+
+EventHandler = Callable[[dict[str, str]], None]
+
+
+class PbxGateway(Protocol):
+    """What the service asks of the PBX. Every call has a timeout; failures raise PbxError."""
+
+    def originate(self, request: OriginateRequest) -> bool: ...
+
+    def queue_pause(
+        self, *, interface: str, paused: bool, queue: str | None = None, reason: str = ""
+    ) -> None: ...
+
+    def queue_add(
+        self,
+        *,
+        queue: str,
+        interface: str,
+        member_name: str = "",
+        state_interface: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+    ) -> None: ...
+
+    def queue_remove(self, *, queue: str, interface: str) -> None: ...
+
+    def set_dnd(self, *, extension: str, enabled: bool, reason: str = "") -> None: ...
+
+    def snapshot(self) -> PbxSnapshot: ...
+
+    def close(self) -> None: ...
