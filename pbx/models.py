@@ -12,7 +12,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-extension_validator = RegexValidator(r"^\d{1,20}$", _("An extension is 1 to 20 digits."))
+extension_validator = RegexValidator(r"^\d{1,20}\Z", _("An extension is 1 to 20 digits."))
 slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", _("Lower-case letters, digits, - and _."))
 
 

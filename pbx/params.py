@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +23,7 @@ _MAC_SEPARATORS = re.compile(r"[:\-.]")
 _MAC = re.compile(r"^[0-9a-f]{12}$")
 _PHONE_FILLERS = re.compile(r"[\s.\-()\[\]/]")
 _PHONE = re.compile(r"^\+?[0-9]{1,32}$")
+_DESTINATION = re.compile(r"\+?[0-9*#]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -129,11 +130,12 @@ def get_str(
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ParameterError(_("The parameter '%(name)s' must be a text.") % {"name": name})
-    value = str(value).strip()
+    value = str(value)
     if _CONTROL.search(value):
         raise ParameterError(
             _("The parameter '%(name)s' contains control characters.") % {"name": name}
         )
+    value = value.strip()
     if len(value) > max_length:
         raise ParameterError(
             _("The parameter '%(name)s' is longer than %(max)s characters.")
@@ -221,12 +223,12 @@ def get_str_list(
             raise ParameterError(
                 _("The parameter '%(name)s' must be an array of texts.") % {"name": name}
             )
-        text = str(item).strip()
+        text = str(item)
         if _CONTROL.search(text):
             raise ParameterError(
                 _("The parameter '%(name)s' contains control characters.") % {"name": name}
             )
-        result.append(text)
+        result.append(text.strip())
     return result
 
 
@@ -256,10 +258,8 @@ def get_groups(
 
 
 def clean_extension(value: Any, *, name: str = "extension") -> str:
-    text = (
-        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    )
-    if not _EXTENSION.match(text):
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not _EXTENSION.fullmatch(text):
         raise ParameterError(
             _("'%(value)s' is not a valid %(name)s: it must be 1 to 20 digits.")
             % {"value": str(value)[:40], "name": name}
@@ -267,10 +267,32 @@ def clean_extension(value: Any, *, name: str = "extension") -> str:
     return text
 
 
+def get_choice(params: Mapping[str, Any], name: str, *, choices: Sequence[str]) -> str:
+    value = get_str(params, name, required=True)
+    if value not in choices:
+        raise ParameterError(
+            _("The parameter '%(name)s' must be one of: %(choices)s.")
+            % {"name": name, "choices": ", ".join(choices)}
+        )
+    return value
+
+
+def clean_destination(value: str) -> str:
+    """Click-to-call destination: digits with an optional leading +, and * or #, at most 32."""
+    if len(value) > 32 or not _DESTINATION.fullmatch(value):
+        raise ParameterError(
+            _(
+                "'%(value)s' is not a valid destination: digits, * and # with an optional leading +, at most 32 characters."
+            )
+            % {"value": value[:40]}
+        )
+    return value
+
+
 def clean_mac(value: str) -> str:
     """Any common MAC spelling → 12 lower-case hex digits."""
     text = _MAC_SEPARATORS.sub("", str(value).strip()).lower()
-    if not _MAC.match(text):
+    if not _MAC.fullmatch(text):
         raise ParameterError(
             _("'%(value)s' is not a valid MAC address: it must be 12 hex digits.")
             % {"value": str(value)[:40]}
@@ -283,4 +305,4 @@ def normalize_phone_number(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     text = _PHONE_FILLERS.sub("", str(value))
-    return text if _PHONE.match(text) else None
+    return text if _PHONE.fullmatch(text) else None

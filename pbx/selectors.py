@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from pbx.auth import ApiClient
 from pbx.models import Company, Department, PbxUser, PublicNumber
-from pbx.presence import device_states_for, user_status
+from pbx.presence import UserStatus, device_states_for, user_status
 from swanproject.envelope import Conflict, NotFound
 
 
@@ -119,3 +119,9 @@ def company_numbers(*, client: ApiClient, company: str, in_use_only: bool) -> li
         }
         for number in numbers
     ]
+
+
+def user_status_get(*, user: PbxUser) -> UserStatus:
+    """The live status of one user (userStatus GET and the answer of userStatus POST)."""
+    user = PbxUser.objects.select_related("presence").prefetch_related("terminals").get(pk=user.pk)
+    return user_status(user, device_states_for([user]))

@@ -6,8 +6,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pbx import selectors
-from pbx.params import clean_extension, get_bool, get_str, get_str_list, request_params
+from pbx import selectors, services
+from pbx.connection import pbx_gateway
+from pbx.params import (
+    clean_destination,
+    clean_extension,
+    get_bool,
+    get_choice,
+    get_str,
+    get_str_list,
+    request_params,
+)
 
 
 class SwanView(APIView):
@@ -49,3 +58,56 @@ class CompanyNumbersListView(SwanView):
             client=request.user, company=company, in_use_only=get_bool(params, "in_use")
         )
         return Response(rows)
+
+
+class UserStatusView(SwanView):
+    def get(self, request: Request, extension: str) -> Response:
+        params = self.params(request)
+        user = selectors.user_get(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
+        return Response(selectors.user_status_get(user=user))
+
+    def post(self, request: Request, extension: str) -> Response:
+        params = self.params(request)
+        user = selectors.user_get(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
+        status = get_choice(params, "status", choices=services.SETTABLE_STATUSES)
+        reason = get_str(params, "reason", max_length=120) or ""
+        with pbx_gateway() as gateway:
+            result = services.user_status_set(
+                gateway=gateway, user=user, status=status, reason=reason
+            )
+        return Response(result)
+
+
+class CallPlaceView(SwanView):
+    def post(self, request: Request, destination: str) -> Response:
+        params = self.params(request)
+        destination = clean_destination(destination)
+        extension = clean_extension(
+            get_str(params, "private_source", required=True, max_length=20), name="private_source"
+        )
+        company = get_str(params, "company", required=True)
+        user = selectors.user_get(client=request.user, extension=extension, company=company)
+        with pbx_gateway() as gateway:
+            success = services.call_place(gateway=gateway, user=user, destination=destination)
+        return Response({"success": success})
+
+
+class UserUnregisterView(SwanView):
+    def post(self, request: Request, extension: str) -> Response:
+        params = self.params(request)
+        user = selectors.user_get(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
+        with pbx_gateway() as gateway:
+            success = services.user_unregister(gateway=gateway, user=user)
+        return Response({"success": success})

@@ -8,8 +8,16 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from agenda.views import AgendaPhonesDeleteView, AgendaUpdateView
-from pbx.views import BlfUsersListView, CompanyNumbersListView, UsernameGetView
+from pbx.views import (
+    BlfUsersListView,
+    CallPlaceView,
+    CompanyNumbersListView,
+    UsernameGetView,
+    UserStatusView,
+    UserUnregisterView,
+)
 from swanproject import envelope
+from terminals.views import TerminalRegisterView
 
 _PREFIX = f"{settings.SWAN_URL_PREFIX}/" if settings.SWAN_URL_PREFIX else ""
 _SEGMENT = r"[^/]+"
@@ -22,11 +30,15 @@ def swan_path(route: str, view, name: str):
 
 
 swan_urlpatterns = [
+    swan_path("userStatus/{extension}", UserStatusView, "user-status"),
     swan_path("username/{extension}", UsernameGetView, "username"),
     swan_path("blf-users/{company}", BlfUsersListView, "blf-users"),
     swan_path("company-numbers/{company}", CompanyNumbersListView, "company-numbers"),
     swan_path("update-agenda", AgendaUpdateView, "update-agenda"),
     swan_path("delete-phones-agenda", AgendaPhonesDeleteView, "delete-phones-agenda"),
+    swan_path("call/{destination}", CallPlaceView, "call"),
+    swan_path("user-unregister/{extension}", UserUnregisterView, "user-unregister"),
+    swan_path("terminal-register/{mac}", TerminalRegisterView, "terminal-register"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,172 @@
+"""Writes that go through the PBX: status changes, click-to-call, leaving the queues."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
+from pbx.models import PbxUser, Queue, UserPresence
+from pbx.presence import AVAILABLE, BUSY, PAUSE, UserStatus
+from pbx.selectors import user_status_get
+from swanproject.envelope import Conflict, ServiceUnavailable
+
+logger = logging.getLogger("swan.pbx")
+
+SETTABLE_STATUSES = (AVAILABLE, BUSY, PAUSE)
+# Asterisk's answers when a member already is, or already is not, where we want it.
+_ALREADY_THERE = "already there"
+_NOT_THERE = "not there"
+_NOT_FOUND = "not found"
+
+
+def pbx_unavailable(exc: PbxUnavailable) -> ServiceUnavailable:
+    logger.warning("pbx unavailable error=%s", exc)
+    return ServiceUnavailable(_("The PBX cannot be reached right now; try again later."))
+
+
+def pbx_call(action: Callable[[], object]) -> object:
+    """Runs one gateway call, turning an unreachable PBX into the 503 envelope."""
+    try:
+        return action()
+    except PbxUnavailable as exc:
+        raise pbx_unavailable(exc) from exc
+
+
+def queue_member_add(gateway: PbxGateway, *, queue: str, interface: str, user: PbxUser) -> bool:
+    """Adds the member; True when the PBX has it afterwards (already being there counts)."""
+    try:
+        gateway.queue_add(
+            queue=queue, interface=interface, member_name=user.name, state_interface=interface
+        )
+    except PbxActionFailed as exc:
+        if _ALREADY_THERE in exc.message.lower():
+            return True
+        logger.warning("queue add failed queue=%s interface=%s error=%s", queue, interface, exc)
+        return False
+    return True
+
+
+def queue_member_remove(gateway: PbxGateway, *, queue: str, interface: str) -> bool:
+    """Removes the member; True when the PBX no longer has it (not being there counts)."""
+    try:
+        gateway.queue_remove(queue=queue, interface=interface)
+    except PbxActionFailed as exc:
+        if _NOT_THERE in exc.message.lower():
+            return True
+        logger.warning("queue remove failed queue=%s interface=%s error=%s", queue, interface, exc)
+        return False
+    return True
+
+
+def user_queue_names(user: PbxUser) -> list[str]:
+    return list(Queue.objects.filter(memberships__user=user).values_list("name", flat=True))
+
+
+def _save_presence(user: PbxUser, **flags) -> None:
+    now = timezone.now()
+    presence, created = UserPresence.objects.select_for_update().get_or_create(
+        user=user, defaults={**flags, "changed_at": now, "confirmed_at": now}
+    )
+    if not created:
+        for name, value in flags.items():
+            setattr(presence, name, value)
+        presence.changed_at = now
+        presence.save()
+
+
+def _pause_everywhere(gateway: PbxGateway, user: PbxUser, *, paused: bool, reason: str) -> int:
+    """QueuePause without a queue acts on every queue of the member; returns interfaces done."""
+    done = 0
+    for interface in {terminal.interface for terminal in user.terminals.all()}:
+        try:
+            gateway.queue_pause(interface=interface, paused=paused, reason=reason)
+        except PbxActionFailed as exc:
+            if _NOT_FOUND not in exc.message.lower():
+                raise
+            continue  # this device is not a member of any queue
+        done += 1
+    return done
+
+
+def user_status_set(
+    *, gateway: PbxGateway, user: PbxUser, status: str, reason: str = ""
+) -> UserStatus:
+    """available: unpause everywhere and clear DND; pause: pause everywhere; busy: set DND.
+
+    The stored state changes only after the PBX did the change.
+    """
+    try:
+        if status == AVAILABLE:
+            _pause_everywhere(gateway, user, paused=False, reason="")
+            gateway.set_dnd(extension=user.extension, enabled=False)
+            flags = {"paused": False, "pause_reason": "", "dnd": False, "dnd_reason": ""}
+        elif status == PAUSE:
+            if not _pause_everywhere(gateway, user, paused=True, reason=reason):
+                raise Conflict(
+                    _("Extension %(extension)s is not a member of any queue on the PBX.")
+                    % {"extension": user.extension}
+                )
+            flags = {"paused": True, "pause_reason": reason}
+        else:
+            gateway.set_dnd(extension=user.extension, enabled=True, reason=reason)
+            flags = {"dnd": True, "dnd_reason": reason}
+    except PbxUnavailable as exc:
+        raise pbx_unavailable(exc) from exc
+    except PbxActionFailed as exc:
+        logger.warning("status change refused extension=%s error=%s", user.extension, exc)
+        raise Conflict(
+            _("The PBX refused the change: %(message)s") % {"message": exc.message}
+        ) from exc
+    with transaction.atomic():
+        _save_presence(user, **flags)
+    logger.info("status set extension=%s status=%s", user.extension, status)
+    return user_status_get(user=user)
+
+
+def call_place(*, gateway: PbxGateway, user: PbxUser, destination: str) -> bool:
+    """Rings the user's device and, once answered, dials `destination` in the company's context."""
+    terminal = user.terminals.order_by("-registered", "-registered_at", "pk").first()
+    if terminal is None:
+        raise Conflict(
+            _("Extension %(extension)s has no terminal to ring.") % {"extension": user.extension}
+        )
+    request = OriginateRequest(
+        channel=terminal.interface,
+        context=user.company.dial_context,
+        exten=destination,
+        caller_id=f"{destination} <{destination}>",
+    )
+    try:
+        success = bool(pbx_call(lambda: gateway.originate(request)))
+    except PbxActionFailed as exc:
+        logger.warning("originate refused extension=%s error=%s", user.extension, exc)
+        success = False
+    logger.info(
+        "call placed extension=%s destination=%s success=%s", user.extension, destination, success
+    )
+    return success
+
+
+def user_unregister(*, gateway: PbxGateway, user: PbxUser) -> bool:
+    """Removes the user's devices from its queues and marks its webphone unregistered."""
+    from terminals.models import Terminal
+
+    success = True
+    interfaces = {terminal.interface for terminal in user.terminals.all()}
+    for queue in user_queue_names(user):
+        for interface in interfaces:
+            removed = pbx_call(
+                lambda q=queue, i=interface: queue_member_remove(gateway, queue=q, interface=i)
+            )
+            success = success and bool(removed)
+    if success:
+        Terminal.objects.filter(user=user, type=Terminal.Type.WEBPHONE).update(
+            registered=False, registered_at=None
+        )
+    logger.info("user unregistered extension=%s success=%s", user.extension, success)
+    return success

@@ -1,0 +1,100 @@
+"""Terminal registration: the terminal's user joins (or leaves) its queues on that device."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from pbx.auth import ApiClient
+from pbx.gateway import PbxGateway
+from pbx.services import pbx_call, queue_member_add, queue_member_remove, user_queue_names
+from swanproject.envelope import Conflict, NotFound
+from terminals.models import Terminal
+
+logger = logging.getLogger("swan.terminals")
+
+
+def terminal_get(*, client: ApiClient, mac: str) -> Terminal:
+    terminal = Terminal.objects.select_related("user__company").filter(mac=mac).first()
+    if terminal is None or (
+        client.company_ids is not None
+        and (terminal.user is None or terminal.user.company_id not in client.company_ids)
+    ):
+        raise NotFound(_("Terminal %(mac)s not found.") % {"mac": mac})
+    if terminal.user is None:
+        raise Conflict(_("Terminal %(mac)s has no user.") % {"mac": mac})
+    return terminal
+
+
+class _Membership:
+    """Which of the user's queues this terminal's device is in, as the PBX reported step by step."""
+
+    def __init__(self, gateway: PbxGateway, terminal: Terminal):
+        self.gateway = gateway
+        self.terminal = terminal
+        self.queues = user_queue_names(terminal.user)
+        self.joined = set(self.queues) if terminal.registered else set()
+
+    def join_all(self) -> bool:
+        for queue in self.queues:
+            if pbx_call(
+                lambda q=queue: queue_member_add(
+                    self.gateway,
+                    queue=q,
+                    interface=self.terminal.interface,
+                    user=self.terminal.user,
+                )
+            ):
+                self.joined.add(queue)
+        return self.joined == set(self.queues)
+
+    def leave_all(self) -> bool:
+        for queue in self.queues:
+            if pbx_call(
+                lambda q=queue: queue_member_remove(
+                    self.gateway, queue=q, interface=self.terminal.interface
+                )
+            ):
+                self.joined.discard(queue)
+        return not self.joined
+
+    def store(self, *, registered_without_queues: bool) -> None:
+        """Saves what the PBX did: registered while the device is in at least one queue."""
+        registered = bool(self.joined) if self.queues else registered_without_queues
+        if self.terminal.registered == registered:
+            return
+        self.terminal.registered = registered
+        self.terminal.registered_at = timezone.now() if registered else None
+        self.terminal.save(update_fields=["registered", "registered_at"])
+
+
+def terminal_register(*, gateway: PbxGateway, terminal: Terminal) -> bool:
+    """Unregisters first if registered, then adds the user to each of its queues on this device.
+
+    Returns True only when the PBX did every step. No transaction spans the PBX calls: whatever
+    happens, even the PBX going away half-way, the stored state says what the PBX really did.
+    """
+    membership = _Membership(gateway, terminal)
+    success = False
+    try:
+        left = membership.leave_all() if terminal.registered else True
+        success = membership.join_all() and left
+    finally:
+        membership.store(registered_without_queues=success or terminal.registered)
+    logger.info("terminal registered mac=%s success=%s", terminal.mac, success)
+    return success
+
+
+def terminal_unregister(*, gateway: PbxGateway, terminal: Terminal) -> bool:
+    """Registers first if it was not registered, then removes the user from every queue."""
+    membership = _Membership(gateway, terminal)
+    success = False
+    try:
+        joined = membership.join_all() if not terminal.registered else True
+        success = membership.leave_all() and joined
+    finally:
+        membership.store(registered_without_queues=terminal.registered and not success)
+    logger.info("terminal unregistered mac=%s success=%s", terminal.mac, success)
+    return success

@@ -1,0 +1,73 @@
+"""A recording PBX gateway: it remembers every call and answers as the test scripts it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from pbx.gateway import OriginateRequest, PbxActionFailed, PbxUnavailable
+
+
+class RecordingGateway:
+    """Used through settings.PBX_GATEWAY = "tests.fakes.RecordingGateway".
+
+    Class-level state, since the view builds its own instance: `calls` records
+    (action, arguments); `failures` maps an action to a callable deciding an error for a call.
+    """
+
+    calls: ClassVar[list[tuple[str, dict]]] = []
+    failures: ClassVar[dict[str, Callable[[dict], Exception | None]]] = {}
+    unreachable: ClassVar[bool] = False
+    closed: ClassVar[int] = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.calls = []
+        cls.failures = {}
+        cls.unreachable = False
+        cls.closed = 0
+
+    @classmethod
+    def from_settings(cls) -> RecordingGateway:
+        if cls.unreachable:
+            raise PbxUnavailable("connection refused")
+        return cls()
+
+    def _do(self, action: str, **arguments) -> None:
+        decide = self.failures.get(action)
+        error = decide(arguments) if decide else None
+        if error is not None:
+            raise error
+        self.calls.append((action, arguments))
+
+    def originate(self, request: OriginateRequest) -> bool:
+        self._do("Originate", request=request)
+        return True
+
+    def queue_pause(self, *, interface, paused, queue=None, reason=""):
+        self._do("QueuePause", interface=interface, paused=paused, queue=queue, reason=reason)
+
+    def queue_add(
+        self, *, queue, interface, member_name="", state_interface="", penalty=0, paused=False
+    ):
+        self._do("QueueAdd", queue=queue, interface=interface, member_name=member_name)
+
+    def queue_remove(self, *, queue, interface):
+        self._do("QueueRemove", queue=queue, interface=interface)
+
+    def set_dnd(self, *, extension, enabled, reason=""):
+        self._do("DND", extension=extension, enabled=enabled, reason=reason)
+
+    def snapshot(self):
+        raise AssertionError("the endpoints under test never ask for a snapshot")
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+def refuse(message: str) -> Callable[[dict], Exception]:
+    return lambda arguments: PbxActionFailed("action", message)
+
+
+def drop() -> Callable[[dict], Exception]:
+    return lambda arguments: PbxUnavailable("connection dropped")
