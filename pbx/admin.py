@@ -1,0 +1,318 @@
+"""Admin for the directory (companies, users, queues, numbers), API keys and the live PBX state."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Model, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from pbx.models import (
+    ApiKey,
+    Company,
+    Department,
+    DeviceState,
+    PbxUser,
+    PublicNumber,
+    Queue,
+    QueueMember,
+    UserPresence,
+)
+from terminals.admin import TerminalInline
+
+_NETWORK_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def _count_per_company(model: type[Model]) -> Coalesce:
+    """Rows of `model` per company, as a subquery: two joined Counts would multiply each other."""
+    rows = (
+        model.objects.filter(company=OuterRef("pk"))
+        .order_by()
+        .values("company")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+class DepartmentListFilter(admin.RelatedFieldListFilter):
+    """Departments print their company: load them together, not one query per department."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(d.pk, str(d)) for d in Department.objects.select_related("company")]
+
+
+class DepartmentInline(admin.TabularInline):
+    model = Department
+    extra = 0
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "time_zone", "dial_context", "user_count", "queue_count"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [DepartmentInline]
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(user_count=_count_per_company(PbxUser), queue_count=_count_per_company(Queue))
+        )
+
+    @admin.display(description=_("users"), ordering="user_count")
+    def user_count(self, obj: Company) -> int:
+        return obj.user_count
+
+    @admin.display(description=_("queues"), ordering="queue_count")
+    def queue_count(self, obj: Company) -> int:
+        return obj.queue_count
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "company"]
+    list_filter = ["company"]
+    list_select_related = ["company"]
+    search_fields = ["name", "company__name"]
+    autocomplete_fields = ["company"]
+
+    def get_queryset(self, request: HttpRequest):
+        # Autocomplete answers print "name (company)" for every match.
+        return super().get_queryset(request).select_related("company")
+
+
+@admin.register(PbxUser)
+class PbxUserAdmin(admin.ModelAdmin):
+    list_display = ["extension", "name", "company", "department", "mobile"]
+    list_display_links = ["extension", "name"]
+    list_filter = ["company", ("department", DepartmentListFilter)]
+    list_select_related = ["company", "department__company"]
+    search_fields = ["extension", "name", "mobile"]
+    autocomplete_fields = ["company", "department"]
+    inlines = [TerminalInline]
+
+
+class QueueMemberFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        # The model's own check cannot run for a queue that is being created (it has no pk yet).
+        company_id = self.instance.company_id
+        for form in self.forms:
+            user = form.cleaned_data.get("user")
+            if user is None or form.cleaned_data.get("DELETE"):
+                continue
+            if company_id and user.company_id != company_id:
+                raise ValidationError(
+                    _("%(user)s belongs to another company than the queue."),
+                    params={"user": user},
+                    code="foreign_member",
+                )
+
+
+class QueueMemberInline(admin.TabularInline):
+    model = QueueMember
+    formset = QueueMemberFormSet
+    autocomplete_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "company",
+        "member_count",
+        "service_level_seconds",
+        "alarm_waiting_calls",
+        "alarm_wait_seconds",
+        "alarm_service_ratio_below",
+        "alarm_abandoned_ratio_below",
+    ]
+    list_filter = ["company"]
+    list_select_related = ["company"]
+    search_fields = ["name", "company__name"]
+    autocomplete_fields = ["company"]
+    inlines = [QueueMemberInline]
+    fieldsets = [
+        (None, {"fields": ["company", "name", "service_level_seconds"]}),
+        (
+            _("Alarm rules"),
+            {
+                "description": _(
+                    "The queue raises the alarm of queues-status when it breaks any rule. "
+                    "Leave a rule empty to turn it off."
+                ),
+                "fields": [
+                    "alarm_waiting_calls",
+                    "alarm_wait_seconds",
+                    "alarm_service_ratio_below",
+                    "alarm_abandoned_ratio_below",
+                ],
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj: Queue) -> int:
+        return obj.member_count
+
+
+@admin.register(PublicNumber)
+class PublicNumberAdmin(admin.ModelAdmin):
+    list_display = ["name", "number", "alias", "company", "in_use"]
+    list_editable = ["in_use"]
+    list_filter = ["company", "in_use"]
+    list_select_related = ["company"]
+    search_fields = ["name", "alias", "number"]
+    autocomplete_fields = ["company"]
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "companies", "allowed_networks", "is_active"]
+
+    def clean_allowed_networks(self) -> str:
+        """Accepts spaces, lines, commas or semicolons between networks; stores one per line."""
+        networks = []
+        for item in filter(None, _NETWORK_SEPARATORS.split(self.cleaned_data["allowed_networks"])):
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError as exc:
+                raise ValidationError(
+                    _("'%(item)s' is not an IP network such as 10.0.0.0/8 or 192.168.1.20."),
+                    params={"item": item},
+                    code="invalid",
+                ) from exc
+        return "\n".join(networks)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """The raw key is shown once, on the page right after it is made; only its hash is stored."""
+
+    form = ApiKeyForm
+    list_display = [
+        "name",
+        "prefix",
+        "company_list",
+        "network_list",
+        "is_active",
+        "created_at",
+        "last_used_at",
+    ]
+    list_filter = ["is_active", "companies"]
+    search_fields = ["name", "prefix"]
+    autocomplete_fields = ["companies"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    actions = ["rotate_key"]
+    key_template = "admin/pbx/apikey/show_keys.html"
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        if obj is None:
+            return ["name", "companies", "allowed_networks", "is_active"]
+        return [
+            "name",
+            "prefix",
+            "companies",
+            "allowed_networks",
+            "is_active",
+            "created_at",
+            "last_used_at",
+        ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("companies")
+
+    @admin.display(description=_("companies"))
+    def company_list(self, obj: ApiKey) -> str:
+        return ", ".join(c.name for c in obj.companies.all()) or _("all")
+
+    @admin.display(description=_("allowed networks"))
+    def network_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.allowed_networks.split()) or _("any")
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        if not change:
+            obj._raw_key = obj.set_new_key()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None):
+        raw = getattr(obj, "_raw_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        return self._show_keys(request, [(obj, raw)], _("New API key"))
+
+    @admin.action(description=_("Rotate key (the old key stops working)"), permissions=["change"])
+    def rotate_key(self, request: HttpRequest, queryset):
+        issued = []
+        with transaction.atomic():
+            for key in queryset.select_for_update().order_by("name"):
+                raw = key.set_new_key()
+                key.save(update_fields=["prefix", "key_hash"])
+                self.log_change(request, key, _("Rotated the key."))
+                issued.append((key, raw))
+        return self._show_keys(request, issued, _("New API keys"))
+
+    def _show_keys(self, request: HttpRequest, issued: list[tuple[ApiKey, str]], title: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "issued": issued,
+        }
+        return TemplateResponse(request, self.key_template, context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Live state written by the listener: shown for diagnosis, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(DeviceState)
+class DeviceStateAdmin(ReadOnlyAdmin):
+    list_display = ["interface", "state", "changed_at", "confirmed_at"]
+    list_filter = ["state"]
+    search_fields = ["interface"]
+
+
+@admin.register(UserPresence)
+class UserPresenceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "user",
+        "company",
+        "dnd",
+        "dnd_reason",
+        "paused",
+        "pause_reason",
+        "changed_at",
+        "confirmed_at",
+    ]
+    list_filter = ["dnd", "paused", "user__company"]
+    list_select_related = ["user__company"]
+    search_fields = ["user__extension", "user__name"]
+
+    @admin.display(description=_("company"), ordering="user__company__name")
+    def company(self, obj: UserPresence) -> Company:
+        return obj.user.company

@@ -1,0 +1,77 @@
+"""`create_api_key NAME [--company SLUG ...] [--network CIDR ...]`: makes a key and prints it once."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError, transaction
+
+from pbx.models import ApiKey, Company
+
+
+class Command(BaseCommand):
+    help = (
+        "Creates an API key and prints it once; the last line of the output is the key alone. "
+        "Without --company the key sees every company; without --network, any client address."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="A unique name for the key, e.g. the client it is for.")
+        parser.add_argument(
+            "--company",
+            action="append",
+            default=[],
+            dest="companies",
+            metavar="SLUG",
+            help="Limit the key to this company (repeatable).",
+        )
+        parser.add_argument(
+            "--network",
+            action="append",
+            default=[],
+            dest="networks",
+            metavar="CIDR",
+            help="Accept the key only from this client network (repeatable).",
+        )
+
+    def handle(self, *args, name: str, companies: list[str], networks: list[str], **options):
+        name = name.strip()
+        if ApiKey.objects.filter(name=name).exists():
+            raise CommandError(f"An API key named '{name}' already exists.")
+        slugs = sorted({slug.strip().lower() for slug in companies})
+        found = list(Company.objects.filter(slug__in=slugs))
+        unknown = sorted(set(slugs) - {company.slug for company in found})
+        if unknown:
+            raise CommandError(f"Unknown company slug: {', '.join(unknown)}.")
+        allowed = [self._network(item) for item in networks]
+
+        key = ApiKey(name=name, allowed_networks="\n".join(allowed))
+        raw = key.set_new_key()
+        try:
+            key.full_clean()
+            with transaction.atomic():
+                key.save()
+                key.companies.set(found)
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(
+                    f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()
+                )
+            ) from exc
+        except IntegrityError as exc:
+            raise CommandError(f"An API key named '{name}' already exists.") from exc
+
+        scope = ", ".join(company.slug for company in found) or "all companies"
+        self.stdout.write(f"Created API key '{name}' ({key.prefix}…) for {scope}.")
+        self.stdout.write("Store it now: it is kept only as a hash and cannot be shown again.")
+        self.stdout.write(raw)
+
+    def _network(self, item: str) -> str:
+        try:
+            return str(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError as exc:
+            raise CommandError(
+                f"'{item}' is not an IP network such as 10.0.0.0/8 or 192.168.1.20."
+            ) from exc
