@@ -1,4 +1,4 @@
-"""Companies, their people and queues, public numbers, API keys, and the live state the PBX reports."""
+"""The directory: companies, departments, users, queues, public numbers and API keys."""
 
 from __future__ import annotations
 
@@ -229,49 +229,3 @@ class ApiKey(models.Model):
         except ValueError:
             return False
         return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
-
-
-class DeviceState(models.Model):
-    """Live state of a PBX device (`PJSIP/200`), as the listener last saw it."""
-
-    class State(models.TextChoices):
-        UNKNOWN = "UNKNOWN"
-        NOT_INUSE = "NOT_INUSE"
-        INUSE = "INUSE"
-        BUSY = "BUSY"
-        INVALID = "INVALID"
-        UNAVAILABLE = "UNAVAILABLE"
-        RINGING = "RINGING"
-        RINGINUSE = "RINGINUSE"
-        ONHOLD = "ONHOLD"
-
-    interface = models.CharField(max_length=128, unique=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.UNKNOWN)
-    changed_at = models.DateTimeField()
-    confirmed_at = models.DateTimeField(help_text=_("When the PBX last confirmed this state."))
-
-    class Meta:
-        verbose_name = _("device state")
-        verbose_name_plural = _("device states")
-
-    def __str__(self) -> str:
-        return f"{self.interface}: {self.state}"
-
-
-class UserPresence(models.Model):
-    """Live per-user flags the PBX reports: do-not-disturb and queue pause, with reasons."""
-
-    user = models.OneToOneField(PbxUser, models.CASCADE, related_name="presence")
-    dnd = models.BooleanField(default=False)
-    dnd_reason = models.CharField(max_length=120, blank=True)
-    paused = models.BooleanField(default=False)
-    pause_reason = models.CharField(max_length=120, blank=True)
-    changed_at = models.DateTimeField()
-    confirmed_at = models.DateTimeField()
-
-    class Meta:
-        verbose_name = _("user presence")
-        verbose_name_plural = _("user presences")
-
-    def __str__(self) -> str:
-        return f"{self.user}: dnd={self.dnd} paused={self.paused}"
