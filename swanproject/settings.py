@@ -158,6 +158,7 @@ AMI_USERNAME = env("AMI_USERNAME", default="swan")
 AMI_SECRET = env("AMI_SECRET", default="swan-simulator")
 AMI_TIMEOUT = env.float("AMI_TIMEOUT", default=5.0)
 PBX_GATEWAY = env("PBX_GATEWAY", default="pbx.gateway.ami.AmiGateway")
+DEMO_ADMIN_PASSWORD = env("DEMO_ADMIN_PASSWORD", default="")
 RECORDINGS_ROOT = env.path("RECORDINGS_ROOT", default=BASE_DIR / "var" / "recordings")
 
 # Production hardening; each can be relaxed from the environment for a plain-HTTP lab.
