@@ -1,0 +1,30 @@
+"""A simulated Asterisk: the AMI protocol on TCP, a call-centre model, queue_log and Master.csv."""
+
+from __future__ import annotations
+
+from pbx.simulator.callcentre import CallCentre, OriginateSpec
+from pbx.simulator.config import (
+    QUIET,
+    Behaviour,
+    CompanyConfig,
+    DeviceConfig,
+    MemberConfig,
+    PbxConfig,
+    QueueConfig,
+)
+from pbx.simulator.history import History
+from pbx.simulator.server import SimulatedPbx
+
+__all__ = [
+    "QUIET",
+    "Behaviour",
+    "CallCentre",
+    "CompanyConfig",
+    "DeviceConfig",
+    "History",
+    "MemberConfig",
+    "OriginateSpec",
+    "PbxConfig",
+    "QueueConfig",
+    "SimulatedPbx",
+]

@@ -1,0 +1,814 @@
+"""The call-centre model: callers queue, agents ring, answer, talk and pause, in simulated time."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import uuid
+from dataclasses import dataclass
+
+from pbx.simulator import events as ev
+from pbx.simulator.channels import STATE_RING, STATE_RINGING, STATE_UP, Channel, ChannelFactory
+from pbx.simulator.clock import Scheduler, Timer
+from pbx.simulator.config import Behaviour, PbxConfig
+from pbx.simulator.history import CdrRecord, History, caller_id
+from pbx.simulator.protocol import Message
+from pbx.simulator.state import Device, Member, QueueCall, QueueState
+
+
+class SimulatorError(Exception):
+    """A request the simulated PBX refuses, as a real one would."""
+
+
+class NoSuchQueue(SimulatorError):
+    pass
+
+
+class MemberExists(SimulatorError):
+    pass
+
+
+class MemberNotFound(SimulatorError):
+    pass
+
+
+@dataclass(frozen=True)
+class OriginateSpec:
+    channel: str
+    context: str = ""
+    exten: str = ""
+    priority: int = 1
+    application: str = ""
+    data: str = ""
+    caller_id: str = ""
+    timeout: float = 30.0
+    action_id: str | None = None
+    channel_id: str = ""
+    report: bool = True  # OriginateResponse is only sent for Async originates
+
+
+def parse_caller_id(value: str) -> tuple[str, str]:
+    """`"Name" <num>` → (name, num); a bare value is a number."""
+    value = value.strip()
+    if "<" in value and value.endswith(">"):
+        name, _, num = value[:-1].partition("<")
+        return name.strip().strip('"'), num.strip()
+    return "", value
+
+
+class CallCentre:
+    """The PBX's state and behaviour; not thread-safe, the server serialises access to it."""
+
+    def __init__(
+        self,
+        config: PbxConfig,
+        *,
+        behaviour: Behaviour | None = None,
+        seed: int | None = None,
+        start_time: float | None = None,
+        history: History | None = None,
+        default_time_zone: str = "UTC",
+    ):
+        self.config = config
+        self.behaviour = behaviour or Behaviour()
+        self.rng = random.Random(seed)
+        self.clock = Scheduler(time.time() if start_time is None else start_time)
+        self.started = self.clock.now
+        self.history = history or History()
+        self.default_time_zone = default_time_zone
+        self.companies = {c.slug: c for c in config.companies}
+        self.devices: dict[str, Device] = {}
+        self.custom_states: dict[str, str] = {}
+        self.queues: dict[str, QueueState] = {}
+        self.channels: dict[str, Channel] = {}
+        self.astdb: dict[tuple[str, str], str] = {}
+        self.globals: dict[str, str] = {}
+        self._factory = ChannelFactory()
+        self._outbox: list[Message] = []
+        self._sequence = itertools.count()
+        self._dispatch_timer: Timer | None = None
+        self._pause_timers: dict[str, Timer] = {}
+
+        trunk = self.behaviour.trunk
+        self.devices[trunk] = Device(trunk)
+        for d in config.devices:
+            self.devices[d.interface] = Device(
+                d.interface, d.extension, d.name, d.company, d.reachable
+            )
+            self.devices[d.interface].state = self.devices[d.interface].derived_state()
+        login = int(self.started)
+        for q in config.queues:
+            state = QueueState(
+                q.name, q.company, q.exten or q.name, q.strategy, q.service_level, q.weight
+            )
+            for m in q.members:
+                # Members restored at boot (persistentmembers) are dynamic: QueueRemove may drop them.
+                state.members[m.interface] = Member(
+                    queue=q.name,
+                    interface=m.interface,
+                    name=m.name or m.interface,
+                    state_interface=m.interface,
+                    membership="dynamic",
+                    penalty=m.penalty,
+                    paused=m.paused,
+                    paused_reason=m.paused_reason if m.paused else "",
+                    login_time=login,
+                )
+            self.queues[q.name] = state
+        if self.behaviour.call_rate > 0:
+            self._schedule_arrival()
+        if self.behaviour.pauses_per_agent_hour > 0:
+            for interface in sorted(self._agent_interfaces()):
+                self._schedule_pause(interface)
+
+    @classmethod
+    def from_directory(
+        cls,
+        *,
+        behaviour: Behaviour | None = None,
+        seed: int | None = None,
+        start_time: float | None = None,
+        history: History | None = None,
+    ) -> CallCentre:
+        """A call centre for the companies, queues, members and terminals in the database."""
+        from django.conf import settings
+
+        from pbx.simulator.directory import config_from_directory
+
+        return cls(
+            config_from_directory(),
+            behaviour=behaviour,
+            seed=seed,
+            start_time=start_time,
+            history=history,
+            default_time_zone=settings.TIME_ZONE,
+        )
+
+    # -- time and events ----------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
+
+    def step(self, seconds: float = 0.0) -> None:
+        """Advances simulated time, running everything that falls due on the way."""
+        self.clock.advance(seconds)
+
+    def drain_events(self) -> list[Message]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def _emit(self, message: Message) -> None:
+        self._outbox.append(message)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def device_states(self) -> dict[str, str]:
+        states = {name: device.state for name, device in self.devices.items()}
+        states.update(self.custom_states)
+        return states
+
+    def hints(self) -> list[tuple[str, str, str, str]]:
+        """(exten, context, hint, device state) for every device with an extension."""
+        return [
+            (d.extension, self._context(d.company), d.interface, d.state)
+            for d in self.devices.values()
+            if d.extension
+        ]
+
+    def seconds_since(self, moment: float) -> int:
+        """Whole seconds as Asterisk counts them: between whole-second timestamps."""
+        return int(self.now) - int(moment)
+
+    def member_state(self, member: Member) -> str:
+        device = self.devices.get(member.state_interface)
+        return device.state if device else "INVALID"
+
+    def find_device(self, channel: str) -> Device | None:
+        """The device a dial string like `PJSIP/200` names."""
+        return self.devices.get(channel.split("@", 1)[0])
+
+    def _context(self, company: str) -> str:
+        found = self.companies.get(company)
+        return found.dial_context if found else "from-internal"
+
+    def _zone(self, company: str) -> str:
+        found = self.companies.get(company)
+        return found.time_zone if found else self.default_time_zone
+
+    def _agent_interfaces(self) -> set[str]:
+        return {
+            m.interface
+            for q in self.queues.values()
+            for m in q.members.values()
+            if m.state_interface in self.devices
+        }
+
+    def _members_of(self, interface: str, queue: str | None = None) -> list[Member]:
+        return [
+            q.members[interface]
+            for q in self.queues.values()
+            if interface in q.members and queue in (None, q.name)
+        ]
+
+    # -- channels and devices ------------------------------------------------------------
+
+    def _open(
+        self,
+        device: str,
+        *,
+        linkedid: str = "",
+        uniqueid: str = "",
+        state: int = 0,
+        **fields: object,
+    ) -> Channel:
+        ch = self._factory.new(device, self.now, linkedid=linkedid, uniqueid=uniqueid)
+        ch.language = self.behaviour.language
+        for key, value in fields.items():
+            setattr(ch, key, value)
+        ch.state = state
+        self.channels[ch.name] = ch
+        if device in self.devices:
+            self.devices[device].channels.append(ch)
+        self._emit(ev.new_channel(ch))
+        self._refresh(device)
+        return ch
+
+    def _set_state(self, ch: Channel, state: int) -> None:
+        ch.state = state
+        if state == STATE_UP and ch.answered is None:
+            ch.answered = self.now
+        self._emit(ev.new_state(ch))
+        self._refresh(ch.device)
+
+    def _close(self, ch: Channel, cause: int = 16) -> None:
+        self.channels.pop(ch.name, None)
+        device = self.devices.get(ch.device)
+        if device and ch in device.channels:
+            device.channels.remove(ch)
+        self._emit(ev.hangup(ch, cause))
+        self._refresh(ch.device)
+
+    def _refresh(self, interface: str) -> None:
+        device = self.devices.get(interface)
+        if device is None:
+            return
+        state = device.derived_state()
+        if state == device.state:
+            return
+        device.state = state
+        self._emit(ev.device_state_change(interface, state))
+        if device.extension:
+            context = self._context(device.company)
+            self._emit(ev.extension_status(device.extension, context, interface, state))
+        for q in self.queues.values():
+            for member in q.members.values():
+                if member.state_interface == interface:
+                    self._emit(ev.queue_member("QueueMemberStatus", member, state))
+
+    def _bridge(self, first: Channel, second: Channel) -> str:
+        bridge_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        self._emit(ev.bridge_create(bridge_id))
+        for count, ch in enumerate((first, second), start=1):
+            ch.bridge_id = bridge_id
+            self._emit(ev.bridge_enter(bridge_id, count, ch))
+        return bridge_id
+
+    def _unbridge(self, first: Channel, second: Channel) -> None:
+        bridge_id = first.bridge_id
+        for count, ch in ((1, first), (0, second)):
+            self._emit(ev.bridge_leave(bridge_id, count, ch))
+            ch.bridge_id = ""
+        self._emit(ev.bridge_destroy(bridge_id))
+
+    def _cdr(self, company: str, **fields: object) -> None:
+        record = CdrRecord(
+            sequence=next(self._sequence),
+            time_zone=self._zone(company),
+            **fields,
+        )
+        self.history.cdr(record)
+
+    # -- queue callers -------------------------------------------------------------------
+
+    def _schedule_arrival(self) -> None:
+        rate = self.behaviour.call_rate / 60.0
+        self.clock.after(self.rng.expovariate(rate), self._arrival)
+
+    def _arrival(self) -> None:
+        self._schedule_arrival()
+        queues = [q for q in self.queues.values() if q.weight > 0]
+        if queues:
+            queue = self.rng.choices(queues, weights=[q.weight for q in queues])[0]
+            self.caller_arrives(queue.name)
+
+    def _random_number(self) -> str:
+        prefix = self.rng.choice(self.behaviour.caller_prefixes)
+        return prefix + "".join(str(self.rng.randrange(10)) for _ in range(8))
+
+    def caller_arrives(
+        self, queue: str, caller_num: str | None = None, *, patience: float | None = None
+    ) -> QueueCall:
+        """An outside caller dials the queue; the queue answers and they wait their turn."""
+        q = self.queues.get(queue)
+        if q is None:
+            raise NoSuchQueue(queue)
+        b = self.behaviour
+        number = caller_num or self._random_number()
+        ch = self._open(
+            b.trunk,
+            state=STATE_RING,
+            caller_num=number,
+            context=b.inbound_context,
+            exten=q.exten,
+            application="Queue",
+            app_data=f"{q.name},t",
+        )
+        self._set_state(ch, STATE_UP)
+        call = QueueCall(q.name, ch, self.now, len(q.callers) + 1, number)
+        q.callers.append(call)
+        self._emit(ev.queue_caller_join(call, q))
+        self.history.queue_log(
+            self.now, ch.uniqueid, q.name, "NONE", "ENTERQUEUE", "", number, call.orig_position
+        )
+        wait = patience if patience is not None else self.rng.uniform(*b.patience_seconds)
+        call.patience = self.clock.after(wait, self._abandon, call)
+        self._dispatch_soon()
+        return call
+
+    def _dispatch_soon(self) -> None:
+        if self._dispatch_timer is None or self._dispatch_timer.cancelled:
+            self._dispatch_timer = self.clock.after(0.0, self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._dispatch_timer = None
+        for q in self.queues.values():
+            for call in list(q.callers):
+                if call.agent_channel is None and call.retry is None:
+                    member = self._pick_member(q, call)
+                    if member is not None:
+                        self._ring(call, member)
+
+    def _pick_member(self, q: QueueState, call: QueueCall) -> Member | None:
+        free = [
+            m for m in q.members.values() if not m.paused and self.member_state(m) == "NOT_INUSE"
+        ]
+        untried = [m for m in free if m.interface not in call.tried]
+        if not untried and free:
+            call.tried.clear()
+            untried = free
+        if not untried:
+            return None
+        # rrmemory-like: lowest penalty, then whoever finished a call longest ago.
+        ranked = sorted(untried, key=lambda m: (m.penalty, m.last_call, m.interface))
+        return ranked[0]
+
+    def _ring(self, call: QueueCall, member: Member) -> None:
+        b = self.behaviour
+        device = self.devices[member.state_interface]
+        agent = self._open(
+            device.interface,
+            linkedid=call.channel.linkedid,
+            caller_num=device.extension,
+            caller_name=device.name,
+            connected_num=call.caller_num,
+            context=self._context(device.company),
+            exten=device.extension or "s",
+            application="AppDial",
+            app_data="(Outgoing Line)",
+        )
+        call.agent_channel, call.member, call.ring_started = agent, member, self.now
+        call.tried.add(member.interface)
+        self._emit(ev.agent_called(call, member))
+        self._emit(ev.dial_begin(call.channel, agent, member.interface.split("/", 1)[-1]))
+        self._set_state(agent, STATE_RINGING)
+        ring = self.rng.uniform(*b.ring_seconds)
+        if self.rng.random() < b.answer_probability and ring < b.ring_timeout:
+            call.ring = self.clock.after(ring, self._answer, call)
+        else:
+            call.ring = self.clock.after(b.ring_timeout, self._no_answer, call)
+
+    def _end_ring(self, call: QueueCall, status: str) -> int:
+        """Stops ringing the agent; returns the ring time in milliseconds."""
+        agent, q = call.agent_channel, self.queues[call.queue]
+        assert agent is not None
+        if call.ring:
+            call.ring.cancel()
+        ring_ms = round((self.now - call.ring_started) * 1000)
+        self._emit(ev.dial_end(call.channel, agent, status))
+        self._close(agent)
+        self._cdr(
+            q.company,
+            src=call.caller_num,
+            dst=q.exten,
+            dcontext=self.behaviour.inbound_context,
+            clid=caller_id("", call.caller_num),
+            channel=call.channel.name,
+            dstchannel=agent.name,
+            lastapp="Queue",
+            lastdata=f"{q.name},t",
+            start=call.ring_started,
+            answer=None,
+            end=self.now,
+            disposition="NO ANSWER",
+            uniqueid=call.channel.uniqueid,
+            linkedid=call.channel.linkedid,
+        )
+        call.agent_channel = call.member = call.ring = None
+        return ring_ms
+
+    def _no_answer(self, call: QueueCall) -> None:
+        member = call.member
+        assert member is not None
+        ring_ms = round((self.now - call.ring_started) * 1000)
+        self._emit(ev.agent_ring_no_answer(call, member, ring_ms))
+        self._end_ring(call, "NOANSWER")
+        self.history.queue_log(
+            self.now, call.channel.uniqueid, call.queue, member.name, "RINGNOANSWER", ring_ms
+        )
+        call.retry = self.clock.after(self.behaviour.retry_seconds, self._retry, call)
+
+    def _retry(self, call: QueueCall) -> None:
+        call.retry = None
+        self._dispatch_soon()
+
+    def _answer(self, call: QueueCall) -> None:
+        member, agent, q = call.member, call.agent_channel, self.queues[call.queue]
+        assert member is not None
+        assert agent is not None
+        call.ring = None
+        if call.patience:
+            call.patience.cancel()
+        hold = self.seconds_since(call.entered)
+        ring = self.seconds_since(call.ring_started)
+        member.in_call = True
+        self._set_state(agent, STATE_UP)
+        self._emit(ev.dial_end(call.channel, agent, "ANSWER"))
+        position = q.position(call)
+        q.callers.remove(call)
+        self._emit(ev.queue_caller_leave(call, position, len(q.callers)))
+        device = self.devices[member.state_interface]
+        call.channel.connected_num, call.channel.connected_name = device.extension, device.name
+        self._emit(ev.agent_connect(call, member, ring, hold))
+        self._bridge(agent, call.channel)
+        call.connected_at = self.now
+        q.hold_total += hold
+        if hold <= q.service_level:
+            q.within_service_level += 1
+        self.history.queue_log(
+            self.now, call.channel.uniqueid, q.name, member.name, "CONNECT",
+            hold, agent.uniqueid, ring,
+        )  # fmt: skip
+        talk = self.rng.uniform(*self.behaviour.talk_seconds)
+        self.clock.after(talk, self._complete, call)
+
+    def _complete(self, call: QueueCall) -> None:
+        member, agent, q = call.member, call.agent_channel, self.queues[call.queue]
+        assert member is not None
+        assert agent is not None
+        by_agent = self.rng.random() < self.behaviour.agent_hangup_probability
+        first, second = (agent, call.channel) if by_agent else (call.channel, agent)
+        self._unbridge(first, second)
+        hold = int(call.connected_at) - int(call.entered)
+        talk = self.seconds_since(call.connected_at)
+        member.calls_taken += 1
+        member.last_call = int(self.now)
+        member.in_call = False
+        self._emit(ev.agent_complete(call, member, hold, talk, "agent" if by_agent else "caller"))
+        self._close(first)
+        self._close(second)
+        q.completed += 1
+        q.talk_total += talk
+        self.history.queue_log(
+            self.now, call.channel.uniqueid, q.name, member.name,
+            "COMPLETEAGENT" if by_agent else "COMPLETECALLER", hold, talk, call.orig_position,
+        )  # fmt: skip
+        # Asterisk 12+ CDRs: the queue answered the caller on entry, so billsec includes the wait.
+        self._cdr(
+            q.company,
+            src=call.caller_num,
+            dst=q.exten,
+            dcontext=self.behaviour.inbound_context,
+            clid=caller_id("", call.caller_num),
+            channel=call.channel.name,
+            dstchannel=agent.name,
+            lastapp="Queue",
+            lastdata=f"{q.name},t",
+            start=call.channel.created,
+            answer=call.channel.answered,
+            end=self.now,
+            disposition="ANSWERED",
+            uniqueid=call.channel.uniqueid,
+            linkedid=call.channel.linkedid,
+        )
+        self._dispatch_soon()
+
+    def _abandon(self, call: QueueCall) -> None:
+        q = self.queues[call.queue]
+        call.patience = None
+        if call.agent_channel is not None and call.member is not None:
+            member = call.member
+            ring_ms = self._end_ring(call, "CANCEL")
+            self.history.queue_log(
+                self.now, call.channel.uniqueid, q.name, member.name, "RINGCANCELED", ring_ms
+            )
+        if call.retry:
+            call.retry.cancel()
+            call.retry = None
+        position = q.position(call)
+        hold = self.seconds_since(call.entered)
+        self._emit(ev.queue_caller_abandon(call, position, hold))
+        q.callers.remove(call)
+        self._emit(ev.queue_caller_leave(call, position, len(q.callers)))
+        q.abandoned += 1
+        self.history.queue_log(
+            self.now, call.channel.uniqueid, q.name, "NONE", "ABANDON",
+            position, call.orig_position, hold,
+        )  # fmt: skip
+        self._close(call.channel)
+        self._cdr(
+            q.company,
+            src=call.caller_num,
+            dst=q.exten,
+            dcontext=self.behaviour.inbound_context,
+            clid=caller_id("", call.caller_num),
+            channel=call.channel.name,
+            dstchannel="",
+            lastapp="Queue",
+            lastdata=f"{q.name},t",
+            start=call.channel.created,
+            answer=call.channel.answered,
+            end=self.now,
+            disposition="ANSWERED",
+            uniqueid=call.channel.uniqueid,
+            linkedid=call.channel.linkedid,
+        )
+        self._dispatch_soon()
+
+    # -- agents: pauses and membership ----------------------------------------------------
+
+    def _schedule_pause(self, interface: str, delay: float | None = None) -> None:
+        rate = self.behaviour.pauses_per_agent_hour / 3600.0
+        wait = self.rng.expovariate(rate) if delay is None else delay
+        self._pause_timers[interface] = self.clock.after(wait, self._random_pause, interface)
+
+    def _random_pause(self, interface: str) -> None:
+        members = self._members_of(interface)
+        device = self.devices.get(interface)
+        if not members or device is None:
+            return
+        if device.state != "NOT_INUSE" or all(m.paused for m in members):
+            self._schedule_pause(interface, delay=60.0)  # finish the call first
+            return
+        reason, shortest, longest = self.rng.choice(self.behaviour.pause_reasons)
+        self.queue_pause(interface, True, reason=reason)
+        wait = self.rng.uniform(shortest, longest)
+        self._pause_timers[interface] = self.clock.after(wait, self._random_unpause, interface)
+
+    def _random_unpause(self, interface: str) -> None:
+        members = self._members_of(interface)
+        if any(m.paused for m in members):
+            self.queue_pause(interface, False)
+        if members:
+            self._schedule_pause(interface)
+
+    def queue_pause(
+        self, interface: str, paused: bool, *, queue: str | None = None, reason: str = ""
+    ) -> list[Member]:
+        """Pauses or unpauses a member in one queue, or in all of its queues."""
+        members = self._members_of(interface, queue)
+        if not members:
+            raise MemberNotFound(interface)
+        if queue is None:
+            self.history.queue_log(
+                self.now, "NONE", "NONE", members[0].name, "PAUSEALL" if paused else "UNPAUSEALL"
+            )
+        for member in members:
+            member.paused = paused
+            member.paused_reason = reason if paused else ""
+            if paused:
+                member.last_pause = int(self.now)
+            self._emit(ev.queue_member("QueueMemberPause", member, self.member_state(member)))
+            self.history.queue_log(
+                self.now,
+                "NONE",
+                member.queue,
+                member.name,
+                "PAUSE" if paused else "UNPAUSE",
+                reason,
+            )
+        if not paused:
+            self._dispatch_soon()
+        return members
+
+    def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        *,
+        member_name: str = "",
+        state_interface: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+        reason: str = "",
+    ) -> Member:
+        q = self.queues.get(queue)
+        if q is None:
+            raise NoSuchQueue(queue)
+        if interface in q.members:
+            raise MemberExists(interface)
+        member = Member(
+            queue=queue,
+            interface=interface,
+            name=member_name or interface,
+            state_interface=state_interface or interface,
+            membership="dynamic",
+            penalty=penalty,
+            paused=paused,
+            paused_reason=reason if paused else "",
+            login_time=int(self.now),
+        )
+        q.members[interface] = member
+        self._emit(ev.queue_member("QueueMemberAdded", member, self.member_state(member)))
+        self.history.queue_log(self.now, "MANAGER", queue, interface, "ADDMEMBER", "")
+        self._dispatch_soon()
+        return member
+
+    def queue_remove(self, queue: str, interface: str) -> Member:
+        q = self.queues.get(queue)
+        if q is None:
+            raise NoSuchQueue(queue)
+        member = q.members.pop(interface, None)
+        if member is None:
+            raise MemberNotFound(interface)
+        self._emit(ev.queue_member("QueueMemberRemoved", member, self.member_state(member)))
+        self.history.queue_log(self.now, "MANAGER", queue, interface, "REMOVEMEMBER", "")
+        return member
+
+    def set_custom_state(self, device: str, state: str) -> None:
+        """`DEVICE_STATE(Custom:…)`: a state the dialplan sets, such as FreePBX's DND lamp."""
+        self.custom_states[device] = state
+        self._emit(ev.device_state_change(device, state))
+
+    # -- originate ----------------------------------------------------------------------
+
+    def originate(self, spec: OriginateSpec) -> None:
+        """Rings `spec.channel`; once it answers, dials `spec.exten` (or runs the application)."""
+        name, num = parse_caller_id(spec.caller_id)
+        device = self.find_device(spec.channel)
+        if device is None or not device.reachable or device.interface == self.behaviour.trunk:
+            self._originate_failed(spec, None, 0)
+            return
+        source = self._open(
+            device.interface,
+            uniqueid=spec.channel_id,
+            caller_num=num or device.extension,
+            caller_name=name or device.name,
+            context=spec.context or self._context(device.company),
+            exten=spec.exten or "s",
+            priority=spec.priority,
+        )
+        self._set_state(source, STATE_RINGING)
+        delay = self.rng.uniform(*self.behaviour.originate_answer_seconds)
+        if delay > spec.timeout:
+            self.clock.after(spec.timeout, self._originate_failed, spec, source, 3)
+        else:
+            self.clock.after(delay, self._originate_answered, spec, source)
+
+    def _originate_target(self, spec: OriginateSpec) -> list[tuple[str, object]]:
+        if spec.application:
+            return [("Application", spec.application), ("Data", spec.data)]
+        return [("Context", spec.context), ("Exten", spec.exten)]
+
+    def _originate_failed(self, spec: OriginateSpec, source: Channel | None, reason: int) -> None:
+        name, num = parse_caller_id(spec.caller_id)
+        if source is not None:
+            self._close(source, 19)
+        if not spec.report:
+            return
+        self._emit(
+            ev.originate_response(
+                spec.action_id,
+                False,
+                spec.channel,
+                self._originate_target(spec),
+                reason,
+                spec.channel_id or "<null>",
+                num,
+                name,
+            )
+        )
+
+    def _originate_answered(self, spec: OriginateSpec, source: Channel) -> None:
+        self._set_state(source, STATE_UP)
+        if spec.report:
+            self._emit_originated(spec, source)
+        if spec.application:
+            source.application, source.app_data = spec.application, spec.data
+            self.clock.after(5.0, self._application_done, spec, source)
+            return
+        self._dial(spec, source)
+
+    def _emit_originated(self, spec: OriginateSpec, source: Channel) -> None:
+        self._emit(
+            ev.originate_response(
+                spec.action_id,
+                True,
+                spec.channel,
+                self._originate_target(spec),
+                4,
+                source.uniqueid,
+                source.caller_num,
+                source.caller_name,
+            )
+        )
+
+    def _application_done(self, spec: OriginateSpec, source: Channel) -> None:
+        self._close(source)
+        self._outbound_cdr(spec, source, None, spec.application, spec.data, source.answered)
+
+    def _dial(self, spec: OriginateSpec, source: Channel) -> None:
+        b = self.behaviour
+        company = self.devices[source.device].company
+        target = next(
+            (
+                d
+                for d in sorted(self.devices.values(), key=lambda d: d.company != company)
+                if d.extension == spec.exten and d.interface != source.device
+            ),
+            None,
+        )
+        if target is not None:
+            device, dial_string, callee = target.interface, spec.exten, target.name
+        else:
+            device, dial_string, callee = b.trunk, f"{spec.exten}@trunk", ""
+        dest = self._open(
+            device,
+            linkedid=source.linkedid,
+            caller_num=spec.exten,
+            caller_name=callee,
+            connected_num=source.caller_num,
+            connected_name=source.caller_name,
+            context=source.context,
+            exten=spec.exten,
+            application="AppDial",
+            app_data="(Outgoing Line)",
+        )
+        source.application, source.app_data = "Dial", f"{device.split('/', 1)[0]}/{dial_string}"
+        self._emit(ev.dial_begin(source, dest, dial_string))
+        self._set_state(dest, STATE_RINGING)
+        if self.rng.random() < b.destination_answer_probability:
+            self.clock.after(
+                self.rng.uniform(*b.ring_seconds), self._dial_answered, spec, source, dest
+            )
+        else:
+            self.clock.after(b.ring_timeout * 2, self._dial_unanswered, spec, source, dest)
+
+    def _dial_answered(self, spec: OriginateSpec, source: Channel, dest: Channel) -> None:
+        if source.name not in self.channels:
+            return
+        self._set_state(dest, STATE_UP)
+        self._emit(ev.dial_end(source, dest, "ANSWER"))
+        self._bridge(source, dest)
+        talk = self.rng.uniform(*self.behaviour.originate_talk_seconds)
+        self.clock.after(talk, self._dial_hangup, spec, source, dest)
+
+    def _dial_hangup(self, spec: OriginateSpec, source: Channel, dest: Channel) -> None:
+        self._unbridge(source, dest)
+        self._close(source)
+        self._close(dest)
+        self._outbound_cdr(spec, source, dest, "Dial", source.app_data, dest.answered)
+
+    def _dial_unanswered(self, spec: OriginateSpec, source: Channel, dest: Channel) -> None:
+        self._emit(ev.dial_end(source, dest, "NOANSWER"))
+        self._close(dest, 19)
+        self._close(source)
+        self._outbound_cdr(spec, source, dest, "Dial", source.app_data, None)
+
+    def _outbound_cdr(
+        self,
+        spec: OriginateSpec,
+        source: Channel,
+        dest: Channel | None,
+        app: str,
+        data: str,
+        answer: float | None,
+    ) -> None:
+        self._cdr(
+            self.devices[source.device].company if source.device in self.devices else "",
+            src=source.caller_num,
+            dst=spec.exten or "s",
+            dcontext=source.context,
+            clid=caller_id(source.caller_name, source.caller_num),
+            channel=source.name,
+            dstchannel=dest.name if dest else "",
+            lastapp=app,
+            lastdata=data,
+            start=source.created,
+            answer=answer,
+            end=self.now,
+            disposition="ANSWERED" if answer is not None else "NO ANSWER",
+            uniqueid=source.uniqueid,
+            linkedid=source.linkedid,
+        )

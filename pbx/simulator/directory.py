@@ -1,0 +1,47 @@
+"""Builds the simulator's configuration from the companies, queues and terminals in the database."""
+
+from __future__ import annotations
+
+from pbx.simulator.config import CompanyConfig, DeviceConfig, MemberConfig, PbxConfig, QueueConfig
+
+
+def config_from_directory() -> PbxConfig:
+    """Each terminal is a device; a queue member answers on their first terminal (registered first)."""
+    from pbx.models import Company, Queue
+    from terminals.models import Terminal
+
+    companies = tuple(
+        CompanyConfig(c.slug, c.name, c.time_zone, c.dial_context) for c in Company.objects.all()
+    )
+    devices: dict[str, DeviceConfig] = {}
+    interface_of_user: dict[int, str] = {}
+    for terminal in Terminal.objects.select_related("user__company").order_by("-registered", "mac"):
+        if terminal.interface in devices:
+            continue
+        user = terminal.user
+        devices[terminal.interface] = DeviceConfig(
+            interface=terminal.interface,
+            extension=user.extension if user else terminal.interface.split("/", 1)[-1],
+            name=user.name if user else "",
+            company=user.company.slug if user else "",
+        )
+        if user is not None:
+            interface_of_user.setdefault(user.pk, terminal.interface)
+    queues = []
+    for queue in Queue.objects.select_related("company").prefetch_related("memberships__user"):
+        members = tuple(
+            MemberConfig(
+                interface=interface_of_user[m.user_id], name=m.user.name, penalty=m.penalty
+            )
+            for m in queue.memberships.all()
+            if m.user_id in interface_of_user
+        )
+        queues.append(
+            QueueConfig(
+                name=queue.name,
+                company=queue.company.slug,
+                members=members,
+                service_level=queue.service_level_seconds,
+            )
+        )
+    return PbxConfig(companies=companies, devices=tuple(devices.values()), queues=tuple(queues))
