@@ -6,7 +6,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pbx.gateway.frames import Frame
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -101,7 +104,9 @@ class PbxSnapshot:
     contacts: list[RegistrationContact]
 
 
-EventHandler = Callable[[dict[str, str]], None]
+# An AMI event: a read-only mapping with case-insensitive keys whose `pairs` keep every header in
+# wire order (repeated ChanVariable, Variable …); `get_all(key)` gives a repeated key's values.
+EventHandler = Callable[["Frame"], None]
 
 
 class PbxGateway(Protocol):
@@ -129,5 +134,9 @@ class PbxGateway(Protocol):
     def set_dnd(self, *, extension: str, enabled: bool, reason: str = "") -> None: ...
 
     def snapshot(self) -> PbxSnapshot: ...
+
+    def events(
+        self, handler: EventHandler, *, on_disconnect: Callable[[], None] | None = None
+    ) -> Callable[[], None]: ...
 
     def close(self) -> None: ...

@@ -1,0 +1,454 @@
+"""The PBX gateway over AMI, on pyst2 with its 0.5.1 defects fixed in a subclass.
+
+Do-not-disturb is what FreePBX does, so its dialplan and phones agree with us: `DBPut` family
+`DND`, key = the extension, value `YES` (`DBDel` to clear), plus `Setvar`
+`DEVICE_STATE(Custom:DND<ext>)` = `BUSY` / `NOT_INUSE` so that BLF hints on `Custom:DND<ext>`
+light up. See docs/pbx.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asterisk.manager
+
+from pbx.gateway import snapshot as rows
+from pbx.gateway.base import (
+    EventHandler,
+    OriginateRequest,
+    PbxActionFailed,
+    PbxError,
+    PbxSnapshot,
+    PbxUnavailable,
+    check_ami_value,
+)
+from pbx.gateway.frames import Frame, FrameParser, encode_action
+
+logger = logging.getLogger(__name__)
+
+Pairs = list[tuple[str, object]]
+RECV_SIZE = 65536
+CONNECTION_LOST = Frame([("Event", "SwanConnectionLost")])
+
+
+@dataclass
+class AmiReply:
+    """The response to one action and, for a list action, the events that answered it."""
+
+    response: Frame
+    events: list[Frame] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.response.get("Response", "").strip().lower() in (
+            "success",
+            "follows",
+            "goodbye",
+        )
+
+    @property
+    def message(self) -> str:
+        return self.response.get("Message", "")
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        """pyst2's own helpers (`login`, `dbput` …) read the answer through this."""
+        return self.response.get(name, default)
+
+
+class _Pending:
+    __slots__ = ("done", "events", "is_list", "lost", "response")
+
+    def __init__(self, is_list: bool):
+        self.is_list = is_list
+        self.response: Frame | None = None
+        self.events: list[Frame] = []
+        self.lost = False
+        self.done = threading.Event()
+
+
+def _is_complete(frame: Frame) -> bool:
+    # Asterisk 11 QueueStatus sends no EventList headers at all: QueueStatusComplete ends it.
+    return frame.get("EventList", "").lower() == "complete" or frame.name.endswith("Complete")
+
+
+class AmiConnection(asterisk.manager.Manager):
+    """One AMI session. Keeps pyst2's threads, callback registry and dispatcher; replaces its
+    reader (one byte per syscall, no timeouts, dies on ChanVariable), its FIFO answer matching,
+    its shared-default ActionID and its close() that hangs while the peer keeps the socket."""
+
+    def __init__(self, timeout: float):
+        with warnings.catch_warnings():
+            # pyst2 calls Thread.setDaemon, deprecated since Python 3.10
+            warnings.simplefilter("ignore", DeprecationWarning)
+            super().__init__()
+        self.timeout = timeout
+        self._raw: socket.socket | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._greeted = threading.Event()
+        self._closing = threading.Event()
+        self._id_prefix = f"swan-{os.getpid()}-{id(self):x}"
+
+    def connect(self, host: str, port: int = 5038) -> str:
+        try:
+            self._raw = socket.create_connection((host, int(port)), timeout=self.timeout)
+        except OSError as exc:
+            raise PbxUnavailable(f"AMI at {host}:{port} unreachable: {exc}") from exc
+        self._connected.set()
+        self._running.set()
+        self.message_thread.start()
+        self.event_dispatch_thread.start()
+        if not self._greeted.wait(self.timeout) or not self._connected.is_set():
+            self.close()
+            raise PbxUnavailable(f"AMI at {host}:{port} sent no banner within {self.timeout}s")
+        return self.title or ""
+
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def event_dispatch(self) -> None:
+        """pyst2's dispatcher loop, without its deprecated isSet() calls."""
+        while True:
+            event = self._event_queue.get()
+            if event is None:
+                return
+            callbacks = self._event_callbacks.get(event.name, []) + self._event_callbacks.get(
+                "*", []
+            )
+            for callback in callbacks:
+                if callback(event, self):
+                    break
+
+    def message_loop(self) -> None:
+        """pyst2 runs this on its message thread: read, parse, route."""
+        parser = FrameParser()
+        sock = self._raw
+        assert sock is not None
+        try:
+            while self._running.is_set():
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except TimeoutError:
+                    continue  # an idle PBX is not a dead one; actions time out on their own
+                except OSError:
+                    break
+                if not data:
+                    break
+                for frame in parser.feed(data):
+                    self._route(frame)
+                if parser.banner is not None and not self._greeted.is_set():
+                    self.title, _, self.version = parser.banner.partition("/")
+                    self._greeted.set()
+        finally:
+            self._lost()
+
+    def _route(self, frame: Frame) -> None:
+        action_id = frame.action_id
+        with self._lock:
+            pending = self._pending.get(action_id) if action_id is not None else None
+            if pending is not None and not frame.is_event:
+                pending.response = frame
+                ok = frame.get("Response", "").strip().lower() == "success"
+                if not (pending.is_list and ok):
+                    del self._pending[action_id]
+                    pending.done.set()
+                return
+            if pending is not None and pending.is_list:
+                pending.events.append(frame)
+                if _is_complete(frame) and pending.response is not None:
+                    del self._pending[action_id]
+                    pending.done.set()
+                return
+        if frame.is_event:
+            self._event_queue.put(frame)
+        else:
+            logger.debug("AMI answer nobody waits for (timed out?): %s", frame.pairs)
+
+    def _lost(self) -> None:
+        self._connected.clear()
+        self._greeted.set()
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for waiter in pending:
+            waiter.lost = True
+            waiter.done.set()
+        if not self._closing.is_set():  # dropped, not closed by us
+            self._event_queue.put(CONNECTION_LOST)
+        self._event_queue.put(None)  # stops pyst2's dispatcher
+
+    def request(
+        self, pairs: Pairs, *, is_list: bool = False, timeout: float | None = None
+    ) -> AmiReply:
+        """Send one action with a fresh ActionID; wait for its answer (and list) or time out."""
+        action = next((str(v) for k, v in pairs if k.lower() == "action"), "")
+        action_id = f"{self._id_prefix}-{self.next_seq()}"
+        headers = [(k, v) for k, v in pairs if k.lower() not in ("action", "actionid")]
+        data = encode_action([("Action", action), ("ActionID", action_id), *headers])
+        if not self._connected.is_set() or self._raw is None:
+            raise PbxUnavailable(f"{action}: not connected to AMI")
+        waiter = _Pending(is_list)
+        with self._lock:
+            self._pending[action_id] = waiter
+        try:
+            with self._send_lock:
+                self._raw.sendall(data)
+        except OSError as exc:
+            self._forget(action_id)
+            raise PbxUnavailable(f"{action}: send failed: {exc}") from exc
+        limit = self.timeout if timeout is None else timeout
+        if not waiter.done.wait(limit):
+            self._forget(action_id)
+            raise PbxUnavailable(f"{action}: no answer within {limit}s")
+        if waiter.lost or waiter.response is None:
+            raise PbxUnavailable(f"{action}: connection dropped before the answer was complete")
+        return AmiReply(waiter.response, waiter.events)
+
+    def _forget(self, action_id: str) -> None:
+        with self._lock:
+            self._pending.pop(action_id, None)
+
+    def send_action(self, cdict: Mapping[str, object] | None = None, **kwargs: object) -> AmiReply:
+        """pyst2's signature, without its shared default dict; list values repeat the header."""
+        pairs: Pairs = []
+        for key, value in {**(cdict or {}), **kwargs}.items():
+            values = value if isinstance(value, list) else [value]
+            pairs.extend((key, item) for item in values)
+        return self.request(pairs)
+
+    def close(self) -> None:
+        """Log off if still up, then close the socket; never waits longer than the timeout."""
+        raw = getattr(self, "_raw", None)
+        if raw is None:
+            return
+        self._closing.set()
+        if self._connected.is_set():
+            with contextlib.suppress(PbxError):
+                self.request([("Action", "Logoff")], timeout=min(self.timeout, 1.0))
+        self._running.clear()
+        # shutdown wakes the reader blocked in recv even when the peer keeps the socket open
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+        raw.close()
+        current = threading.current_thread()
+        for thread in (self.message_thread, self.event_dispatch_thread):
+            if thread.is_alive() and thread is not current:
+                thread.join(self.timeout)
+
+
+class AmiGateway:
+    """`PbxGateway` over AMI. Connects (and logs in) on first use, again after a drop."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str, timeout: float = 5.0):
+        self.host, self.port = host, int(port)
+        self.username, self.secret = username, secret
+        self.timeout = float(timeout)
+        self._conn: AmiConnection | None = None
+        self._conn_lock = threading.Lock()
+        self._handlers: list[EventHandler] = []
+        self._on_disconnect: list[Callable[[], None]] = []
+
+    @classmethod
+    def from_settings(cls) -> AmiGateway:
+        from django.conf import settings
+
+        return cls(
+            host=settings.AMI_HOST,
+            port=settings.AMI_PORT,
+            username=settings.AMI_USERNAME,
+            secret=settings.AMI_SECRET,
+            timeout=settings.AMI_TIMEOUT,
+        )
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connection(self) -> AmiConnection:
+        with self._conn_lock:
+            if self._conn is not None:
+                if self._conn.connected():
+                    return self._conn
+                self._conn.close()
+                self._conn = None
+            check_ami_value("Username", self.username)
+            check_ami_value("Secret", self.secret)
+            conn = AmiConnection(self.timeout)
+            conn.register_event("*", self._dispatch)
+            conn.connect(self.host, self.port)
+            try:
+                conn.login(self.username, self.secret)
+            except asterisk.manager.ManagerAuthException as exc:
+                conn.close()
+                raise PbxUnavailable(f"AMI login refused: {exc}") from exc
+            except PbxError:
+                conn.close()
+                raise
+            self._conn = conn
+            return conn
+
+    def _dispatch(self, frame: Frame, _manager: object) -> None:
+        if frame is CONNECTION_LOST:
+            for callback in list(self._on_disconnect):
+                callback()
+            return
+        for handler in list(self._handlers):
+            try:
+                handler(frame)
+            except Exception:
+                # pyst2's dispatcher thread dies on an exception; one bad handler must not stop events
+                logger.exception("AMI event handler failed on %s", frame.name)
+
+    def _call(self, *actions: Pairs, is_list: bool = False) -> list[AmiReply]:
+        for pairs in actions:
+            encode_action(pairs)  # every value checked before anything goes out
+        conn = self._connection()
+        replies = []
+        for pairs in actions:
+            reply = conn.request(pairs, is_list=is_list)
+            replies.append(reply)
+        return replies
+
+    def _ok(self, pairs: Pairs, *, is_list: bool = False) -> AmiReply:
+        (reply,) = self._call(pairs, is_list=is_list)
+        if not reply.ok:
+            raise PbxActionFailed(str(pairs[0][1]), reply.message)
+        return reply
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and self._conn.connected()
+
+    def events(
+        self, handler: EventHandler, *, on_disconnect: Callable[[], None] | None = None
+    ) -> Callable[[], None]:
+        """Deliver every unsolicited event to `handler` (on pyst2's dispatcher thread) from now
+        on; connects if needed. `on_disconnect` is called when the session drops. Returns an
+        unsubscribe function."""
+        self._handlers.append(handler)
+        if on_disconnect is not None:
+            self._on_disconnect.append(on_disconnect)
+        self._connection()
+
+        def unsubscribe() -> None:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+            if on_disconnect in self._on_disconnect:
+                self._on_disconnect.remove(on_disconnect)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def originate(self, request: OriginateRequest) -> bool:
+        pairs: Pairs = [
+            ("Action", "Originate"),
+            ("Channel", request.channel),
+            ("Context", request.context),
+            ("Exten", request.exten),
+            ("Priority", request.priority),
+            ("Timeout", request.timeout_ms),
+            ("Async", "true"),
+        ]
+        if request.caller_id:
+            pairs.append(("CallerID", request.caller_id))
+        pairs.extend(
+            ("Variable", f"{check_ami_value('Variable', k)}={v}")
+            for k, v in request.variables.items()
+        )
+        return self._ok(pairs).ok
+
+    def queue_pause(
+        self, *, interface: str, paused: bool, queue: str | None = None, reason: str = ""
+    ) -> None:
+        pairs: Pairs = [
+            ("Action", "QueuePause"),
+            ("Interface", interface),
+            ("Paused", "true" if paused else "false"),
+        ]
+        if queue:
+            pairs.append(("Queue", queue))
+        if reason:
+            pairs.append(("Reason", reason))
+        self._ok(pairs)
+
+    def queue_add(
+        self,
+        *,
+        queue: str,
+        interface: str,
+        member_name: str = "",
+        state_interface: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+    ) -> None:
+        pairs: Pairs = [
+            ("Action", "QueueAdd"),
+            ("Queue", queue),
+            ("Interface", interface),
+            ("Penalty", int(penalty)),
+            ("Paused", "true" if paused else "false"),
+        ]
+        if member_name:
+            pairs.append(("MemberName", member_name))
+        if state_interface:
+            pairs.append(("StateInterface", state_interface))
+        self._ok(pairs)
+
+    def queue_remove(self, *, queue: str, interface: str) -> None:
+        self._ok([("Action", "QueueRemove"), ("Queue", queue), ("Interface", interface)])
+
+    def set_dnd(self, *, extension: str, enabled: bool, reason: str = "") -> None:
+        """FreePBX's DND: the AstDB key drives the dialplan, the custom device state the BLF.
+        `reason` is checked but not sent: FreePBX's mechanism has nowhere to keep it."""
+        check_ami_value("reason", reason)
+        if enabled:
+            database: Pairs = [("Action", "DBPut"), ("Family", "DND"), ("Key", extension)]
+            database.append(("Val", "YES"))
+        else:
+            database = [("Action", "DBDel"), ("Family", "DND"), ("Key", extension)]
+        state: Pairs = [
+            ("Action", "Setvar"),
+            ("Variable", f"DEVICE_STATE(Custom:DND{extension})"),
+            ("Value", "BUSY" if enabled else "NOT_INUSE"),
+        ]
+        db_reply, state_reply = self._call(database, state)
+        # Clearing DND that was never set: DBDel answers Error, the end state is still right.
+        if not db_reply.ok and enabled:
+            raise PbxActionFailed("DBPut", db_reply.message)
+        if not state_reply.ok:
+            raise PbxActionFailed("Setvar", state_reply.message)
+
+    def snapshot(self) -> PbxSnapshot:
+        taken_at = datetime.now(UTC)
+        devices = self._optional_list("DeviceStateList")  # Asterisk 13+
+        queues = self._ok([("Action", "QueueStatus")], is_list=True).events
+        live = self._ok([("Action", "CoreShowChannels")], is_list=True).events
+        contacts = self._optional_list("PJSIPShowContacts")  # needs chan_pjsip, Asterisk 16+
+        return PbxSnapshot(
+            taken_at=taken_at,
+            device_states=rows.device_states(devices),
+            queue_members=rows.queue_members(queues),
+            queue_callers=rows.queue_callers(queues),
+            channels=rows.channels(live),
+            contacts=rows.contacts(contacts),
+        )
+
+    def _optional_list(self, action: str) -> Iterable[Frame]:
+        try:
+            return self._ok([("Action", action)], is_list=True).events
+        except PbxActionFailed as exc:
+            logger.info("AMI %s not available (%s): left out of the snapshot", action, exc.message)
+            return []

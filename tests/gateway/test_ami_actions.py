@@ -1,0 +1,208 @@
+"""Every gateway action over TCP against recorded answers: the exact action sent, and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbx.gateway import OriginateRequest, PbxActionFailed
+from tests.amireplay import frame_get
+
+# Asterisk's own wording where no recording holds the answer (main/manager.c, apps/app_queue.c).
+VARIABLE_SET = ["Response: Success", "Message: Variable Set"]
+DB_UPDATED = ["Response: Success", "Message: Updated database successfully"]
+DB_NOT_FOUND = ["Response: Error", "Message: Database entry not found"]
+
+
+def sent(server, action):
+    """The headers of each `action` the server got, as dicts (repeats collapsed)."""
+    return [{k: v for k, v in pairs} for pairs in server.actions(action)]
+
+
+def test_originate_sends_an_async_originate_and_reports_success(server, gateway, capture):
+    server.load(capture("panoramisk_originate_sync.txt"))
+    request = OriginateRequest(
+        channel="Local/2540",
+        context="default",
+        exten="2580",
+        caller_id="Panoramisk tests",
+        variables={"SWAN_USER": "42", "SWAN_QUEUE": "tous"},
+    )
+    assert gateway.originate(request) is True
+    (pairs,) = server.actions("Originate")
+    headers = dict(pairs)
+    assert headers["Channel"] == "Local/2540"
+    assert headers["Exten"] == "2580"
+    assert headers["Context"] == "default"
+    assert headers["Priority"] == "1"
+    assert headers["Timeout"] == "30000"
+    assert headers["Async"] == "true"
+    assert headers["CallerID"] == "Panoramisk tests"
+    assert [v for k, v in pairs if k == "Variable"] == ["SWAN_USER=42", "SWAN_QUEUE=tous"]
+    assert headers["ActionID"] != "action/transaction_uid/1/1"
+
+
+def test_originate_raises_the_pbx_message_on_error(server, gateway, capture):
+    server.load(capture("issue_punchblock214_originate_invalid_channel.txt"))
+    with pytest.raises(PbxActionFailed) as error:
+        gateway.originate(OriginateRequest(channel="sip:arabbit", context="x", exten="1"))
+    assert error.value.action == "Originate"
+    assert error.value.message == "Invalid channel"
+
+
+def test_queue_pause_sends_interface_queue_and_reason(server, gateway, capture):
+    server.load(capture("goami2_queue_members.txt"))
+    gateway.queue_pause(interface="Local/9921-12@from-queue/n", paused=False, queue="Books_12")
+    gateway.queue_pause(
+        interface="Local/9921-12@from-queue/n", paused=True, queue="Books_12", reason="Break"
+    )
+    unpause, pause = sent(server, "QueuePause")
+    assert unpause["Paused"] == "false"
+    assert "Reason" not in unpause
+    assert pause == {
+        "Action": "QueuePause",
+        "ActionID": pause["ActionID"],
+        "Interface": "Local/9921-12@from-queue/n",
+        "Paused": "true",
+        "Queue": "Books_12",
+        "Reason": "Break",
+    }
+
+
+def test_queue_pause_without_a_queue_pauses_in_all_queues(server, gateway, capture):
+    recorded = capture("goami2_queue_members.txt").exchanges()[1][1]
+    server.expect("QueuePause", recorded)
+    gateway.queue_pause(interface="Local/129@intern", paused=True, reason="Pause1")
+    (headers,) = sent(server, "QueuePause")
+    assert "Queue" not in headers
+    assert headers["Reason"] == "Pause1"
+
+
+def test_queue_pause_raises_when_the_interface_is_unknown(server, gateway):
+    server.expect("QueuePause", [["Response: Error", "Message: Interface not found"]])
+    with pytest.raises(PbxActionFailed, match="Interface not found"):
+        gateway.queue_pause(interface="PJSIP/404", paused=True)
+
+
+def test_queue_add_sends_the_member(server, gateway, capture):
+    server.expect("QueueAdd", capture("panoramisk_queue_add.txt").server_frames())
+    gateway.queue_add(
+        queue="sales",
+        interface="PJSIP/201",
+        member_name="Ann",
+        state_interface="PJSIP/201",
+        penalty=2,
+        paused=True,
+    )
+    (headers,) = sent(server, "QueueAdd")
+    assert headers["Queue"] == "sales"
+    assert headers["Interface"] == "PJSIP/201"
+    assert headers["MemberName"] == "Ann"
+    assert headers["StateInterface"] == "PJSIP/201"
+    assert headers["Penalty"] == "2"
+    assert headers["Paused"] == "true"
+
+
+def test_queue_add_raises_when_already_a_member(server, gateway):
+    server.expect(
+        "QueueAdd", [["Response: Error", "Message: Unable to add interface: Already there"]]
+    )
+    with pytest.raises(PbxActionFailed, match="Already there"):
+        gateway.queue_add(queue="sales", interface="PJSIP/201")
+
+
+def test_queue_remove(server, gateway):
+    server.expect("QueueRemove", [["Response: Success", "Message: Removed interface from queue"]])
+    gateway.queue_remove(queue="sales", interface="PJSIP/201")
+    (headers,) = sent(server, "QueueRemove")
+    assert (headers["Queue"], headers["Interface"]) == ("sales", "PJSIP/201")
+
+
+def test_queue_remove_raises_when_not_a_member(server, gateway):
+    server.expect(
+        "QueueRemove", [["Response: Error", "Message: Unable to remove interface: Not there"]]
+    )
+    with pytest.raises(PbxActionFailed, match="Not there"):
+        gateway.queue_remove(queue="sales", interface="PJSIP/201")
+
+
+def test_set_dnd_on_writes_freepbx_key_and_busy_device_state(server, gateway):
+    server.expect("DBPut", [DB_UPDATED])
+    server.expect("Setvar", [VARIABLE_SET])
+    gateway.set_dnd(extension="201", enabled=True)
+    (db,) = sent(server, "DBPut")
+    (state,) = sent(server, "Setvar")
+    assert (db["Family"], db["Key"], db["Val"]) == ("DND", "201", "YES")
+    assert (state["Variable"], state["Value"]) == ("DEVICE_STATE(Custom:DND201)", "BUSY")
+
+
+def test_set_dnd_off_deletes_the_key_even_if_it_was_never_set(server, gateway):
+    server.expect("DBDel", [DB_NOT_FOUND])
+    server.expect("Setvar", [VARIABLE_SET])
+    gateway.set_dnd(extension="201", enabled=False)
+    (db,) = sent(server, "DBDel")
+    (state,) = sent(server, "Setvar")
+    assert (db["Family"], db["Key"]) == ("DND", "201")
+    assert state["Value"] == "NOT_INUSE"
+
+
+def test_set_dnd_raises_when_the_device_state_is_refused(server, gateway):
+    server.expect("DBPut", [DB_UPDATED])
+    server.expect("Setvar", [["Response: Error", "Message: Failed to set variable"]])
+    with pytest.raises(PbxActionFailed) as error:
+        gateway.set_dnd(extension="201", enabled=True)
+    assert error.value.action == "Setvar"
+
+
+def test_each_action_gets_its_own_action_id(server, gateway):
+    for _ in range(3):
+        server.expect(
+            "QueueRemove", [["Response: Success", "Message: Removed interface from queue"]]
+        )
+        gateway.queue_remove(queue="q", interface="PJSIP/1")
+    ids = [h["ActionID"] for h in sent(server, "QueueRemove")]
+    assert len(set(ids)) == 3
+
+
+INJECTIONS = [
+    lambda gw: gw.originate(
+        OriginateRequest(channel="PJSIP/1\r\nAction: Hangup", context="c", exten="1")
+    ),
+    lambda gw: gw.originate(
+        OriginateRequest(channel="PJSIP/1", context="c", exten="1", variables={"A": "1\nB"})
+    ),
+    lambda gw: gw.originate(
+        OriginateRequest(channel="PJSIP/1", context="c", exten="1", caller_id="x\x00")
+    ),
+    lambda gw: gw.queue_pause(interface="PJSIP/1", paused=True, reason="lunch\r\nAction: Logoff"),
+    lambda gw: gw.queue_pause(interface="PJSIP/1", paused=True, queue="q\n"),
+    lambda gw: gw.queue_add(queue="q", interface="PJSIP/1", member_name="Ann\rX"),
+    lambda gw: gw.queue_remove(queue="q", interface="PJSIP/1\x1b"),
+    lambda gw: gw.set_dnd(extension="201\r\nAction: Command", enabled=True),
+    lambda gw: gw.set_dnd(extension="201", enabled=False, reason="x\ny"),
+]
+
+
+@pytest.mark.parametrize("call", INJECTIONS)
+def test_a_control_character_in_any_value_is_refused_before_anything_is_sent(server, gateway, call):
+    with pytest.raises(ValueError, match="control character"):
+        call(gateway)
+    assert bytes(server.raw_received) == b""
+    assert not gateway.connected
+
+
+def test_a_control_character_is_refused_on_an_open_session_too(server, gateway):
+    server.expect("QueueRemove", [["Response: Success", "Message: Removed interface from queue"]])
+    gateway.queue_remove(queue="q", interface="PJSIP/1")
+    before = bytes(server.raw_received)
+    with pytest.raises(ValueError, match="control character"):
+        gateway.set_dnd(extension="201\r\n", enabled=True)
+    assert bytes(server.raw_received) == before
+
+
+def test_the_recorded_action_id_is_rewritten_to_ours(server, gateway, capture):
+    recorded = capture("panoramisk_originate_sync.txt")
+    assert frame_get(recorded.server_frames()[0], "ActionID") == "action/transaction_uid/1/1"
+    server.load(recorded)
+    assert gateway.originate(
+        OriginateRequest(channel="Local/2540", context="default", exten="2580")
+    )

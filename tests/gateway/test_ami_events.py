@@ -1,0 +1,99 @@
+"""The event hook: every unsolicited event, in order, with repeated headers and any key case."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.amireplay import frame_get
+
+
+def wait_until(predicate, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_every_event_of_a_recorded_call_arrives_in_order_with_its_repeats(server, gateway, capture):
+    recorded = capture("goami2_call_sip_dial_bridge_hangup.txt").events()
+    heard = []
+    gateway.events(heard.append)
+    server.push(recorded)
+    assert wait_until(lambda: len(heard) == len(recorded))
+    assert [e.name for e in heard] == [frame_get(f, "Event") for f in recorded]
+    assert heard[1].get_all("ChanVariable") == ["realm=", "SIPDOMAIN=", "SIPCALLID="]
+    assert sum(len(e.get_all("ChanVariable")) for e in heard) == 129  # grep -c ChanVariable:
+    assert sum(len(e.get_all("DestChanVariable")) for e in heard) == 6
+
+
+def test_lower_case_keys_are_looked_up_in_any_case(server, gateway, capture):
+    heard = []
+    gateway.events(heard.append)
+    server.push(capture("issue_pami17_queuememberadded_lowercase_keys.txt").events())
+    assert wait_until(lambda: heard)
+    (event,) = heard
+    assert (event.name, event["Queue"], event["MemberName"]) == (
+        "QueueMemberAdded",
+        "1234",
+        "Local/7279@from-queue/n",
+    )
+    assert event.pairs[0] == ("event", "QueueMemberAdded")
+
+
+def test_events_after_an_answer_reach_the_listener(server, gateway, capture):
+    server.load(capture("goami2_queue_members.txt"))
+    heard = []
+    gateway.events(heard.append)
+    gateway.queue_pause(interface="Local/9921-12@from-queue/n", paused=False, queue="Books_12")
+    assert wait_until(lambda: len(heard) == 3)
+    assert [e.name for e in heard] == ["DeviceStateChange", "DeviceStateChange", "QueueMemberPause"]
+    assert heard[2]["PausedReason"] == ""
+
+
+def test_an_event_carrying_an_unknown_action_id_is_an_event(server, gateway, capture):
+    heard = []
+    gateway.events(heard.append)
+    server.push(capture("issue_jade6_originateresponse_failure_channelid_with_spaces.txt").events())
+    assert wait_until(lambda: heard)
+    assert (heard[0].name, heard[0]["Response"], heard[0]["ActionID"]) == (
+        "OriginateResponse",
+        "Failure",
+        "1113",
+    )
+
+
+def test_a_failing_handler_does_not_stop_the_others(server, gateway, capture):
+    heard = []
+
+    def broken(event):
+        raise RuntimeError("bug in a listener")
+
+    gateway.events(broken)
+    gateway.events(heard.append)
+    server.push(capture("goami2_queue_members.txt").events())
+    assert wait_until(lambda: len(heard) == 5)
+
+
+def test_unsubscribe_stops_delivery(server, gateway, capture):
+    heard = []
+    unsubscribe = gateway.events(heard.append)
+    unsubscribe()
+    events = capture("goami2_queue_members.txt").events()
+    server.push(events)
+    time.sleep(0.1)
+    assert heard == []
+
+
+def test_the_listener_is_told_when_the_pbx_hangs_up(server, gateway):
+    dropped = threading.Event()
+    gateway.events(lambda event: None, on_disconnect=dropped.set)
+    server.drop_all()
+    assert dropped.wait(2)
+
+
+def test_closing_on_purpose_is_not_reported_as_a_drop(server, gateway):
+    dropped = threading.Event()
+    gateway.events(lambda event: None, on_disconnect=dropped.set)
+    gateway.close()
+    assert not dropped.wait(0.2)
