@@ -8,17 +8,16 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pbx.gateway import PbxGateway, PbxUnavailable
-from pbx.services import pbx_unavailable
+from pbx.gateway import PbxGateway
 
 
 @contextmanager
 def pbx_gateway() -> Iterator[PbxGateway]:
-    """`settings.PBX_GATEWAY` names a class with `from_settings()`: AMI in production."""
-    try:
-        gateway = import_string(settings.PBX_GATEWAY).from_settings()
-    except PbxUnavailable as exc:
-        raise pbx_unavailable(exc) from exc
+    """`settings.PBX_GATEWAY` names a class with `from_settings()`: AMI in production.
+
+    The gateway connects lazily, so an unreachable PBX surfaces from the first action.
+    """
+    gateway = import_string(settings.PBX_GATEWAY).from_settings()
     try:
         yield gateway
     finally:

@@ -29,11 +29,11 @@ class RecordingGateway:
 
     @classmethod
     def from_settings(cls) -> RecordingGateway:
-        if cls.unreachable:
-            raise PbxUnavailable("connection refused")
         return cls()
 
     def _do(self, action: str, **arguments) -> None:
+        if self.unreachable:  # like AmiGateway, which connects on its first action
+            raise PbxUnavailable("connection refused")
         decide = self.failures.get(action)
         error = decide(arguments) if decide else None
         if error is not None:
