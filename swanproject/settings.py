@@ -87,6 +87,16 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Call history (docs/history.md)
+CDR_TIME_ZONE = env("CDR_TIME_ZONE", default=env("TIME_ZONE", default="Europe/Madrid"))
+CDR_DATABASE_URL = env("CDR_DATABASE_URL", default="")
+if CDR_DATABASE_URL:
+    DATABASES["cdr"] = env.db_url_config(CDR_DATABASE_URL)
+    DATABASES["cdr"]["TEST"] = {"MIRROR": "default"}  # never create a test DB on the PBX's server
+CDR_DATABASE_TABLE = env("CDR_DATABASE_TABLE", default="cdr")
+RECORDING_URL_MAX_AGE = env.int("RECORDING_URL_MAX_AGE", default=3600)
+RECORDING_ADMIN_LINK_TEMPLATE = env("RECORDING_ADMIN_LINK_TEMPLATE", default="")
+
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -160,6 +170,11 @@ AMI_TIMEOUT = env.float("AMI_TIMEOUT", default=5.0)
 PBX_GATEWAY = env("PBX_GATEWAY", default="pbx.gateway.ami.AmiGateway")
 DEMO_ADMIN_PASSWORD = env("DEMO_ADMIN_PASSWORD", default="")
 RECORDINGS_ROOT = env.path("RECORDINGS_ROOT", default=BASE_DIR / "var" / "recordings")
+
+# Supervisor dashboard: Django logins; websocket origins besides the page's own host.
+LOGIN_URL = env("LOGIN_URL", default="/accounts/login/")
+LOGIN_REDIRECT_URL = env("LOGIN_REDIRECT_URL", default="/dashboard/")
+DASHBOARD_ALLOWED_ORIGINS = env.list("DASHBOARD_ALLOWED_ORIGINS", default=[])
 
 # Production hardening; each can be relaxed from the environment for a plain-HTTP lab.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from agenda.views import AgendaPhonesDeleteView, AgendaUpdateView
+from pbx.history_views import (
+    LastCallsListView,
+    QueuesStatusView,
+    RecordingFileView,
+    RecordingGetView,
+    UserResumeView,
+)
 from pbx.views import (
     BlfUsersListView,
     CallPlaceView,
     CompanyNumbersListView,
+    CurrentCallsListView,
     UsernameGetView,
     UserStatusView,
     UserUnregisterView,
+    WebPhoneUsernameView,
 )
 from swanproject import envelope
 from terminals.views import TerminalRegisterView
@@ -36,9 +45,16 @@ swan_urlpatterns = [
     swan_path("company-numbers/{company}", CompanyNumbersListView, "company-numbers"),
     swan_path("update-agenda", AgendaUpdateView, "update-agenda"),
     swan_path("delete-phones-agenda", AgendaPhonesDeleteView, "delete-phones-agenda"),
+    swan_path("current-calls/{extension}", CurrentCallsListView, "current-calls"),
+    swan_path("web-phone-username/{extension}", WebPhoneUsernameView, "web-phone-username"),
     swan_path("call/{destination}", CallPlaceView, "call"),
     swan_path("user-unregister/{extension}", UserUnregisterView, "user-unregister"),
     swan_path("terminal-register/{mac}", TerminalRegisterView, "terminal-register"),
+    swan_path("queues-status", QueuesStatusView, "queues-status"),
+    swan_path("user-resume/{extension}", UserResumeView, "user-resume"),
+    swan_path("last-calls/{extension}", LastCallsListView, "last-calls"),
+    swan_path("recording/{callID}/{extension}", RecordingGetView, "recording"),
+    swan_path("recording-file/{token}", RecordingFileView, "recording-file"),
 ]
 
 urlpatterns = [
@@ -46,6 +62,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     *swan_urlpatterns,
+    path("dashboard/", include("dashboard.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     re_path(r"^.*$", envelope.not_found_view),
 ]
 

@@ -13,8 +13,10 @@ from pbx.models.directory import (
     validate_networks,
     validate_time_zone,
 )
+from pbx.models.history import CdrRecord, IngestCursor, QueueEntry, QueueLogLine
 from pbx.models.live import (
     DeviceState,
+    ListenerLease,
     LiveChannel,
     QueueCallerState,
     QueueMemberState,
@@ -23,14 +25,19 @@ from pbx.models.live import (
 
 __all__ = [
     "ApiKey",
+    "CdrRecord",
     "Company",
     "Department",
     "DeviceState",
+    "IngestCursor",
+    "ListenerLease",
     "LiveChannel",
     "PbxUser",
     "PublicNumber",
     "Queue",
     "QueueCallerState",
+    "QueueEntry",
+    "QueueLogLine",
     "QueueMember",
     "QueueMemberState",
     "UserPresence",

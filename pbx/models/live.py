@@ -135,3 +135,26 @@ class LiveChannel(models.Model):
 
     def __str__(self) -> str:
         return self.channel
+
+
+class ListenerLease(models.Model):
+    """Which listener is active for a PBX, and what it last saw of the connection.
+
+    A listener holds the lease while it renews it; a standby takes over once it expires.
+    Works the same on PostgreSQL and SQLite (no advisory locks needed).
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    holder = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField()
+    connected = models.BooleanField(default=False)
+    connection_changed_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_resync_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("listener lease")
+        verbose_name_plural = _("listener leases")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or '-'}"

@@ -1,0 +1,580 @@
+"""Reads of the call history: queues-status, user-resume, last-calls and recordings."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from pbx.auth import ApiClient
+from pbx.ingest.agents import device_of, same_device
+from pbx.models import (
+    Company,
+    Department,
+    LiveChannel,
+    PbxUser,
+    Queue,
+    QueueCallerState,
+    QueueMember,
+    QueueMemberState,
+)
+from pbx.models.history import CdrRecord, QueueEntry
+from pbx.selectors import company_get, user_find, user_get
+from swanproject.envelope import NotFound
+
+ANSWERED = (QueueEntry.Outcome.ANSWERED, QueueEntry.Outcome.TRANSFERRED)
+UNANSWERED = (
+    QueueEntry.Outcome.ABANDONED,
+    QueueEntry.Outcome.TIMEOUT,
+    QueueEntry.Outcome.EMPTY,
+    QueueEntry.Outcome.KEY_PRESS,
+)
+RECORDING_SALT = "swan.recording"
+AUDIO_TYPES = {
+    ".wav": "audio/wav",
+    ".wav49": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".gsm": "audio/x-gsm",
+    ".m4a": "audio/mp4",
+}
+
+
+class QueueStatus(TypedDict):
+    abandoned: int
+    abandonedRatio: float
+    avgRingTime: float
+    avgRingTimeRatio: float
+    completed: int
+    currentCalls: int
+    maxRingTime: int
+    ringTimeOK: int
+    serviceRatio: float
+
+
+class QueueGroupStatus(TypedDict):
+    members: list[str]
+    alarm: bool
+    status: QueueStatus
+
+
+class LastCall(TypedDict):
+    uniqueid: str
+    calldate: str
+    duration: int
+    number: str
+    direction: str
+
+
+def day_bounds(time_zone: str, now: datetime) -> tuple[datetime, datetime]:
+    """Today in the zone, from local midnight to the next (23 or 25 hours on DST days)."""
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today, time.min, zone)
+    end = datetime.combine(today + timedelta(days=1), time.min, zone)
+    return start, end
+
+
+def _ratio(numerator: float, divisor: float, *, if_zero: float) -> float:
+    return if_zero if not divisor else round(numerator * 100 / divisor, 2)
+
+
+def _extension_order(extension: str) -> tuple[int, str]:
+    return (len(extension), extension)
+
+
+@dataclass
+class _Totals:
+    completed: int = 0
+    abandoned: int = 0
+    wait_sum: int = 0
+    wait_max: int = 0
+    ring_ok: int = 0
+    talk: int = 0
+    waiting: int = 0
+    oldest_wait: datetime | None = None
+
+    def add(self, other: _Totals) -> None:
+        self.completed += other.completed
+        self.abandoned += other.abandoned
+        self.wait_sum += other.wait_sum
+        self.wait_max = max(self.wait_max, other.wait_max)
+        self.ring_ok += other.ring_ok
+        self.talk += other.talk
+        self.waiting += other.waiting
+        if other.oldest_wait and (not self.oldest_wait or other.oldest_wait < self.oldest_wait):
+            self.oldest_wait = other.oldest_wait
+
+    def status(self) -> QueueStatus:
+        avg = round(self.wait_sum / self.completed, 2) if self.completed else 0
+        return {
+            "abandoned": self.abandoned,
+            "abandonedRatio": round(
+                100 - _ratio(self.abandoned, self.completed + self.abandoned, if_zero=0), 2
+            ),
+            "avgRingTime": avg,
+            "avgRingTimeRatio": _ratio(avg, self.wait_max, if_zero=0),
+            "completed": self.completed,
+            "currentCalls": self.waiting,
+            "maxRingTime": self.wait_max,
+            "ringTimeOK": self.ring_ok,
+            "serviceRatio": _ratio(self.ring_ok, self.completed, if_zero=100),
+        }
+
+
+def _visible_queues(
+    *, client: ApiClient, names: Iterable[str], company: Company | None
+) -> dict[str, Queue]:
+    queues = Queue.objects.filter(name__in=set(names), company__in=client.companies())
+    if company is not None:
+        queues = queues.filter(company=company)
+    return {q.name: q for q in queues.select_related("company")}
+
+
+def _today_filter(queues: Iterable[Queue], now: datetime) -> Q:
+    """Entries of today for each queue, today being local to the queue's company."""
+    by_zone: dict[str, list[str]] = defaultdict(list)
+    for queue in queues:
+        by_zone[queue.company.time_zone].append(queue.name)
+    condition = Q(pk__in=[])
+    for zone, names in by_zone.items():
+        start, end = day_bounds(zone, now)
+        condition |= Q(queue_name__in=names, entered_at__gte=start, entered_at__lt=end)
+    return condition
+
+
+def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, _Totals]:
+    """Today's figures and the callers waiting now, per queue, in two indexed aggregates."""
+    totals = {name: _Totals() for name in queues}
+    if not queues:
+        return totals
+    by_level: dict[int, list[str]] = defaultdict(list)
+    for queue in queues.values():
+        by_level[queue.service_level_seconds].append(queue.name)
+    ring_ok = Q(pk__in=[])
+    for level, names in by_level.items():
+        ring_ok |= Q(queue_name__in=names, wait_seconds__lt=level)
+    answered = Q(outcome__in=ANSWERED)
+    rows = (
+        QueueEntry.objects.filter(_today_filter(queues.values(), now))
+        .values("queue_name")
+        .annotate(
+            completed=Count("pk", filter=answered),
+            abandoned=Count("pk", filter=Q(outcome__in=UNANSWERED)),
+            wait_sum=Sum("wait_seconds", filter=answered, default=0),
+            wait_max=Max("wait_seconds", filter=answered, default=0),
+            ring_ok=Count("pk", filter=answered & ring_ok),
+            talk=Sum("talk_seconds", filter=answered, default=0),
+        )
+        .order_by()
+    )
+    for row in rows:
+        t = totals[row["queue_name"]]
+        t.completed, t.abandoned = row["completed"], row["abandoned"]
+        t.wait_sum, t.wait_max, t.ring_ok = row["wait_sum"], row["wait_max"], row["ring_ok"]
+        t.talk = row["talk"]
+    callers = (
+        QueueCallerState.objects.filter(queue_name__in=list(queues))
+        .values("queue_name")
+        .annotate(waiting=Count("pk"), oldest=Min("entered_at"))
+        .order_by()
+    )
+    for row in callers:
+        totals[row["queue_name"]].waiting = row["waiting"]
+        totals[row["queue_name"]].oldest_wait = row["oldest"]
+    return totals
+
+
+def _alarm(queue: Queue, totals: _Totals, now: datetime) -> bool:
+    status = totals.status()
+    longest = (now - totals.oldest_wait).total_seconds() if totals.oldest_wait else 0
+    return (
+        (queue.alarm_waiting_calls is not None and totals.waiting >= queue.alarm_waiting_calls)
+        or (queue.alarm_wait_seconds is not None and longest >= queue.alarm_wait_seconds)
+        or (
+            queue.alarm_service_ratio_below is not None
+            and Decimal(str(status["serviceRatio"])) < queue.alarm_service_ratio_below
+        )
+        or (
+            queue.alarm_abandoned_ratio_below is not None
+            and Decimal(str(status["abandonedRatio"])) < queue.alarm_abandoned_ratio_below
+        )
+    )
+
+
+def queues_status(
+    *,
+    client: ApiClient,
+    groups: dict[str, list[str]],
+    company: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, dict[str, QueueGroupStatus]]:
+    """queues-status: per group, members logged in now, alarm, and today's figures.
+
+    Four queries whatever the number of groups and queues (five with `company`).
+    """
+    now = now or timezone.now()
+    company_obj = company_get(client=client, ident=company) if company else None
+    names = {name for members in groups.values() for name in members}
+    queues = _visible_queues(client=client, names=names, company=company_obj)
+    totals = _queue_totals(queues, now)
+    members: dict[str, set[str]] = defaultdict(set)
+    for queue_name, extension in (
+        QueueMemberState.objects.filter(queue_name__in=list(queues), user__isnull=False)
+        .values_list("queue_name", "user__extension")
+        .distinct()
+    ):
+        members[queue_name].add(extension)
+    result: dict[str, QueueGroupStatus] = {}
+    for group, queue_names in groups.items():
+        group_totals = _Totals()
+        extensions: set[str] = set()
+        alarm = False
+        for name in dict.fromkeys(queue_names):
+            if name not in queues:
+                continue  # unknown or not visible: an empty queue
+            group_totals.add(totals[name])
+            extensions |= members[name]
+            alarm = alarm or _alarm(queues[name], totals[name], now)
+        result[group] = {
+            "members": sorted(extensions, key=_extension_order),
+            "alarm": alarm,
+            "status": group_totals.status(),
+        }
+    return {"queues": result}
+
+
+def speech_time(seconds: int) -> str:
+    """`"MM minutes SS seconds"`, translated; minutes are not capped at 59."""
+    minutes, seconds = divmod(int(seconds), 60)
+    return _("%(minutes)02d minutes %(seconds)02d seconds") % {
+        "minutes": minutes,
+        "seconds": seconds,
+    }
+
+
+def _state(percentage: float) -> int:
+    points = percentage - 100
+    if points <= -25:
+        return 1
+    if points <= -5:
+        return 2
+    if points < 5:
+        return 3
+    if points < 25:
+        return 4
+    return 5
+
+
+def _comparison(value: float, base: float) -> dict[str, Any]:
+    percentage = 100.0 if not base else round(value * 100 / base, 2)
+    return {"percentage": percentage, "state": _state(percentage)}
+
+
+def user_resume(
+    *,
+    client: ApiClient,
+    extension: str,
+    company: str,
+    groups: dict[str, list[str]] | None = None,
+    department: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """user-resume: waiting callers per group, today's queue totals, and the user against a base."""
+    now = now or timezone.now()
+    company_obj = company_get(client=client, ident=company)
+    user = user_find(client=client, extension=extension, company=company)
+    department_obj = None
+    if department:
+        department_obj = Department.objects.filter(
+            company=company_obj, name__iexact=department
+        ).first()
+        if department_obj is None:
+            raise NotFound(
+                _("Department '%(department)s' not found in company '%(company)s'.")
+                % {"department": department, "company": company_obj.slug}
+            )
+    result: dict[str, Any] = {"waiting-calls": {}}
+    queues: dict[str, Queue] = {}
+    if groups:
+        names = {name for members in groups.values() for name in members}
+        queues = _visible_queues(client=client, names=names, company=company_obj)
+        totals = _queue_totals(queues, now)
+        all_queues = _Totals()
+        for name in queues:
+            all_queues.add(totals[name])
+        result["waiting-calls"] = {
+            group: sum(totals[name].waiting for name in dict.fromkeys(names) if name in queues)
+            for group, names in groups.items()
+        }
+        result["queue"] = {
+            "completed": all_queues.completed,
+            "abandoned": all_queues.abandoned,
+            "totalSpeechTime": speech_time(all_queues.talk),
+        }
+    if user is not None:
+        result["user"] = _user_figures(
+            user=user, company=company_obj, department=department_obj, queues=queues, now=now
+        )
+    return result
+
+
+def _user_figures(
+    *,
+    user: PbxUser,
+    company: Company,
+    department: Department | None,
+    queues: dict[str, Queue],
+    now: datetime,
+) -> dict[str, Any]:
+    if department is not None:
+        base_users: QuerySet = PbxUser.objects.filter(department=department)
+    elif queues:
+        base_users = PbxUser.objects.filter(
+            pk__in=QueueMember.objects.filter(queue__in=queues.values()).values("user_id")
+        )
+    else:
+        base_users = PbxUser.objects.filter(company=company)
+    base_ids = set(base_users.values_list("pk", flat=True)) | {user.pk}
+    start, end = day_bounds(company.time_zone, now)
+    mine = Q(agent_user=user)
+    figures = QueueEntry.objects.filter(
+        agent_user__in=base_ids, outcome__in=ANSWERED, entered_at__gte=start, entered_at__lt=end
+    ).aggregate(
+        all_completed=Count("pk"),
+        all_talk=Sum("talk_seconds", default=0),
+        completed=Count("pk", filter=mine),
+        talk=Sum("talk_seconds", filter=mine, default=0),
+    )
+    members = len(base_ids)
+    last = _last_call(user=user)
+    return {
+        "completed": figures["completed"],
+        "totalSpeechTime": speech_time(figures["talk"]),
+        "lastCall": last["number"] if last else None,
+        "stats_complete": _comparison(figures["completed"], figures["all_completed"] / members),
+        "stats_time": _comparison(figures["talk"], figures["all_talk"] / members),
+    }
+
+
+def _involving(user: PbxUser, devices: list[str]) -> Q:
+    """CDR rows the user took part in: by one of its devices, or by its extension in its company."""
+    extension_rows = Q(company=user.company_id) & (Q(src=user.extension) | Q(dst=user.extension))
+    if not devices:
+        return extension_rows
+    return Q(channel_device__in=devices) | Q(dstchannel_device__in=devices) | extension_rows
+
+
+def _devices(user: PbxUser) -> list[str]:
+    return sorted({same_device(t.interface) for t in user.terminals.all()})
+
+
+def _other_number(row: CdrRecord, *, outgoing: bool) -> str:
+    if outgoing:
+        return row.dst
+    if row.src:
+        return row.src
+    return row.clid.rpartition("<")[2].rstrip(">") if "<" in row.clid else row.clid
+
+
+def _placed_by(row: CdrRecord, user: PbxUser, devices: list[str]) -> bool:
+    return row.channel_device in devices or row.src == user.extension
+
+
+def _calls(
+    rows: Iterable[CdrRecord], *, user: PbxUser, devices: list[str], zone: ZoneInfo
+) -> list[LastCall]:
+    """One row per call (linkedid, else uniqueid), newest first."""
+    by_call: dict[str, list[CdrRecord]] = defaultdict(list)
+    for row in rows:
+        by_call[row.call_id].append(row)
+    calls = []
+    for call_id, legs in by_call.items():
+        legs.sort(key=lambda r: (r.calldate, r.pk))
+        first = legs[0]
+        outgoing = _placed_by(first, user, devices)
+        answered = [r.billsec for r in legs if r.disposition == "ANSWERED"]
+        calls.append(
+            (
+                first.calldate,
+                call_id,
+                {
+                    "uniqueid": call_id,
+                    "calldate": first.calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    "duration": max(answered) if answered else 0,
+                    "number": _other_number(first, outgoing=outgoing),
+                    "direction": "outgoing" if outgoing else "incoming",
+                },
+            )
+        )
+    calls.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [call for _, _, call in calls]
+
+
+def _last_call(*, user: PbxUser) -> LastCall | None:
+    devices = _devices(user)
+    latest = CdrRecord.objects.filter(_involving(user, devices)).order_by("-calldate").first()
+    if latest is None:
+        return None
+    legs = CdrRecord.objects.filter(Q(linkedid=latest.call_id) | Q(uniqueid=latest.call_id)).filter(
+        _involving(user, devices)
+    )
+    calls = _calls(legs, user=user, devices=devices, zone=ZoneInfo(user.company.time_zone))
+    return calls[0] if calls else None
+
+
+def last_calls(
+    *,
+    client: ApiClient,
+    extension: str,
+    company: str | None = None,
+    hours: int = 24,
+    now: datetime | None = None,
+) -> list[LastCall]:
+    """last-calls: the user's calls of the last `hours`, one row per call, newest first."""
+    now = now or timezone.now()
+    user = user_get(client=client, extension=extension, company=company)
+    devices = _devices(user)
+    rows = CdrRecord.objects.filter(
+        _involving(user, devices), calldate__gte=now - timedelta(hours=hours)
+    )
+    return _calls(rows, user=user, devices=devices, zone=ZoneInfo(user.company.time_zone))
+
+
+def _recordings_root() -> Path:
+    return Path(settings.RECORDINGS_ROOT).resolve()
+
+
+def _inside_root(path: Path) -> Path | None:
+    root = _recordings_root()
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return None
+    if resolved != root and root not in resolved.parents:
+        return None
+    return resolved if resolved.is_file() else None
+
+
+def recording_path(legs: list[CdrRecord], zone: ZoneInfo) -> Path | None:
+    """The call's audio file under RECORDINGS_ROOT, if there is one.
+
+    FreePBX writes the file name in `recordingfile` and the file in `YYYY/MM/DD/` of the call's
+    local date; other dialplans name the file after the uniqueid, so that is tried too.
+    """
+    root = _recordings_root()
+    for leg in legs:
+        if not leg.recordingfile:
+            continue
+        name = Path(leg.recordingfile)
+        day = leg.calldate.astimezone(zone).strftime("%Y/%m/%d")
+        for candidate in (name, root / name, root / day / name.name):
+            found = _inside_root(candidate if candidate.is_absolute() else root / candidate)
+            if found:
+                return found
+    for leg in legs:
+        if not leg.uniqueid:
+            continue
+        day = leg.calldate.astimezone(zone).strftime("%Y/%m/%d")
+        for folder in (root / day, root):
+            if folder.is_dir():
+                for candidate in sorted(folder.glob(f"*{leg.uniqueid}*")):
+                    found = _inside_root(candidate)
+                    if found:
+                        return found
+    return None
+
+
+def _call_legs(call_id: str) -> list[CdrRecord]:
+    first = CdrRecord.objects.filter(Q(uniqueid=call_id) | Q(linkedid=call_id)).first()
+    if first is None:
+        return []
+    return list(
+        CdrRecord.objects.filter(Q(linkedid=first.call_id) | Q(uniqueid=first.call_id)).order_by(
+            "calldate", "pk"
+        )
+    )
+
+
+def recording_get(
+    *,
+    client: ApiClient,
+    call_id: str,
+    extension: str,
+    company: str | None = None,
+    url_for: Callable[[str], str],
+) -> dict[str, Any]:
+    """recording: `path` (a signed, expiring URL) for a participant, else the admin `link`."""
+    user = user_get(client=client, extension=extension, company=company)
+    legs = [leg for leg in _call_legs(call_id) if leg.company_id == user.company_id]
+    if not legs:
+        raise NotFound(_("Call '%(call)s' not found.") % {"call": call_id})
+    zone = ZoneInfo(user.company.time_zone)
+    audio = recording_path(legs, zone)
+    call = legs[0].call_id
+    live = LiveChannel.objects.filter(Q(linked_id=call) | Q(unique_id=call)).exists()
+    result: dict[str, Any] = {"processing": audio is None or audio.stat().st_size == 0 or live}
+    devices = _devices(user)
+    took_part = (
+        any(
+            leg.channel_device in devices
+            or leg.dstchannel_device in devices
+            or user.extension in (leg.src, leg.dst)
+            or device_of(leg.channel) in devices
+            for leg in legs
+        )
+        or QueueEntry.objects.filter(
+            callid__in={leg.uniqueid for leg in legs}, agent_user=user
+        ).exists()
+    )
+    if took_part:
+        token = signing.dumps({"call": call, "company": user.company_id}, salt=RECORDING_SALT)
+        result["path"] = url_for(token)
+    else:
+        template = getattr(settings, "RECORDING_ADMIN_LINK_TEMPLATE", "")
+        result["link"] = (
+            template.format(
+                uniqueid=legs[0].uniqueid,
+                linkedid=call,
+                calldate=legs[0].calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                company=user.company.slug,
+                extension=extension,
+            )
+            if template
+            else None
+        )
+    return result
+
+
+class RecordingUnavailable(Exception):
+    """The signed URL is good but the audio is not (yet) there."""
+
+
+def recording_file(*, token: str) -> tuple[Path, str]:
+    """The file a signed recording URL names, and its content type.
+
+    Raises `signing.BadSignature` (or its `SignatureExpired`) for a token that is altered or
+    older than RECORDING_URL_MAX_AGE, and `RecordingUnavailable` when there is no file.
+    """
+    max_age = getattr(settings, "RECORDING_URL_MAX_AGE", 3600)
+    payload = signing.loads(token, salt=RECORDING_SALT, max_age=max_age)
+    legs = [leg for leg in _call_legs(str(payload["call"])) if leg.company_id == payload["company"]]
+    if not legs:
+        raise RecordingUnavailable(payload["call"])
+    zone = ZoneInfo(Company.objects.get(pk=payload["company"]).time_zone)
+    path = recording_path(legs, zone)
+    if path is None:
+        raise RecordingUnavailable(payload["call"])
+    return path, AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")

@@ -1,0 +1,208 @@
+"""Queue entries from queue_log lines: one per caller's stay in a queue, whatever order lines came in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from pbx.ingest.agents import DirectorySnapshot
+from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogLine
+
+Outcome = QueueEntry.Outcome
+_EXITS = {
+    "ABANDON": Outcome.ABANDONED,
+    "EXITWITHTIMEOUT": Outcome.TIMEOUT,
+    "EXITEMPTY": Outcome.EMPTY,
+    "EXITWITHKEY": Outcome.KEY_PRESS,
+}
+_COMPLETES = {"COMPLETEAGENT", "COMPLETECALLER"}
+_TRANSFERS = {"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
+_FINALS = _COMPLETES | _TRANSFERS | set(_EXITS)
+# Lines of one second sort in the order Asterisk writes them.
+_RANK = {"ENTERQUEUE": 0, "CONNECT": 1}
+IN_CHUNK = 900  # SQLite's historic limit on query parameters is 999
+
+
+@dataclass(slots=True)
+class Line:
+    time: datetime
+    agent: str
+    event: str
+    data: list[str]
+
+
+@dataclass(slots=True)
+class EntryDraft:
+    entered_at: datetime | None = None
+    caller: str = ""
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: str = Outcome.WAITING
+    wait: int | None = None
+    talk: int = 0
+    agent: str = ""
+    closed: bool = False
+    first_time: datetime | None = None
+
+    def start(self) -> datetime:
+        """When the caller entered; without an ENTERQUEUE line, worked back from the times logged."""
+        if self.entered_at is not None:
+            return self.entered_at
+        if self.answered_at is not None:
+            return self.answered_at - timedelta(seconds=self.wait or 0)
+        if self.ended_at is not None:
+            return self.ended_at - timedelta(seconds=(self.wait or 0) + self.talk)
+        assert self.first_time is not None
+        return self.first_time
+
+
+def _int(fields: list[str], index: int) -> int | None:
+    try:
+        value = int(fields[index])
+    except (IndexError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
+def derive(lines: Iterable[Line]) -> list[EntryDraft]:
+    """The entries of one (callid, queue): an ENTERQUEUE opens one, the first exit line closes it.
+
+    Lines are put in time order first (queue_log files and dumps are not sorted). An exit line
+    with no ENTERQUEUE before it still makes an entry, dated back by the wait it reports, so that
+    a file rotated mid-call counts the call; its ENTERQUEUE, when it arrives, corrects the date.
+    """
+    drafts: list[EntryDraft] = []
+    current: EntryDraft | None = None
+    for line in sorted(lines, key=lambda line: (line.time, _RANK.get(line.event, 2))):
+        event, data = line.event, line.data
+        if event == "ENTERQUEUE":
+            if (
+                current is not None
+                and not current.closed
+                and current.entered_at in (None, line.time)
+            ):
+                current.entered_at = (
+                    line.time
+                )  # the same entry logged twice, or its exit came first
+            else:
+                current = EntryDraft(entered_at=line.time, first_time=line.time)
+                drafts.append(current)
+            current.caller = current.caller or (data[1] if len(data) > 1 else "")
+            continue
+        if current is None or current.closed:
+            if current is not None and event in _FINALS:
+                continue  # a repeated exit line (same call, same queue, no new ENTERQUEUE)
+            current = EntryDraft(first_time=line.time)
+            drafts.append(current)
+        if event == "CONNECT":
+            current.outcome = Outcome.ANSWERED
+            current.answered_at = line.time
+            current.wait = _int(data, 0)
+            current.agent = line.agent
+        elif event in _COMPLETES or event in _TRANSFERS:
+            if event in _COMPLETES:
+                hold, talk = _int(data, 0), _int(data, 1)
+                current.outcome = Outcome.ANSWERED
+            else:
+                # BLINDTRANSFER/ATTENDEDTRANSFER end with hold|call|origposition (LINK adds a
+                # field in the middle); 1.4's TRANSFER had only extension|context|hold|call.
+                at = -3 if len(data) >= 5 else 2
+                hold, talk = _int(data, at), _int(data, at + 1)
+                current.outcome = Outcome.TRANSFERRED
+            current.talk = talk or 0
+            if current.wait is None:
+                current.wait = hold
+            if current.answered_at is None:
+                current.answered_at = line.time - timedelta(seconds=current.talk)
+            if not current.agent:
+                current.agent = line.agent
+            current.ended_at = line.time
+            current.closed = True
+        elif event in _EXITS:
+            current.outcome = _EXITS[event]
+            current.wait = _int(data, 3 if event == "EXITWITHKEY" else 2)
+            current.ended_at = line.time
+            current.closed = True
+    for draft in drafts:
+        if draft.wait is None:
+            end = draft.answered_at or draft.ended_at
+            draft.wait = max(0, int((end - draft.start()).total_seconds())) if end else 0
+    return drafts
+
+
+def rederive(callids: set[str], *, directory: DirectorySnapshot) -> int:
+    """Derives again every entry of these calls from their stored lines; returns how many exist."""
+    created = 0
+    ordered = sorted(callids)
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
+        grouped: dict[tuple[str, str], list[Line]] = defaultdict(list)
+        for callid, queue_name, time, agent, event, data in QueueLogLine.objects.filter(
+            callid__in=chunk, event__in=ENTRY_EVENTS
+        ).values_list("callid", "queue_name", "time", "agent", "event", "data"):
+            grouped[callid, queue_name].append(Line(time, agent, event, data.split("|")))
+        entries = []
+        for (callid, queue_name), lines in grouped.items():
+            queue_id, company_id = directory.queue(queue_name)
+            for draft in derive(lines):
+                answered = draft.outcome in (Outcome.ANSWERED, Outcome.TRANSFERRED)
+                entries.append(
+                    QueueEntry(
+                        callid=callid,
+                        queue_name=queue_name,
+                        queue_id=queue_id,
+                        company_id=company_id,
+                        caller=draft.caller[:80],
+                        entered_at=draft.start(),
+                        answered_at=draft.answered_at,
+                        ended_at=draft.ended_at,
+                        outcome=draft.outcome,
+                        wait_seconds=draft.wait or 0,
+                        talk_seconds=draft.talk,
+                        agent=draft.agent if answered else "",
+                        agent_user_id=(
+                            directory.agent_user(draft.agent, company_id) if answered else None
+                        ),
+                    )
+                )
+        unique = {(e.callid, e.queue_name, e.entered_at): e for e in entries}
+        QueueEntry.objects.filter(callid__in=chunk).delete()
+        if connection.vendor == "postgresql":
+            _copy_entries(unique.values())
+        else:
+            QueueEntry.objects.bulk_create(unique.values(), batch_size=500)
+        created += len(unique)
+    return created
+
+
+_COLUMNS = [
+    "callid",
+    "queue_name",
+    "queue_id",
+    "company_id",
+    "caller",
+    "entered_at",
+    "answered_at",
+    "ended_at",
+    "outcome",
+    "wait_seconds",
+    "talk_seconds",
+    "agent",
+    "agent_user_id",
+]
+
+
+def _copy_entries(entries: Iterable[QueueEntry]) -> None:
+    """Django's bulk_create spends more time preparing values than PostgreSQL spends storing."""
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {QueueEntry._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        ) as copy,
+    ):
+        for entry in entries:
+            copy.write_row([getattr(entry, name) for name in _COLUMNS])

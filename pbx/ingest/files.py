@@ -1,0 +1,131 @@
+"""Reading a growing log file from where the last run stopped, through rotation and truncation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pbx.models.history import IngestCursor
+
+logger = logging.getLogger("swan.ingest")
+FINGERPRINT_BYTES = 1024
+
+
+@dataclass(slots=True)
+class RawLine:
+    number: int
+    text: str
+    offset_after: int
+
+
+@dataclass(slots=True)
+class Segment:
+    """A stretch of one file to read: the rotated-away old file's tail, or the live file."""
+
+    path: Path
+    inode: int
+    offset: int
+    line_number: int
+    is_current: bool
+
+
+def cursor_for(path: Path, *, kind: str) -> IngestCursor:
+    source = str(path.resolve()) if path.exists() else str(path.absolute())
+    cursor, _created = IngestCursor.objects.get_or_create(source=source, defaults={"kind": kind})
+    return cursor
+
+
+def _fingerprint(path: Path, length: int) -> str:
+    with path.open("rb") as handle:
+        return hashlib.sha256(handle.read(length)).hexdigest()
+
+
+def plan(path: Path, cursor: IngestCursor) -> tuple[list[Segment], list[str]]:
+    """What to read now, and notes on what was noticed (rotation, truncation).
+
+    Rotation: the file at `path` has another inode. The old file is looked for beside it by its
+    inode (logrotate's `queue_log-20220801` or `queue_log.1`) and its unread tail is read first.
+    Truncation: same inode but shorter than the offset, or its first bytes changed
+    (copytruncate followed by new lines): read again from the start.
+    """
+    notes: list[str] = []
+    segments: list[Segment] = []
+    stat = path.stat()
+    offset, line_number = cursor.offset, cursor.line_number
+    if cursor.inode is not None and cursor.inode != stat.st_ino:
+        old = _find_by_inode(path.parent, cursor.inode)
+        if old is not None and old.stat().st_size > offset:
+            segments.append(Segment(old, cursor.inode, offset, line_number, is_current=False))
+            notes.append(f"{path} was rotated; reading the rest of {old.name} first")
+        else:
+            notes.append(f"{path} was rotated; reading the new file from the start")
+        offset = line_number = 0
+    elif offset > stat.st_size:
+        notes.append(
+            f"{path} is shorter than the {offset} bytes already read: truncated, reading from the start"
+        )
+        offset = line_number = 0
+    elif (
+        offset
+        and cursor.fingerprint
+        and _fingerprint(path, cursor.fingerprint_length) != cursor.fingerprint
+    ):
+        notes.append(f"{path} starts differently than before: replaced, reading from the start")
+        offset = line_number = 0
+    segments.append(Segment(path, stat.st_ino, offset, line_number, is_current=True))
+    return segments, notes
+
+
+def _find_by_inode(directory: Path, inode: int) -> Path | None:
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) and entry.inode() == inode:
+                    return Path(entry.path)
+    except OSError:
+        return None
+    return None
+
+
+def read_lines(segment: Segment) -> Iterator[RawLine]:
+    """Complete lines from the segment's offset; a last line without its newline waits."""
+    number = segment.line_number
+    offset = segment.offset
+    with segment.path.open("rb") as handle:
+        handle.seek(offset)
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                return  # Asterisk is still writing it
+            offset += len(raw)
+            number += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                # Caller names from old phones arrive in Latin-1; keep them readable.
+                text = raw.decode("latin-1")
+            yield RawLine(number, text, offset)
+
+
+def advance(cursor: IngestCursor, segment: Segment, line: RawLine) -> None:
+    """Moves the cursor past `line` (called once a batch, with its last line)."""
+    cursor.inode = segment.inode
+    cursor.offset = line.offset_after
+    cursor.line_number = line.number
+    wanted = min(FINGERPRINT_BYTES, line.offset_after)
+    if segment.is_current and cursor.fingerprint_length < wanted:
+        cursor.fingerprint = _fingerprint(segment.path, wanted)
+        cursor.fingerprint_length = wanted
+
+
+def start_segment(cursor: IngestCursor, segment: Segment) -> None:
+    """Points the cursor at the start of a segment (the live file after a rotation)."""
+    if (cursor.inode, cursor.offset) != (segment.inode, segment.offset):
+        cursor.inode = segment.inode
+        cursor.offset = segment.offset
+        cursor.line_number = segment.line_number
+        cursor.fingerprint = ""
+        cursor.fingerprint_length = 0

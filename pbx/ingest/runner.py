@@ -1,0 +1,167 @@
+"""The ingest loop: batches of lines parsed, stored with the cursor in one transaction, followed live."""
+
+from __future__ import annotations
+
+import signal
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from pbx.ingest import files
+from pbx.ingest.agents import DirectorySnapshot
+from pbx.ingest.cdr import parse_csv_line
+from pbx.ingest.queue_log import MalformedLine, parse_line
+from pbx.ingest.store import store_cdr, store_queue_log
+
+MAX_KEPT_MALFORMED = 1000
+DIRECTORY_REFRESH_SECONDS = 60.0
+
+
+@dataclass
+class Report:
+    lines: int = 0
+    added: int = 0
+    ignored: int = 0
+    entries: int = 0
+    malformed_count: int = 0
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return self.lines - self.added - self.ignored - self.malformed_count
+
+    def add_malformed(self, number: int, reason: str, text: str) -> None:
+        self.malformed_count += 1
+        if len(self.malformed) < MAX_KEPT_MALFORMED:
+            self.malformed.append((number, reason, text.rstrip("\r\n")[:200]))
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: the loop finishes its batch, saves the cursor and returns."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self, *_args: Any) -> None:
+        self.requested = True
+
+    @contextmanager
+    def on_signals(self) -> Iterator[StopFlag]:
+        previous = {sig: signal.signal(sig, self.set) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def cdr_time_zone(name: str | None = None) -> zoneinfo.ZoneInfo:
+    """The PBX's local time zone for CDR stamps: the option, CDR_TIME_ZONE, else TIME_ZONE."""
+    return zoneinfo.ZoneInfo(name or getattr(settings, "CDR_TIME_ZONE", None) or settings.TIME_ZONE)
+
+
+@dataclass
+class FileIngest:
+    """Ingests one file (queue_log or Master.csv) from its cursor; `run` once or `follow`."""
+
+    path: Path
+    kind: str  # "queue_log" or "cdr_csv"
+    time_zone: zoneinfo.ZoneInfo
+    batch_size: int = 10000
+    progress_every: int = 100_000
+    progress: Callable[[str], None] | None = None
+    stop: StopFlag = field(default_factory=StopFlag)
+    report: Report = field(default_factory=Report)
+    _directory: DirectorySnapshot | None = None
+    _directory_loaded: float = 0.0
+    _started: float = 0.0
+
+    def directory(self) -> DirectorySnapshot:
+        now = time.monotonic()
+        if self._directory is None or now - self._directory_loaded > DIRECTORY_REFRESH_SECONDS:
+            self._directory = DirectorySnapshot.load()
+            self._directory_loaded = now
+        return self._directory
+
+    def run(self) -> Report:
+        """Reads what is there now and returns; what was read is remembered in the cursor."""
+        self._started = self._started or time.monotonic()
+        cursor = files.cursor_for(self.path, kind=self.kind)
+        segments, notes = files.plan(self.path, cursor)
+        self.report.notes.extend(notes)
+        for segment in segments:
+            files.start_segment(cursor, segment)
+            batch: list[Any] = []
+            last: files.RawLine | None = None
+            for line in files.read_lines(segment):
+                self.report.lines += 1
+                last = line
+                try:
+                    record = self._parse(line.text)
+                except MalformedLine as exc:
+                    self.report.add_malformed(line.number, str(exc), line.text)
+                    record = None
+                else:
+                    if record is None:
+                        self.report.ignored += 1
+                if record is not None:
+                    batch.append(record)
+                if len(batch) >= self.batch_size or (
+                    not batch and line.number % self.batch_size == 0
+                ):
+                    self._store(batch, cursor, segment, last)
+                    batch = []
+                    if self.stop.requested:
+                        return self.report
+                if self.progress and self.report.lines % self.progress_every == 0:
+                    self._progress()
+            if last is not None:
+                self._store(batch, cursor, segment, last)
+            if self.stop.requested:
+                break
+        return self.report
+
+    def follow(self, *, poll_seconds: float = 1.0) -> Report:
+        """Reads, then keeps polling for new lines until stopped (SIGTERM, Ctrl-C)."""
+        with self.stop.on_signals():
+            while not self.stop.requested:
+                self.run()
+                deadline = time.monotonic() + poll_seconds
+                while not self.stop.requested and time.monotonic() < deadline:
+                    time.sleep(min(0.2, poll_seconds))
+        return self.report
+
+    def _parse(self, text: str) -> Any:
+        if self.kind == "queue_log":
+            return parse_line(text, local_tz=self.time_zone)
+        return parse_csv_line(text, local_tz=self.time_zone, directory=self.directory())
+
+    def _store(
+        self, batch: list[Any], cursor, segment: files.Segment, last: files.RawLine | None
+    ) -> None:
+        with transaction.atomic():
+            if batch:
+                if self.kind == "queue_log":
+                    added, entries = store_queue_log(batch, directory=self.directory())
+                    self.report.entries += entries
+                else:
+                    added = store_cdr(batch)
+                self.report.added += added
+            if last is not None:
+                files.advance(cursor, segment, last)
+            cursor.save()
+
+    def _progress(self) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        self.progress(
+            f"{self.report.lines:,} lines read, {self.report.added:,} new, "
+            f"{self.report.malformed_count:,} malformed ({self.report.lines / elapsed:,.0f} lines/s)"
+        )

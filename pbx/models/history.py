@@ -1,0 +1,180 @@
+"""Call history from the PBX's files: queue_log lines, queue entries derived from them, CDR rows."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from pbx.models.directory import Company, PbxUser, Queue
+
+# The queue_log events that make or close a queue entry; the partial index below covers them only.
+ENTRY_EVENTS = (
+    "ENTERQUEUE",
+    "CONNECT",
+    "COMPLETEAGENT",
+    "COMPLETECALLER",
+    "ABANDON",
+    "EXITWITHTIMEOUT",
+    "EXITWITHKEY",
+    "EXITEMPTY",
+    "TRANSFER",
+    "BLINDTRANSFER",
+    "ATTENDEDTRANSFER",
+)
+
+
+class QueueLogLine(models.Model):
+    """One queue_log line as Asterisk wrote it, kept so that entries can be derived again."""
+
+    time = models.DateTimeField()
+    callid = models.CharField(max_length=64)
+    queue_name = models.CharField(max_length=128)
+    agent = models.CharField(max_length=128)
+    event = models.CharField(max_length=32)
+    data = models.CharField(max_length=1024, blank=True, help_text=_("data1|data2|… as written."))
+    digest = models.UUIDField(help_text=_("Hash of the line: re-reading adds nothing."))
+
+    class Meta:
+        verbose_name = _("queue_log line")
+        verbose_name_plural = _("queue_log lines")
+        constraints = [
+            # Time first: new lines land at the right edge of the index instead of at random
+            # places, which keeps inserts cheap on big tables. It is also the index on time.
+            models.UniqueConstraint(fields=["time", "digest"], name="qlog_line_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["callid", "queue_name"],
+                name="qlog_entry_key_idx",
+                condition=Q(event__in=ENTRY_EVENTS),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.callid} {self.queue_name} {self.event}"
+
+
+class QueueEntry(models.Model):
+    """One caller's stay in one queue, derived at ingest from its queue_log lines."""
+
+    class Outcome(models.TextChoices):
+        WAITING = "waiting", _("no exit line yet")
+        ANSWERED = "answered", _("answered")
+        TRANSFERRED = "transferred", _("answered, then transferred")
+        ABANDONED = "abandoned", _("caller hung up")
+        TIMEOUT = "timeout", _("timeout")
+        EMPTY = "empty", _("queue empty")
+        KEY_PRESS = "key_press", _("key press")
+
+    callid = models.CharField(max_length=64)
+    queue_name = models.CharField(max_length=128)
+    queue = models.ForeignKey(Queue, models.SET_NULL, null=True, blank=True, related_name="entries")
+    company = models.ForeignKey(
+        Company, models.SET_NULL, null=True, blank=True, related_name="queue_entries"
+    )
+    caller = models.CharField(max_length=80, blank=True)
+    entered_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    wait_seconds = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveIntegerField(default=0)
+    agent = models.CharField(max_length=128, blank=True, help_text=_("As queue_log names it."))
+    agent_user = models.ForeignKey(
+        PbxUser, models.SET_NULL, null=True, blank=True, related_name="answered_entries"
+    )
+
+    class Meta:
+        verbose_name = _("queue entry")
+        verbose_name_plural = _("queue entries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["callid", "queue_name", "entered_at"], name="queue_entry_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["queue_name", "entered_at"], name="qentry_queue_day_idx"),
+            models.Index(fields=["agent_user", "entered_at"], name="qentry_agent_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.callid} in {self.queue_name}: {self.outcome}"
+
+
+class CdrRecord(models.Model):
+    """One CDR row (Master.csv or the `cdr` table); one call often has several."""
+
+    calldate = models.DateTimeField(help_text=_("Start of the call."))
+    answer = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    clid = models.CharField(max_length=160, blank=True)
+    src = models.CharField(max_length=80, blank=True)
+    dst = models.CharField(max_length=80, blank=True)
+    dcontext = models.CharField(max_length=80, blank=True)
+    channel = models.CharField(max_length=160, blank=True)
+    dstchannel = models.CharField(max_length=160, blank=True)
+    channel_device = models.CharField(max_length=160, blank=True)
+    dstchannel_device = models.CharField(max_length=160, blank=True)
+    lastapp = models.CharField(max_length=80, blank=True)
+    lastdata = models.CharField(max_length=255, blank=True)
+    duration = models.PositiveIntegerField(default=0)
+    billsec = models.PositiveIntegerField(default=0)
+    disposition = models.CharField(max_length=45, blank=True)
+    amaflags = models.CharField(max_length=20, blank=True)
+    accountcode = models.CharField(max_length=80, blank=True)
+    uniqueid = models.CharField(max_length=64, blank=True)
+    linkedid = models.CharField(max_length=64, blank=True)
+    sequence = models.CharField(max_length=20, blank=True)
+    userfield = models.CharField(max_length=255, blank=True)
+    recordingfile = models.CharField(max_length=255, blank=True)
+    company = models.ForeignKey(
+        Company, models.SET_NULL, null=True, blank=True, related_name="cdr_records"
+    )
+    digest = models.UUIDField(unique=True, help_text=_("Hash of the row: re-reading adds nothing."))
+
+    class Meta:
+        verbose_name = _("CDR record")
+        verbose_name_plural = _("CDR records")
+        indexes = [
+            models.Index(fields=["calldate"], name="cdr_calldate_idx"),
+            models.Index(fields=["uniqueid"], name="cdr_uniqueid_idx"),
+            models.Index(fields=["linkedid"], name="cdr_linkedid_idx"),
+            models.Index(fields=["channel_device", "calldate"], name="cdr_chan_dev_idx"),
+            models.Index(fields=["dstchannel_device", "calldate"], name="cdr_dstchan_dev_idx"),
+            models.Index(fields=["src", "calldate"], name="cdr_src_idx"),
+            models.Index(fields=["dst", "calldate"], name="cdr_dst_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.calldate:%Y-%m-%d %H:%M:%S} {self.src} → {self.dst} {self.disposition}"
+
+    @property
+    def call_id(self) -> str:
+        """The call this row belongs to: its linkedid, or its uniqueid in 18-column files."""
+        return self.linkedid or self.uniqueid
+
+
+class IngestCursor(models.Model):
+    """How far an ingest source has been read: a file's inode and offset, or a table's mark."""
+
+    source = models.CharField(max_length=512, unique=True)
+    kind = models.CharField(max_length=16)
+    inode = models.BigIntegerField(null=True, blank=True)
+    offset = models.BigIntegerField(default=0)
+    line_number = models.BigIntegerField(default=0)
+    fingerprint = models.CharField(
+        max_length=64, blank=True, help_text=_("Hash of the file's first bytes: copytruncate.")
+    )
+    fingerprint_length = models.PositiveIntegerField(default=0)
+    mark = models.CharField(
+        max_length=64, blank=True, help_text=_("A table's last id or start time read.")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("ingest cursor")
+        verbose_name_plural = _("ingest cursors")
+
+    def __str__(self) -> str:
+        return f"{self.source} @ {self.offset}"

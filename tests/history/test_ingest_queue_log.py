@@ -1,0 +1,341 @@
+"""ingest_queue_log on the real files, and incremental reading, rotation, bad and late lines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pbx.ingest.runner import FileIngest, StopFlag, cdr_time_zone
+from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
+from tests.conftest import fixtures_path
+
+pytestmark = pytest.mark.django_db
+
+SYNKBUG = ("queue_log", "issabel_synkbug_queue_log-20220801.txt")
+SLACK = ("queue_log", "asterisk2slack_fixture_queue_log_membernames.txt")
+
+
+def at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def write(path: Path, *lines: str, mode: str = "a") -> None:
+    with path.open(mode, encoding="utf-8") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+def test_it_loads_the_issabel_file_and_derives_its_entries(ingest, company, make_user, make_queue):
+    path = fixtures_path(*SYNKBUG)
+    sathish = make_user(company, "1001", "Sathish", terminals=["SIP/1001"])
+    make_queue(company, "500")
+
+    out, err = ingest("ingest_queue_log", path)
+
+    # `grep -c '' file` = 543 lines, none blank; line 189 starts with a NUL run from a crash and is
+    # read as the QUEUESTART that follows the NULs.
+    assert "543 lines read, 543 new, 0 already stored, 0 blank, 0 malformed" in out
+    assert err == ""
+    assert QueueLogLine.objects.count() == 543
+    # cut -d'|' -f5 | sort | uniq -c: 30 ENTERQUEUE, 27 ABANDON, 3 CONNECT, 2 COMPLETEAGENT,
+    # 1 COMPLETECALLER: 30 entries, 27 abandoned, 3 answered by "Sathish" (member name).
+    entries = QueueEntry.objects.filter(queue_name="500")
+    assert entries.count() == 30
+    abandoned = entries.filter(outcome="abandoned")
+    assert abandoned.count() == 27
+    # awk -F'|' '/\|ABANDON\|/ {s+=$8} END {print s}' → 591: waittime is ABANDON's third field.
+    assert sum(abandoned.values_list("wait_seconds", flat=True)) == 591
+    answered = {
+        e.callid: (e.wait_seconds, e.talk_seconds, e.agent, e.agent_user_id, e.caller)
+        for e in entries.filter(outcome="answered")
+    }
+    # CONNECT holdtime, COMPLETE* calltime of the three calls answered.
+    assert answered == {
+        "1658814295.0": (6, 7, "Sathish", sathish.pk, "1001"),
+        "1658835848.0": (5, 4, "Sathish", sathish.pk, "1001"),
+        "1658835903.17": (6, 11, "Sathish", sathish.pk, "1002"),
+    }
+    first = entries.get(callid="1658129428.1048")
+    assert first.entered_at == at(1658129431)  # ENTERQUEUE's epoch, UTC
+    assert first.ended_at == at(1658129459)
+    assert first.company == company
+    assert first.queue.name == "500"
+
+
+def test_a_second_run_adds_nothing(ingest):
+    path = fixtures_path(*SYNKBUG)
+    ingest("ingest_queue_log", path)
+    IngestCursor.objects.all().delete()  # forget the offset: the lines themselves must not repeat
+
+    out, _ = ingest("ingest_queue_log", path)
+
+    assert "543 lines read, 0 new, 543 already stored" in out
+    assert QueueLogLine.objects.count() == 543
+    assert QueueEntry.objects.count() == 30
+
+
+def test_member_names_duplicates_blank_lines_and_unsorted_times(ingest, tmp_path):
+    path = fixtures_path(*SLACK)
+
+    out, _ = ingest("ingest_queue_log", path)
+
+    # 23 lines: 2 blank, 6 exact repeats of the ENTERQUEUE line, the rest distinct.
+    assert "23 lines read, 15 new, 6 already stored, 2 blank, 0 malformed" in out
+    entries = {e.callid: e for e in QueueEntry.objects.all()}
+    assert set(entries) == {
+        "1546015415.757927",
+        "1546023604.760166",
+        "1546023970.760296",
+        "1546027663.761192",
+    }
+    assert all(e.outcome == "answered" for e in entries.values())
+    whole = entries["1546015415.757927"]
+    assert (whole.wait_seconds, whole.talk_seconds, whole.agent) == (10, 122, "Paty Marin")
+    assert whole.caller == "+13238679471"
+    # Only COMPLETECALLER in the file: dated back by hold (10) and talk (406) from 1546024020.
+    orphan = entries["1546023604.760166"]
+    assert orphan.entered_at == at(1546024020 - 406 - 10)
+    assert (orphan.agent, orphan.talk_seconds) == ("Vanessa Flores", 406)
+    # CONNECT then COMPLETEAGENT four times (origposition 1, 4, 5, 6): one entry.
+    assert entries["1546023970.760296"].talk_seconds == 228
+    assert entries["1546023970.760296"].entered_at == at(1546023976 - 6)
+    # Answered, still talking: no COMPLETE line yet.
+    assert entries["1546027663.761192"].ended_at is None
+
+
+def test_unmatched_agents_still_count(ingest):
+    ingest("ingest_queue_log", fixtures_path(*SLACK))
+    assert QueueEntry.objects.filter(agent_user__isnull=True, outcome="answered").count() == 4
+
+
+def test_the_psql_dump_of_the_table_is_read_in_the_given_zone(ingest):
+    path = fixtures_path("queue_log", "wazo_doc_xivo_queue_log_psql_table_rows.txt")
+
+    out, _ = ingest("ingest_queue_log", path, time_zone="UTC")
+
+    # 14 lines: the header and its rule carry nothing, 12 rows.
+    assert "14 lines read, 12 new, 0 already stored, 2 blank, 0 malformed" in out
+    entry = QueueEntry.objects.get(callid="1341401601.24")
+    assert entry.entered_at == datetime(2012, 7, 4, 7, 33, 21, 165823, tzinfo=UTC)
+    assert (entry.outcome, entry.wait_seconds, entry.agent) == ("answered", 2, "Agent/3001")
+    # JOINEMPTY, FULL and CLOSED callers never entered the queue: no entry.
+    assert not QueueEntry.objects.filter(callid__in=["1341401275.9", "1341402016.44"]).exists()
+    assert QueueEntry.objects.get(callid="1341402586.51").outcome == "abandoned"
+
+
+def test_entries_without_exit_are_waiting(ingest):
+    ingest(
+        "ingest_queue_log",
+        fixtures_path("queue_log", "loway_blog_2007_missing_exit_events_ast12era.txt"),
+    )
+    assert list(QueueEntry.objects.values_list("outcome", flat=True).distinct()) == ["waiting"]
+
+
+def test_malformed_lines_are_reported_with_numbers_and_good_lines_kept(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1",
+        "this is not a queue_log line",
+        "1700000010|1.1|q1|SIP/200|CONNECT|10|1.2|3",
+        "99999999999|1.3|q1|NONE|ENTERQUEUE||601|1",
+        "1700000100|1.1|q1|SIP/200|COMPLETECALLER|10|90|1",
+    )
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "5 lines read, 3 new, 0 already stored, 0 blank, 2 malformed" in out
+    assert "line 2: 1 fields, at least 5 expected: this is not a queue_log line" in err
+    assert "line 4: time '99999999999' is out of range" in err
+    entry = QueueEntry.objects.get()
+    assert (entry.outcome, entry.wait_seconds, entry.talk_seconds) == ("answered", 10, 90)
+
+
+def test_it_reads_only_what_was_appended(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    ingest("ingest_queue_log", path)
+    assert QueueEntry.objects.get().outcome == "waiting"
+
+    write(path, "1700000030|1.1|q1|NONE|ABANDON|1|1|30", "1700000040|2.1|q1|NONE|ENTERQUEUE||601|1")
+    out, _ = ingest("ingest_queue_log", path)
+
+    assert "2 lines read, 2 new" in out
+    assert QueueEntry.objects.get(callid="1.1").outcome == "abandoned"
+    cursor = IngestCursor.objects.get()
+    assert (cursor.offset, cursor.line_number) == (path.stat().st_size, 3)
+    assert cursor.inode == path.stat().st_ino
+
+
+def test_a_line_still_being_written_waits_for_its_newline(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    path.write_text("1700000000|1.1|q1|NONE|ENTERQUEUE||600|1\n1700000030|1.1|q1|NONE|ABAN")
+    ingest("ingest_queue_log", path)
+    assert QueueLogLine.objects.count() == 1
+
+    with path.open("a") as handle:
+        handle.write("DON|1|1|30\n")
+    out, _ = ingest("ingest_queue_log", path)
+
+    assert "1 lines read, 1 new, 0 already stored, 0 blank, 0 malformed" in out
+    assert QueueEntry.objects.get().outcome == "abandoned"
+
+
+def test_the_exit_line_may_come_before_the_enter_line(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000100|1.1|q1|SIP/200|COMPLETEAGENT|20|60|1")
+    ingest("ingest_queue_log", path)
+    entry = QueueEntry.objects.get()
+    assert entry.entered_at == at(1700000100 - 60 - 20)
+    assert entry.caller == ""
+
+    write(
+        path,
+        "1700000019|1.1|q1|NONE|ENTERQUEUE||600|1",
+        "1700000040|1.1|q1|SIP/200|CONNECT|21|1.2|2",
+    )
+    ingest("ingest_queue_log", path)
+
+    entry = QueueEntry.objects.get()  # corrected, not doubled
+    assert entry.entered_at == at(1700000019)
+    assert (entry.caller, entry.wait_seconds, entry.talk_seconds) == ("600", 21, 60)
+    assert entry.answered_at == at(1700000040)
+
+
+def test_lines_split_across_batches_make_one_entry(tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1",
+        "1700000000|2.1|q1|NONE|ENTERQUEUE||601|1",
+        "1700000005|1.1|q1|SIP/200|CONNECT|5|1.2|1",
+        "1700000009|2.1|q1|NONE|EXITWITHKEY|5|1|1|9",
+        "1700000050|1.1|q1|SIP/200|COMPLETECALLER|5|45|1",
+    )
+    ingest = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone(), batch_size=2)
+    ingest.run()
+
+    outcomes = dict(QueueEntry.objects.values_list("callid", "outcome"))
+    assert outcomes == {"1.1": "answered", "2.1": "key_press"}
+    assert QueueEntry.objects.get(callid="2.1").wait_seconds == 9
+
+
+def test_a_caller_entering_the_same_queue_twice_makes_two_entries(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1",
+        "1700000060|1.1|q1|NONE|EXITWITHTIMEOUT|1|1|60",
+        "1700000100|1.1|q1|NONE|ENTERQUEUE||600|1",
+        "1700000103|1.1|q1|NONE|EXITEMPTY|1|1|3",
+        "1700000200|1.1|q2|NONE|ENTERQUEUE||600|1",
+        "1700000210|1.1|q2|SIP/1|CONNECT|10|1.9|2",
+        "1700000300|1.1|q2|SIP/1|BLINDTRANSFER|300|ctx|10|90|1",
+    )
+    ingest("ingest_queue_log", path)
+    assert list(
+        QueueEntry.objects.order_by("entered_at").values_list(
+            "queue_name", "outcome", "wait_seconds", "talk_seconds"
+        )
+    ) == [("q1", "timeout", 60, 0), ("q1", "empty", 3, 0), ("q2", "transferred", 10, 90)]
+
+
+def test_rotation_reads_the_rest_of_the_old_file_then_the_new_one(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    ingest("ingest_queue_log", path)
+    rotated = tmp_path / "queue_log-20231114"
+    path.rename(rotated)
+    write(rotated, "1700000030|1.1|q1|NONE|ABANDON|1|1|30")  # written before the rotation
+    write(path, "1700000040|2.1|q1|NONE|ENTERQUEUE||601|1", mode="w")
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "rotated; reading the rest of queue_log-20231114 first" in err
+    assert "2 lines read, 2 new" in out
+    assert dict(QueueEntry.objects.values_list("callid", "outcome")) == {
+        "1.1": "abandoned",
+        "2.1": "waiting",
+    }
+    cursor = IngestCursor.objects.get()
+    assert (cursor.inode, cursor.offset) == (path.stat().st_ino, path.stat().st_size)
+
+
+def test_truncation_reads_from_the_start(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, *[f"17000000{n:02d}|{n}.1|q1|NONE|ENTERQUEUE||600|1" for n in range(10)])
+    ingest("ingest_queue_log", path)
+    write(path, "1700000100|99.1|q1|NONE|ENTERQUEUE||600|1", mode="w")  # copytruncate
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "truncated, reading from the start" in err
+    assert "1 lines read, 1 new" in out
+
+
+def test_a_replaced_file_that_grew_past_the_offset_is_read_from_the_start(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    ingest("ingest_queue_log", path)
+    inode = path.stat().st_ino
+    with path.open("r+") as handle:  # truncated and refilled in place: same inode, longer file
+        handle.truncate(0)
+    write(
+        path, "1700000500|5.1|q1|NONE|ENTERQUEUE||605|1", "1700000600|6.1|q1|NONE|ENTERQUEUE||606|1"
+    )
+    assert path.stat().st_ino == inode
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "starts differently" in err
+    assert "2 lines read, 2 new" in out
+
+
+def test_progress_is_shown_on_stderr(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, *[f"{1700000000 + n}|NONE|NONE|NONE|QUEUESTART|" for n in range(25)])
+    _, err = ingest("ingest_queue_log", path, progress_every=10, batch_size=4)
+    assert "10 lines read" in err
+    assert "20 lines read" in err
+
+
+def test_follow_picks_up_new_lines_and_stops_on_sigterm(tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    ingest = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone(), stop=StopFlag())
+
+    def feed():
+        time.sleep(0.4)
+        write(path, "1700000030|1.1|q1|NONE|ABANDON|1|1|30")
+        time.sleep(0.6)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    report = ingest.follow(poll_seconds=0.1)
+    thread.join()
+
+    assert report.added == 2
+    assert QueueEntry.objects.get().outcome == "abandoned"
+    assert IngestCursor.objects.get().offset == path.stat().st_size
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_missing_file_is_an_error(ingest, tmp_path):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="is not a file"):
+        ingest("ingest_queue_log", tmp_path / "nope")
+
+
+def test_the_fixture_copy_behaves_like_the_original(ingest, tmp_path):
+    copy = tmp_path / "queue_log"
+    shutil.copy(fixtures_path(*SYNKBUG), copy)
+    ingest("ingest_queue_log", copy)
+    assert QueueEntry.objects.count() == 30
