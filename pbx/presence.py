@@ -23,7 +23,7 @@ STATUS_LABELS = {
     PAUSE: _("Paused"),
 }
 
-_UNAVAILABLE_STATES = {"UNAVAILABLE", "INVALID", "UNKNOWN"}
+UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID", "UNKNOWN"})
 _RINGING_STATES = {"RINGING", "RINGINUSE"}
 _BUSY_STATES = {"INUSE", "BUSY", "ONHOLD"}
 
@@ -39,7 +39,9 @@ class UserStatus(TypedDict):
 def derive_status(device_states: Iterable[str], *, dnd: bool = False, paused: bool = False) -> str:
     """First match wins: all devices down → unavailable; ringing; busy or DND; paused; available."""
     states = list(device_states)
-    if all(state in _UNAVAILABLE_STATES for state in states):  # also true with no device at all
+    if all(
+        state in UNREACHABLE_DEVICE_STATES for state in states
+    ):  # also true with no device at all
         return UNAVAILABLE
     if any(state in _RINGING_STATES for state in states):
         return RINGING

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Length
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.auth import ApiClient
-from pbx.models import Company, Department, PbxUser, PublicNumber
-from pbx.presence import UserStatus, device_states_for, user_status
+from pbx.ingest.agents import same_device
+from pbx.models import Company, Department, DeviceState, LiveChannel, PbxUser, PublicNumber
+from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, device_states_for, user_status
 from swanproject.envelope import Conflict, NotFound
 
 
@@ -125,3 +130,58 @@ def user_status_get(*, user: PbxUser) -> UserStatus:
     """The live status of one user (userStatus GET and the answer of userStatus POST)."""
     user = PbxUser.objects.select_related("presence").prefetch_related("terminals").get(pk=user.pk)
     return user_status(user, device_states_for([user]))
+
+
+def _local(moment: datetime, company: Company) -> str:
+    return moment.astimezone(ZoneInfo(company.time_zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def current_calls(*, user: PbxUser, now: datetime | None = None) -> list[dict]:
+    """Calls up now on the user's devices, newest first (contract.md, current-calls)."""
+    now = now or timezone.now()
+    interfaces = {same_device(t.interface) for t in user.terminals.all()}
+    if not interfaces:
+        return []
+    rows = []
+    seen: set[str] = set()
+    for channel in LiveChannel.objects.filter(interface__in=interfaces).order_by(
+        "-started_at", "-pk"
+    ):
+        call_id = channel.linked_id or channel.unique_id
+        if call_id in seen:  # one row per call, even with several legs on the user's devices
+            continue
+        seen.add(call_id)
+        outgoing = channel.linked_id in ("", channel.unique_id)
+        other = channel.connected_line_num
+        if outgoing and other in ("", "<unknown>", user.extension):
+            other = channel.exten
+        rows.append(
+            {
+                "uniqueid": call_id,
+                "calldate": _local(channel.started_at, user.company),
+                "duration": max(0, int((now - channel.started_at).total_seconds())),
+                "number": "" if other == "<unknown>" else other,
+                "direction": "outgoing" if outgoing else "incoming",
+            }
+        )
+    return rows
+
+
+def web_phone(*, user: PbxUser) -> dict:
+    """The MAC of the user's webphone, and whether the PBX sees it registered now."""
+    from terminals.models import Terminal
+
+    terminal = (
+        user.terminals.filter(type=Terminal.Type.WEBPHONE).order_by("-registered", "pk").first()
+    )
+    if terminal is None:
+        return {"username": None, "is_registered": False}
+    state = (
+        DeviceState.objects.filter(interface=terminal.interface)
+        .values_list("state", flat=True)
+        .first()
+    )
+    return {
+        "username": terminal.mac,
+        "is_registered": state is not None and state not in UNREACHABLE_DEVICE_STATES,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,7 @@ from pbx.params import (
     get_str_list,
     request_params,
 )
+from swanproject.envelope import Conflict
 
 
 class SwanView(APIView):
@@ -111,3 +113,32 @@ class UserUnregisterView(SwanView):
         with pbx_gateway() as gateway:
             success = services.user_unregister(gateway=gateway, user=user)
         return Response({"success": success})
+
+
+class CurrentCallsListView(SwanView):
+    def get(self, request: Request, extension: str) -> Response:
+        params = self.params(request)
+        user = selectors.user_get(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
+        return Response(selectors.current_calls(user=user))
+
+
+class WebPhoneUsernameView(SwanView):
+    def get(self, request: Request, extension: str) -> Response:
+        params = self.params(request)
+        user = selectors.user_get(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
+        phone = selectors.web_phone(user=user)
+        if phone["is_registered"]:
+            raise Conflict(
+                _("The webphone of extension %(extension)s is already registered.")
+                % {"extension": user.extension},
+                result=phone,
+            )
+        return Response(phone)

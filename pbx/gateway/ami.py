@@ -431,6 +431,10 @@ class AmiGateway:
         if not state_reply.ok:
             raise PbxActionFailed("Setvar", state_reply.message)
 
+    def ping(self) -> None:
+        """A round trip that proves the session is alive (the listener's heartbeat)."""
+        self._ok([("Action", "Ping")])
+
     def snapshot(self) -> PbxSnapshot:
         taken_at = datetime.now(UTC)
         devices = self._optional_list("DeviceStateList")  # Asterisk 13+

@@ -42,7 +42,8 @@ def queue_members(frames: Iterable[Frame]) -> list[QueueMemberState]:
             state_interface=f.get("StateInterface", ""),
             status=_int(f.get("Status")),
             paused=f.get("Paused", "0").strip() == "1",
-            paused_reason=f.get("PausedReason", ""),
+            # Asterisk 16 says `Reason` where 18 and 20 say `PausedReason`.
+            paused_reason=f.get("PausedReason") or f.get("Reason", ""),
             in_call=f.get("InCall", "0").strip() == "1",
             calls_taken=_int(f.get("CallsTaken")),
         )

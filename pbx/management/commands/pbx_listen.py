@@ -1,0 +1,30 @@
+"""Runs the PBX listener until SIGTERM or Ctrl+C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from pbx.listener import ListenerSettings, listener_for_settings
+
+
+class Command(BaseCommand):
+    help = "Listen to the PBX over AMI and keep live state (one active listener per PBX)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", default="default", help="PBX name: one active listener each.")
+        parser.add_argument("--reconcile-seconds", type=float, default=300.0)
+        parser.add_argument("--ping-seconds", type=float, default=10.0)
+
+    def handle(self, *args, name: str, reconcile_seconds: float, ping_seconds: float, **options):
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        listener = listener_for_settings(
+            settings=ListenerSettings(
+                name=name, reconcile_seconds=reconcile_seconds, ping_seconds=ping_seconds
+            )
+        )
+        listener.run(stop)

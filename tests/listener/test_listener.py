@@ -1,0 +1,293 @@
+"""The listener against the simulated Asterisk over real TCP: snapshot, events, drops, lease."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from pbx.gateway.ami import AmiGateway
+from pbx.listener import Listener, ListenerSettings
+from pbx.livestate import LiveChanges
+from pbx.models import DeviceState, ListenerLease, QueueMemberState, UserPresence
+from pbx.simulator import SimulatedPbx
+from pbx.simulator.callcentre import CallCentre
+from pbx.simulator.config import QUIET
+from tests.amireplay import AmiReplayServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST = ListenerSettings(
+    lease_seconds=1.0, ping_seconds=0.3, reconcile_seconds=3600, backoff_first=0.1, backoff_max=0.3
+)
+
+
+class RecordingPublisher:
+    def __init__(self):
+        self.user_ids: list[int] = []
+        self.connections: list[bool] = []
+        self.resyncs = 0
+
+    def changes(self, changes: LiveChanges) -> None:
+        self.user_ids.extend(changes.user_ids)
+
+    def resynced(self, company_ids) -> None:
+        self.resyncs += 1
+
+    def connection(self, connected: bool) -> None:
+        self.connections.append(connected)
+
+
+def wait_until(condition, timeout=5.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+@pytest.fixture
+def directory(company, make_user, make_queue):
+    ana = make_user(company, "200", "Ana García", terminals=["PJSIP/200"])
+    bea = make_user(company, "201", "Bea Ruiz", terminals=["PJSIP/201"])
+    make_queue(company, "q-soporte", members=[ana, bea])
+    return ana, bea
+
+
+def start_simulator(port: int = 0) -> SimulatedPbx:
+    centre = CallCentre.from_directory(behaviour=QUIET, seed=3)
+    simulator = SimulatedPbx(centre, port=port, username="swan", secret="pw", speed=0)
+    simulator.start()
+    return simulator
+
+
+def gateway_factory(port_of):
+    return lambda: AmiGateway("127.0.0.1", port_of(), "swan", "pw", timeout=0.5)
+
+
+@pytest.fixture
+def simulator(directory):
+    simulator = start_simulator()
+    yield simulator
+    simulator.stop()
+
+
+class Running:
+    """A listener on its own thread, stopped at teardown."""
+
+    def __init__(self, listener: Listener):
+        self.listener = listener
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=listener.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        assert not self.thread.is_alive(), "the listener did not stop"
+
+
+@pytest.fixture
+def run_listener():
+    running: list[Running] = []
+
+    def start(port_of, publisher=None, holder=None) -> Running:
+        listener = Listener(
+            gateway_factory=gateway_factory(port_of),
+            publisher=publisher or RecordingPublisher(),
+            settings=FAST,
+            holder=holder,
+        )
+        running.append(Running(listener))
+        return running[-1]
+
+    yield start
+    for item in running:
+        item.close()
+
+
+def test_snapshot_fills_live_state(simulator, run_listener, directory):
+    publisher = RecordingPublisher()
+    running = run_listener(lambda: simulator.port, publisher)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    assert dict(
+        DeviceState.objects.filter(interface__startswith="PJSIP/2").values_list(
+            "interface", "state"
+        )
+    ) == {"PJSIP/200": "NOT_INUSE", "PJSIP/201": "NOT_INUSE"}
+    members = set(QueueMemberState.objects.values_list("queue_name", "interface", "user_id"))
+    assert members == {
+        ("q-soporte", "PJSIP/200", directory[0].pk),
+        ("q-soporte", "PJSIP/201", directory[1].pk),
+    }
+    assert publisher.connections[-1] is True
+    lease = ListenerLease.objects.get()
+    assert lease.connected is True
+    assert lease.last_resync_at is not None
+
+
+def test_a_pause_on_the_pbx_reaches_user_status_within_a_second(
+    simulator, run_listener, directory, api
+):
+    running = run_listener(lambda: simulator.port)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    with simulator.lock:
+        simulator.centre.queue_pause("PJSIP/201", True, reason="Descanso")
+    simulator.step(0)
+    started = time.monotonic()
+    wait_until(
+        lambda: UserPresence.objects.filter(user=directory[1], paused=True).exists(),
+        timeout=1.0,
+        message="the pause to arrive",
+    )
+    assert time.monotonic() - started < 1.0
+    answer = json.loads(api.get("/userStatus/201").content)["result"]
+    assert (answer["status"], answer["description"]) == ("pause", "Descanso")
+
+
+def test_status_post_is_confirmed_by_the_pbx_own_events(
+    simulator, run_listener, directory, api, settings
+):
+    settings.PBX_GATEWAY = "pbx.gateway.ami.AmiGateway"
+    settings.AMI_HOST, settings.AMI_PORT = "127.0.0.1", simulator.port
+    settings.AMI_USERNAME, settings.AMI_SECRET = "swan", "pw"
+    running = run_listener(lambda: simulator.port)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    api.post("/userStatus/200", {"status": "pause", "reason": "Comida"})
+    wait_until(
+        lambda: QueueMemberState.objects.filter(
+            interface="PJSIP/200", paused=True, paused_reason="Comida"
+        ).exists(),
+        message="QueueMemberPause from the PBX",
+    )
+
+
+def test_connection_dropped_reconnects_and_resyncs_without_stale_state(
+    directory, run_listener, caplog
+):
+    caplog.set_level(logging.INFO, logger="swan.listener")
+    simulator = start_simulator()
+    port = simulator.port
+    current = {"sim": simulator}
+    publisher = RecordingPublisher()
+    running = run_listener(lambda: port, publisher)
+    try:
+        wait_until(running.listener.active.is_set, message="the first sync")
+        with simulator.lock:
+            simulator.centre.queue_pause("PJSIP/200", True, reason="Comida")
+        simulator.step(0)
+        wait_until(lambda: UserPresence.objects.filter(paused=True).exists(), message="pause")
+
+        simulator.stop()  # the PBX goes away mid-stream; it comes back with the pause gone
+        wait_until(lambda: False in publisher.connections, message="the loss to be noticed")
+        current["sim"] = start_simulator(port)
+        wait_until(lambda: running.listener.resyncs >= 2, message="the resync")
+        wait_until(running.listener.active.is_set, message="active again")
+        assert not UserPresence.objects.filter(paused=True).exists()
+        assert not QueueMemberState.objects.filter(paused=True).exists()
+        assert publisher.connections[-1] is True
+        assert "listener lost the PBX" in caplog.text
+        assert "listener resync reason=connect" in caplog.text
+    finally:
+        current["sim"].stop()
+
+
+def test_refused_login_is_logged_and_retried(directory, run_listener, caplog):
+    caplog.set_level(logging.INFO, logger="swan.listener")
+    simulator = start_simulator()
+    try:
+        listener = Listener(
+            gateway_factory=lambda: AmiGateway("127.0.0.1", simulator.port, "swan", "wrong", 0.5),
+            publisher=RecordingPublisher(),
+            settings=FAST,
+        )
+        running = Running(listener)
+        wait_until(lambda: caplog.text.count("login refused") >= 2, message="two attempts")
+        running.close()
+        assert not listener.active.is_set()
+    finally:
+        simulator.stop()
+
+
+def test_malformed_frames_are_skipped_and_the_listener_keeps_going(directory, run_listener):
+    with AmiReplayServer() as server:
+        for _ in range(5):  # an empty PBX, answered the way Asterisk 20 answers
+            server.expect(
+                "QueueStatus",
+                [
+                    [
+                        "Response: Success",
+                        "ActionID: 1",
+                        "EventList: start",
+                        "Message: Queue status will follow",
+                    ],
+                    [
+                        "Event: QueueStatusComplete",
+                        "ActionID: 1",
+                        "EventList: Complete",
+                        "ListItems: 0",
+                    ],
+                ],
+            )
+            server.expect(
+                "CoreShowChannels",
+                [
+                    [
+                        "Response: Success",
+                        "ActionID: 1",
+                        "EventList: start",
+                        "Message: Channels will follow",
+                    ],
+                    [
+                        "Event: CoreShowChannelsComplete",
+                        "ActionID: 1",
+                        "EventList: Complete",
+                        "ListItems: 0",
+                    ],
+                ],
+            )
+        for _ in range(100):
+            server.expect("Ping", [["Response: Success", "ActionID: 1", "Ping: Pong"]])
+        running = run_listener(lambda: server.port)
+        wait_until(lambda: server.actions("QueueStatus"), message="the snapshot")
+        wait_until(running.listener.active.is_set, message="the listener to sync")
+        server.push(
+            [
+                ["this line has no colon", "Event: DeviceStateChange", "Device: PJSIP/200"],
+                [
+                    "Event: QueueCallerJoin",
+                    "Queue: q-soporte",
+                    "Position: not-a-number",
+                    "Uniqueid: 1.1",
+                ],
+                ["Event: DeviceStateChange", "Device: PJSIP/201", "State: INUSE"],
+            ]
+        )
+        wait_until(
+            lambda: DeviceState.objects.filter(interface="PJSIP/201", state="INUSE").exists(),
+            message="the good event after the bad ones",
+        )
+        assert running.listener.active.is_set()
+
+
+def test_only_one_listener_is_active_and_a_standby_takes_over(
+    simulator, run_listener, directory, caplog
+):
+    caplog.set_level(logging.INFO, logger="swan.listener")
+    first = run_listener(lambda: simulator.port, holder="first")
+    wait_until(first.listener.active.is_set, message="the first listener")
+    second = run_listener(lambda: simulator.port, holder="second")
+    wait_until(lambda: "listener standby" in caplog.text, message="the standby")
+    time.sleep(FAST.lease_seconds * 1.5)
+    assert not second.listener.active.is_set()
+    assert ListenerLease.objects.get().holder == "first"
+
+    first.close()  # the active one stops; the standby takes over
+    started = time.monotonic()
+    wait_until(second.listener.active.is_set, timeout=5, message="the takeover")
+    assert time.monotonic() - started < 5
+    assert ListenerLease.objects.get().holder == "second"

@@ -1,0 +1,288 @@
+"""Live state from recorded Asterisk traffic: events of Asterisk 1.8, 16 and 20, and snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pbx.gateway import PbxSnapshot, QueueCaller
+from pbx.gateway import QueueMemberState as SnapshotMember
+from pbx.gateway.base import Channel
+from pbx.gateway.frames import Frame, FrameParser
+from pbx.livestate import LiveState
+from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
+from tests.amireplay import Capture
+from tests.conftest import fixtures_path
+
+pytestmark = pytest.mark.django_db
+
+
+def recorded_events(name: str) -> list[Frame]:
+    capture = Capture.load(fixtures_path("ami", name))
+    frames = []
+    for lines in capture.events():
+        frames.extend(FrameParser().feed(("\r\n".join(lines) + "\r\n\r\n").encode()))
+    return frames
+
+
+def event(**headers) -> Frame:
+    return Frame([(key, str(value)) for key, value in headers.items()])
+
+
+@pytest.fixture
+def agent129(company, make_user, make_queue):
+    user = make_user(company, "129", "Agente 129", terminals=["PJSIP/129"])
+    make_queue(company, "main", members=[user])
+    return user
+
+
+def test_queue_member_pause_of_asterisk_20_pauses_and_unpauses(agent129):
+    first, second = recorded_events("issue_asterisk395_queuepause_queuememberpause_ast20.txt")
+    state = LiveState()
+
+    changes = state.apply_events([first])
+    member = QueueMemberState.objects.get()
+    assert (member.queue_name, member.interface, member.user) == (
+        "main",
+        "Local/129@intern",
+        agent129,
+    )
+    assert (member.paused, member.paused_reason) == (True, "Pause1")
+    assert UserPresence.objects.get(user=agent129).pause_reason == "Pause1"
+    assert agent129.pk in changes.user_ids
+    assert member.queue_id in changes.queue_ids
+
+    state.apply_events([second])  # Asterisk 20 sends an empty PausedReason on unpause
+    member.refresh_from_db()
+    assert (member.paused, member.paused_reason) == (False, "")
+    assert UserPresence.objects.get(user=agent129).paused is False
+
+
+def test_asterisk_16_reason_header_is_the_pause_reason(agent129):
+    LiveState().apply_events(
+        [
+            event(
+                Event="QueueMemberPause",
+                Queue="main",
+                MemberName="Agente 129",
+                Interface="PJSIP/129",
+                Paused="1",
+                Reason="Descanso",
+            ),
+        ]
+    )
+    assert QueueMemberState.objects.get().paused_reason == "Descanso"
+    assert UserPresence.objects.get(user=agent129).pause_reason == "Descanso"
+
+
+def test_lower_case_keys_and_location_of_asterisk_1_8_add_a_member(company, make_user, make_queue):
+    user = make_user(company, "7279", terminals=["PJSIP/7279"])
+    make_queue(company, "1234")
+    (added,) = recorded_events("issue_pami17_queuememberadded_lowercase_keys.txt")
+    LiveState().apply_events([added])
+    member = QueueMemberState.objects.get()
+    # Local/7279@from-queue/n names the user by the extension inside it, within the queue's company
+    assert (member.queue_name, member.interface, member.user) == (
+        "1234",
+        "Local/7279@from-queue/n",
+        user,
+    )
+
+
+def test_recorded_call_fills_and_empties_live_channels_and_device_states(company, make_user):
+    make_user(company, "1001", terminals=["SIP/1001"])
+    events = recorded_events("goami2_call_sip_dial_bridge_hangup.txt")
+    state = LiveState()
+    names = [e.name for e in events]
+    newchannel_at = names.index("Newchannel")
+    state.apply_events(events[: newchannel_at + 1])
+    assert LiveChannel.objects.count() == 1
+    channel = LiveChannel.objects.get()
+    assert channel.interface == channel.channel.rsplit("-", 1)[0]
+    state.apply_events(events[newchannel_at + 1 :])
+    # the recording ends with both legs hung up and device states reported
+    assert LiveChannel.objects.count() == 0
+    recorded_devices = {e["Device"]: e["State"] for e in events if e.name == "DeviceStateChange"}
+    assert dict(DeviceState.objects.values_list("interface", "state")) == recorded_devices
+
+
+def test_callers_join_and_leave(company, make_queue):
+    make_queue(company, "q1")
+    state = LiveState()
+    state.apply_events(
+        [
+            event(
+                Event="QueueCallerJoin",
+                Queue="q1",
+                Uniqueid="1.1",
+                Channel="PJSIP/trunk-1",
+                CallerIDNum="600111222",
+                Position="1",
+            ),
+            event(
+                Event="QueueCallerJoin",
+                Queue="q1",
+                Uniqueid="1.2",
+                Channel="PJSIP/trunk-2",
+                CallerIDNum="600111333",
+                Position="2",
+            ),
+        ]
+    )
+    assert QueueCallerState.objects.count() == 2
+    state.apply_events(
+        [
+            event(Event="QueueCallerAbandon", Queue="q1", Uniqueid="1.1"),
+            event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.1"),
+            event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.2"),
+        ]
+    )
+    assert not QueueCallerState.objects.exists()
+
+
+def test_dnd_follows_the_custom_device_state(company, make_user):
+    user = make_user(company, "200")
+    state = LiveState()
+    state.apply_events([event(Event="DeviceStateChange", Device="Custom:DND200", State="BUSY")])
+    assert UserPresence.objects.get(user=user).dnd is True
+    state.apply_events(
+        [event(Event="DeviceStateChange", Device="Custom:DND200", State="NOT_INUSE")]
+    )
+    assert UserPresence.objects.get(user=user).dnd is False
+
+
+def test_a_broken_event_is_skipped_and_the_rest_applies(company, make_user, caplog):
+    make_user(company, "200")
+    broken = event(Event="QueueCallerJoin", Queue="q1", Uniqueid="x" * 200, Position="1")
+    LiveState().apply_events(
+        [
+            broken,
+            event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE"),
+        ]
+    )
+    assert DeviceState.objects.get(interface="PJSIP/200").state == "INUSE"
+
+
+def snapshot(**parts) -> PbxSnapshot:
+    base = {
+        "taken_at": datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
+        "device_states": {},
+        "queue_members": [],
+        "queue_callers": [],
+        "channels": [],
+        "contacts": [],
+    }
+    return PbxSnapshot(**{**base, **parts})
+
+
+def member(queue, interface, *, paused=False, reason=""):
+    return SnapshotMember(
+        queue=queue,
+        interface=interface,
+        member_name="",
+        state_interface="",
+        status=1,
+        paused=paused,
+        paused_reason=reason,
+        in_call=False,
+        calls_taken=0,
+    )
+
+
+def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_user, make_queue):
+    ana = make_user(company, "200", terminals=["PJSIP/200"])
+    make_queue(company, "q1", members=[ana])
+    state = LiveState()
+    state.apply_events(
+        [
+            event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE"),
+            event(Event="DeviceStateChange", Device="PJSIP/999", State="INUSE"),
+            event(
+                Event="QueueMemberPause",
+                Queue="q1",
+                Interface="PJSIP/200",
+                Paused="1",
+                PausedReason="Comida",
+            ),
+            event(Event="Newchannel", Channel="PJSIP/200-00000001", Uniqueid="9.1", Linkedid="9.1"),
+        ]
+    )
+    changes = state.apply_snapshot(
+        snapshot(
+            device_states={"PJSIP/200": "NOT_INUSE"},
+            queue_members=[member("q1", "PJSIP/200")],
+            queue_callers=[
+                QueueCaller(
+                    queue="q1",
+                    position=1,
+                    channel="PJSIP/trunk-1",
+                    unique_id="7.1",
+                    caller_id_num="600",
+                    wait_seconds=30,
+                )
+            ],
+            channels=[
+                Channel(
+                    channel="PJSIP/trunk-1",
+                    unique_id="7.1",
+                    linked_id="7.1",
+                    state="Up",
+                    caller_id_num="600",
+                    connected_line_num="",
+                    exten="q1",
+                    context="from-pstn",
+                    application="Queue",
+                    duration_seconds=30,
+                )
+            ],
+        )
+    )
+    # PJSIP/200 state, PJSIP/999 gone, member unpaused, caller added, channel 9.1 gone,
+    # channel 7.1 added, presence unpaused
+    assert changes.corrected == 7
+    assert dict(DeviceState.objects.values_list("interface", "state")) == {"PJSIP/200": "NOT_INUSE"}
+    assert UserPresence.objects.get(user=ana).paused is False
+    caller = QueueCallerState.objects.get()
+    assert caller.entered_at == datetime(2026, 11, 29, 9, 59, 30, tzinfo=UTC)
+    assert list(LiveChannel.objects.values_list("unique_id", flat=True)) == ["7.1"]
+    assert ana.pk in changes.user_ids
+
+    again = state.apply_snapshot(
+        snapshot(
+            device_states={"PJSIP/200": "NOT_INUSE"},
+            queue_members=[member("q1", "PJSIP/200")],
+            queue_callers=[
+                QueueCaller(
+                    queue="q1",
+                    position=1,
+                    channel="PJSIP/trunk-1",
+                    unique_id="7.1",
+                    caller_id_num="600",
+                    wait_seconds=31,
+                )
+            ],
+            channels=[
+                Channel(
+                    channel="PJSIP/trunk-1",
+                    unique_id="7.1",
+                    linked_id="7.1",
+                    state="Up",
+                    caller_id_num="600",
+                    connected_line_num="",
+                    exten="q1",
+                    context="from-pstn",
+                    application="Queue",
+                    duration_seconds=31,
+                )
+            ],
+        )
+    )
+    assert again.corrected == 0
+
+
+def test_snapshot_without_device_list_keeps_device_states(company, make_user):
+    make_user(company, "200")
+    LiveState().apply_events([event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE")])
+    LiveState().apply_snapshot(snapshot())
+    assert DeviceState.objects.get().state == "INUSE"
