@@ -68,7 +68,7 @@ class CallCentre:
         seed: int | None = None,
         start_time: float | None = None,
         history: History | None = None,
-        default_time_zone: str = "UTC",
+        cdr_time_zone: str = "UTC",
     ):
         self.config = config
         self.behaviour = behaviour or Behaviour()
@@ -76,7 +76,8 @@ class CallCentre:
         self.clock = Scheduler(time.time() if start_time is None else start_time)
         self.started = self.clock.now
         self.history = history or History()
-        self.default_time_zone = default_time_zone
+        # Asterisk writes Master.csv in one zone for the whole PBX (its own, or UTC).
+        self.cdr_time_zone = cdr_time_zone
         self.companies = {c.slug: c for c in config.companies}
         self.devices: dict[str, Device] = {}
         self.custom_states: dict[str, str] = {}
@@ -142,7 +143,7 @@ class CallCentre:
             seed=seed,
             start_time=start_time,
             history=history,
-            default_time_zone=settings.TIME_ZONE,
+            cdr_time_zone=settings.CDR_TIME_ZONE,
         )
 
     # -- time and events ----------------------------------------------------------------
@@ -192,10 +193,6 @@ class CallCentre:
     def _context(self, company: str) -> str:
         found = self.companies.get(company)
         return found.dial_context if found else "from-internal"
-
-    def _zone(self, company: str) -> str:
-        found = self.companies.get(company)
-        return found.time_zone if found else self.default_time_zone
 
     def _agent_interfaces(self) -> set[str]:
         return {
@@ -285,7 +282,7 @@ class CallCentre:
     def _cdr(self, company: str, **fields: object) -> None:
         record = CdrRecord(
             sequence=next(self._sequence),
-            time_zone=self._zone(company),
+            time_zone=self.cdr_time_zone,
             **fields,
         )
         self.history.cdr(record)

@@ -222,7 +222,12 @@ def make_centre(
 ) -> CallCentre:
     history = History(tmp / "queue_log", tmp / "Master.csv") if tmp else None
     return CallCentre(
-        small_config(), behaviour=behaviour, seed=seed, start_time=START, history=history
+        small_config(),
+        behaviour=behaviour,
+        seed=seed,
+        start_time=START,
+        history=history,
+        cdr_time_zone="Europe/Madrid",
     )
 
 

@@ -167,7 +167,7 @@ def test_master_csv_parses_and_adds_up(busy):
             assert int(r[13]) == int((end - answer).total_seconds())
         assert r[19]  # linkedid
         assert r[15] == "DOCUMENTATION"
-    # Times are local to the company (Europe/Madrid): a caller's uniqueid is the start epoch.
+    # Times are the PBX's local time (Europe/Madrid here): a caller's uniqueid is the start epoch.
     queue_rows = [r for r in rows if r[7] == "Queue" and r[14] == "ANSWERED"]
     first = queue_rows[0]
     epoch = int(first[16].split(".")[0])
