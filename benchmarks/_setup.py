@@ -27,6 +27,4 @@ def setup() -> None:
     django.setup()
     from django.core.management import call_command
 
-    import pbx.models.history  # noqa: F401  (until pbx/models/__init__.py imports it)
-
     call_command("migrate", verbosity=0, skip_checks=True)

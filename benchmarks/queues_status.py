@@ -101,14 +101,7 @@ def main() -> None:
     key.save()
     http = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     params = {f"queues[{g}][]": names for g, names in groups.items()}
-    with override_settings(
-        ALLOWED_HOSTS=["testserver"],
-        ROOT_URLCONF="tests.history.urls",
-        REST_FRAMEWORK={
-            **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_CLASSES": [],
-        },
-    ):
+    with override_settings(ALLOWED_HOSTS=["testserver"]):  # RUNS stays under the throttle rate
         endpoint = timed(lambda: http.get("/queues-status", params))
     for name, samples in (("selector", selector), ("endpoint (HTTP, auth, envelope)", endpoint)):
         quantiles = statistics.quantiles(samples, n=100)

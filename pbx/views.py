@@ -25,6 +25,7 @@ class SwanView(APIView):
     """Base of every SWAN endpoint: parameters parsed the SWAN way (pbx.params)."""
 
     body_array_param: str | None = None
+    metadata_class = None  # OPTIONS is not part of the contract: a 405 envelope
 
     def params(self, request: Request) -> dict:
         return request_params(request, body_array_param=self.body_array_param)

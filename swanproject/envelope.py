@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.renderers import BaseRenderer
@@ -135,30 +135,30 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response(body, status=exc.status_code, headers=headers)
 
 
-def error_response(status_code: int, message: str) -> JsonResponse:
-    return JsonResponse(
-        envelope(error_msg=message),
+def error_response(status_code: int, message: str) -> HttpResponse:
+    return HttpResponse(
+        _dumps(envelope(error_msg=message)),
         status=status_code,
-        json_dumps_params={"ensure_ascii": False},
+        content_type="application/json; charset=utf-8",
     )
 
 
-def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Unknown paths, for every method: a 404 envelope, never Django's HTML page."""
     return error_response(404, _("No endpoint at '%(path)s'.") % {"path": request.path})
 
 
-def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return error_response(400, _("Bad request."))
 
 
 def permission_denied_view(
     request: HttpRequest, exception: Exception | None = None
-) -> JsonResponse:
+) -> HttpResponse:
     return error_response(403, _("Permission denied."))
 
 
-def server_error_view(request: HttpRequest) -> JsonResponse:
+def server_error_view(request: HttpRequest) -> HttpResponse:
     return error_response(500, _("Internal server error."))
 
 

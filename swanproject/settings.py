@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "pbx",
     "agenda",
@@ -155,6 +156,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Also imports swanproject.openapi, which registers the endpoints' schema extensions.
+    "PREPROCESSING_HOOKS": ["swanproject.openapi.preprocess_legacy_paths"],
+    # The docs page loads its JS and CSS from this service, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # SWAN contract options (contract.md).

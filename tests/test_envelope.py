@@ -168,3 +168,17 @@ def test_english_is_chosen_by_accept_language(api):
     english = body(api.get("/company-numbers/nobody", HTTP_ACCEPT_LANGUAGE="en"))["error-msg"]
     assert english == "Company 'nobody' not found."
     assert spanish == "No se encuentra la empresa 'nobody'."
+
+
+@pytest.mark.django_db
+def test_options_is_not_part_of_the_contract(api, company, make_user):
+    response = api.options("/username/200")
+    assert response.status_code == 405
+    assert body(response)["error"] is True
+
+
+@pytest.mark.django_db
+def test_unknown_path_answer_declares_utf8(api):
+    response = api.get("/ñ")
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert body(response)["error"] is True
