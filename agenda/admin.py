@@ -2,21 +2,118 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass
+
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from agenda.models import Agenda, AgendaPhone
-from pbx.params import normalize_phone_number
+from agenda.services import BATCH_SIZE, clean_phone_entries
+from pbx.params import ParameterError, normalize_phone_number
 
 # Beyond this an inline page gets heavy and its POST exceeds DATA_UPLOAD_MAX_NUMBER_FIELDS.
 MAX_INLINE_PHONES = 200
+CSV_HEADER = ["agenda", "name", "number"]
+CSV_MAX_BYTES = 10 * 1024 * 1024
+CSV_MAX_ERRORS_SHOWN = 20
+
+
+class AgendaCsvForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("Columns agenda,name,number; a header line is optional. UTF-8."),
+    )
+
+
+@dataclass
+class CsvImportResult:
+    agendas_created: int = 0
+    phones_created: int = 0
+    phones_renamed: int = 0
+    phones_unchanged: int = 0
+
+
+def parse_agenda_csv(data: bytes) -> dict[str, dict[str, str]]:
+    """{agenda: {normalised number: name}}; raises ValidationError listing the bad lines."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(_("The file is not UTF-8 text.")) from exc
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    agendas: dict[str, dict[str, str]] = {}
+    errors: list[str] = []
+    for line, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+        if not any(cell.strip() for cell in row):
+            continue
+        if line == 1 and [cell.strip().lower() for cell in row] == CSV_HEADER:
+            continue
+        if len(row) != len(CSV_HEADER):
+            errors.append(
+                gettext("Line %(line)d: expected 3 columns (agenda, name, number), got %(n)d.")
+                % {"line": line, "n": len(row)}
+            )
+            continue
+        agenda, name, number = (cell.strip() for cell in row)
+        if not agenda or len(agenda) > Agenda._meta.get_field("name").max_length:
+            errors.append(
+                gettext("Line %(line)d: the agenda name is empty or too long.") % {"line": line}
+            )
+            continue
+        try:
+            phones = clean_phone_entries([{"name": name, "number": number}])
+        except ParameterError as exc:
+            message = exc.message.replace("phones[0]", gettext("line %(line)d") % {"line": line})
+            errors.append(message[0].upper() + message[1:])
+            continue
+        agendas.setdefault(agenda, {}).update(phones)
+    if errors:
+        shown = errors[:CSV_MAX_ERRORS_SHOWN]
+        if len(errors) > len(shown):
+            shown.append(gettext("… and %(n)d more errors.") % {"n": len(errors) - len(shown)})
+        raise ValidationError(shown)
+    if not agendas:
+        raise ValidationError(_("The file has no phones."))
+    return agendas
+
+
+@transaction.atomic
+def import_agendas(agendas: dict[str, dict[str, str]]) -> CsvImportResult:
+    """Creates missing agendas (without a company) and phones; renames existing numbers."""
+    result = CsvImportResult()
+    for agenda_name, phones in agendas.items():
+        agenda, created = Agenda.objects.get_or_create(name=agenda_name)
+        result.agendas_created += created
+        existing = {p.number: p for p in agenda.phones.select_for_update()}
+        to_create, to_rename = [], []
+        for number, name in phones.items():
+            phone = existing.get(number)
+            if phone is None:
+                to_create.append(AgendaPhone(agenda=agenda, name=name, number=number))
+            elif phone.name != name:
+                phone.name = name
+                to_rename.append(phone)
+            else:
+                result.phones_unchanged += 1
+        AgendaPhone.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
+        AgendaPhone.objects.bulk_update(to_rename, ["name"], batch_size=BATCH_SIZE)
+        result.phones_created += len(to_create)
+        result.phones_renamed += len(to_rename)
+    return result
 
 
 class AgendaPhoneForm(forms.ModelForm):
@@ -48,6 +145,70 @@ class AgendaAdmin(admin.ModelAdmin):
     search_fields = ["name", "phones__number", "phones__name"]
     autocomplete_fields = ["company"]
     readonly_fields = ["phone_list_link"]
+    actions = ["export_csv"]
+    change_list_template = "dashboard/admin/agenda_change_list.html"
+    import_template = "dashboard/admin/agenda_import_csv.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_csv_view)
+        return [path("import-csv/", view, name="agenda_agenda_import_csv"), *super().get_urls()]
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description=_("Export selected agendas to CSV"), permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="agendas.csv"'
+        # The BOM lets spreadsheet programs read the accents right.
+        response.write("\ufeff")
+        writer = csv.writer(response)
+        writer.writerow(CSV_HEADER)
+        phones = AgendaPhone.objects.filter(agenda__in=queryset).select_related("agenda")
+        for phone in phones.order_by("agenda__name", "name", "number").iterator():
+            writer.writerow([phone.agenda.name, phone.name, phone.number])
+        return response
+
+    def import_csv_view(self, request: HttpRequest):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = AgendaCsvForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > CSV_MAX_BYTES:
+                    raise ValidationError(_("The file is larger than 10 MB."))
+                result = import_agendas(parse_agenda_csv(upload.read()))
+            except ValidationError as exc:
+                for message in exc.messages:
+                    messages.error(request, message)
+                messages.error(request, gettext("Nothing was imported."))
+            else:
+                messages.success(
+                    request,
+                    gettext(
+                        "Imported: %(agendas)d new agendas, %(created)d new phones, "
+                        "%(renamed)d renamed, %(unchanged)d unchanged."
+                    )
+                    % {
+                        "agendas": result.agendas_created,
+                        "created": result.phones_created,
+                        "renamed": result.phones_renamed,
+                        "unchanged": result.phones_unchanged,
+                    },
+                )
+                return redirect("admin:agenda_agenda_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import agendas from CSV"),
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, self.import_template, context)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(phone_count=Count("phones"))

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from pbx.connection import pbx_gateway
+from pbx.gateway import PbxGateway
 from pbx.params import ParameterError, clean_mac
+from swanproject.envelope import ServiceUnavailable
 from terminals.models import Terminal
+from terminals.services import terminal_register, terminal_unregister
 
 _MAC_FRAGMENT = re.compile(r"^[0-9a-fA-F:.\-]{2,17}$")
 
@@ -55,6 +62,76 @@ class TerminalAdmin(admin.ModelAdmin):
     # Registration is what the PBX did; only the register/unregister operations may change it.
     fields = ["mac", "type", "user", "interface", "registered", "registered_at"]
     readonly_fields = ["registered", "registered_at"]
+    actions = ["register_on_pbx", "unregister_on_pbx"]
+
+    @admin.action(
+        description=_("Register on the PBX (join the user's queues)"), permissions=["change"]
+    )
+    def register_on_pbx(self, request: HttpRequest, queryset) -> None:
+        self._run_on_pbx(request, queryset, terminal_register, gettext("registered"))
+
+    @admin.action(
+        description=_("Unregister on the PBX (leave the user's queues)"), permissions=["change"]
+    )
+    def unregister_on_pbx(self, request: HttpRequest, queryset) -> None:
+        self._run_on_pbx(request, queryset, terminal_unregister, gettext("unregistered"))
+
+    def _run_on_pbx(
+        self,
+        request: HttpRequest,
+        queryset,
+        operation: Callable[..., bool],
+        done: str,
+    ) -> None:
+        """One PBX connection for the batch; one message per terminal saying what the PBX did."""
+        terminals = list(queryset.select_related("user").order_by("mac"))
+        pending = list(terminals)
+        try:
+            with pbx_gateway() as gateway:
+                for terminal in terminals:
+                    self._run_one(request, gateway, terminal, operation, done)
+                    pending.remove(terminal)
+        except ServiceUnavailable as exc:
+            failed = ", ".join(t.mac_display for t in pending)
+            self.message_user(
+                request,
+                gettext("%(error)s Not done, or stopped half-way: %(terminals)s.")
+                % {"error": exc.message, "terminals": failed},
+                messages.ERROR,
+            )
+
+    def _run_one(
+        self,
+        request: HttpRequest,
+        gateway: PbxGateway,
+        terminal: Terminal,
+        operation: Callable[..., bool],
+        done: str,
+    ) -> None:
+        names = {"terminal": terminal.mac_display, "done": done}
+        if terminal.user is None:
+            self.message_user(
+                request,
+                gettext("%(terminal)s has no user: nothing to do.") % names,
+                messages.WARNING,
+            )
+            return
+        if operation(gateway=gateway, terminal=terminal):
+            self.message_user(request, gettext("%(terminal)s %(done)s.") % names, messages.SUCCESS)
+        else:
+            terminal.refresh_from_db(fields=["registered"])
+            names["state"] = (
+                gettext("registered") if terminal.registered else gettext("unregistered")
+            )
+            self.message_user(
+                request,
+                gettext(
+                    "%(terminal)s: the PBX did not do every step; the terminal is now %(state)s."
+                )
+                % names,
+                messages.WARNING,
+            )
+        self.log_change(request, terminal, gettext("Terminal %(done)s on the PBX.") % names)
 
     @admin.display(description=_("MAC"), ordering="mac")
     def mac_column(self, obj: Terminal) -> str:

@@ -1,0 +1,103 @@
+"""Who may open a dashboard websocket: strict origin check, API keys and company scoping."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from pbx.models import ApiKey, Company, hash_api_key
+
+logger = logging.getLogger("swan.dashboard")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+Origin = tuple[str, str, int]
+
+
+def scope_header(scope: dict, name: str) -> str | None:
+    """The first value of a request header of an ASGI scope, decoded as latin-1."""
+    wanted = name.lower().encode("latin-1")
+    for key, value in scope.get("headers", []):
+        if key.lower() == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def query_param(scope: dict, name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else None
+
+
+def parse_origin(value: str) -> Origin | None:
+    """`https://Host:443` → ("https", "host", 443); None for `null` or anything unparsable."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+def _matches_host(origin: Origin, host_header: str) -> bool:
+    domain, port = split_domain_port(host_header)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return False
+    scheme, origin_host, origin_port = origin
+    if origin_host != domain.strip("[]"):
+        return False
+    # Behind a TLS proxy the socket's scheme says nothing; without a port in Host the browser
+    # was on its scheme's default port.
+    if port:
+        return int(port) == origin_port
+    return origin_port == _DEFAULT_PORTS[scheme]
+
+
+def origin_allowed(scope: dict, *, allow_missing: bool) -> bool:
+    """An Origin header naming this very host, or one of settings.DASHBOARD_ALLOWED_ORIGINS.
+
+    Stricter than channels' AllowedHostsOriginValidator, which lets a missing Origin and any
+    origin through when ALLOWED_HOSTS is "*". Browsers always send Origin on websockets, so
+    only programmatic (API-key) clients may go without one.
+    """
+    raw = scope_header(scope, "origin")
+    if raw is None:
+        return allow_missing
+    origin = parse_origin(raw)
+    if origin is None:
+        return False
+    allowed = {parse_origin(item) for item in getattr(settings, "DASHBOARD_ALLOWED_ORIGINS", [])}
+    if origin in allowed:
+        return True
+    host = scope_header(scope, "host")
+    return host is not None and _matches_host(origin, host)
+
+
+def raw_api_key(scope: dict) -> str | None:
+    """The key of `?key=`, `Authorization: Bearer` or `X-Api-Key`, as the REST API takes it."""
+    header = scope_header(scope, "authorization") or ""
+    scheme, _sep, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return (scope_header(scope, "x-api-key") or "").strip() or query_param(scope, "key") or None
+
+
+def api_key_for(raw_key: str, *, address: str | None) -> ApiKey | None:
+    """The active key with this secret, if it may be used from this address."""
+    key = ApiKey.objects.filter(key_hash=hash_api_key(raw_key), is_active=True).first()
+    if key is not None and not key.allows_address(address):
+        logger.warning("dashboard api key refused key=%s address=%s", key.prefix, address)
+        return None
+    return key
+
+
+def company_for_key(key: ApiKey, *, slug: str) -> Company | None:
+    """The company with this slug if the key may see it (a key without companies sees all)."""
+    companies = Company.objects.filter(slug=slug)
+    if key.companies.exists():
+        companies = companies.filter(api_keys=key)
+    return companies.first()

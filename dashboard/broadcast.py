@@ -1,0 +1,266 @@
+"""The one publishing API: numbered, buffered messages to each company's dashboard group."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.utils import timezone
+
+from pbx.models import Company
+
+BUFFER_SIZE = 1000
+# Messages are stored in chunks so a publish rewrites a small list and the cache holds few keys.
+CHUNK_SIZE = 50
+BUFFER_TIMEOUT = 24 * 3600
+GROUP_MESSAGE_TYPE = "dashboard.message"
+PBX_STATE_KEY = "dashboard:pbx-connection"
+
+MESSAGE_TYPES: frozenset[str] = frozenset(
+    {"snapshot", "user.status", "queue.update", "calls.hourly", "pbx.connection"}
+)
+
+# Numbering, buffering and sending happen under one lock, so the threads of one process (the
+# listener's callbacks) send in seq order; across processes clients detect and heal any reordering.
+_publish_lock = threading.Lock()
+
+
+class UserStatusPayload(TypedDict):
+    """`user.status`: one BLF row (pbx.presence.user_status) and when the status began.
+
+    `reason` is the pause or do-not-disturb reason alone ("" when `description` is just the
+    translated status label), so a page in another language can label the status itself.
+    """
+
+    extension: str
+    id: int
+    name: str
+    status: str
+    description: str
+    reason: str
+    since: str | None
+
+
+class QueueMember(TypedDict):
+    extension: str | None
+    name: str
+    paused: bool
+    paused_reason: str
+    in_call: bool
+
+
+class QueueCaller(TypedDict):
+    caller: str
+    position: int
+    entered_at: str
+
+
+class AlarmRules(TypedDict):
+    waiting_calls: int | None
+    wait_seconds: int | None
+    service_ratio_below: float | None
+    abandoned_ratio_below: float | None
+
+
+class QueueUpdatePayload(TypedDict):
+    """`queue.update`: one queue group's queues-status figures and who is in it now."""
+
+    group: str
+    queues: list[str]
+    completed: int
+    abandoned: int
+    abandonedRatio: float
+    avgRingTime: float
+    avgRingTimeRatio: float
+    maxRingTime: int
+    ringTimeOK: int
+    serviceRatio: float
+    currentCalls: int
+    alarm: bool
+    alarm_reasons: list[str]
+    alarm_rules: AlarmRules
+    members: list[QueueMember]
+    callers: list[QueueCaller]
+
+
+class HourCount(TypedDict):
+    hour: int
+    answered: int
+    abandoned: int
+
+
+class CallsHourlyPayload(TypedDict):
+    """`calls.hourly`: today's queue calls per local hour, answered vs abandoned."""
+
+    date: str
+    hours: list[HourCount]
+
+
+class PbxConnectionPayload(TypedDict):
+    """`pbx.connection`: whether the listener is connected to the PBX, and since when."""
+
+    connected: bool | None
+    since: str | None
+
+
+class CompanyInfo(TypedDict):
+    slug: str
+    name: str
+    time_zone: str
+
+
+class SnapshotPayload(TypedDict):
+    """`snapshot`: everything a dashboard shows; it replaces whatever the client had."""
+
+    company: CompanyInfo
+    users: list[UserStatusPayload]
+    queues: list[QueueUpdatePayload]
+    hourly: CallsHourlyPayload
+    pbx: PbxConnectionPayload
+    stale: bool
+    generated_at: str
+
+
+class Message(TypedDict):
+    """What a websocket client receives; `seq` increases by one per message of the company."""
+
+    type: str
+    seq: int
+    company: int
+    sent_at: str
+    payload: dict[str, Any]
+
+
+def group_name(company_id: int) -> str:
+    """The channel-layer group of one company's dashboards."""
+    return f"dashboard.company.{company_id}"
+
+
+def _seq_key(company_id: int) -> str:
+    return f"dashboard:{company_id}:seq"
+
+
+def _chunk_key(company_id: int, chunk: int) -> str:
+    return f"dashboard:{company_id}:chunk:{chunk}"
+
+
+def current_seq(company_id: int) -> int:
+    """The sequence number of the company's latest message (0 before any)."""
+    return int(cache.get(_seq_key(company_id)) or 0)
+
+
+def _next_seq(company_id: int) -> int:
+    # Counting starts from the clock in microseconds, so a cache that lost the counter
+    # (restart, eviction) never hands out a number a client has already seen.
+    cache.add(_seq_key(company_id), time.time_ns() // 1000, timeout=None)
+    try:
+        return cache.incr(_seq_key(company_id))
+    except ValueError:  # evicted between add and incr
+        cache.add(_seq_key(company_id), time.time_ns() // 1000, timeout=None)
+        return cache.incr(_seq_key(company_id))
+
+
+def _store(company_id: int, message: Message) -> None:
+    seq = message["seq"]
+    chunk = seq // CHUNK_SIZE
+    key = _chunk_key(company_id, chunk)
+    stored = cache.get(key) or []
+    stored.append(message)
+    cache.set(key, stored, timeout=BUFFER_TIMEOUT)
+    if seq % CHUNK_SIZE == 0:
+        cache.delete(_chunk_key(company_id, chunk - BUFFER_SIZE // CHUNK_SIZE - 1))
+
+
+def messages_since(company_id: int, since: int) -> list[Message] | None:
+    """Every message after `since`, in order; None when any of them is no longer buffered."""
+    last = current_seq(company_id)
+    if since > last or since < last - BUFFER_SIZE or last == 0:
+        return None
+    if since == last:
+        return []
+    keys = [
+        _chunk_key(company_id, c) for c in range((since + 1) // CHUNK_SIZE, last // CHUNK_SIZE + 1)
+    ]
+    found = {
+        message["seq"]: message
+        for chunk in cache.get_many(keys).values()
+        for message in chunk
+        if since < message["seq"] <= last
+    }
+    # A message lost between two publishers (or to eviction) must not become a silent gap.
+    if len(found) != last - since:
+        return None
+    return [found[seq] for seq in range(since + 1, last + 1)]
+
+
+def publish(company_id: int, message_type: str, payload: dict) -> int:
+    """Numbers, buffers and sends one message to the company's dashboards; returns its seq.
+
+    Synchronous: call it from sync code on any thread (the listener's callbacks, services,
+    management commands). From async code, wrap it in `sync_to_async`.
+    """
+    if message_type not in MESSAGE_TYPES:
+        raise ValueError(f"unknown dashboard message type {message_type!r}")
+    layer = get_channel_layer()
+    with _publish_lock:
+        seq = _next_seq(company_id)
+        message: Message = {
+            "type": message_type,
+            "seq": seq,
+            "company": company_id,
+            "sent_at": timezone.now().isoformat(),
+            "payload": payload,
+        }
+        _store(company_id, message)
+        if layer is not None:
+            async_to_sync(layer.group_send)(
+                group_name(company_id), {"type": GROUP_MESSAGE_TYPE, "message": message}
+            )
+    return seq
+
+
+def pbx_connection() -> PbxConnectionPayload:
+    """The listener's last word on the PBX connection; `connected` is None if it never spoke."""
+    state = cache.get(PBX_STATE_KEY)
+    if state is None:
+        return {"connected": None, "since": None}
+    return state
+
+
+def set_pbx_connected(connected: bool) -> None:
+    """Records the PBX connection state and tells every company's dashboards when it changes."""
+    previous = cache.get(PBX_STATE_KEY)
+    if previous is not None and previous["connected"] == connected:
+        return
+    state: PbxConnectionPayload = {"connected": connected, "since": timezone.now().isoformat()}
+    cache.set(PBX_STATE_KEY, state, timeout=None)
+    for company_id in Company.objects.values_list("pk", flat=True):
+        publish(company_id, "pbx.connection", dict(state))
+
+
+def publish_user_status(user_id: int) -> int:
+    """Publishes the current `user.status` row of one PBX user."""
+    from dashboard.selectors import user_status_row
+
+    company_id, row = user_status_row(user_id=user_id)
+    return publish(company_id, "user.status", dict(row))
+
+
+def publish_queue_update(queue_id: int) -> int:
+    """Publishes the current `queue.update` figures of the group holding this queue."""
+    from dashboard.selectors import queue_group_for
+
+    company_id, payload = queue_group_for(queue_id=queue_id)
+    return publish(company_id, "queue.update", dict(payload))
+
+
+def publish_snapshot(company_id: int) -> int:
+    """Publishes a full `snapshot`, e.g. after the listener reconnected and resynchronised."""
+    from dashboard.selectors import company_snapshot
+
+    company = Company.objects.get(pk=company_id)
+    return publish(company_id, "snapshot", dict(company_snapshot(company=company)))

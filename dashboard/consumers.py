@@ -1,0 +1,139 @@
+"""The dashboard websocket: a snapshot, then every published message of one company, resumable."""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import Http404
+from django.utils import timezone
+
+from dashboard.access import (
+    api_key_for,
+    company_for_key,
+    origin_allowed,
+    query_param,
+    raw_api_key,
+    scope_header,
+)
+from dashboard.broadcast import Message, current_seq, group_name, messages_since
+from dashboard.selectors import company_for, company_snapshot
+from pbx.models import Company
+
+logger = logging.getLogger("swan.dashboard")
+
+# Close codes; before the handshake is accepted a browser only sees a refused connection.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_UNKNOWN_COMPANY = 4404
+
+
+class Refused(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def _session_company(user, slug: str) -> Company:
+    try:
+        return company_for(user, slug=slug)
+    except Http404 as exc:
+        raise Refused(CLOSE_UNKNOWN_COMPANY) from exc
+
+
+def _key_company(raw_key: str, slug: str, address: str | None) -> Company:
+    key = api_key_for(raw_key, address=address)
+    if key is None:
+        raise Refused(CLOSE_UNAUTHENTICATED)
+    company = company_for_key(key, slug=slug)
+    if company is None:
+        raise Refused(CLOSE_UNKNOWN_COMPANY)
+    return company
+
+
+def _snapshot_message(company: Company) -> Message:
+    # The number is read before the state: a change racing with it arrives again afterwards.
+    seq = current_seq(company.pk)
+    payload = company_snapshot(company=company)
+    return {
+        "type": "snapshot",
+        "seq": seq,
+        "company": company.pk,
+        "sent_at": timezone.now().isoformat(),
+        "payload": dict(payload),
+    }
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/dashboard/<slug>/`: supervisors by session, programs by API key."""
+
+    group: str | None = None
+    last_seq: int = 0
+
+    async def connect(self) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        raw_key = raw_api_key(self.scope)
+        if not origin_allowed(self.scope, allow_missing=raw_key is not None):
+            logger.warning("dashboard origin refused origin=%s", scope_header(self.scope, "origin"))
+            await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
+            return
+        try:
+            company = await self._authorised_company(slug, raw_key)
+        except Refused as refused:
+            await self.close(code=refused.code)
+            return
+
+        self.group = group_name(company.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._start_stream(company)
+
+    async def _authorised_company(self, slug: str, raw_key: str | None) -> Company:
+        if raw_key is not None:
+            client = self.scope.get("client") or (None, None)
+            return await database_sync_to_async(_key_company)(raw_key, slug, client[0])
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            raise Refused(CLOSE_UNAUTHENTICATED)
+        return await database_sync_to_async(_session_company)(user, slug)
+
+    async def _start_stream(self, company: Company) -> None:
+        since = self._since()
+        missed = None
+        if since is not None:
+            missed = await sync_to_async(messages_since)(company.pk, since)
+        if missed is None:
+            snapshot = await database_sync_to_async(_snapshot_message)(company)
+            self.last_seq = snapshot["seq"]
+            await self.send_json(snapshot)
+            return
+        self.last_seq = since
+        for message in missed:
+            await self._forward(message)
+        await self.send_json({"type": "resumed", "since": since, "last": self.last_seq})
+
+    def _since(self) -> int | None:
+        value = query_param(self.scope, "since")
+        if value is None or not value.isdigit():
+            return None
+        return int(value)
+
+    async def _forward(self, message: Message) -> None:
+        # The stream may repeat what the snapshot or the resumed backlog already carried.
+        if message["seq"] <= self.last_seq:
+            return
+        self.last_seq = message["seq"]
+        await self.send_json(message)
+
+    async def dashboard_message(self, event: dict) -> None:
+        await self._forward(event["message"])
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong", "seq": self.last_seq})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)

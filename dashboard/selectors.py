@@ -1,0 +1,246 @@
+"""Reads for the dashboard: visible companies, BLF rows with `since`, queue groups, calls per hour."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import ExtractHour, Length
+from django.http import Http404
+from django.utils import timezone
+
+from dashboard.broadcast import (
+    CallsHourlyPayload,
+    HourCount,
+    QueueMember,
+    QueueUpdatePayload,
+    SnapshotPayload,
+    UserStatusPayload,
+    pbx_connection,
+)
+from pbx.auth import ApiClient
+from pbx.history import ANSWERED, UNANSWERED, QueueStatus, day_bounds, queues_status
+from pbx.models import Company, DeviceState, PbxUser, Queue, QueueCallerState, QueueMemberState
+from pbx.models.history import QueueEntry
+from pbx.presence import STATUS_LABELS, user_status
+
+
+def companies_for(user) -> QuerySet[Company]:
+    """The companies a logged-in person may watch: all for superusers, else their supervisor's."""
+    if not user.is_authenticated or not user.is_active:
+        return Company.objects.none()
+    if user.is_superuser:
+        return Company.objects.all()
+    return Company.objects.filter(supervisors__user=user)
+
+
+def company_for(user, *, slug: str) -> Company:
+    """The company with this slug if the person may watch it, else 404 as if it did not exist."""
+    company = companies_for(user).filter(slug=slug).first()
+    if company is None:
+        raise Http404("No such company.")
+    return company
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _user_rows(users: list[PbxUser]) -> list[UserStatusPayload]:
+    """Rows for users whose `terminals` and `presence` are loaded: one query for their devices."""
+    interfaces = {terminal.interface for user in users for terminal in user.terminals.all()}
+    states: dict[str, str] = {}
+    changed: dict[str, datetime] = {}
+    for interface, state, changed_at in DeviceState.objects.filter(
+        interface__in=interfaces
+    ).values_list("interface", "state", "changed_at"):
+        states[interface] = state
+        changed[interface] = changed_at
+    rows = []
+    for user in users:
+        presence = getattr(user, "presence", None)
+        # The status began at the latest change of anything it is derived from.
+        moments = [changed[t.interface] for t in user.terminals.all() if t.interface in changed]
+        if presence is not None:
+            moments.append(presence.changed_at)
+        status = user_status(user, states)
+        row: UserStatusPayload = {
+            **status,
+            "reason": status["description"]
+            if status["description"] != str(STATUS_LABELS[status["status"]])
+            else "",
+            "since": _iso(max(moments)) if moments else None,
+        }
+        rows.append(row)
+    return rows
+
+
+def _users(**filters) -> list[PbxUser]:
+    return list(
+        PbxUser.objects.filter(**filters)
+        .select_related("presence")
+        .prefetch_related("terminals")
+        .order_by(Length("extension"), "extension")
+    )
+
+
+def user_rows(*, company: Company) -> list[UserStatusPayload]:
+    """The BLF grid: every user of the company, ordered by extension, in four queries."""
+    return _user_rows(_users(company=company))
+
+
+def user_status_row(*, user_id: int) -> tuple[int, UserStatusPayload]:
+    """(company id, `user.status` payload) of one PBX user."""
+    users = _users(pk=user_id)
+    if not users:
+        raise PbxUser.DoesNotExist(f"PBX user {user_id} does not exist")
+    return users[0].company_id, _user_rows(users)[0]
+
+
+def _company_client(company: Company) -> ApiClient:
+    # The wallboard reads queues-status exactly as the REST API computes it, as a client that
+    # sees this one company (no API key is involved: supervisors are checked by the caller).
+    return ApiClient(key=None, company_ids=frozenset({company.pk}))
+
+
+def _alarm_reasons(
+    queue: Queue, status: QueueStatus, callers: list[QueueCallerState], now: datetime
+) -> list[str]:
+    """Which of the queue's rules are broken, for the wallboard to say why it is alarmed."""
+    longest_wait = max(((now - c.entered_at).total_seconds() for c in callers), default=0)
+    broken = {
+        "waiting_calls": queue.alarm_waiting_calls is not None
+        and len(callers) >= queue.alarm_waiting_calls,
+        "wait_seconds": queue.alarm_wait_seconds is not None
+        and bool(callers)
+        and longest_wait >= queue.alarm_wait_seconds,
+        "service_ratio": queue.alarm_service_ratio_below is not None
+        and Decimal(str(status["serviceRatio"])) < queue.alarm_service_ratio_below,
+        "abandoned_ratio": queue.alarm_abandoned_ratio_below is not None
+        and Decimal(str(status["abandonedRatio"])) < queue.alarm_abandoned_ratio_below,
+    }
+    return [reason for reason, is_broken in broken.items() if is_broken]
+
+
+def _as_float(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _member(member: QueueMemberState) -> QueueMember:
+    user = member.user
+    return {
+        "extension": user.extension if user else None,
+        "name": user.name if user else (member.member_name or member.interface),
+        "paused": member.paused,
+        "paused_reason": member.paused_reason,
+        "in_call": member.in_call,
+    }
+
+
+def _member_order(member: QueueMemberState) -> tuple:
+    if member.user is None:
+        return (1, 0, member.interface)
+    return (0, len(member.user.extension), member.user.extension)
+
+
+def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayload]:
+    """One group per queue: queues-status figures plus who is logged in and who is waiting."""
+    if not queues:
+        return []
+    now = timezone.now()
+    names = [queue.name for queue in queues]
+    figures = queues_status(
+        client=_company_client(company), groups={name: [name] for name in names}, now=now
+    )["queues"]
+    members: dict[str, list[QueueMemberState]] = defaultdict(list)
+    for member in QueueMemberState.objects.filter(queue_name__in=names).select_related("user"):
+        members[member.queue_name].append(member)
+    callers: dict[str, list[QueueCallerState]] = defaultdict(list)
+    for caller in QueueCallerState.objects.filter(queue_name__in=names).order_by(
+        "position", "entered_at"
+    ):
+        callers[caller.queue_name].append(caller)
+
+    groups = []
+    for queue in queues:
+        group = figures[queue.name]
+        waiting = callers[queue.name]
+        groups.append(
+            QueueUpdatePayload(
+                group=queue.name,
+                queues=[queue.name],
+                **group["status"],
+                alarm=group["alarm"],
+                alarm_reasons=_alarm_reasons(queue, group["status"], waiting, now),
+                alarm_rules={
+                    "waiting_calls": queue.alarm_waiting_calls,
+                    "wait_seconds": queue.alarm_wait_seconds,
+                    "service_ratio_below": _as_float(queue.alarm_service_ratio_below),
+                    "abandoned_ratio_below": _as_float(queue.alarm_abandoned_ratio_below),
+                },
+                members=[_member(m) for m in sorted(members[queue.name], key=_member_order)],
+                callers=[
+                    {
+                        "caller": c.caller_id_num,
+                        "position": c.position,
+                        "entered_at": c.entered_at.isoformat(),
+                    }
+                    for c in waiting
+                ],
+            )
+        )
+    return groups
+
+
+def queue_groups(*, company: Company) -> list[QueueUpdatePayload]:
+    """One wallboard group per queue of the company, with live and today's figures."""
+    return _queue_groups(list(Queue.objects.filter(company=company).order_by("name")), company)
+
+
+def queue_group_for(*, queue_id: int) -> tuple[int, QueueUpdatePayload]:
+    """(company id, `queue.update` payload) of the group holding this queue."""
+    queue = Queue.objects.select_related("company").get(pk=queue_id)
+    return queue.company_id, _queue_groups([queue], queue.company)[0]
+
+
+def calls_hourly(*, company: Company) -> CallsHourlyPayload:
+    """Today's queue calls of the company per local hour: answered vs abandoned."""
+    zone = ZoneInfo(company.time_zone)
+    start, end = day_bounds(company.time_zone, timezone.now())
+    hours = [HourCount(hour=hour, answered=0, abandoned=0) for hour in range(24)]
+    rows = (
+        QueueEntry.objects.filter(
+            queue_name__in=Queue.objects.filter(company=company).values("name"),
+            entered_at__gte=start,
+            entered_at__lt=end,
+        )
+        .annotate(hour=ExtractHour("entered_at", tzinfo=zone))
+        .values("hour")
+        .annotate(
+            answered=Count("pk", filter=Q(outcome__in=ANSWERED)),
+            abandoned=Count("pk", filter=Q(outcome__in=UNANSWERED)),
+        )
+        .order_by()
+    )
+    for row in rows:
+        # The hour repeated when clocks go back adds up in one bar.
+        hours[row["hour"]]["answered"] += row["answered"]
+        hours[row["hour"]]["abandoned"] += row["abandoned"]
+    return {"date": start.date().isoformat(), "hours": hours}
+
+
+def company_snapshot(*, company: Company) -> SnapshotPayload:
+    """Everything the company's dashboard shows."""
+    pbx = pbx_connection()
+    return {
+        "company": {"slug": company.slug, "name": company.name, "time_zone": company.time_zone},
+        "users": user_rows(company=company),
+        "queues": queue_groups(company=company),
+        "hourly": calls_hourly(company=company),
+        "pbx": pbx,
+        "stale": pbx["connected"] is not True,
+        "generated_at": timezone.now().isoformat(),
+    }

@@ -1,0 +1,14 @@
+"""Supervisor dashboard pages."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from dashboard.views import company_dashboard_view, company_list_view
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", company_list_view, name="company-list"),
+    path("<slug:slug>/", company_dashboard_view, name="company"),
+]

@@ -1,0 +1,146 @@
+"""The publishing API: numbering, the bounded buffer, the group it sends to, PBX connection state."""
+
+from __future__ import annotations
+
+import pytest
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.utils import timezone
+
+from dashboard import broadcast
+from pbx.models import DeviceState, QueueCallerState, UserPresence
+
+
+def test_group_names_differ_per_company():
+    assert broadcast.group_name(1) == "dashboard.company.1"
+    assert broadcast.group_name(1) != broadcast.group_name(2)
+
+
+def test_sequence_numbers_increase_per_company():
+    a1 = broadcast.publish(1, "calls.hourly", {})
+    b1 = broadcast.publish(2, "calls.hourly", {})
+    a2 = broadcast.publish(1, "calls.hourly", {})
+    assert a2 == a1 + 1
+    assert broadcast.current_seq(1) == a2
+    assert broadcast.current_seq(2) == b1
+
+
+def test_a_lost_counter_never_hands_out_a_number_again():
+    first = broadcast.publish(1, "calls.hourly", {})
+    cache.delete("dashboard:1:seq")
+    assert broadcast.publish(1, "calls.hourly", {}) > first
+
+
+def test_it_refuses_an_unknown_message_type():
+    with pytest.raises(ValueError, match="unknown dashboard message type"):
+        broadcast.publish(1, "user.unknown", {})
+
+
+def test_buffered_messages_come_back_in_order():
+    since = broadcast.publish(1, "calls.hourly", {"n": 0})
+    for n in range(1, 120):
+        broadcast.publish(1, "calls.hourly", {"n": n})
+    messages = broadcast.messages_since(1, since)
+    assert [m["payload"]["n"] for m in messages] == list(range(1, 120))
+    assert broadcast.messages_since(1, broadcast.current_seq(1)) == []
+
+
+def test_the_buffer_is_bounded(monkeypatch):
+    monkeypatch.setattr(broadcast, "BUFFER_SIZE", 100)
+    since = broadcast.publish(1, "calls.hourly", {})
+    for _ in range(150):
+        broadcast.publish(1, "calls.hourly", {})
+    assert broadcast.messages_since(1, since) is None
+    assert len(broadcast.messages_since(1, broadcast.current_seq(1) - 100)) == 100
+    chunks = [k for k in cache._cache if ":dashboard:1:chunk:" in k]
+    assert len(chunks) <= 100 // broadcast.CHUNK_SIZE + 2
+
+
+def test_a_hole_in_the_buffer_is_never_a_silent_gap():
+    since = broadcast.publish(1, "calls.hourly", {})
+    missing = broadcast.publish(1, "calls.hourly", {})
+    broadcast.publish(1, "calls.hourly", {})
+    chunk_key = f"dashboard:1:chunk:{missing // broadcast.CHUNK_SIZE}"
+    cache.set(chunk_key, [m for m in cache.get(chunk_key) if m["seq"] != missing])
+    assert broadcast.messages_since(1, since) is None
+
+
+async def test_it_sends_to_the_company_group():
+    from asgiref.sync import sync_to_async
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(broadcast.group_name(7), channel)
+    seq = await sync_to_async(broadcast.publish)(7, "calls.hourly", {"a": 1})
+    event = await layer.receive(channel)
+    assert event["type"] == "dashboard.message"
+    assert event["message"]["seq"] == seq
+    assert event["message"]["type"] == "calls.hourly"
+    assert event["message"]["payload"] == {"a": 1}
+    await layer.group_discard(broadcast.group_name(7), channel)
+
+
+def test_set_pbx_connected_tells_every_company_once(make_company):
+    companies = [make_company(), make_company()]
+    broadcast.set_pbx_connected(False)
+    assert broadcast.pbx_connection()["connected"] is False
+    seqs = [broadcast.current_seq(c.pk) for c in companies]
+    for company, seq in zip(companies, seqs, strict=True):
+        (message,) = broadcast.messages_since(company.pk, seq - 1)
+        assert message["payload"]["connected"] is False
+    broadcast.set_pbx_connected(False)
+    assert [broadcast.current_seq(c.pk) for c in companies] == seqs
+    broadcast.set_pbx_connected(True)
+    for company, seq in zip(companies, seqs, strict=True):
+        (message,) = broadcast.messages_since(company.pk, seq)
+        assert message["type"] == "pbx.connection"
+        assert message["payload"]["connected"] is True
+
+
+def test_user_status_payload_has_the_blf_row_reason_and_since(company, make_user):
+    user = make_user(company, "200", "Ana")
+    earlier = timezone.now() - timezone.timedelta(minutes=5)
+    DeviceState.objects.create(
+        interface="PJSIP/200", state="NOT_INUSE", changed_at=earlier, confirmed_at=earlier
+    )
+    now = timezone.now()
+    UserPresence.objects.create(
+        user=user, paused=True, pause_reason="Descanso", changed_at=now, confirmed_at=now
+    )
+    seq = broadcast.publish_user_status(user.pk)
+    (message,) = broadcast.messages_since(company.pk, seq - 1)
+    assert message["type"] == "user.status"
+    assert message["payload"] == {
+        "extension": "200",
+        "id": user.pk,
+        "name": "Ana",
+        "status": "pause",
+        "description": "Descanso",
+        "reason": "Descanso",
+        "since": now.isoformat(),
+    }
+
+
+def test_queue_update_payload_raises_the_alarm_for_waiting_callers(company, make_user, make_queue):
+    queue = make_queue(company, "q-ventas", alarm_waiting_calls=2, alarm_wait_seconds=None)
+    now = timezone.now()
+    for n in range(2):
+        QueueCallerState.objects.create(
+            queue_name="q-ventas",
+            queue=queue,
+            unique_id=f"call-{n}",
+            caller_id_num=f"60000000{n}",
+            position=n + 1,
+            entered_at=now,
+            confirmed_at=now,
+        )
+    seq = broadcast.publish_queue_update(queue.pk)
+    (message,) = broadcast.messages_since(company.pk, seq - 1)
+    payload = message["payload"]
+    assert payload["group"] == "q-ventas"
+    assert payload["currentCalls"] == 2
+    assert payload["alarm"] is True
+    assert payload["alarm_reasons"] == ["waiting_calls"]
+    assert [c["caller"] for c in payload["callers"]] == ["600000000", "600000001"]
+    assert payload["serviceRatio"] == 100
+    assert payload["abandonedRatio"] == 100

@@ -1,0 +1,286 @@
+"""End to end: a supervisor logs in with Debian's chromium and watches the dashboard change live."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.db import connection
+from django.utils import timezone
+
+from dashboard import broadcast
+from pbx.models import DeviceState, QueueCallerState, QueueMemberState, UserPresence
+from pbx.models.history import QueueEntry
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "dashboard.png"
+# A database of its own: the test empties it, and other users of Redis keep theirs.
+REDIS_URL = os.environ.get("DASHBOARD_E2E_REDIS_URL", "redis://127.0.0.1:6379/9")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+try:
+    from playwright.async_api import async_playwright, expect
+except ImportError:  # pragma: no cover - depends on the machine
+    async_playwright = None
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        async_playwright is None, reason="playwright is not installed (pip install playwright)"
+    ),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install -y chromium)"
+    ),
+]
+
+
+def _redis_reachable() -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(REDIS_URL)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    """The test database as a URL, for the server subprocess."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def redis_everywhere(settings):
+    """The test publishes from this process; Redis carries it to the server's websockets."""
+    if not _redis_reachable():
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def server(transactional_db, redis_everywhere, tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "swanproject.settings",
+        "DEBUG": "true",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SERVE_STATIC": "true",
+    }
+    log = (tmp_path / "daphne.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "swanproject.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(150):
+            if process.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("daphne did not start in 15 s")
+        if process.poll() is not None:
+            pytest.fail("daphne exited: " + (tmp_path / "daphne.log").read_text()[-2000:])
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        # daphne may ignore SIGTERM for long (tooling gotcha 7): this test's own server is killed.
+        process.kill()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _populate(make_company, make_user, make_queue, make_supervisor):
+    company = make_company(slug="onfarma", name="ONFARMA")
+    now = timezone.now()
+    people = [
+        ("200", "Ana García", "NOT_INUSE"),
+        ("201", "Luis Pérez", "INUSE"),
+        ("202", "Marta Soler", "RINGING"),
+        ("203", "Jordi Puig", "NOT_INUSE"),
+        ("204", "Elena Ruiz", "UNAVAILABLE"),
+        ("205", "Pau Vidal", "NOT_INUSE"),
+    ]
+    users = {}
+    for extension, name, state in people:
+        users[extension] = make_user(company, extension, name)
+        DeviceState.objects.create(
+            interface=f"PJSIP/{extension}",
+            state=state,
+            changed_at=now - timezone.timedelta(minutes=int(extension) - 195),
+            confirmed_at=now,
+        )
+    UserPresence.objects.create(
+        user=users["203"], paused=True, pause_reason="Descanso", changed_at=now, confirmed_at=now
+    )
+    queue = make_queue(
+        company,
+        "q-soporte",
+        members=[users["200"], users["201"], users["203"]],
+        alarm_waiting_calls=2,
+        alarm_wait_seconds=None,
+    )
+    make_queue(company, "q-ventas", members=[users["205"]])
+    for extension, paused, in_call in [
+        ("200", False, False),
+        ("201", False, True),
+        ("203", True, False),
+    ]:
+        QueueMemberState.objects.create(
+            queue_name="q-soporte",
+            queue=queue,
+            interface=f"PJSIP/{extension}",
+            member_name=users[extension].name,
+            user=users[extension],
+            paused=paused,
+            paused_reason="Descanso" if paused else "",
+            in_call=in_call,
+            changed_at=now,
+            confirmed_at=now,
+        )
+    # Some history for the chart: calls in each hour so far today.
+    local_hour = timezone.localtime(now, ZoneInfo(company.time_zone)).hour
+    for hours_ago in range(local_hour + 1):
+        for n in range(3 + (hours_ago * 7) % 5):
+            QueueEntry.objects.create(
+                callid=f"{hours_ago}.{n}",
+                queue_name=queue.name,
+                queue=queue,
+                company=company,
+                entered_at=now - timezone.timedelta(hours=hours_ago, seconds=n),
+                outcome="abandoned" if n % 4 == 3 else "answered",
+                wait_seconds=5 + 7 * n,
+                talk_seconds=60,
+            )
+    make_supervisor(company, username="marta")
+    return company, users, queue
+
+
+def _caller_arrives(queue, n: int) -> None:
+    now = timezone.now()
+    QueueCallerState.objects.create(
+        queue_name=queue.name,
+        queue=queue,
+        unique_id=f"1700000000.{n}",
+        caller_id_num=f"+3460011122{n}",
+        position=n,
+        entered_at=now - timezone.timedelta(seconds=40 * n),
+        confirmed_at=now,
+    )
+
+
+def _device_changes(interface: str, state: str) -> None:
+    now = timezone.now()
+    DeviceState.objects.filter(interface=interface).update(state=state, changed_at=now)
+
+
+async def test_a_supervisor_sees_status_changes_and_alarms_live(
+    server, make_company, make_user, make_queue, make_supervisor
+):
+    _company, users, queue = await database_sync_to_async(_populate)(
+        make_company, make_user, make_queue, make_supervisor
+    )
+    await sync_to_async(broadcast.set_pbx_connected)(True)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 1000}, locale="en-US")
+            await page.goto(f"{server}/accounts/login/?next=/dashboard/onfarma/")
+            await page.fill("#id_username", "marta")
+            await page.fill("#id_password", "s3cret-Pass")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{server}/dashboard/onfarma/")
+
+            ana = page.locator('[data-extension="200"]')
+            await expect(ana).to_have_attribute("data-status", "available", timeout=10_000)
+            await expect(ana.locator(".status-text")).to_have_text("Available")
+            await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+            await database_sync_to_async(_device_changes)("PJSIP/200", "INUSE")
+            await sync_to_async(broadcast.publish_user_status)(users["200"].pk)
+            await expect(ana).to_have_attribute("data-status", "busy", timeout=10_000)
+            await expect(ana.locator(".status-text")).to_have_text("Busy")
+
+            soporte = page.locator('.queue-card[data-group="q-soporte"]')
+            await expect(soporte).not_to_have_class("queue-card is-alarm")
+            for n in (1, 2, 3):
+                await database_sync_to_async(_caller_arrives)(queue, n)
+            await sync_to_async(broadcast.publish_queue_update)(queue.pk)
+            await expect(soporte).to_have_class("queue-card is-alarm", timeout=10_000)
+            await expect(page.locator("#alarm-banner")).to_be_visible()
+            await expect(page.locator("#alarm-banner")).to_contain_text("q-soporte")
+            await expect(soporte.locator(".callers li")).to_have_count(3)
+
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            await page.keyboard.press("Tab")
+            await expect(page.locator(".skip-link")).to_be_focused()
+            await page.keyboard.press("Enter")
+            await page.keyboard.press("Tab")
+            await expect(page.locator(".blf-card").first).to_be_focused()
+
+            await sync_to_async(broadcast.set_pbx_connected)(False)
+            await expect(page.locator("#connection")).to_have_attribute("data-state", "stale")
+        finally:
+            await browser.close()

@@ -1,0 +1,323 @@
+"""The dashboard websocket: who may connect, the snapshot, resuming, and stale marking."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from dashboard import broadcast
+from dashboard.consumers import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_COMPANY
+from pbx.models import DeviceState
+from tests.dashboard.conftest import open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PATH = "/ws/dashboard/onfarma/"
+
+
+@pytest.fixture
+def setup(company, make_company, make_user, make_queue, make_supervisor):
+    """ONFARMA with two users and a queue; another company; a supervisor of ONFARMA only."""
+    ana = make_user(company, "200", "Ana García")
+    make_user(company, "201", "Luis Pérez")
+    make_queue(company, "q-soporte", members=[ana])
+    other = make_company(slug="other", name="Other")
+    make_user(other, "300", "Someone Else")
+    now = timezone.now()
+    DeviceState.objects.create(
+        interface="PJSIP/200", state="NOT_INUSE", changed_at=now, confirmed_at=now
+    )
+    return {
+        "company": company,
+        "other": other,
+        "ana": ana,
+        "supervisor": make_supervisor(company),
+    }
+
+
+async def test_it_sends_a_snapshot_with_the_sequence_to_a_supervisor(setup):
+    seq = await sync_to_async(broadcast.publish)(setup["company"].pk, "calls.hourly", {})
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        message = await communicator.receive_json_from(timeout=5)
+        assert message["type"] == "snapshot"
+        assert message["seq"] == seq
+        payload = message["payload"]
+        assert payload["company"]["slug"] == "onfarma"
+        assert [u["extension"] for u in payload["users"]] == ["200", "201"]
+        ana = payload["users"][0]
+        assert ana["status"] == "available"
+        assert ana["since"] is not None
+        assert payload["users"][1]["status"] == "unavailable"
+        assert [q["group"] for q in payload["queues"]] == ["q-soporte"]
+        assert len(payload["hourly"]["hours"]) == 24
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_forwards_published_messages_in_order(setup):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        snapshot = await communicator.receive_json_from(timeout=5)
+        company_id = setup["company"].pk
+        first = await sync_to_async(broadcast.publish_user_status)(setup["ana"].pk)
+        second = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"x": 1})
+        received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+        assert [m["seq"] for m in received] == [first, second]
+        assert second == first + 1 > snapshot["seq"]
+        assert received[0]["type"] == "user.status"
+        assert received[0]["payload"]["extension"] == "200"
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_accepts_an_api_key_without_origin(setup, make_api_key):
+    raw = await database_sync_to_async(make_api_key)(setup["company"])
+    for headers, path in [
+        ([(b"authorization", f"Bearer {raw}".encode())], PATH),
+        ([], f"{PATH}?key={raw}"),
+    ]:
+        communicator, accepted, _code = await open_socket(path, origin=None, headers=headers)
+        try:
+            assert accepted
+            assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+        finally:
+            await communicator.disconnect()
+
+
+async def test_it_refuses_a_connection_without_credentials(setup):
+    communicator, accepted, code = await open_socket(PATH)
+    try:
+        assert not accepted
+        assert code == CLOSE_UNAUTHENTICATED
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_bad_api_key(setup):
+    communicator, accepted, code = await open_socket(f"{PATH}?key=swan_nope", origin=None)
+    try:
+        assert not accepted
+        assert code == CLOSE_UNAUTHENTICATED
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_foreign_company_to_a_supervisor(setup):
+    communicator, accepted, code = await open_socket(
+        "/ws/dashboard/other/", user=setup["supervisor"]
+    )
+    try:
+        assert not accepted
+        assert code == CLOSE_UNKNOWN_COMPANY
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_foreign_company_to_a_limited_api_key(setup, make_api_key):
+    raw = await database_sync_to_async(make_api_key)(setup["company"])
+    communicator, accepted, code = await open_socket(f"/ws/dashboard/other/?key={raw}", origin=None)
+    try:
+        assert not accepted
+        assert code == CLOSE_UNKNOWN_COMPANY
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_foreign_origin_even_when_every_host_is_allowed(setup, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    for origin in [b"http://evil.example", b"http://testserver.evil.example", b"null"]:
+        communicator, accepted, code = await open_socket(
+            PATH, user=setup["supervisor"], origin=origin
+        )
+        try:
+            assert not accepted, origin
+            assert code == CLOSE_FORBIDDEN_ORIGIN
+        finally:
+            await communicator.disconnect()
+
+
+async def test_it_refuses_a_foreign_origin_with_an_api_key(setup, make_api_key, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    raw = await database_sync_to_async(make_api_key)(setup["company"])
+    communicator, accepted, code = await open_socket(
+        f"{PATH}?key={raw}", origin=b"https://evil.example"
+    )
+    try:
+        assert not accepted
+        assert code == CLOSE_FORBIDDEN_ORIGIN
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_a_session_without_origin(setup, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    communicator, accepted, code = await open_socket(PATH, user=setup["supervisor"], origin=None)
+    try:
+        assert not accepted
+        assert code == CLOSE_FORBIDDEN_ORIGIN
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_refuses_an_origin_on_another_port(setup):
+    communicator, accepted, code = await open_socket(
+        PATH, user=setup["supervisor"], origin=b"http://testserver:8080", host=b"testserver:8000"
+    )
+    try:
+        assert not accepted
+        assert code == CLOSE_FORBIDDEN_ORIGIN
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_accepts_a_configured_origin(setup, settings):
+    settings.DASHBOARD_ALLOWED_ORIGINS = ["https://wall.example"]
+    communicator, accepted, _code = await open_socket(
+        PATH, user=setup["supervisor"], origin=b"https://wall.example:443"
+    )
+    try:
+        assert accepted
+    finally:
+        await communicator.disconnect()
+
+
+async def test_a_superuser_sees_every_company(setup, admin_user):
+    communicator, accepted, _code = await open_socket("/ws/dashboard/other/", user=admin_user)
+    try:
+        assert accepted
+        message = await communicator.receive_json_from(timeout=5)
+        assert [u["extension"] for u in message["payload"]["users"]] == ["300"]
+    finally:
+        await communicator.disconnect()
+
+
+async def test_resuming_within_the_buffer_sends_only_the_missed_messages(setup):
+    company_id = setup["company"].pk
+    publish = sync_to_async(broadcast.publish)
+    since = await publish(company_id, "calls.hourly", {"n": 0})
+    missed = [await publish(company_id, "calls.hourly", {"n": n}) for n in (1, 2, 3)]
+    communicator, accepted, _code = await open_socket(
+        f"{PATH}?since={since}", user=setup["supervisor"]
+    )
+    try:
+        assert accepted
+        received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
+        assert [m["seq"] for m in received] == missed
+        assert [m["payload"]["n"] for m in received] == [1, 2, 3]
+        assert await communicator.receive_json_from(timeout=5) == {
+            "type": "resumed",
+            "since": since,
+            "last": missed[-1],
+        }
+        live = await publish(company_id, "calls.hourly", {"n": 4})
+        assert (await communicator.receive_json_from(timeout=5))["seq"] == live
+    finally:
+        await communicator.disconnect()
+
+
+async def test_resuming_from_the_latest_message_sends_nothing_but_resumed(setup):
+    last = await sync_to_async(broadcast.publish)(setup["company"].pk, "calls.hourly", {})
+    communicator, accepted, _code = await open_socket(
+        f"{PATH}?since={last}", user=setup["supervisor"]
+    )
+    try:
+        assert accepted
+        assert await communicator.receive_json_from(timeout=5) == {
+            "type": "resumed",
+            "since": last,
+            "last": last,
+        }
+    finally:
+        await communicator.disconnect()
+
+
+async def test_resuming_from_too_old_a_message_gets_a_fresh_snapshot(setup, monkeypatch):
+    monkeypatch.setattr(broadcast, "BUFFER_SIZE", 5)
+    company_id = setup["company"].pk
+    publish = sync_to_async(broadcast.publish)
+    since = await publish(company_id, "calls.hourly", {})
+    for _ in range(10):
+        last = await publish(company_id, "calls.hourly", {})
+    communicator, accepted, _code = await open_socket(
+        f"{PATH}?since={since}", user=setup["supervisor"]
+    )
+    try:
+        assert accepted
+        message = await communicator.receive_json_from(timeout=5)
+        assert message["type"] == "snapshot"
+        assert message["seq"] == last
+    finally:
+        await communicator.disconnect()
+
+
+async def test_resuming_from_a_number_never_handed_out_gets_a_snapshot(setup):
+    last = await sync_to_async(broadcast.publish)(setup["company"].pk, "calls.hourly", {})
+    communicator, accepted, _code = await open_socket(
+        f"{PATH}?since={last + 100}", user=setup["supervisor"]
+    )
+    try:
+        assert accepted
+        message = await communicator.receive_json_from(timeout=5)
+        assert message["type"] == "snapshot"
+        assert message["seq"] == last
+    finally:
+        await communicator.disconnect()
+
+
+async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
+    set_connected = sync_to_async(broadcast.set_pbx_connected)
+    await set_connected(True)
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        first = await communicator.receive_json_from(timeout=5)
+        snapshot = first["payload"]
+        assert snapshot["pbx"]["connected"] is True
+        assert snapshot["stale"] is False
+
+        await set_connected(False)
+        message = await communicator.receive_json_from(timeout=5)
+        assert message["type"] == "pbx.connection"
+        assert message["payload"]["connected"] is False
+        assert message["payload"]["since"]
+        assert message["seq"] == first["seq"] + 1
+    finally:
+        await communicator.disconnect()
+
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        snapshot = (await communicator.receive_json_from(timeout=5))["payload"]
+        assert snapshot["pbx"]["connected"] is False
+        assert snapshot["stale"] is True
+    finally:
+        await communicator.disconnect()
+
+
+async def test_a_dashboard_without_word_from_the_listener_is_stale(setup):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        snapshot = (await communicator.receive_json_from(timeout=5))["payload"]
+        assert snapshot["pbx"] == {"connected": None, "since": None}
+        assert snapshot["stale"] is True
+    finally:
+        await communicator.disconnect()
+
+
+async def test_it_answers_a_ping(setup):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        snapshot = await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(timeout=5) == {
+            "type": "pong",
+            "seq": snapshot["seq"],
+        }
+    finally:
+        await communicator.disconnect()

@@ -1,0 +1,100 @@
+"""Dashboard reads: queue figures as queues-status computes them, and today's calls per hour."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from dashboard.selectors import calls_hourly, company_snapshot, queue_groups
+from pbx.models import QueueCallerState, QueueMemberState
+from pbx.models.history import QueueEntry
+
+
+def _entry(queue, n: int, outcome: str, wait: int, when) -> QueueEntry:
+    return QueueEntry.objects.create(
+        callid=f"call-{n}",
+        queue_name=queue.name,
+        queue=queue,
+        company=queue.company,
+        caller=f"60000000{n}",
+        entered_at=when,
+        outcome=outcome,
+        wait_seconds=wait,
+        talk_seconds=30 if outcome == "answered" else 0,
+    )
+
+
+def test_queue_groups_carry_todays_figures_members_and_callers(company, make_user, make_queue):
+    ana = make_user(company, "200", "Ana")
+    queue = make_queue(company, "q-soporte", members=[ana], alarm_abandoned_ratio_below=80)
+    now = timezone.now()
+    _entry(queue, 1, "answered", 10, now)
+    _entry(queue, 2, "answered", 30, now)
+    _entry(queue, 3, "abandoned", 50, now)
+    QueueMemberState.objects.create(
+        queue_name="q-soporte",
+        queue=queue,
+        interface="PJSIP/200",
+        user=ana,
+        paused=True,
+        paused_reason="Descanso",
+        changed_at=now,
+        confirmed_at=now,
+    )
+    QueueCallerState.objects.create(
+        queue_name="q-soporte",
+        queue=queue,
+        unique_id="1.1",
+        caller_id_num="600111222",
+        position=1,
+        entered_at=now,
+        confirmed_at=now,
+    )
+    (group,) = queue_groups(company=company)
+    assert group["completed"] == 2
+    assert group["abandoned"] == 1
+    assert group["abandonedRatio"] == 66.67
+    assert group["serviceRatio"] == 50
+    assert group["avgRingTime"] == 20
+    assert group["maxRingTime"] == 30
+    assert group["currentCalls"] == 1
+    assert group["alarm"] is True
+    assert group["alarm_reasons"] == ["abandoned_ratio"]
+    assert group["members"] == [
+        {
+            "extension": "200",
+            "name": "Ana",
+            "paused": True,
+            "paused_reason": "Descanso",
+            "in_call": False,
+        }
+    ]
+    assert group["callers"][0]["caller"] == "600111222"
+
+
+def test_calls_per_hour_count_todays_entries_in_the_company_time_zone(company, make_queue):
+    queue = make_queue(company, "q-soporte")
+    now = timezone.now()
+    _entry(queue, 1, "answered", 5, now)
+    _entry(queue, 2, "timeout", 60, now)
+    _entry(queue, 3, "abandoned", 9, now)
+    _entry(queue, 4, "answered", 5, now - timezone.timedelta(days=2))
+    hourly = calls_hourly(company=company)
+    local = now.astimezone(ZoneInfo(company.time_zone))
+    assert hourly["date"] == local.date().isoformat()
+    assert len(hourly["hours"]) == 24
+    assert hourly["hours"][local.hour] == {"hour": local.hour, "answered": 1, "abandoned": 2}
+    assert sum(h["answered"] + h["abandoned"] for h in hourly["hours"]) == 3
+
+
+def test_the_snapshot_takes_a_fixed_number_of_queries(
+    company, make_user, make_queue, django_assert_max_num_queries
+):
+    users = [make_user(company, f"2{n:02d}") for n in range(10)]
+    for n in range(4):
+        make_queue(company, f"q-{n}", members=users)
+    with django_assert_max_num_queries(14):
+        snapshot = company_snapshot(company=company)
+    assert len(snapshot["users"]) == 10
+    assert len(snapshot["queues"]) == 4
