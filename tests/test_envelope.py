@@ -70,7 +70,7 @@ def test_success_body_keeps_non_ascii_unescaped(api, company, make_user):
 def test_no_key_is_a_401_envelope(company):
     response = APIClient().get("/blf-users/onfarma")
     assert response.status_code == 401
-    assert "API key" in body(response)["error-msg"]
+    assert "Authorization: Bearer" in body(response)["error-msg"]
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 

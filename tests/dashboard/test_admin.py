@@ -19,6 +19,12 @@ CHANGELIST = "/admin/agenda/agenda/"
 IMPORT_URL = "/admin/agenda/agenda/import-csv/"
 
 
+@pytest.fixture(autouse=True)
+def english(settings):
+    """The admin messages below are asserted in English (the default language is Spanish)."""
+    settings.LANGUAGE_CODE = "en"
+
+
 def messages_of(response) -> list[tuple[str, str]]:
     return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 

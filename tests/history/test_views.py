@@ -547,11 +547,13 @@ def test_recording_of_an_unknown_or_foreign_call_is_a_404(api, recorded, make_co
 def test_recording_links_expire_and_cannot_be_altered(api, client, recorded, settings):
     path = result(api.get("/recording/500.1/200"))["path"]
     token = path.rsplit("/", 1)[1]
-    assert "not valid" in error(client.get(path.replace(token, token[:-2] + "xx")), 403)
+    english = {"accept-language": "en"}
+    altered = path.replace(token, token[:-2] + "xx")
+    assert "not valid" in error(client.get(altered, headers=english), 403)
     forged = signing.dumps({"call": "500.1", "company": 1}, salt="other")
     error(client.get(f"/recording-file/{forged}"), 403)
     settings.RECORDING_URL_MAX_AGE = -1
-    assert "expired" in error(client.get(path), 403)
+    assert "expired" in error(client.get(path, headers=english), 403)
 
 
 def test_recording_files_outside_the_root_are_never_served(api, client, recorded, tmp_path):
@@ -561,7 +563,8 @@ def test_recording_files_outside_the_root_are_never_served(api, client, recorded
     recorded.unlink()
     data = result(api.get("/recording/500.1/200"))
     assert data["processing"] is True
-    assert "not available" in error(client.get(data["path"]), 404)
+    response = client.get(data["path"], headers={"accept-language": "en"})
+    assert "not available" in error(response, 404)
 
 
 def test_department_lookup_is_case_insensitive(centre):
