@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.db import close_old_connections
+from django.db.models import F
 from django.utils import timezone
 
 from pbx.gateway import PbxError, PbxGateway
@@ -209,7 +210,9 @@ class Listener:
 
     def _apply(self, state: LiveState, batch: list) -> None:
         changes = state.apply_events(batch)
-        self.lease.record(last_event_at=timezone.now())
+        self.lease.record(
+            last_event_at=timezone.now(), events_processed=F("events_processed") + len(batch)
+        )
         if changes:
             self.publisher.changes(changes)
 

@@ -9,6 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -113,6 +114,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = NotFound(str(exc) if str(exc) else _("Not found."))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or _("Permission denied."))
+
+    if isinstance(exc, OperationalError | InterfaceError):  # lost or refused connection
+        logger.error("database unavailable error=%s", exc)
+        exc = ServiceUnavailable(_("The database is not available right now; try again later."))
 
     if not isinstance(exc, exceptions.APIException):
         view = context.get("view")

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "swanproject.envelope.LegacyStatusMiddleware",
+    "swanproject.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "swanproject.urls"
@@ -194,6 +195,12 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Operations: /healthz and /metrics (docs/deployment.md).
+HEALTHZ_REQUIRED = env.list("HEALTHZ_REQUIRED", default=["database", "channel_layer"])
+HEALTHZ_INGEST_LAG_SECONDS = env.int("HEALTHZ_INGEST_LAG_SECONDS", default=300)
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {

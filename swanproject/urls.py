@@ -31,7 +31,7 @@ from pbx.views import (
     UserUnregisterView,
     WebPhoneUsernameView,
 )
-from swanproject import envelope
+from swanproject import envelope, ops
 from terminals.views import TerminalRegisterView
 
 _PREFIX = f"{settings.SWAN_URL_PREFIX}/" if settings.SWAN_URL_PREFIX else ""
@@ -65,6 +65,8 @@ swan_urlpatterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", ops.healthz, name="healthz"),
+    path("metrics", ops.metrics, name="metrics"),
     path(
         "api/schema/",
         # JSON first, so that an unknown ?format= gets a JSON answer, not YAML

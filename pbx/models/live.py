@@ -151,6 +151,7 @@ class ListenerLease(models.Model):
     connection_changed_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(null=True, blank=True)
     last_resync_at = models.DateTimeField(null=True, blank=True)
+    events_processed = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("listener lease")

@@ -1,0 +1,135 @@
+"""/healthz and /metrics, and how the API behaves when the database or Redis is down."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+from django.utils import timezone
+
+from pbx import selectors
+from pbx.models import IngestCursor, ListenerLease
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_ok_with_database_and_in_memory_layer(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    data = json.loads(response.content)
+    assert data["status"] == "ok"
+    assert data["checks"]["database"]["ok"] is True
+    assert data["checks"]["channel_layer"] == {"ok": True, "backend": "InMemoryChannelLayer"}
+    assert data["checks"]["pbx"]["connected"] is False  # no listener yet: reported, not required
+
+
+def test_healthz_reports_the_listener_and_pbx_link(client):
+    now = timezone.now()
+    ListenerLease.objects.create(
+        name="default",
+        holder="host:1",
+        expires_at=now + timedelta(seconds=20),
+        connected=True,
+        connection_changed_at=now,
+        last_event_at=now,
+        events_processed=42,
+    )
+    pbx = json.loads(client.get("/healthz").content)["checks"]["pbx"]
+    assert (pbx["ok"], pbx["connected"], pbx["listener"], pbx["events_processed"]) == (
+        True,
+        True,
+        "host:1",
+        42,
+    )
+
+
+def test_healthz_is_503_when_a_required_part_is_down(client, settings):
+    settings.HEALTHZ_REQUIRED = ["database", "pbx"]
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert json.loads(response.content)["failing"] == ["pbx"]
+
+
+def test_healthz_is_503_when_redis_is_unreachable(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    data = json.loads(response.content)
+    assert data["failing"] == ["channel_layer"]
+
+
+def test_healthz_ingest_lag(client, tmp_path, settings):
+    log = tmp_path / "queue_log"
+    log.write_text("x" * 100)
+    IngestCursor.objects.create(source=str(log), kind="queue_log", offset=40)
+    IngestCursor.objects.filter(source=str(log)).update(
+        updated_at=timezone.now() - timedelta(minutes=10)
+    )
+    settings.HEALTHZ_REQUIRED = ["database", "ingest"]
+    response = client.get("/healthz")
+    ingest = json.loads(response.content)["checks"]["ingest"]
+    assert response.status_code == 503
+    assert ingest["sources"][0]["bytes_behind"] == 60
+    assert ingest["lag_seconds"] >= 599
+
+
+def test_healthz_with_the_database_down_is_503(client, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("swanproject.ops.connection.cursor", refuse)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    data = json.loads(response.content)
+    assert data["checks"]["database"] == {"ok": False, "error": "OperationalError"}
+
+
+def test_metrics_are_not_public(client):
+    response = Client(REMOTE_ADDR="192.0.2.10").get("/metrics")
+    assert response.status_code == 403
+    assert json.loads(response.content)["error"] is True
+
+
+def test_metrics_count_requests_by_endpoint_and_status(api, company, settings):
+    api.get("/blf-users/onfarma")
+    api.get("/blf-users/nowhere")
+    text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
+    assert 'swan_http_requests_total{endpoint="blf-users",method="GET",status="200"}' in text
+    assert 'swan_http_requests_total{endpoint="blf-users",method="GET",status="404"}' in text
+    assert "swan_ami_connected 0" in text
+    assert "# TYPE swan_listener_events_total counter" in text
+
+
+def test_metrics_with_the_token_from_anywhere(settings):
+    settings.METRICS_TOKEN = "s3cret-token"
+    client = Client(REMOTE_ADDR="192.0.2.10")
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+
+
+def test_database_down_is_a_503_envelope_and_recovers(api, company, monkeypatch):
+    real = selectors.company_numbers
+
+    def down(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(selectors, "company_numbers", down)
+    response = api.get("/company-numbers/onfarma")
+    assert response.status_code == 503
+    assert json.loads(response.content)["error"] is True
+    monkeypatch.setattr(selectors, "company_numbers", real)
+    assert api.get("/company-numbers/onfarma").status_code == 200
+
+
+def test_the_api_keeps_answering_when_the_cache_is_down(api, company, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+    assert api.get("/company-numbers/onfarma").status_code == 200
