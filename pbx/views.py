@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from pbx import selectors, services
 from pbx.connection import pbx_gateway
+from pbx.models import PbxUser
 from pbx.params import (
     clean_destination,
     clean_extension,
@@ -29,6 +30,14 @@ class SwanView(APIView):
 
     def params(self, request: Request) -> dict:
         return request_params(request, body_array_param=self.body_array_param)
+
+    def extension_user(self, request: Request, extension: str, params: dict) -> PbxUser:
+        """The user of the path's extension among the key's companies (`company` narrows it)."""
+        return selectors.user_get(
+            client=request.user,
+            extension=clean_extension(extension),
+            company=get_str(params, "company"),
+        )
 
 
 class UsernameGetView(SwanView):
@@ -66,20 +75,12 @@ class CompanyNumbersListView(SwanView):
 class UserStatusView(SwanView):
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
-        user = selectors.user_get(
-            client=request.user,
-            extension=clean_extension(extension),
-            company=get_str(params, "company"),
-        )
+        user = self.extension_user(request, extension, params)
         return Response(selectors.user_status_get(user=user))
 
     def post(self, request: Request, extension: str) -> Response:
         params = self.params(request)
-        user = selectors.user_get(
-            client=request.user,
-            extension=clean_extension(extension),
-            company=get_str(params, "company"),
-        )
+        user = self.extension_user(request, extension, params)
         status = get_choice(params, "status", choices=services.SETTABLE_STATUSES)
         reason = get_str(params, "reason", max_length=120) or ""
         with pbx_gateway() as gateway:
@@ -106,11 +107,7 @@ class CallPlaceView(SwanView):
 class UserUnregisterView(SwanView):
     def post(self, request: Request, extension: str) -> Response:
         params = self.params(request)
-        user = selectors.user_get(
-            client=request.user,
-            extension=clean_extension(extension),
-            company=get_str(params, "company"),
-        )
+        user = self.extension_user(request, extension, params)
         with pbx_gateway() as gateway:
             success = services.user_unregister(gateway=gateway, user=user)
         return Response({"success": success})
@@ -119,22 +116,14 @@ class UserUnregisterView(SwanView):
 class CurrentCallsListView(SwanView):
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
-        user = selectors.user_get(
-            client=request.user,
-            extension=clean_extension(extension),
-            company=get_str(params, "company"),
-        )
+        user = self.extension_user(request, extension, params)
         return Response(selectors.current_calls(user=user))
 
 
 class WebPhoneUsernameView(SwanView):
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
-        user = selectors.user_get(
-            client=request.user,
-            extension=clean_extension(extension),
-            company=get_str(params, "company"),
-        )
+        user = self.extension_user(request, extension, params)
         phone = selectors.web_phone(user=user)
         if phone["is_registered"]:
             raise Conflict(
