@@ -8,7 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import ExtractHour, Length
+from django.db.models.functions import ExtractHour
 from django.http import Http404
 from django.utils import timezone
 
@@ -23,9 +23,9 @@ from dashboard.broadcast import (
 )
 from pbx.auth import ApiClient
 from pbx.history import ANSWERED, UNANSWERED, QueueStatus, day_bounds, queues_status
-from pbx.models import Company, DeviceState, PbxUser, Queue, QueueCallerState, QueueMemberState
+from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
-from pbx.presence import STATUS_LABELS, user_status
+from pbx.presence import presence_rows
 
 
 def companies_for(user) -> QuerySet[Company]:
@@ -49,55 +49,32 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _user_rows(users: list[PbxUser]) -> list[UserStatusPayload]:
-    """Rows for users whose `terminals` and `presence` are loaded: one query for their devices."""
-    interfaces = {terminal.interface for user in users for terminal in user.terminals.all()}
-    states: dict[str, str] = {}
-    changed: dict[str, datetime] = {}
-    for interface, state, changed_at in DeviceState.objects.filter(
-        interface__in=interfaces
-    ).values_list("interface", "state", "changed_at"):
-        states[interface] = state
-        changed[interface] = changed_at
-    rows = []
-    for user in users:
-        presence = getattr(user, "presence", None)
-        # The status began at the latest change of anything it is derived from.
-        moments = [changed[t.interface] for t in user.terminals.all() if t.interface in changed]
-        if presence is not None:
-            moments.append(presence.changed_at)
-        status = user_status(user, states)
-        row: UserStatusPayload = {
-            **status,
-            "reason": status["description"]
-            if status["description"] != str(STATUS_LABELS[status["status"]])
-            else "",
-            "since": _iso(max(moments)) if moments else None,
+def _user_rows(users: QuerySet[PbxUser]) -> list[UserStatusPayload]:
+    return [
+        {
+            **row.as_user_status(),
+            "reason": row.reason,
+            "since": _iso(row.since),
         }
-        rows.append(row)
-    return rows
-
-
-def _users(**filters) -> list[PbxUser]:
-    return list(
-        PbxUser.objects.filter(**filters)
-        .select_related("presence")
-        .prefetch_related("terminals")
-        .order_by(Length("extension"), "extension")
-    )
+        for row in presence_rows(users)
+    ]
 
 
 def user_rows(*, company: Company) -> list[UserStatusPayload]:
     """The BLF grid: every user of the company, ordered by extension, in four queries."""
-    return _user_rows(_users(company=company))
+    return _user_rows(PbxUser.objects.filter(company=company))
 
 
 def user_status_row(*, user_id: int) -> tuple[int, UserStatusPayload]:
     """(company id, `user.status` payload) of one PBX user."""
-    users = _users(pk=user_id)
-    if not users:
+    rows = presence_rows(PbxUser.objects.filter(pk=user_id))
+    if not rows:
         raise PbxUser.DoesNotExist(f"PBX user {user_id} does not exist")
-    return users[0].company_id, _user_rows(users)[0]
+    return rows[0].company_id, {
+        **rows[0].as_user_status(),
+        "reason": rows[0].reason,
+        "since": _iso(rows[0].since),
+    }
 
 
 def _company_client(company: Company) -> ApiClient:

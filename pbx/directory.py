@@ -633,6 +633,7 @@ class _Loader:
                     f"{terminal.where}: MAC {owner.mac_display} already belongs to extension "
                     f"{owner.user.extension} of company '{owner.user.company.slug}'"
                 )
+        errors += self._interface_clashes(company_of)
         self.existing_agendas = {
             a.name: a
             for a in Agenda.objects.filter(
@@ -648,6 +649,38 @@ class _Loader:
                 )
         if errors:
             raise DirectoryError(errors)
+
+    def _interface_clashes(self, company_of: dict[int, Any]) -> list[str]:
+        """A PBX device belongs to one company: live state and call history are matched by it,
+        so a device shared across companies would show one company's calls to the other."""
+        slug_of_interface: dict[str, tuple[str, str]] = {}
+        errors = []
+        for user, terminal in self.terminals:
+            slug = company_of[id(user)].slug
+            old = self.existing_terminals.get(terminal.mac)
+            interface = terminal.given.get("interface") or (
+                old.interface if old is not None else f"PJSIP/{user.extension}"
+            )
+            seen = slug_of_interface.setdefault(interface.lower(), (slug, terminal.where))
+            if seen[0] != slug:
+                errors.append(
+                    f"{terminal.where}: interface {interface} is also used by company "
+                    f"'{seen[0]}' ({seen[1]}); a device belongs to one company"
+                )
+        file_macs = {terminal.mac for _u, terminal in self.terminals}
+        taken = (
+            Terminal.objects.filter(user__isnull=False)
+            .exclude(mac__in=file_macs)
+            .values_list("interface", "user__company__slug")
+        )
+        for interface, slug in taken:
+            seen = slug_of_interface.get(interface.lower())
+            if seen is not None and seen[0] != slug:
+                errors.append(
+                    f"{seen[1]}: interface {interface} already belongs to a terminal of company "
+                    f"'{slug}'; a device belongs to one company"
+                )
+        return errors
 
     def _save_companies(self) -> None:
         slugs = [c.slug for c in self.companies]

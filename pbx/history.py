@@ -374,7 +374,9 @@ def _involving(user: PbxUser, devices: list[str]) -> Q:
     extension_rows = Q(company=user.company_id) & (Q(src=user.extension) | Q(dst=user.extension))
     if not devices:
         return extension_rows
-    return Q(channel_device__in=devices) | Q(dstchannel_device__in=devices) | extension_rows
+    by_device = Q(channel_device__in=devices) | Q(dstchannel_device__in=devices)
+    # A row another company's PBX traffic left on a same-named device is never this user's.
+    return (by_device & (Q(company=user.company_id) | Q(company__isnull=True))) | extension_rows
 
 
 def _devices(user: PbxUser) -> list[str]:

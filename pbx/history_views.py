@@ -9,8 +9,10 @@ from pathlib import Path
 from django.core import signing
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -81,8 +83,21 @@ class RecordingGetView(SwanView):
         )
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # no session: the signed URL is the credential
 class RecordingFileView(View):
     """The audio behind a signed URL: the URL is the credential, so no API key; Range for seeking."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def http_method_not_allowed(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = error_response(
+            405, _('Method "%(method)s" not allowed.') % {"method": request.method}
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
+
+    def options(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return self.http_method_not_allowed(request)
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:

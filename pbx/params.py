@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from swanproject.envelope import SwanError
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
-_EXTENSION = re.compile(r"^\d{1,20}$")
+_EXTENSION = re.compile(r"[0-9]{1,20}")  # ASCII digits only: \d would take ١٢
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
 _MAC_SEPARATORS = re.compile(r"[:\-.]")
 _MAC = re.compile(r"^[0-9a-f]{12}$")
 _PHONE_FILLERS = re.compile(r"[\s.\-()\[\]/]")
@@ -172,10 +173,8 @@ def get_int(
         return default
     if isinstance(value, bool):
         value = None
-    try:
-        number = int(str(value).strip()) if value is not None else None
-    except ValueError:
-        number = None
+    text = str(value).strip() if value is not None else ""
+    number = int(text) if _INTEGER.fullmatch(text) else None
     if number is None or not minimum <= number <= maximum:
         raise ParameterError(
             _("The parameter '%(name)s' must be a whole number from %(min)s to %(max)s.")
@@ -188,7 +187,7 @@ def _decode_json_string(value: Any) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested past any sense
             return value
     return value
 
@@ -290,8 +289,8 @@ def clean_destination(value: str) -> str:
 
 
 def clean_mac(value: str) -> str:
-    """Any common MAC spelling → 12 lower-case hex digits."""
-    text = _MAC_SEPARATORS.sub("", str(value).strip()).lower()
+    """Any common MAC spelling → 12 lower-case hex digits; no control character anywhere."""
+    text = _MAC_SEPARATORS.sub("", str(value)).lower()
     if not _MAC.fullmatch(text):
         raise ParameterError(
             _("'%(value)s' is not a valid MAC address: it must be 12 hex digits.")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TypedDict
 
+from django.db.models import QuerySet
+from django.db.models.functions import Length
 from django.utils.translation import gettext_lazy as _
 
-from pbx.models import DeviceState, PbxUser, UserPresence
+from pbx.models import DeviceState, PbxUser
+from terminals.models import Terminal
 
 AVAILABLE = "available"
 UNAVAILABLE = "unavailable"
@@ -52,39 +58,97 @@ def derive_status(device_states: Iterable[str], *, dnd: bool = False, paused: bo
     return AVAILABLE
 
 
-def describe_status(status: str, presence: UserPresence | None) -> str:
-    if presence is not None:
-        if status == PAUSE and presence.pause_reason:
-            return presence.pause_reason
-        if status == BUSY and presence.dnd and presence.dnd_reason:
-            return presence.dnd_reason
-    return str(STATUS_LABELS[status])
+@dataclass(frozen=True)
+class PresenceRow:
+    """One user's live status, with what the dashboard adds: the reason alone and since when."""
+
+    user_id: int
+    company_id: int
+    extension: str
+    name: str
+    mobile: str
+    status: str
+    description: str
+    reason: str  # the pause or DND reason shown as description, else ""
+    since: datetime | None  # the latest change of anything the status is derived from
+
+    def as_user_status(self) -> UserStatus:
+        return {
+            "extension": self.extension,
+            "id": self.user_id,
+            "name": self.name,
+            "status": self.status,
+            "description": self.description,
+        }
 
 
-def user_status(user: PbxUser, device_states: dict[str, str]) -> UserStatus:
-    """Status of a user whose `terminals` and `presence` are loaded; `device_states` by interface."""
-    presence = getattr(user, "presence", None)
-    interfaces = {terminal.interface for terminal in user.terminals.all()}
-    states = [device_states.get(interface, DeviceState.State.UNKNOWN) for interface in interfaces]
-    status = derive_status(
-        states,
-        dnd=bool(presence and presence.dnd),
-        paused=bool(presence and presence.paused),
+def _reason(status: str, *, dnd: bool, dnd_reason: str, pause_reason: str) -> str:
+    if status == PAUSE:
+        return pause_reason
+    if status == BUSY and dnd:
+        return dnd_reason
+    return ""
+
+
+def presence_rows(users: QuerySet[PbxUser]) -> list[PresenceRow]:
+    """Live status of these users, ordered by extension, in three queries and without building
+    model instances (a BLF list of 1,000 users stays cheap)."""
+    rows = users.order_by(Length("extension"), "extension").values_list(
+        "pk",
+        "company_id",
+        "extension",
+        "name",
+        "mobile",
+        "presence__dnd",
+        "presence__dnd_reason",
+        "presence__paused",
+        "presence__pause_reason",
+        "presence__changed_at",
     )
-    return {
-        "extension": user.extension,
-        "id": user.pk,
-        "name": user.name,
-        "status": status,
-        "description": describe_status(status, presence),
+    rows = list(rows)
+    interfaces: dict[int, set[str]] = defaultdict(set)
+    for user_id, interface in Terminal.objects.filter(user__in=users.values("pk")).values_list(
+        "user_id", "interface"
+    ):
+        interfaces[user_id].add(interface)
+    wanted = set().union(*interfaces.values()) if interfaces else set()
+    devices = {
+        interface: (state, changed_at)
+        for interface, state, changed_at in DeviceState.objects.filter(
+            interface__in=wanted
+        ).values_list("interface", "state", "changed_at")
     }
-
-
-def device_states_for(users: Iterable[PbxUser]) -> dict[str, str]:
-    """One query: the live state of every device of these users (terminals prefetched)."""
-    interfaces = {terminal.interface for user in users for terminal in user.terminals.all()}
-    if not interfaces:
-        return {}
-    return dict(
-        DeviceState.objects.filter(interface__in=interfaces).values_list("interface", "state")
-    )
+    result = []
+    for (
+        pk,
+        company_id,
+        extension,
+        name,
+        mobile,
+        dnd,
+        dnd_reason,
+        paused,
+        pause_reason,
+        changed,
+    ) in rows:
+        known = [devices[i] for i in interfaces[pk] if i in devices]
+        states = [devices.get(i, (DeviceState.State.UNKNOWN, None))[0] for i in interfaces[pk]]
+        status = derive_status(states, dnd=bool(dnd), paused=bool(paused))
+        reason = _reason(
+            status, dnd=bool(dnd), dnd_reason=dnd_reason or "", pause_reason=pause_reason or ""
+        )
+        moments = [moment for _state, moment in known] + ([changed] if changed else [])
+        result.append(
+            PresenceRow(
+                user_id=pk,
+                company_id=company_id,
+                extension=extension,
+                name=name,
+                mobile=mobile,
+                status=status,
+                description=reason or str(STATUS_LABELS[status]),
+                reason=reason,
+                since=max(moments) if moments else None,
+            )
+        )
+    return result

@@ -6,14 +6,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.auth import ApiClient
 from pbx.ingest.agents import same_device
 from pbx.models import Company, Department, DeviceState, LiveChannel, PbxUser, PublicNumber
-from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, device_states_for, user_status
+from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
 from swanproject.envelope import Conflict, NotFound
 
 
@@ -95,17 +94,11 @@ def blf_users(
                 % {"department": missing[0], "company": company_obj.slug}
             )
         users = users.filter(department__name__in=[known[name.lower()] for name in departments])
-    users = list(
-        users.select_related("presence")
-        .prefetch_related("terminals")
-        .order_by(Length("extension"), "extension")
-    )
-    device_states = device_states_for(users)
     rows = []
-    for user in users:
-        row: dict = dict(user_status(user, device_states))
+    for presence in presence_rows(users):
+        row: dict = dict(presence.as_user_status())
         if with_mobile:
-            row["mobile"] = user.mobile or None
+            row["mobile"] = presence.mobile or None
         rows.append(row)
     return rows
 
@@ -128,8 +121,8 @@ def company_numbers(*, client: ApiClient, company: str, in_use_only: bool) -> li
 
 def user_status_get(*, user: PbxUser) -> UserStatus:
     """The live status of one user (userStatus GET and the answer of userStatus POST)."""
-    user = PbxUser.objects.select_related("presence").prefetch_related("terminals").get(pk=user.pk)
-    return user_status(user, device_states_for([user]))
+    (row,) = presence_rows(PbxUser.objects.filter(pk=user.pk))
+    return row.as_user_status()
 
 
 def _local(moment: datetime, company: Company) -> str:

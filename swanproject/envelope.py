@@ -12,7 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
@@ -53,6 +55,16 @@ def envelope(*, result: Any = None, error_msg: str | None = None) -> dict[str, A
 
 def _dumps(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, with a body nested past Python's recursion limit answered as a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError(_("The JSON body is nested too deeply.")) from exc
 
 
 class EnvelopeRenderer(BaseRenderer):
@@ -148,6 +160,7 @@ def error_response(status_code: int, message: str) -> HttpResponse:
     )
 
 
+@csrf_exempt  # no session auth here: a POST without a CSRF token still gets the JSON 404
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Unknown paths, for every method: a 404 envelope, never Django's HTML page."""
     return error_response(404, _("No endpoint at '%(path)s'.") % {"path": request.path})

@@ -1,8 +1,8 @@
 """The OpenAPI 3 description of the SWAN v2 endpoints, kept apart from the views.
 
-The views (pbx.views, agenda.views) read their parameters by hand (pbx.params) and have no
-serializers, so drf-spectacular cannot guess anything about them. This module tells it, with
-extensions that are registered when the module is imported:
+The views (pbx.views, pbx.history_views, terminals.views, agenda.views) read their parameters
+by hand (pbx.params) and have no serializers, so drf-spectacular cannot guess anything about
+them. This module tells it, with extensions that are registered when the module is imported:
 
 - `ApiKeyAuthenticationScheme`: the two ways to send an API key (bearer token or `X-Api-Key`);
 - one `OpenApiViewExtension` per endpoint (matched by the view's dotted path), which hands the
@@ -10,7 +10,9 @@ extensions that are registered when the module is imported:
   envelope `{"error", "error-msg", "result"}`;
 - `preprocess_legacy_paths`: a drf-spectacular preprocessing hook. The legacy paths are routed
   as `^username/(?P<extension>[^/]+)/?$` (with or without a trailing slash); the generator would
-  print them as `/username/{extension}/`, this hook prints them as the contract writes them.
+  print them as `/username/{extension}/`, this hook prints them as the contract writes them. It
+  also lists the contract's plain Django views (`_PLAIN_VIEWS`: recording-file streams audio and
+  is no DRF view), which the generator would skip.
 
 Wire-up (settings): `SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] =
 ["swanproject.openapi.preprocess_legacy_paths"]`. drf-spectacular imports this module to resolve
@@ -639,10 +641,15 @@ _ERROR_DESCRIPTIONS = {
     415: "The body's content type is not JSON, form-urlencoded or multipart.",
     429: "Too many requests for this API key (`Retry-After` says when to retry).",
     500: "An unexpected server error.",
-    503: "The PBX cannot be reached right now; nothing was changed. Retry later.",
+    503: "The database cannot be reached right now (any endpoint), or the PBX (the endpoints "
+    "that act on it); nothing was changed. Retry later.",
 }
-_COMMON_ERRORS = (401, 403, 405, 406, 429, 500)
+_COMMON_ERRORS = (401, 403, 405, 406, 429, 500, 503)
 _AMBIGUOUS = "The extension exists in several of the API key's companies and `company` is absent."
+_NO_USER = (
+    "No user has the extension among the API key's companies (in `company`, when given), or "
+    "`company` does not exist."
+)
 
 
 def _responses(
@@ -655,13 +662,19 @@ def _responses(
     """200 with the success envelope, and the error envelope for each status the endpoint has.
 
     `errors` lists the endpoint's own statuses, or maps them to a description of when they
-    happen; the common ones (401, 403, 405, 406, 429, 500) are added. `special` replaces the
+    happen; the common ones (401, 403, 405, 406, 429, 500, 503) are added. `special` replaces the
     answer of a status whose body is not the plain error envelope.
     With SWAN_ALWAYS_HTTP_200 every answer goes out as 200, so 200 may also be an error envelope.
     """
     special = special or {}
     if settings.SWAN_ALWAYS_HTTP_200:
-        extra = [r.response for r in special.values() if r.response is not ErrorEnvelope]
+        extra = []
+        for answer in special.values():
+            proxy = answer.response
+            extra.extend(
+                proxy.serializers if isinstance(proxy, PolymorphicProxySerializer) else [proxy]
+            )
+        # each alternative once: oneOf fails when a body matches two of them
         alternatives = list(dict.fromkeys([success, ErrorEnvelope, *extra]))
         success = PolymorphicProxySerializer(
             component_name=f"{success.__name__}OrError",
@@ -989,7 +1002,7 @@ class UserStatusViewSchema(OpenApiViewExtension):
                     UserStatusEnvelope,
                     "The user's status.",
                     {
-                        404: "No user has the extension in the key's companies.",
+                        404: _NO_USER,
                         400: "",
                         409: _AMBIGUOUS,
                     },
@@ -1009,7 +1022,7 @@ class UserStatusViewSchema(OpenApiViewExtension):
                     "The status after the change.",
                     {
                         400: "",
-                        404: "No user has the extension in the key's companies.",
+                        404: _NO_USER,
                         409: f"{_AMBIGUOUS} Or `pause` for a user in no queue on the PBX, or "
                         "the PBX refused the change.",
                         415: "",
@@ -1047,7 +1060,7 @@ class CurrentCallsListViewSchema(OpenApiViewExtension):
                     "The current calls; [] when none.",
                     {
                         400: "",
-                        404: "No user has the extension in the key's companies.",
+                        404: _NO_USER,
                         409: _AMBIGUOUS,
                     },
                 ),
@@ -1091,7 +1104,7 @@ class WebPhoneUsernameViewSchema(OpenApiViewExtension):
                 responses=_responses(
                     WebPhoneEnvelope,
                     "The webphone's MAC, or null when the user has no webphone.",
-                    {400: "", 404: "No user has the extension in the key's companies."},
+                    {400: "", 404: _NO_USER},
                     special={
                         409: OpenApiResponse(
                             conflict,
@@ -1190,7 +1203,7 @@ class UserUnregisterViewSchema(OpenApiViewExtension):
                     "Whether the PBX removed every device from every queue.",
                     {
                         400: "",
-                        404: "No user has the extension in the key's companies.",
+                        404: _NO_USER,
                         409: _AMBIGUOUS,
                         415: "",
                         503: "",
@@ -1406,7 +1419,7 @@ class LastCallsListViewSchema(OpenApiViewExtension):
                     "The calls; [] when none.",
                     {
                         400: "",
-                        404: "No user has the extension in the key's companies.",
+                        404: _NO_USER,
                         409: _AMBIGUOUS,
                     },
                 ),

@@ -85,8 +85,14 @@ else:
     DATABASES["default"]["TEST"] = {
         "NAME": env("DATABASE_TEST_NAME", default="test_" + DATABASES["default"]["NAME"])
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # daphne runs each sync view on a fresh thread, where a persistent connection is never
+    # reused: connections come from psycopg's pool instead (Django's ASGI advice).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Call history (docs/history.md)
@@ -137,7 +143,7 @@ SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["swanproject.envelope.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "swanproject.envelope.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

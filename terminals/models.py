@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from pbx.models import PbxUser
+from pbx.models import PbxUser, validate_no_control_characters
 
 
 class Terminal(models.Model):
@@ -22,7 +23,10 @@ class Terminal(models.Model):
         PbxUser, models.SET_NULL, null=True, blank=True, related_name="terminals"
     )
     interface = models.CharField(
-        _("PBX device interface"), max_length=128, help_text=_("For example PJSIP/200.")
+        _("PBX device interface"),
+        max_length=128,
+        help_text=_("For example PJSIP/200."),
+        validators=[validate_no_control_characters],
     )
     registered = models.BooleanField(_("registered"), default=False)
     registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
@@ -35,6 +39,28 @@ class Terminal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mac_display} ({self.get_type_display()})"
+
+    def clean(self) -> None:
+        """A device belongs to one company: live state and call history are matched by it."""
+        if not self.user_id or not self.interface:
+            return
+        clash = (
+            Terminal.objects.filter(interface__iexact=self.interface, user__isnull=False)
+            .exclude(user__company_id=self.user.company_id)
+            .exclude(pk=self.pk)
+            .select_related("user__company")
+            .first()
+        )
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "interface": _(
+                        "%(interface)s is already a device of company %(company)s: "
+                        "a device belongs to one company."
+                    )
+                    % {"interface": self.interface, "company": clash.user.company}
+                }
+            )
 
     @property
     def mac_display(self) -> str:

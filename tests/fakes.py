@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from pbx.gateway import OriginateRequest, PbxActionFailed, PbxUnavailable
+from pbx.gateway import OriginateRequest, PbxActionFailed, PbxUnavailable, check_ami_value
 
 
 class RecordingGateway:
@@ -32,6 +32,9 @@ class RecordingGateway:
         return cls()
 
     def _do(self, action: str, **arguments) -> None:
+        for name, value in arguments.items():  # like AmiGateway: nothing unchecked is sent
+            if isinstance(value, str):
+                check_ami_value(name, value)
         if self.unreachable:  # like AmiGateway, which connects on its first action
             raise PbxUnavailable("connection refused")
         decide = self.failures.get(action)

@@ -95,7 +95,12 @@ DOCUMENT: dict[str, Any] = {
             "name": "Acme",
             "time_zone": "Atlantic/Canary",
             "users": [
-                {"extension": "200", "name": "Otra Ana", "terminals": [{"mac": "001565000002"}]}
+                {
+                    "extension": "200",
+                    "name": "Otra Ana",
+                    # a device belongs to one company: not onfarma's default PJSIP/200
+                    "terminals": [{"mac": "001565000002", "interface": "PJSIP/acme-200"}],
+                }
             ],
         },
     ]
@@ -166,7 +171,7 @@ def test_it_creates_the_directory_with_defaults():
         ("001565aabbcc", "desk", "PJSIP/200", "200"),
         ("0a0b0c0d0e0f", "webphone", "PJSIP/200w", "200"),
         ("001565000001", "desk", "PJSIP/201", "201"),
-        ("001565000002", "desk", "PJSIP/200", "200"),
+        ("001565000002", "desk", "PJSIP/acme-200", "200"),
     }
     assert Terminal.objects.get(mac="001565000002").user.company.slug == "acme"
     assert list(
@@ -783,3 +788,27 @@ def test_the_command_exits_non_zero_for_a_missing_file(tmp_path):
 
     assert result.returncode != 0
     assert "absent.json: No such file or directory" in result.stderr
+
+
+@pytest.mark.django_db
+def test_it_rejects_a_device_shared_by_two_companies():
+    doc = document()
+    doc["companies"][1]["users"][0]["terminals"][0].pop("interface")  # → PJSIP/200 too
+    with pytest.raises(DirectoryError) as error:
+        directory_load(doc)
+    assert error.value.errors == [
+        "companies[1] (acme) users[0] (extension 200) terminals[0] (001565000002): interface "
+        "PJSIP/200 is also used by company 'onfarma' (companies[0] (onfarma) users[0] (extension "
+        "200) terminals[0] (00:15:65:AA:BB:CC)); a device belongs to one company"
+    ]
+    assert not Company.objects.exists()
+
+
+def test_it_rejects_a_device_another_company_already_has(make_company, make_user):
+    other = make_company(slug="other")
+    make_user(other, "900", terminals=["PJSIP/acme-200"])
+    with pytest.raises(DirectoryError) as error:
+        directory_load(document())
+    assert "interface PJSIP/acme-200 already belongs to a terminal of company 'other'" in str(
+        error.value
+    )

@@ -193,3 +193,11 @@ def test_phone_numbers_normalise(raw, expected):
 @pytest.mark.parametrize("bad", ["", "abc", "34+600", "++34", None, True, "1" * 33])
 def test_bad_phone_numbers_are_none(bad):
     assert normalize_phone_number(bad) is None
+
+
+@pytest.mark.parametrize("value", ["\u0661\u0662", "\uff12\uff10\uff10"])  # Arabic-Indic, fullwidth
+def test_only_ascii_digits_make_an_extension_or_a_number(value):
+    with pytest.raises(ParameterError):
+        clean_extension(value)
+    with pytest.raises(ParameterError):
+        get_int({"hours": value}, "hours", default=24, minimum=1, maximum=720)

@@ -11,6 +11,7 @@ from pbx.models.directory import (
     extension_validator,
     hash_api_key,
     validate_networks,
+    validate_no_control_characters,
     validate_time_zone,
 )
 from pbx.models.history import CdrRecord, IngestCursor, QueueEntry, QueueLogLine
@@ -44,5 +45,6 @@ __all__ = [
     "extension_validator",
     "hash_api_key",
     "validate_networks",
+    "validate_no_control_characters",
     "validate_time_zone",
 ]

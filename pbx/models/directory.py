@@ -12,8 +12,14 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-extension_validator = RegexValidator(r"^\d{1,20}\Z", _("An extension is 1 to 20 digits."))
+extension_validator = RegexValidator(r"^[0-9]{1,20}\Z", _("An extension is 1 to 20 digits."))
 slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", _("Lower-case letters, digits, - and _."))
+
+
+def validate_no_control_characters(value: str) -> None:
+    """Names and devices reach the PBX (AMI is line based): no CR, LF or other control."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationError(_("Control characters (line breaks, tabs…) are not allowed."))
 
 
 def validate_time_zone(value: str) -> None:
@@ -35,6 +41,7 @@ class Company(models.Model):
     dial_context = models.CharField(
         _("outbound dial context"),
         max_length=80,
+        validators=[validate_no_control_characters],
         default="from-internal",
         help_text=_("Asterisk dialplan context that click-to-call dials the destination in."),
     )
@@ -69,7 +76,7 @@ class PbxUser(models.Model):
 
     company = models.ForeignKey(Company, models.CASCADE, related_name="users")
     extension = models.CharField(_("extension"), max_length=20, validators=[extension_validator])
-    name = models.CharField(_("name"), max_length=120)
+    name = models.CharField(_("name"), max_length=120, validators=[validate_no_control_characters])
     mobile = models.CharField(_("mobile"), max_length=32, blank=True)
     department = models.ForeignKey(
         Department, models.SET_NULL, null=True, blank=True, related_name="users"
@@ -98,7 +105,12 @@ class Queue(models.Model):
     """An Asterisk queue, with the service level and alarm rules of contract.md."""
 
     company = models.ForeignKey(Company, models.CASCADE, related_name="queues")
-    name = models.CharField(_("Asterisk queue name"), max_length=128, unique=True)
+    name = models.CharField(
+        _("Asterisk queue name"),
+        max_length=128,
+        unique=True,
+        validators=[validate_no_control_characters],
+    )
     service_level_seconds = models.PositiveIntegerField(_("service level (seconds)"), default=20)
     alarm_waiting_calls = models.PositiveIntegerField(
         _("alarm: callers waiting at least"), null=True, blank=True, default=5

@@ -17,14 +17,31 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="default", help="PBX name: one active listener each.")
         parser.add_argument("--reconcile-seconds", type=float, default=300.0)
         parser.add_argument("--ping-seconds", type=float, default=10.0)
+        parser.add_argument(
+            "--lease-seconds",
+            type=float,
+            default=ListenerSettings.lease_seconds,
+            help="Lease length; renewed every quarter of it, a standby takes over once it expires.",
+        )
 
-    def handle(self, *args, name: str, reconcile_seconds: float, ping_seconds: float, **options):
+    def handle(
+        self,
+        *args,
+        name: str,
+        reconcile_seconds: float,
+        ping_seconds: float,
+        lease_seconds: float,
+        **options,
+    ):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         listener = listener_for_settings(
             settings=ListenerSettings(
-                name=name, reconcile_seconds=reconcile_seconds, ping_seconds=ping_seconds
+                name=name,
+                reconcile_seconds=reconcile_seconds,
+                ping_seconds=ping_seconds,
+                lease_seconds=lease_seconds,
             )
         )
         listener.run(stop)

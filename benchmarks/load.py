@@ -1,0 +1,462 @@
+"""HTTP load with wrk against daphne: userStatus, blf-users (500 users), queues-status, bare view.
+
+Runs SWAN under daphne (one process, as deployed) on the `swan_bench` PostgreSQL database with
+production settings (DEBUG off, Redis cache for the throttle counters), seeds one company of
+500 users with terminals and device states, a few queues with today's entries and an API key,
+then runs wrk against each endpoint and against `/bench/bare`, a bare Django view on the same
+server (benchmarks/bench_urls.py, loaded through benchmarks/bench_settings.py). It prints
+requests/s, p99 latency and the ratio of each endpoint to the bare view; the machines are noisy,
+so read the ratios. Traffic goes to 127.0.0.1 only; the server is always stopped.
+
+DATABASE_CONN_MAX_AGE is 0 here, not the settings' default of 60: under daphne every request
+runs its sync view in a fresh thread, and a persistent connection stays open per thread, so 32
+concurrent clients held 76 PostgreSQL connections at peak and 32 after the load, and the server
+answered 503 ("too many clients") once the server's max_connections was reached. Pass
+`--conn-max-age 60` to see it.
+
+Run: .venv/bin/python benchmarks/load.py [--duration 10] [--connections 32] [--threads 2]
+Needs wrk (`apt-get install -y wrk`), PostgreSQL (BENCH_SERVER_URL, BENCH_DATABASE) and Redis
+(BENCH_REDIS_URL, default redis://127.0.0.1:6379/13).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+from _setup import ROOT, setup
+
+USERS = 500
+EXTENSION_BASE = 1000
+QUEUES = {
+    "ventas": ["q-ventas-1", "q-ventas-2", "q-ventas-3"],
+    "soporte": ["q-soporte-1", "q-soporte-2"],
+    "postventa": ["q-postventa-1", "q-postventa-2", "q-postventa-3"],
+}
+ENTRIES_PER_QUEUE = 1500
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_second: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: str
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit(
+            "wrk is not installed. Install it with `apt-get install -y wrk` (Debian/Ubuntu) "
+            "or `brew install wrk` (macOS), then run this benchmark again."
+        )
+    return wrk
+
+
+def seed() -> tuple[str, str]:
+    """One company of USERS users, terminals, device states, queues with today's entries, a key.
+
+    Returns (the API key, the company slug).
+    """
+    from django.db import connection
+
+    from pbx import history
+    from pbx.models import (
+        ApiKey,
+        Company,
+        Department,
+        DeviceState,
+        PbxUser,
+        Queue,
+        QueueCallerState,
+        QueueMember,
+        QueueMemberState,
+        UserPresence,
+    )
+    from pbx.models.history import QueueEntry
+    from terminals.models import Terminal
+
+    tables = [
+        model._meta.db_table
+        for model in (ApiKey, Company, DeviceState, QueueCallerState, QueueMemberState)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    rng = random.Random(42)
+    now = datetime.now(UTC)
+    company = Company.objects.create(slug="bench", name="Bench Call Centre")
+    departments = Department.objects.bulk_create(
+        [Department(company=company, name=name) for name in ("Ventas", "Soporte", "Postventa")]
+    )
+    users = PbxUser.objects.bulk_create(
+        [
+            PbxUser(
+                company=company,
+                extension=str(EXTENSION_BASE + n),
+                name=f"Agente {n:03d}",
+                mobile=f"+346000{n:05d}",
+                department=departments[n % len(departments)],
+            )
+            for n in range(USERS)
+        ]
+    )
+    terminals = [
+        Terminal(mac=f"00156500{n:04x}", user=user, interface=f"PJSIP/{user.extension}")
+        for n, user in enumerate(users)
+    ]
+    terminals += [
+        Terminal(
+            mac=f"0a0b0c00{n:04x}",
+            user=user,
+            interface=f"PJSIP/{user.extension}w",
+            type=Terminal.Type.WEBPHONE,
+        )
+        for n, user in enumerate(users[::5])
+    ]
+    Terminal.objects.bulk_create(terminals)
+    states = ["NOT_INUSE"] * 6 + ["INUSE", "INUSE", "RINGING", "UNAVAILABLE"]
+    DeviceState.objects.bulk_create(
+        [
+            DeviceState(
+                interface=t.interface, state=rng.choice(states), changed_at=now, confirmed_at=now
+            )
+            for t in terminals
+        ]
+    )
+    UserPresence.objects.bulk_create(
+        [
+            UserPresence(
+                user=user,
+                paused=n % 10 == 1,
+                pause_reason="Descanso" if n % 10 == 1 else "",
+                dnd=n % 25 == 2,
+                dnd_reason="Reunión" if n % 25 == 2 else "",
+                changed_at=now,
+                confirmed_at=now,
+            )
+            for n, user in enumerate(users)
+            if n % 10 == 1 or n % 25 == 2
+        ]
+    )
+    names = [name for group in QUEUES.values() for name in group]
+    queues = Queue.objects.bulk_create([Queue(company=company, name=name) for name in names])
+    QueueMember.objects.bulk_create(
+        [
+            QueueMember(queue=q, user=users[(i * 40 + k) % USERS])
+            for i, q in enumerate(queues)
+            for k in range(40)
+        ]
+    )
+    QueueMemberState.objects.bulk_create(
+        [
+            QueueMemberState(
+                queue_name=q.name,
+                queue=q,
+                interface=f"PJSIP/{users[(i * 40 + k) % USERS].extension}",
+                user=users[(i * 40 + k) % USERS],
+                paused=k % 7 == 0,
+                changed_at=now,
+                confirmed_at=now,
+            )
+            for i, q in enumerate(queues)
+            for k in range(30)
+        ]
+    )
+    day_start, _ = history.day_bounds(company.time_zone, now)
+    span = max(60, int((now - day_start).total_seconds()))
+    outcomes = ["answered"] * 7 + ["abandoned", "timeout", "transferred"]
+    rows = []
+    for i, q in enumerate(queues):
+        for n in range(ENTRIES_PER_QUEUE):
+            outcome = rng.choice(outcomes)
+            answered = outcome in ("answered", "transferred")
+            rows.append(
+                QueueEntry(
+                    callid=f"{i}{n:05d}.1",
+                    queue_name=q.name,
+                    queue=q,
+                    company=company,
+                    entered_at=day_start + timedelta(seconds=rng.randrange(span)),
+                    outcome=outcome,
+                    wait_seconds=rng.randrange(90),
+                    talk_seconds=rng.randrange(600) if answered else 0,
+                    agent_user=users[(i * 40 + rng.randrange(40)) % USERS] if answered else None,
+                )
+            )
+    QueueEntry.objects.bulk_create(rows, batch_size=5000)
+    QueueCallerState.objects.bulk_create(
+        [
+            QueueCallerState(
+                queue_name=names[n % len(names)],
+                queue=queues[n % len(names)],
+                unique_id=f"w{n}",
+                entered_at=now - timedelta(seconds=10 * n),
+                confirmed_at=now,
+            )
+            for n in range(12)
+        ]
+    )
+    key = ApiKey(name="load-benchmark")
+    raw = key.set_new_key()
+    key.save()
+    key.companies.set([company])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connection.close()
+    return raw, company.slug
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def server_env(rate: str, conn_max_age: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SWAN_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="benchmarks.bench_settings",
+        DATABASE_URL=os.environ["DATABASE_URL"],  # set by _setup.setup(): the swan_bench database
+        DEBUG="false",
+        SECRET_KEY="load-benchmark-" + os.urandom(16).hex(),
+        ALLOWED_HOSTS=HOST,
+        SECURE_SSL_REDIRECT="false",
+        SWAN_THROTTLE_RATE=rate,
+        DATABASE_CONN_MAX_AGE=conn_max_age,
+        REDIS_URL=REDIS_URL,
+        SERVE_STATIC="false",
+        LOG_LEVEL="WARNING",
+        PBX_GATEWAY="pbx.gateway.ami.AmiGateway",  # never called: every benchmarked path reads
+    )
+    return env
+
+
+class Daphne:
+    """daphne as a child process; always stopped, SIGKILL if it ignores SIGTERM (it may under load)."""
+
+    def __init__(self, port: int, env: dict[str, str], log: Path):
+        self.port = port
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                HOST,
+                "-p",
+                str(port),
+                "swanproject.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, url: str, timeout: float = 40) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.process.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"daphne not ready after {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        self._log_file.flush()
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._log_file.close()
+
+
+def check(url: str, key: str, expect: str) -> None:
+    """One request before the load: 200 and the expected shape, or the figures mean nothing."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.loads(response.read())
+    if expect == "bare":
+        assert body == {"ok": True, "n": 42}, body
+        return
+    assert body["error"] is False, body
+    result = body["result"]
+    if expect == "users":
+        assert len(result) == USERS, len(result)
+    elif expect == "queues":
+        assert set(result["queues"]) == set(QUEUES), result
+        assert result["queues"]["ventas"]["status"]["completed"] > 0, result
+    elif expect == "status":
+        assert result["extension"] == str(EXTENSION_BASE), result
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(
+    wrk: str, name: str, url: str, key: str, *, threads: int, connections: int, seconds: int
+) -> Result:
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "20s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {key}",
+        url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True)
+    out = done.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return Result(
+        name,
+        rps,
+        p99,
+        total,
+        int(non_2xx.group(1)) if non_2xx else 0,
+        errors.group(1) if errors else "",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (max 60)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rate", default="1000000/s", help="SWAN_THROTTLE_RATE for the server")
+    parser.add_argument(
+        "--conn-max-age",
+        default="0",
+        help="DATABASE_CONN_MAX_AGE for the server (default 0: persistent connections leak one "
+        "PostgreSQL connection per request thread under daphne; see the module docstring)",
+    )
+    args = parser.parse_args()
+    duration = max(1, min(args.duration, 60))
+    wrk = require_wrk()
+
+    setup()  # swan_bench database, migrated; DATABASE_URL now points to it
+    key, slug = seed()
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    queues_query = urlencode(
+        [(f"queues[{group}][]", name) for group, names in QUEUES.items() for name in names]
+    )
+    targets = [
+        ("bare view (ceiling)", "/bench/bare", "bare"),
+        (f"userStatus/{EXTENSION_BASE}", f"/userStatus/{EXTENSION_BASE}", "status"),
+        (f"blf-users/{slug} ({USERS} users)", f"/blf-users/{slug}", "users"),
+        (f"queues-status ({len(QUEUES)} groups)", f"/queues-status?{queues_query}", "queues"),
+        ("bare view again", "/bench/bare", "bare"),
+    ]
+    log = Path(tempfile.gettempdir()) / f"swan-load-daphne-{port}.log"
+    server = Daphne(port, server_env(args.rate, args.conn_max_age), log)
+    results: list[Result] = []
+    try:
+        server.wait_ready(f"{base}/bench/bare")
+        for _name, path, expect in targets:
+            check(base + path, key, expect)
+        for name, path, _expect in targets:
+            if args.warmup:
+                run_wrk(
+                    wrk,
+                    name,
+                    base + path,
+                    key,
+                    threads=args.threads,
+                    connections=args.connections,
+                    seconds=args.warmup,
+                )
+            results.append(
+                run_wrk(
+                    wrk,
+                    name,
+                    base + path,
+                    key,
+                    threads=args.threads,
+                    connections=args.connections,
+                    seconds=duration,
+                )
+            )
+    finally:
+        server.stop()
+
+    ceiling = (results[0].requests_per_second + results[-1].requests_per_second) / 2
+    ceiling_p99 = (results[0].p99_ms + results[-1].p99_ms) / 2
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{duration}s (after {args.warmup} s "
+        f"warm-up), daphne 1 process, PostgreSQL (CONN_MAX_AGE={args.conn_max_age}), DEBUG off, "
+        f"Redis throttle cache, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'target':36} {'req/s':>9} {'p99 ms':>8} {'x bare req/s':>13} {'x bare p99':>11}  notes"
+    )
+    for r in results:
+        notes = []
+        if r.non_2xx:
+            notes.append(f"{r.non_2xx} non-2xx!")
+        if r.socket_errors:
+            notes.append(f"socket errors: {r.socket_errors}")
+        print(
+            f"{r.name:36} {r.requests_per_second:9.1f} {r.p99_ms:8.1f} "
+            f"{r.requests_per_second / ceiling:13.3f} {r.p99_ms / ceiling_p99:11.2f}  "
+            f"{'; '.join(notes)}"
+        )
+    print(
+        f"(ratios against the mean of the two bare-view runs: {ceiling:.1f} req/s, p99 {ceiling_p99:.1f} ms)"
+    )
+    if any(r.non_2xx for r in results):
+        sys.exit(
+            f"some answers were not 2xx: the figures above are not valid; the server log is {log}"
+        )
+    log.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

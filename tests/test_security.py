@@ -1,0 +1,1026 @@
+"""Security sweep (issue "Production readiness", item 6).
+
+- Authentication: every SWAN endpoint, found by walking `swan_urlpatterns` (a new endpoint is
+  covered without touching this file), and every method it serves, answers 401 with the envelope
+  to no key, a wrong key and an inactive key.
+- Tenancy: a key limited to company A gets 404, as if it did not exist, for every object of
+  company B (extensions, companies, MACs, agendas, call ids); B's queues count as empty. Every
+  endpoint and method must have a case here (a new one fails `test_every_endpoint_...`).
+- Recordings: never served from outside RECORDINGS_ROOT (`../`, absolute paths, symlinks out),
+  nor with an expired, altered or forged signed URL.
+- AMI header injection: every parameter that reaches the PBX refuses CR, LF, NUL and the other
+  control characters with a 400 and sends nothing; the gateway refuses them before the wire.
+- Throttling: a key over its rate gets 429 with Retry-After; another key is unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.core import signing
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from agenda.models import Agenda, AgendaPhone
+from pbx import history
+from pbx.auth import ApiKeyRateThrottle
+from pbx.gateway import OriginateRequest, check_ami_value
+from pbx.gateway.ami import AmiGateway
+from pbx.gateway.frames import encode_action
+from pbx.ingest.agents import device_of
+from pbx.models import (
+    DeviceState,
+    LiveChannel,
+    PbxUser,
+    QueueCallerState,
+    QueueMemberState,
+    UserPresence,
+)
+from pbx.models.history import CdrRecord, QueueEntry
+from swanproject.urls import swan_urlpatterns
+from terminals.models import Terminal
+from tests.fakes import RecordingGateway
+
+pytestmark = pytest.mark.django_db
+
+A_MAC = "0015650a0200"  # alpha's 200, desk phone
+B_MAC = "0015650b0300"  # beta's 300, desk phone
+B_WEBPHONE = "0a0b0c0b0300"  # beta's 300, webphone
+AUDIO = bytes(range(256)) * 4
+SECRET = b"TOP-SECRET-OUTSIDE-THE-RECORDINGS-ROOT"
+
+# The signed recording URL is the credential: recording-file takes no API key.
+NO_API_KEY = {"recording-file"}
+SAMPLE_KWARGS = {
+    "extension": "200",
+    "company": "alpha",
+    "mac": A_MAC,
+    "destination": "600",
+    "callID": "900.1",
+    "token": "not-a-token",
+}
+# A body that would succeed with a good key: without one, nothing of it may happen.
+GOOD_BODIES: dict[str, dict[str, Any]] = {
+    "user-status": {"status": "busy", "reason": "Reunión"},
+    "call": {"private_source": "200", "company": "alpha"},
+    "update-agenda": {"name": "agenda-a", "phones": [{"name": "Nuevo", "number": "600111222"}]},
+    "delete-phones-agenda": {"name": "agenda-a"},
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def gateway(settings) -> Iterator[type[RecordingGateway]]:
+    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
+    RecordingGateway.reset()
+    cache.clear()  # throttle counters are per key pk, which a rolled-back test may hand out again
+    yield RecordingGateway
+    RecordingGateway.reset()
+    cache.clear()
+
+
+def envelope(response, status: int) -> dict:
+    """The error envelope with this status: JSON, exactly error/error-msg/result, result null."""
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+    if response.request["REQUEST_METHOD"] == "HEAD":
+        return {}
+    body = json.loads(response.content)
+    assert set(body) == {"error", "error-msg", "result"}, body
+    assert body["error"] is True, body
+    assert body["error-msg"], body
+    assert body["result"] is None, body
+    return body
+
+
+def ok(response, status: int = 200) -> Any:
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    body = json.loads(response.content)
+    assert body["error"] is False, body
+    return body["result"]
+
+
+def send(client: APIClient, method: str, path: str, params: dict | None = None, **extra):
+    """GET/HEAD/OPTIONS with a query string; POST/DELETE/PUT/PATCH with a JSON body."""
+    params = params or {}
+    if method in ("GET", "HEAD"):
+        return getattr(client, method.lower())(path, params, **extra)
+    return client.generic(
+        method, path, json.dumps(params), content_type="application/json", **extra
+    )
+
+
+def served_methods(pattern) -> list[str]:
+    """The HTTP methods a view answers (HEAD with GET, as Django's View does)."""
+    view_class = pattern.callback.view_class
+    methods = [m for m in view_class.http_method_names if m != "head" and hasattr(view_class, m)]
+    if "get" in methods:
+        methods.append("head")
+    return sorted(m.upper() for m in methods)
+
+
+def path_for(pattern, **overrides: str) -> str:
+    kwargs = {name: SAMPLE_KWARGS.get(name, "1") for name in pattern.pattern.regex.groupindex}
+    kwargs.update(overrides)
+    return reverse(pattern.name, kwargs=kwargs)
+
+
+ENDPOINT_METHODS = [(p, m) for p in swan_urlpatterns for m in served_methods(p)]
+KEYED_ENDPOINT_METHODS = [(p, m) for p, m in ENDPOINT_METHODS if p.name not in NO_API_KEY]
+
+
+def _endpoint_id(value) -> str:
+    return value.name if hasattr(value, "pattern") else str(value)
+
+
+def snapshot() -> tuple:
+    """Everything a SWAN request may write: it must not move when a request is refused."""
+    return (
+        sorted(Agenda.objects.values_list("name", "company_id")),
+        sorted(AgendaPhone.objects.values_list("agenda__name", "name", "number")),
+        sorted(Terminal.objects.values_list("mac", "registered", "user_id")),
+        sorted(
+            UserPresence.objects.values_list(
+                "user_id", "paused", "pause_reason", "dnd", "dnd_reason"
+            )
+        ),
+        PbxUser.objects.count(),
+    )
+
+
+_digests = iter(range(1, 10**9))
+
+
+def cdr(company, *, call_id: str, src: str, dst: str, channel: str, dstchannel: str, **fields):
+    now = timezone.now()
+    return CdrRecord.objects.create(
+        calldate=fields.pop("calldate", now - timedelta(minutes=5)),
+        src=src,
+        dst=dst,
+        channel=channel,
+        dstchannel=dstchannel,
+        channel_device=device_of(channel),
+        dstchannel_device=device_of(dstchannel),
+        uniqueid=call_id,
+        linkedid=call_id,
+        billsec=30,
+        disposition="ANSWERED",
+        company=company,
+        digest=f"00000000-0000-0000-5ec0-{next(_digests):012d}",
+        **fields,
+    )
+
+
+# ----------------------------------------------------------------------------- the two companies
+
+
+@pytest.fixture
+def tenants(settings, tmp_path, make_company, make_user, make_queue, make_number):
+    """Company A (alpha) and B (beta), both with an extension 200; 300 exists only in B."""
+    root = tmp_path / "rec"
+    root.mkdir()
+    settings.RECORDINGS_ROOT = root
+    settings.RECORDING_ADMIN_LINK_TEMPLATE = "https://pbx.example/cdr?uid={uniqueid}"
+    now = timezone.now()
+    alpha = make_company(slug="alpha", name="Alpha SL")
+    beta = make_company(slug="beta", name="Beta SL")
+
+    a200 = make_user(alpha, "200", "Ana Alpha", terminals=[])
+    Terminal.objects.create(mac=A_MAC, user=a200, interface="PJSIP/200", type="desk")
+    b200 = make_user(beta, "200", "Bruno Beta", terminals=["PJSIP/b200"])
+    b300 = make_user(
+        beta, "300", "Berta Beta", mobile="+34600000300", department="Soporte", terminals=[]
+    )
+    Terminal.objects.create(mac=B_MAC, user=b300, interface="PJSIP/b300", type="desk")
+    Terminal.objects.create(
+        mac=B_WEBPHONE, user=b300, interface="PJSIP/b300w", type="webphone", registered=True
+    )
+    for interface in ("PJSIP/200", "PJSIP/b200", "PJSIP/b300", "PJSIP/b300w"):
+        DeviceState.objects.create(
+            interface=interface, state="NOT_INUSE", changed_at=now, confirmed_at=now
+        )
+
+    make_queue(alpha, "q-alpha", members=[a200])
+    q_beta = make_queue(beta, "q-beta", members=[b300])
+    for n, outcome in enumerate(["answered", "answered", "answered", "abandoned"]):
+        QueueEntry.objects.create(
+            callid=f"800.{n}",
+            queue_name="q-beta",
+            queue=q_beta,
+            company=beta,
+            entered_at=now - timedelta(seconds=30 + n),
+            outcome=outcome,
+            wait_seconds=12,
+            talk_seconds=60 if outcome == "answered" else 0,
+            agent_user=b300 if outcome == "answered" else None,
+        )
+    QueueCallerState.objects.create(
+        queue_name="q-beta", queue=q_beta, unique_id="810.1", entered_at=now, confirmed_at=now
+    )
+    QueueMemberState.objects.create(
+        queue_name="q-beta",
+        queue=q_beta,
+        interface="PJSIP/b300",
+        user=b300,
+        changed_at=now,
+        confirmed_at=now,
+    )
+
+    make_number(beta, "principal", "931000000", alias="BETA", in_use=True)
+    agenda_a = Agenda.objects.create(name="agenda-a", company=alpha)
+    AgendaPhone.objects.create(agenda=agenda_a, name="Cliente A", number="931000100")
+    agenda_b = Agenda.objects.create(name="agenda-b", company=beta)
+    AgendaPhone.objects.create(agenda=agenda_b, name="Cliente B", number="931000001")
+    agenda_free = Agenda.objects.create(name="agenda-free", company=None)
+    AgendaPhone.objects.create(agenda=agenda_free, name="Sin empresa", number="931000002")
+
+    # Beta's recorded call 900.1 (300 answered it) and a live call on 300's phone.
+    day = timezone.localtime(now - timedelta(minutes=5)).strftime("%Y/%m/%d")
+    (root / day).mkdir(parents=True)
+    (root / day / "in-600-300-900.1.wav").write_bytes(AUDIO)
+    cdr(
+        beta,
+        call_id="900.1",
+        src="600123456",
+        dst="300",
+        channel="PJSIP/trunk-0001",
+        dstchannel="PJSIP/b300-0002",
+        recordingfile="in-600-300-900.1.wav",
+    )
+    LiveChannel.objects.create(
+        unique_id="901.1",
+        linked_id="901.1",
+        channel="PJSIP/b300-0003",
+        interface="PJSIP/b300",
+        connected_line_num="600999888",
+        started_at=now - timedelta(seconds=20),
+        confirmed_at=now,
+    )
+    return {"alpha": alpha, "beta": beta, "a200": a200, "b200": b200, "b300": b300, "root": root}
+
+
+@pytest.fixture
+def alpha_key(tenants, api_for) -> APIClient:
+    return api_for(tenants["alpha"])
+
+
+@pytest.fixture
+def beta_key(tenants, api_for) -> APIClient:
+    return api_for(tenants["beta"])
+
+
+# ----------------------------------------------------------------------------- authentication
+
+
+def test_the_sweep_sees_every_swan_endpoint():
+    names = {p.name for p in swan_urlpatterns}
+    assert {"user-status", "call", "terminal-register", "queues-status", "recording"} <= names
+    assert len(ENDPOINT_METHODS) >= 2 * len(swan_urlpatterns)
+
+
+@pytest.mark.parametrize(("pattern", "method"), KEYED_ENDPOINT_METHODS, ids=_endpoint_id)
+def test_every_endpoint_refuses_a_missing_wrong_or_inactive_key(
+    pattern, method, tenants, make_api_key, gateway
+):
+    path = path_for(pattern)
+    body = GOOD_BODIES.get(pattern.name)
+    valid = make_api_key()
+    inactive = make_api_key(is_active=False)
+    before = snapshot()
+    attempts = {
+        "no key": {},
+        "empty bearer": {"HTTP_AUTHORIZATION": "Bearer "},
+        "wrong bearer": {"HTTP_AUTHORIZATION": "Bearer swan_wrong-key-0123456789abcdefghijkl"},
+        "wrong X-Api-Key": {"HTTP_X_API_KEY": "swan_wrong-key-0123456789abcdefghijkl"},
+        "valid key, unknown scheme": {"HTTP_AUTHORIZATION": f"Basic {valid}"},
+        "valid key with junk": {"HTTP_AUTHORIZATION": f"Bearer {valid}x"},
+        "valid key, truncated": {"HTTP_X_API_KEY": valid[:-1]},
+        "inactive bearer": {"HTTP_AUTHORIZATION": f"Bearer {inactive}"},
+        "inactive X-Api-Key": {"HTTP_X_API_KEY": inactive},
+    }
+    for label, headers in attempts.items():
+        response = send(APIClient(), method, path, body, **headers)
+        try:
+            envelope(response, 401)
+        except AssertionError as exc:
+            raise AssertionError(f"{method} {path} with {label}: {exc}") from None
+    assert gateway.calls == []
+    assert snapshot() == before
+    # The same request with the valid key is not refused for want of a key.
+    assert send(APIClient(), method, path, body, HTTP_X_API_KEY=valid).status_code != 401
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH"])
+def test_recording_file_without_a_valid_token_serves_nothing(method, tenants):
+    """recording-file has no API key: its signed token is the credential, and a bad one is 403."""
+    pattern = next(p for p in swan_urlpatterns if p.name == "recording-file")
+    response = send(APIClient(), method, path_for(pattern, token="x"))
+    assert response.status_code in (403, 405), response.status_code
+    assert b"RIFF" not in response.content
+    assert AUDIO[:64] not in response.content
+    if method in ("GET", "HEAD"):
+        envelope(response, 403)
+
+
+# ----------------------------------------------------------------------------- tenancy
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request naming a company-B object, made with a key limited to company A."""
+
+    endpoint: str
+    method: str
+    kwargs: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
+    status: int = 404
+    # For answers that are not a 404 (queues count as empty, username is null): the same
+    # request naming an object that does not exist, whose answer must be identical.
+    ghost: tuple[dict[str, str], dict[str, Any] | None] | None = None
+    # A key that sees every company does see the object (the 404 is tenancy, not bad data).
+    owner_sees: bool = True
+
+    def path(self, **kwargs: str) -> str:
+        return reverse(self.endpoint, kwargs=kwargs or self.kwargs or None)
+
+    def __str__(self) -> str:
+        if not self.params:
+            return f"{self.method} {self.path()}"
+        if self.method == "GET":
+            return f"{self.method} {self.path()}?{urlencode(self.params)}"
+        return f"{self.method} {self.path()} {json.dumps(self.params, ensure_ascii=False)}"
+
+
+PHONES = [{"name": "Intruso", "number": "600000666"}]
+TENANCY = [
+    Case("user-status", "GET", {"extension": "300"}),
+    Case("user-status", "GET", {"extension": "200"}, {"company": "beta"}),
+    Case("user-status", "GET", {"extension": "200"}, {"company": "BETA sl"}),
+    Case("user-status", "POST", {"extension": "300"}, {"status": "pause", "reason": "x"}),
+    Case("user-status", "POST", {"extension": "200"}, {"status": "busy", "company": "beta"}),
+    Case(
+        "username",
+        "GET",
+        {"extension": "300"},
+        status=200,
+        ghost=({"extension": "399"}, None),
+    ),
+    Case("username", "GET", {"extension": "200"}, {"company": "beta"}),
+    Case("blf-users", "GET", {"company": "beta"}),
+    Case("blf-users", "GET", {"company": "BETA SL"}, {"withMobile": "true"}),
+    Case("blf-users", "GET", {"company": "Beta"}, {"departments[]": "Soporte"}),
+    Case("company-numbers", "GET", {"company": "beta"}),
+    Case("company-numbers", "GET", {"company": "Beta SL"}, {"in_use": "1"}),
+    Case("update-agenda", "POST", params={"name": "agenda-b", "phones": PHONES}),
+    Case("update-agenda", "POST", params={"name": "nueva", "company": "beta", "phones": PHONES}),
+    Case("update-agenda", "POST", params={"name": "agenda-free", "phones": PHONES}),
+    Case("delete-phones-agenda", "DELETE", params={"name": "agenda-b"}),
+    Case("delete-phones-agenda", "DELETE", params={"name": "agenda-b", "phones": ["931000001"]}),
+    Case("delete-phones-agenda", "DELETE", params={"name": "agenda-free"}),
+    Case("current-calls", "GET", {"extension": "300"}),
+    Case("current-calls", "GET", {"extension": "200"}, {"company": "beta"}),
+    Case("web-phone-username", "GET", {"extension": "300"}),
+    Case("web-phone-username", "GET", {"extension": "200"}, {"company": "beta"}),
+    Case(
+        "call",
+        "POST",
+        {"destination": "600"},
+        {"private_source": "300", "company": "alpha"},
+        owner_sees=False,
+    ),
+    Case("call", "POST", {"destination": "600"}, {"private_source": "300", "company": "beta"}),
+    Case("user-unregister", "POST", {"extension": "300"}),
+    Case("user-unregister", "POST", {"extension": "200"}, {"company": "beta"}),
+    Case("terminal-register", "POST", {"mac": B_MAC}),
+    Case("terminal-register", "POST", {"mac": "00:15:65:0B:03:00"}),
+    Case("terminal-register", "DELETE", {"mac": B_MAC}),
+    Case("terminal-register", "DELETE", {"mac": B_WEBPHONE}),
+    Case(
+        "queues-status",
+        "GET",
+        params={"queues[g][]": "q-beta"},
+        status=200,
+        ghost=({}, {"queues[g][]": "q-ghost"}),
+    ),
+    Case(
+        "queues-status",
+        "GET",
+        params={"queues": json.dumps({"g": ["q-alpha", "q-beta"], "h": ["q-beta"]})},
+        status=200,
+        ghost=({}, {"queues": json.dumps({"g": ["q-alpha", "q-ghost"], "h": ["q-ghost"]})}),
+    ),
+    Case("queues-status", "GET", params={"queues[g][]": "q-beta", "company": "beta"}),
+    Case("user-resume", "GET", {"extension": "300"}, {"company": "beta"}),
+    Case(
+        "user-resume",
+        "GET",
+        {"extension": "300"},
+        {"company": "alpha"},
+        status=200,
+        ghost=({"extension": "399"}, {"company": "alpha"}),
+        owner_sees=False,
+    ),
+    Case(
+        "user-resume",
+        "GET",
+        {"extension": "200"},
+        {"company": "alpha", "queues[g][]": "q-beta"},
+        status=200,
+        ghost=({"extension": "200"}, {"company": "alpha", "queues[g][]": "q-ghost"}),
+        owner_sees=False,
+    ),
+    Case("last-calls", "GET", {"extension": "300"}),
+    Case("last-calls", "GET", {"extension": "200"}, {"company": "beta"}),
+    Case("recording", "GET", {"callID": "900.1", "extension": "300"}),
+    Case("recording", "GET", {"callID": "900.1", "extension": "200"}),  # A's 200, B's call
+    Case("recording", "GET", {"callID": "900.1", "extension": "200"}, {"company": "beta"}),
+]
+
+
+def test_every_endpoint_and_method_has_a_tenancy_case():
+    covered = {(case.endpoint, case.method) for case in TENANCY}
+    wanted = {(p.name, m) for p, m in KEYED_ENDPOINT_METHODS if m not in ("HEAD", "OPTIONS")}
+    missing = sorted(wanted - covered)
+    assert not missing, f"add a company-B case to TENANCY for {missing}"
+
+
+@pytest.mark.parametrize("case", TENANCY, ids=str)
+def test_a_key_limited_to_company_a_never_sees_company_b(case, alpha_key, api, gateway):
+    before = snapshot()
+    response = send(alpha_key, case.method, case.path(), case.params)
+    if case.status == 404:
+        envelope(response, 404)
+    else:
+        data = ok(response, case.status)
+        ghost_kwargs, ghost_params = case.ghost
+        ghost = send(alpha_key, case.method, case.path(**ghost_kwargs), ghost_params)
+        assert data == ok(ghost), "company B's object must answer as one that does not exist"
+    assert gateway.calls == [], "nothing may reach the PBX for another company's object"
+    assert snapshot() == before, "nothing may be written for another company's object"
+
+    if case.owner_sees:  # the control: the object is there for a key that may see it
+        seen = send(api, case.method, case.path(), case.params)
+        assert seen.status_code != 404, seen.content
+        assert seen.content != response.content
+
+
+def test_an_extension_shared_with_another_company_resolves_to_the_keys_own(alpha_key, tenants):
+    """A 409 "ambiguous" would betray that company B has a 200 too."""
+    assert ok(alpha_key.get("/userStatus/200"))["name"] == "Ana Alpha"
+    assert ok(alpha_key.get("/username/200")) == {"username": "Ana Alpha"}
+    assert ok(alpha_key.get("/last-calls/200")) == []
+    blf = ok(alpha_key.get("/blf-users/alpha"))
+    assert [row["extension"] for row in blf] == ["200"]
+
+
+def test_queues_of_another_company_count_as_empty_even_when_busy(alpha_key, beta_key):
+    params = {"queues[g][]": "q-beta"}
+    mine = ok(beta_key.get("/queues-status", params))["queues"]["g"]
+    assert mine["members"] == ["300"]
+    assert mine["status"]["completed"] == 3
+    assert mine["status"]["currentCalls"] == 1
+    theirs = ok(alpha_key.get("/queues-status", params))["queues"]["g"]
+    assert theirs["members"] == []
+    assert theirs["alarm"] is False
+    assert theirs["status"]["completed"] == theirs["status"]["currentCalls"] == 0
+    resume = ok(alpha_key.get("/user-resume/200", {"company": "alpha", **params}))
+    assert resume["waiting-calls"] == {"g": 0}
+    assert resume["queue"]["completed"] == resume["queue"]["abandoned"] == 0
+
+
+def test_a_recording_link_of_company_b_never_comes_from_company_a(alpha_key, beta_key):
+    data = ok(beta_key.get("/recording/900.1/300"))
+    assert data["path"]
+    assert data["processing"] is False
+    token = data["path"].rsplit("/", 1)[1]
+    assert APIClient().get(f"/recording-file/{token}").status_code == 200  # the owner's link works
+    for path in ("/recording/900.1/200", "/recording/900.1/300", "/recording/900.1/201"):
+        assert b"recording-file" not in alpha_key.get(path).content
+
+
+def test_last_calls_never_show_another_companys_calls_on_a_shared_device_name(
+    make_company, make_user, api_for
+):
+    alpha = make_company(slug="alpha")
+    beta = make_company(slug="beta")
+    make_user(alpha, "200")  # both default to PJSIP/200, as load_directory does
+    make_user(beta, "200")
+    cdr(
+        beta,
+        call_id="777.1",
+        src="699111222",
+        dst="200",
+        channel="PJSIP/trunk-1",
+        dstchannel="PJSIP/200-00001",
+    )
+    alpha_key = api_for(alpha)
+    assert ok(alpha_key.get("/last-calls/200")) == []
+    assert ok(alpha_key.get("/user-resume/200", {"company": "alpha"}))["user"]["lastCall"] is None
+
+
+# ----------------------------------------------------------------------------- recordings
+
+
+def _recording_of(beta_key, tenants, call_id: str, recordingfile: str = "") -> str:
+    """A company-B call 300 took part in; returns the signed path recording/ hands out."""
+    cdr(
+        tenants["beta"],
+        call_id=call_id,
+        src="600123456",
+        dst="300",
+        channel="PJSIP/trunk-0001",
+        dstchannel="PJSIP/b300-0009",
+        recordingfile=recordingfile,
+    )
+    data = ok(beta_key.get(f"/recording/{call_id}/300"))
+    assert "path" in data, data
+    return data["path"]
+
+
+def _outside(tmp_path):
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(SECRET)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "in-950.1.wav").write_bytes(SECRET)
+    return secret, outside
+
+
+def _day(root):
+    day = root / timezone.localtime(timezone.now() - timedelta(minutes=5)).strftime("%Y/%m/%d")
+    day.mkdir(parents=True, exist_ok=True)
+    return day
+
+
+ESCAPES: dict[str, Callable] = {
+    "dot-dot": lambda root, secret, outside: "../secret.wav",
+    "dot-dot in a dated folder": lambda root, secret, outside: "2024/05/../../../secret.wav",
+    "absolute path": lambda root, secret, outside: str(secret),
+    "absolute path, dot-dot": lambda root, secret, outside: f"{root}/../secret.wav",
+    "symlink out": lambda root, secret, outside: (
+        (root / "link-950.1.wav").symlink_to(secret),
+        "link-950.1.wav",
+    )[1],
+    "symlink out, in the dated folder": lambda root, secret, outside: (
+        (_day(root) / "in-950.1.wav").symlink_to(secret),
+        "in-950.1.wav",
+    )[1],
+    "symlinked folder out": lambda root, secret, outside: (
+        (root / "old").symlink_to(outside, target_is_directory=True),
+        "old/in-950.1.wav",
+    )[1],
+    "symlinked folder out, absolute": lambda root, secret, outside: (
+        (root / "old").symlink_to(outside, target_is_directory=True),
+        f"{root}/old/in-950.1.wav",
+    )[1],
+    "uniqueid fallback finds a symlink out": lambda root, secret, outside: (
+        (_day(root) / "auto-950.1.wav").symlink_to(secret),
+        "",
+    )[1],
+    "uniqueid fallback, symlink at the root": lambda root, secret, outside: (
+        (root / "auto-950.1.wav").symlink_to(secret),
+        "",
+    )[1],
+}
+
+
+@pytest.mark.parametrize("escape", ESCAPES, ids=str)
+def test_recordings_are_never_read_outside_the_root(escape, tenants, beta_key, tmp_path):
+    secret, outside = _outside(tmp_path)
+    recordingfile = ESCAPES[escape](tenants["root"], secret, outside)
+    path = _recording_of(beta_key, tenants, "950.1", recordingfile)
+    for headers in ({}, {"HTTP_RANGE": "bytes=0-9"}, {"HTTP_RANGE": "bytes=-5"}):
+        response = APIClient().get(path, **headers)
+        content = (
+            b"".join(response.streaming_content)
+            if getattr(response, "streaming", False)
+            else response.content
+        )
+        assert SECRET[:10] not in content
+        assert SECRET[-5:] not in content
+        envelope(response, 404)
+
+
+def test_a_recording_inside_the_root_is_served(tenants, beta_key):
+    """The control for the escapes: the same mechanism does serve a file that is inside."""
+    (_day(tenants["root"]) / "in-951.1.wav").write_bytes(AUDIO)
+    path = _recording_of(beta_key, tenants, "951.1", "in-951.1.wav")
+    response = APIClient().get(path)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == AUDIO
+
+
+class _AgedSigner(signing.TimestampSigner):
+    """Signs as if `age` seconds ago, with the real key and salt."""
+
+    def __init__(self, *, age: int, **kwargs):
+        super().__init__(**kwargs)
+        self.age = age
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(time.time()) - self.age)
+
+
+def _token(payload: dict, *, age: int = 0, salt: str = history.RECORDING_SALT, key=None) -> str:
+    return _AgedSigner(age=age, salt=salt, key=key).sign_object(payload)
+
+
+def test_recording_links_expire(tenants, beta_key, settings):
+    settings.RECORDING_URL_MAX_AGE = 3600
+    payload = {"call": "900.1", "company": tenants["beta"].pk}
+    assert APIClient().get(f"/recording-file/{_token(payload, age=3500)}").status_code == 200
+    for age in (3602, 86400, 10**7):
+        response = APIClient().get(
+            f"/recording-file/{_token(payload, age=age)}", HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert "expired" in envelope(response, 403)["error-msg"]
+    # A link handed out now stops working once RECORDING_URL_MAX_AGE has passed.
+    path = ok(beta_key.get("/recording/900.1/300"))["path"]
+    assert APIClient().get(path).status_code == 200
+    settings.RECORDING_URL_MAX_AGE = -1
+    envelope(APIClient().get(path), 403)
+
+
+def _altered_tokens(token: str, tenants) -> dict[str, str]:
+    payload, stamp, signature = token.rsplit(":", 2)
+    flip = {"A": "B", "B": "A"}
+
+    def flipped(text: str, at: int) -> str:
+        return text[:at] + flip.get(text[at], "A") + text[at + 1 :]
+
+    alpha_token = _token({"call": "900.1", "company": tenants["alpha"].pk})
+    return {
+        "payload char": f"{flipped(payload, 3)}:{stamp}:{signature}",
+        "timestamp": f"{payload}:{flipped(stamp, 0)}:{signature}",
+        "signature char": f"{payload}:{stamp}:{flipped(signature, 5)}",
+        "signature truncated": f"{payload}:{stamp}:{signature[:-1]}",
+        "signature dropped": f"{payload}:{stamp}",
+        "signature extended": f"{payload}:{stamp}:{signature}A",
+        "other payload, this signature": f"{alpha_token.rsplit(':', 2)[0]}:{stamp}:{signature}",
+        "other salt": signing.dumps({"call": "900.1", "company": tenants["beta"].pk}, salt="x"),
+        "no salt": signing.dumps({"call": "900.1", "company": tenants["beta"].pk}),
+        "other secret key": _token(
+            {"call": "900.1", "company": tenants["beta"].pk}, key="not-the-secret-key"
+        ),
+        "unsigned": signing.b64_encode(b'{"call":"900.1","company":2}').decode(),
+        "empty parts": "::",
+        "traversal": "..%2F..%2Fsecret.wav",
+        "dots": "..",
+    }
+
+
+def test_altered_or_forged_recording_links_are_refused(tenants, beta_key):
+    path = ok(beta_key.get("/recording/900.1/300"))["path"]
+    token = path.rsplit("/", 1)[1]
+    for label, bad in _altered_tokens(token, tenants).items():
+        response = APIClient().get(f"/recording-file/{bad}")
+        assert AUDIO[:64] not in response.content, label
+        assert response.status_code in (403, 404), (label, response.status_code)
+        envelope(response, response.status_code)
+    # A correctly signed token naming the call under another company finds nothing.
+    forged = _token({"call": "900.1", "company": tenants["alpha"].pk})
+    envelope(APIClient().get(f"/recording-file/{forged}"), 404)
+
+
+# ----------------------------------------------------------------------------- AMI injection
+
+CONTROLS = ["\r", "\n", "\r\n", "\x00", "\t", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f"]
+INJECTED = "\r\nAction: Originate\r\nExten: 900666\r\nContext: default\r\n"
+
+
+def bad_values(good: str, *, edges: bool = True, inside: bool = True) -> Iterator[str]:
+    if inside:
+        yield f"{good}{INJECTED}"
+        yield f"{good}\nAction: Logoff"
+        for control in CONTROLS:
+            yield f"{good[:1]}{control}{good[1:]}"
+        yield f"{good}\x00"
+        yield f"\x00{good}"
+    if edges:
+        for control in CONTROLS:
+            yield f"{good}{control}"
+            yield f"{control}{good}"
+
+
+def _in_body(endpoint: str, kwargs: dict, params: dict, method: str = "POST"):
+    """A request whose body parameters carry the value: JSON, form and query string alike."""
+
+    def requests(name: str, value: str) -> Iterator[tuple[str, Callable]]:
+        path = reverse(endpoint, kwargs=kwargs or None)
+        values = {**params, name: value}
+        yield "json", lambda c: send(c, method, path, values)
+        yield (
+            "form",
+            lambda c: c.generic(
+                method, path, urlencode(values), content_type="application/x-www-form-urlencoded"
+            ),
+        )
+        yield "query", lambda c: c.generic(method, f"{path}?{urlencode(values)}")
+
+    return requests
+
+
+def _in_path(endpoint: str, kwargs: dict, segment: str, params: dict, method: str = "POST"):
+    def requests(name: str, value: str) -> Iterator[tuple[str, Callable]]:
+        path = reverse(endpoint, kwargs={**kwargs, segment: value})
+        yield "path", lambda c: send(c, method, path, params)
+
+    return requests
+
+
+@dataclass(frozen=True)
+class Injection:
+    label: str
+    parameter: str
+    good: str
+    requests: Callable
+    edges: bool = True
+    inside: bool = True
+
+    def __str__(self) -> str:
+        return self.label
+
+
+STATUS = {"status": "busy", "reason": "Reunión"}
+CALL = {"private_source": "200", "company": "alpha"}
+INJECTIONS = [
+    Injection(
+        "userStatus status",
+        "status",
+        "pause",
+        _in_body("user-status", {"extension": "200"}, STATUS),
+    ),
+    Injection(
+        "userStatus reason (pause)",
+        "reason",
+        "Descanso",
+        _in_body("user-status", {"extension": "200"}, {"status": "pause"}),
+    ),
+    Injection(
+        "userStatus reason (busy)",
+        "reason",
+        "Reunión",
+        _in_body("user-status", {"extension": "200"}, STATUS),
+    ),
+    Injection(
+        "userStatus company",
+        "company",
+        "alpha",
+        _in_body("user-status", {"extension": "200"}, STATUS),
+    ),
+    Injection(
+        "userStatus extension", "extension", "200", _in_path("user-status", {}, "extension", STATUS)
+    ),
+    Injection("call destination", "destination", "600", _in_path("call", {}, "destination", CALL)),
+    Injection(
+        "call private_source",
+        "private_source",
+        "200",
+        _in_body("call", {"destination": "600"}, CALL),
+    ),
+    Injection("call company", "company", "alpha", _in_body("call", {"destination": "600"}, CALL)),
+    Injection(
+        "user-unregister extension",
+        "extension",
+        "200",
+        _in_path("user-unregister", {}, "extension", {}),
+    ),
+    Injection(
+        "user-unregister company",
+        "company",
+        "alpha",
+        _in_body("user-unregister", {"extension": "200"}, {}),
+    ),
+    Injection(
+        "terminal-register POST mac",
+        "mac",
+        A_MAC,
+        _in_path("terminal-register", {}, "mac", {}),
+        edges=False,
+    ),
+    Injection(
+        "terminal-register DELETE mac",
+        "mac",
+        "00:15:65:0a:02:00",
+        _in_path("terminal-register", {}, "mac", {}, method="DELETE"),
+        edges=False,
+    ),
+]
+MAC_EDGES = [
+    Injection(
+        "terminal-register POST mac, control at an edge",
+        "mac",
+        A_MAC,
+        _in_path("terminal-register", {}, "mac", {}),
+        inside=False,
+    ),
+    Injection(
+        "terminal-register DELETE mac, control at an edge",
+        "mac",
+        A_MAC,
+        _in_path("terminal-register", {}, "mac", {}, method="DELETE"),
+        inside=False,
+    ),
+]
+
+
+def _check_injection(injection: Injection, client: APIClient, gateway) -> None:
+    # The control: the good value does reach the PBX, so an empty `calls` below means something.
+    for _encoding, request in injection.requests(injection.parameter, injection.good):
+        gateway.reset()
+        response = request(client)
+        assert response.status_code == 200, (injection.label, response.content)
+        assert gateway.calls, injection.label
+    failures = []
+    for value in bad_values(injection.good, edges=injection.edges, inside=injection.inside):
+        for encoding, request in injection.requests(injection.parameter, value):
+            gateway.reset()
+            response = request(client)
+            if response.status_code != 400 or gateway.calls:
+                failures.append((encoding, value, response.status_code, list(gateway.calls)))
+                continue
+            envelope(response, 400)
+    assert not failures, f"{injection.label}: control characters accepted: {failures[:5]}"
+
+
+@pytest.mark.parametrize("injection", INJECTIONS, ids=str)
+def test_control_characters_never_reach_the_pbx(injection, alpha_key, gateway):
+    _check_injection(injection, alpha_key, gateway)
+
+
+@pytest.mark.parametrize("injection", MAC_EDGES, ids=str)
+def test_control_characters_at_the_edges_of_a_mac_are_refused(injection, alpha_key, gateway):
+    _check_injection(injection, alpha_key, gateway)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "method"),
+    [
+        (p, m)
+        for p, m in KEYED_ENDPOINT_METHODS
+        if "extension" in p.pattern.regex.groupindex and m not in ("HEAD", "OPTIONS")
+    ],
+    ids=_endpoint_id,
+)
+def test_every_extension_path_segment_refuses_control_characters(
+    pattern, method, alpha_key, gateway
+):
+    body = {"status": "busy", "company": "alpha"}
+    for value in bad_values("200"):
+        response = send(alpha_key, method, path_for(pattern, extension=value), body)
+        envelope(response, 400)
+    assert gateway.calls == []
+
+
+# The gateway: the last line of defence, before anything goes on the wire.
+
+
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F], ids=lambda c: f"0x{c:02x}")
+def test_check_ami_value_refuses_every_control_character(code):
+    for value in (chr(code), f"a{chr(code)}", f"{chr(code)}a", f"Descanso{chr(code)}Action: X"):
+        with pytest.raises(ValueError, match="control character"):
+            check_ami_value("Reason", value)
+        with pytest.raises(ValueError, match="'Reason' contains a control character"):
+            encode_action([("Action", "QueuePause"), ("Reason", value)])
+        with pytest.raises(ValueError, match="'header name' contains a control character"):
+            encode_action([("Action", "QueuePause"), (f"Reason{value}", "x")])
+
+
+def test_check_ami_value_keeps_ordinary_text():
+    assert check_ami_value("Reason", "Descanso — café ☕ García") == "Descanso — café ☕ García"
+    assert check_ami_value("Penalty", 3) == "3"
+    assert check_ami_value("Reason", None) == ""
+    assert encode_action([("Action", "Ping"), ("ActionID", "1")]) == (
+        b"Action: Ping\r\nActionID: 1\r\n\r\n"
+    )
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A TCP port where an AMI would be; it must never get a connection."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    yield server
+    server.close()
+
+
+def assert_no_connection(server: socket.socket) -> None:
+    try:
+        conn, _ = server.accept()
+    except BlockingIOError:
+        return
+    conn.close()
+    raise AssertionError("the gateway connected to the PBX")
+
+
+def _gateway_actions(bad: str) -> dict[str, Callable[[AmiGateway], object]]:
+    def originate(**fields):
+        values = {"channel": "PJSIP/200", "context": "from-internal", "exten": "600", **fields}
+        return lambda gw: gw.originate(OriginateRequest(**values))
+
+    return {
+        "QueuePause reason": lambda gw: gw.queue_pause(
+            interface="PJSIP/200", paused=True, reason=bad
+        ),
+        "QueuePause interface": lambda gw: gw.queue_pause(interface=bad, paused=False),
+        "QueuePause queue": lambda gw: gw.queue_pause(
+            interface="PJSIP/200", paused=True, queue=bad
+        ),
+        "QueueAdd member name": lambda gw: gw.queue_add(
+            queue="q", interface="PJSIP/200", member_name=bad
+        ),
+        "QueueAdd queue": lambda gw: gw.queue_add(queue=bad, interface="PJSIP/200"),
+        "QueueAdd state interface": lambda gw: gw.queue_add(
+            queue="q", interface="PJSIP/200", state_interface=bad
+        ),
+        "QueueRemove interface": lambda gw: gw.queue_remove(queue="q", interface=bad),
+        "DND extension": lambda gw: gw.set_dnd(extension=bad, enabled=True),
+        "DND reason": lambda gw: gw.set_dnd(extension="200", enabled=True, reason=bad),
+        "DND off extension": lambda gw: gw.set_dnd(extension=bad, enabled=False),
+        "Originate exten": originate(exten=bad),
+        "Originate channel": originate(channel=bad),
+        "Originate context": originate(context=bad),
+        "Originate caller id": originate(caller_id=f"{bad} <600>"),
+        "Originate variable name": originate(variables={bad: "1"}),
+        "Originate variable value": originate(variables={"SWAN": bad}),
+    }
+
+
+def test_the_ami_gateway_refuses_control_characters_before_connecting(listener):
+    port = listener.getsockname()[1]
+    for bad in ("200\r\nAction: Originate", "200\n", "\x00", "a\x1bb", "x\x7f"):
+        for label, action in _gateway_actions(bad).items():
+            gateway = AmiGateway("127.0.0.1", port, "swan", "secret", timeout=0.5)
+            try:
+                with pytest.raises(ValueError, match="control character"):
+                    action(gateway)
+            finally:
+                gateway.close()
+            assert not gateway.connected, label
+            assert_no_connection(listener)
+
+
+def test_a_control_character_stored_in_the_directory_never_reaches_the_wire(
+    tenants, alpha_key, listener, settings
+):
+    """A user name (sent as MemberName) written through the admin with a CR/LF in it."""
+    settings.PBX_GATEWAY = "pbx.gateway.ami.AmiGateway"
+    settings.AMI_HOST, settings.AMI_PORT = "127.0.0.1", listener.getsockname()[1]
+    settings.AMI_TIMEOUT = 0.5
+    PbxUser.objects.filter(pk=tenants["a200"].pk).update(name=f"Ana{INJECTED}")
+    response = alpha_key.post(f"/terminal-register/{A_MAC}")
+    assert response.status_code >= 400
+    envelope(response, response.status_code)
+    assert_no_connection(listener)
+    assert not Terminal.objects.get(mac=A_MAC).registered
+
+
+# ----------------------------------------------------------------------------- throttling
+
+
+def test_a_key_over_its_rate_gets_429_and_another_key_does_not(
+    tenants, api_for, make_api_key, monkeypatch
+):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    busy, calm = api_for(tenants["alpha"]), api_for(tenants["alpha"])
+    for _ in range(3):
+        ok(busy.get("/blf-users/alpha"))
+    for path in ("/blf-users/alpha", "/userStatus/200", "/queues-status?queues[g][]=q-alpha"):
+        response = busy.get(path)
+        body = envelope(response, 429)
+        retry = int(response["Retry-After"])
+        assert 0 < retry <= 60
+        assert str(retry) in body["error-msg"]
+    refused = busy.post("/userStatus/200", {"status": "busy"}, format="json")
+    envelope(refused, 429)
+    assert RecordingGateway.calls == []  # a throttled write does not reach the PBX
+    # Another key, even of the same company, is unaffected; so is the answer to no key.
+    for _ in range(3):
+        ok(calm.get("/blf-users/alpha"))
+    envelope(calm.get("/blf-users/alpha"), 429)
+    envelope(APIClient().get("/blf-users/alpha"), 401)
+    third = APIClient()
+    third.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_key()}")
+    ok(third.get("/blf-users/alpha"))
+
+
+def test_throttling_counts_per_key_not_per_client_address(tenants, api_for, monkeypatch):
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "2/min"})
+    busy = api_for(tenants["alpha"])
+    ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.1"))
+    ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.2"))
+    envelope(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.3"), 429)
