@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -242,20 +243,24 @@ def set_pbx_connected(connected: bool) -> None:
         publish(company_id, "pbx.connection", dict(state))
 
 
-def publish_user_status(user_id: int) -> int:
-    """Publishes the current `user.status` row of one PBX user."""
-    from dashboard.selectors import user_status_row
+def publish_users(user_ids: Iterable[int]) -> list[int]:
+    """Publishes the current `user.status` row of each of these PBX users; returns the seqs."""
+    from dashboard.selectors import user_rows_for
 
-    company_id, row = user_status_row(user_id=user_id)
-    return publish(company_id, "user.status", dict(row))
+    return [
+        publish(company_id, "user.status", dict(row))
+        for company_id, row in user_rows_for(user_ids=user_ids)
+    ]
 
 
-def publish_queue_update(queue_id: int) -> int:
-    """Publishes the current `queue.update` figures of the group holding this queue."""
-    from dashboard.selectors import queue_group_for
+def publish_queues(queue_ids: Iterable[int]) -> list[int]:
+    """Publishes the `queue.update` figures of the groups holding these queues; returns the seqs."""
+    from dashboard.selectors import queue_groups_for
 
-    company_id, payload = queue_group_for(queue_id=queue_id)
-    return publish(company_id, "queue.update", dict(payload))
+    return [
+        publish(company_id, "queue.update", dict(payload))
+        for company_id, payload in queue_groups_for(queue_ids=queue_ids)
+    ]
 
 
 def publish_snapshot(company_id: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from pbx.auth import ApiClient
 from pbx.history import ANSWERED, UNANSWERED, QueueStatus, day_bounds, queues_status
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
-from pbx.presence import presence_rows
+from pbx.presence import PresenceRow, presence_rows
 
 
 def companies_for(user) -> QuerySet[Company]:
@@ -49,15 +50,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _user_payload(row: PresenceRow) -> UserStatusPayload:
+    return {**row.as_user_status(), "reason": row.reason, "since": _iso(row.since)}
+
+
 def _user_rows(users: QuerySet[PbxUser]) -> list[UserStatusPayload]:
-    return [
-        {
-            **row.as_user_status(),
-            "reason": row.reason,
-            "since": _iso(row.since),
-        }
-        for row in presence_rows(users)
-    ]
+    return [_user_payload(row) for row in presence_rows(users)]
 
 
 def user_rows(*, company: Company) -> list[UserStatusPayload]:
@@ -65,16 +63,12 @@ def user_rows(*, company: Company) -> list[UserStatusPayload]:
     return _user_rows(PbxUser.objects.filter(company=company))
 
 
-def user_status_row(*, user_id: int) -> tuple[int, UserStatusPayload]:
-    """(company id, `user.status` payload) of one PBX user."""
-    rows = presence_rows(PbxUser.objects.filter(pk=user_id))
-    if not rows:
-        raise PbxUser.DoesNotExist(f"PBX user {user_id} does not exist")
-    return rows[0].company_id, {
-        **rows[0].as_user_status(),
-        "reason": rows[0].reason,
-        "since": _iso(rows[0].since),
-    }
+def user_rows_for(*, user_ids: Iterable[int]) -> list[tuple[int, UserStatusPayload]]:
+    """(company id, `user.status` payload) of these users, however many, in three queries."""
+    return [
+        (row.company_id, _user_payload(row))
+        for row in presence_rows(PbxUser.objects.filter(pk__in=list(user_ids)))
+    ]
 
 
 def _company_client(company: Company) -> ApiClient:
@@ -177,10 +171,16 @@ def queue_groups(*, company: Company) -> list[QueueUpdatePayload]:
     return _queue_groups(list(Queue.objects.filter(company=company).order_by("name")), company)
 
 
-def queue_group_for(*, queue_id: int) -> tuple[int, QueueUpdatePayload]:
-    """(company id, `queue.update` payload) of the group holding this queue."""
-    queue = Queue.objects.select_related("company").get(pk=queue_id)
-    return queue.company_id, _queue_groups([queue], queue.company)[0]
+def queue_groups_for(*, queue_ids: Iterable[int]) -> list[tuple[int, QueueUpdatePayload]]:
+    """(company id, `queue.update` payload) of the groups holding these queues."""
+    by_company: dict[int, list[Queue]] = defaultdict(list)
+    for queue in Queue.objects.filter(pk__in=list(queue_ids)).select_related("company"):
+        by_company[queue.company_id].append(queue)
+    return [
+        (company_id, payload)
+        for company_id, queues in sorted(by_company.items())
+        for payload in _queue_groups(sorted(queues, key=lambda q: q.name), queues[0].company)
+    ]
 
 
 def calls_hourly(*, company: Company) -> CallsHourlyPayload:

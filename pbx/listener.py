@@ -42,12 +42,18 @@ class DashboardPublisher:
     """Publishes to the companies' dashboard groups on the channel layer."""
 
     def changes(self, changes: LiveChanges) -> None:
+        from asgiref.sync import async_to_sync, sync_to_async
+
+        # One event loop for the whole batch: each publish's group_send runs on it, instead of
+        # asgiref starting a thread and an event loop (and channels-redis a connection) for each.
+        async_to_sync(sync_to_async(self._changes))(changes)
+
+    @staticmethod
+    def _changes(changes: LiveChanges) -> None:
         from dashboard import broadcast
 
-        for user_id in sorted(changes.user_ids):
-            broadcast.publish_user_status(user_id)
-        for queue_id in sorted(changes.queue_ids):
-            broadcast.publish_queue_update(queue_id)
+        broadcast.publish_users(changes.user_ids)
+        broadcast.publish_queues(changes.queue_ids)
 
     def resynced(self, company_ids: set[int]) -> None:
         from dashboard import broadcast
@@ -69,7 +75,7 @@ class ListenerSettings:
     ping_seconds: float = 10.0
     reconcile_seconds: float = 300.0
     batch_size: int = 500
-    batch_wait: float = 0.02
+    batch_wait: float = 0.0  # seconds to wait for more events after the first
     backoff_first: float = 1.0
     backoff_max: float = 30.0
 
@@ -195,15 +201,17 @@ class Listener:
         return restarted
 
     def _drain(self, inbox: queue.Queue) -> list:
+        """The first event, what follows within `batch_wait`, then whatever is already queued.
+
+        Under load the queue fills while a batch is applied, so batches grow by themselves;
+        waiting only delays a lone event (a status change) by the whole `batch_wait`."""
         batch = []
         try:
             batch.append(inbox.get(timeout=0.2))
             deadline = time.monotonic() + self.settings.batch_wait
             while len(batch) < self.settings.batch_size:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                batch.append(inbox.get(timeout=remaining))
+                batch.append(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
         except queue.Empty:
             pass
         return batch

@@ -300,17 +300,33 @@ class LiveState:
 
     # -- events ----------------------------------------------------------------------------
 
-    @transaction.atomic
     def apply_events(self, events: Iterable[Mapping[str, str]]) -> LiveChanges:
         """Applies a batch of events in order, in one transaction; a bad event is logged and
-        skipped, the rest still apply."""
-        changes = LiveChanges()
+        skipped, the rest still apply.
+
+        The batch is applied first without a savepoint per event (two round trips fewer per
+        event); only if something in it fails is it rolled back and applied again with each
+        event in its own savepoint, so that the bad one alone is skipped."""
+        events = list(events)
         now = self.now()
+        try:
+            with transaction.atomic():
+                return self._apply_batch(events, now, guarded=False)
+        except Exception:
+            logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
+        with transaction.atomic():
+            return self._apply_batch(events, now, guarded=True)
+
+    def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
+        changes = LiveChanges()
         touched_presence: set[int] = set()
         for event in events:
             name = (event.get("Event") or "").lower()
             handler = self._handlers.get(name)
             if handler is None:
+                continue
+            if not guarded:
+                handler(self, event, now, changes, touched_presence)
                 continue
             try:
                 with transaction.atomic():
@@ -396,17 +412,20 @@ class LiveState:
         if not queue or not unique_id:
             return
         queue_id, company_id = self.directory.queue(queue)
-        QueueCallerState.objects.update_or_create(
-            queue_name=queue,
-            unique_id=unique_id,
-            defaults={
-                "queue_id": queue_id,
-                "channel": event.get("Channel", ""),
-                "caller_id_num": event.get("CallerIDNum", ""),
-                "position": _int(event.get("Position")),
-                "entered_at": now,
-                "confirmed_at": now,
-            },
+        fields = {
+            "queue_id": queue_id,
+            "channel": event.get("Channel", ""),
+            "caller_id_num": event.get("CallerIDNum", ""),
+            "position": _int(event.get("Position")),
+            "entered_at": now,
+            "confirmed_at": now,
+        }
+        # One INSERT … ON CONFLICT DO UPDATE: update_or_create costs two savepoints and a SELECT.
+        QueueCallerState.objects.bulk_create(
+            [QueueCallerState(queue_name=queue, unique_id=unique_id, **fields)],
+            update_conflicts=True,
+            unique_fields=["queue_name", "unique_id"],
+            update_fields=list(fields),
         )
         self._note_queue(queue_id, company_id, changes)
 
@@ -420,20 +439,23 @@ class LiveState:
         unique_id, channel = event.get("Uniqueid", ""), event.get("Channel", "")
         if not unique_id or not channel:
             return
-        LiveChannel.objects.update_or_create(
-            unique_id=unique_id,
-            defaults={
-                "linked_id": event.get("Linkedid", ""),
-                "channel": channel,
-                "interface": device_of(channel),
-                "state": event.get("ChannelStateDesc", ""),
-                "caller_id_num": event.get("CallerIDNum", ""),
-                "connected_line_num": event.get("ConnectedLineNum", ""),
-                "exten": event.get("Exten", ""),
-                "context": event.get("Context", ""),
-                "started_at": now,
-                "confirmed_at": now,
-            },
+        fields = {
+            "linked_id": event.get("Linkedid", ""),
+            "channel": channel,
+            "interface": device_of(channel),
+            "state": event.get("ChannelStateDesc", ""),
+            "caller_id_num": event.get("CallerIDNum", ""),
+            "connected_line_num": event.get("ConnectedLineNum", ""),
+            "exten": event.get("Exten", ""),
+            "context": event.get("Context", ""),
+            "started_at": now,
+            "confirmed_at": now,
+        }
+        LiveChannel.objects.bulk_create(
+            [LiveChannel(unique_id=unique_id, **fields)],
+            update_conflicts=True,
+            unique_fields=["unique_id"],
+            update_fields=list(fields),
         )
 
     def _on_channel_state(self, event, now, changes, touched):
@@ -455,16 +477,20 @@ class LiveState:
             user_id__in=user_ids, paused=True
         ).values_list("user_id", "paused_reason"):
             paused[user_id] = paused.get(user_id) or reason
+        # One query for the rows that exist; get_or_create only for a user seen the first time.
+        existing = {row.user_id: row for row in UserPresence.objects.filter(user_id__in=user_ids)}
         for user_id in user_ids:
-            presence, created = UserPresence.objects.get_or_create(
-                user_id=user_id,
-                defaults={
-                    "paused": user_id in paused,
-                    "pause_reason": paused.get(user_id, ""),
-                    "changed_at": now,
-                    "confirmed_at": now,
-                },
-            )
+            presence, created = existing.get(user_id), False
+            if presence is None:
+                presence, created = UserPresence.objects.get_or_create(
+                    user_id=user_id,
+                    defaults={
+                        "paused": user_id in paused,
+                        "pause_reason": paused.get(user_id, ""),
+                        "changed_at": now,
+                        "confirmed_at": now,
+                    },
+                )
             wanted = (user_id in paused, paused.get(user_id, ""))
             if not created and (presence.paused, presence.pause_reason) != wanted:
                 presence.paused, presence.pause_reason = wanted

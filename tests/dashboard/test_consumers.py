@@ -64,7 +64,7 @@ async def test_it_forwards_published_messages_in_order(setup):
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         company_id = setup["company"].pk
-        first = await sync_to_async(broadcast.publish_user_status)(setup["ana"].pk)
+        (first,) = await sync_to_async(broadcast.publish_users)([setup["ana"].pk])
         second = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"x": 1})
         received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
         assert [m["seq"] for m in received] == [first, second]
