@@ -8,11 +8,9 @@ server (benchmarks/bench_urls.py, loaded through benchmarks/bench_settings.py). 
 requests/s, p99 latency and the ratio of each endpoint to the bare view; the machines are noisy,
 so read the ratios. Traffic goes to 127.0.0.1 only; the server is always stopped.
 
-DATABASE_CONN_MAX_AGE is 0 here, not the settings' default of 60: under daphne every request
-runs its sync view in a fresh thread, and a persistent connection stays open per thread, so 32
-concurrent clients held 76 PostgreSQL connections at peak and 32 after the load, and the server
-answered 503 ("too many clients") once the server's max_connections was reached. Pass
-`--conn-max-age 60` to see it.
+One connection per request (the settings' default, CONN_MAX_AGE=0): with persistent connections
+every request thread of daphne kept its own, 32 clients held 76 connections and the server
+answered 503 ("too many clients") once PostgreSQL's limit was reached.
 
 Run: .venv/bin/python benchmarks/load.py [--duration 10] [--connections 32] [--threads 2]
 Needs wrk (`apt-get install -y wrk`), PostgreSQL (BENCH_SERVER_URL, BENCH_DATABASE) and Redis
@@ -233,7 +231,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_env(rate: str, conn_max_age: str) -> dict[str, str]:
+def server_env(rate: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SWAN_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="benchmarks.bench_settings",
@@ -243,7 +241,6 @@ def server_env(rate: str, conn_max_age: str) -> dict[str, str]:
         ALLOWED_HOSTS=HOST,
         SECURE_SSL_REDIRECT="false",
         SWAN_THROTTLE_RATE=rate,
-        DATABASE_CONN_MAX_AGE=conn_max_age,
         REDIS_URL=REDIS_URL,
         SERVE_STATIC="false",
         LOG_LEVEL="WARNING",
@@ -371,12 +368,6 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rate", default="1000000/s", help="SWAN_THROTTLE_RATE for the server")
-    parser.add_argument(
-        "--conn-max-age",
-        default="0",
-        help="DATABASE_CONN_MAX_AGE for the server (default 0: persistent connections leak one "
-        "PostgreSQL connection per request thread under daphne; see the module docstring)",
-    )
     args = parser.parse_args()
     duration = max(1, min(args.duration, 60))
     wrk = require_wrk()
@@ -396,7 +387,7 @@ def main() -> None:
         ("bare view again", "/bench/bare", "bare"),
     ]
     log = Path(tempfile.gettempdir()) / f"swan-load-daphne-{port}.log"
-    server = Daphne(port, server_env(args.rate, args.conn_max_age), log)
+    server = Daphne(port, server_env(args.rate), log)
     results: list[Result] = []
     try:
         server.wait_ready(f"{base}/bench/bare")
@@ -431,7 +422,7 @@ def main() -> None:
     ceiling_p99 = (results[0].p99_ms + results[-1].p99_ms) / 2
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{duration}s (after {args.warmup} s "
-        f"warm-up), daphne 1 process, PostgreSQL (CONN_MAX_AGE={args.conn_max_age}), DEBUG off, "
+        f"warm-up), daphne 1 process, PostgreSQL (CONN_MAX_AGE=0), DEBUG off, "
         f"Redis throttle cache, {os.cpu_count()} CPUs"
     )
     print(

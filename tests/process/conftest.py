@@ -96,7 +96,8 @@ class Process:
         return self.popen.poll() is None
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def tail(self, chars: int = 3000) -> str:
@@ -255,10 +256,6 @@ def processes(transactional_db, redis_url, tmp_path) -> Iterator[Processes]:
         "SWAN_THROTTLE_RATE": "1000000/min",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
-        # Under daphne every request runs in a new thread, so CONN_MAX_AGE=60 (the PostgreSQL
-        # default in settings) leaves one open connection per finished request until garbage
-        # collection: 20 concurrent requests held 60+ connections. Not what these tests measure.
-        "DATABASE_CONN_MAX_AGE": "0",
     }
     manager = Processes(tmp_path, env)
     try:
