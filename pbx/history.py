@@ -17,8 +17,8 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.agents import device_of, same_device
 from pbx.auth import ApiClient
-from pbx.ingest.agents import device_of, same_device
 from pbx.models import (
     Company,
     Department,

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from pbx.agents import DirectorySnapshot, device_of, same_device
 from pbx.gateway import PbxSnapshot
-from pbx.ingest.agents import DirectorySnapshot, device_of, same_device
 from pbx.models import (
     DeviceState,
     LiveChannel,

@@ -9,8 +9,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.agents import same_device
 from pbx.auth import ApiClient
-from pbx.ingest.agents import same_device
 from pbx.models import Company, Department, DeviceState, LiveChannel, PbxUser, PublicNumber
 from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
 from swanproject.envelope import Conflict, NotFound

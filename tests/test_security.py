@@ -33,11 +33,11 @@ from rest_framework.test import APIClient
 
 from agenda.models import Agenda, AgendaPhone
 from pbx import history
+from pbx.agents import device_of
 from pbx.auth import ApiKeyRateThrottle
 from pbx.gateway import OriginateRequest, check_ami_value
 from pbx.gateway.ami import AmiGateway
 from pbx.gateway.frames import encode_action
-from pbx.ingest.agents import device_of
 from pbx.models import (
     DeviceState,
     LiveChannel,

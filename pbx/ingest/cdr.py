@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from pbx.ingest.agents import DirectorySnapshot, device_of
+from pbx.agents import DirectorySnapshot, device_of
 from pbx.ingest.queue_log import MalformedLine
 from pbx.models.history import CdrRecord
 

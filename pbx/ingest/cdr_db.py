@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from pbx.ingest.agents import DirectorySnapshot
+from pbx.agents import DirectorySnapshot
 from pbx.ingest.cdr import build_row
 from pbx.ingest.queue_log import MalformedLine
 from pbx.ingest.runner import Report, StopFlag

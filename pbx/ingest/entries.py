@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from pbx.ingest.agents import DirectorySnapshot
+from pbx.agents import DirectorySnapshot
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogLine
 
 Outcome = QueueEntry.Outcome

@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from pbx.agents import DirectorySnapshot
 from pbx.ingest import files
-from pbx.ingest.agents import DirectorySnapshot
 from pbx.ingest.cdr import parse_csv_line
 from pbx.ingest.queue_log import MalformedLine, parse_line
 from pbx.ingest.store import store_cdr, store_queue_log

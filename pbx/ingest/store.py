@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from pbx.ingest.agents import DirectorySnapshot
+from pbx.agents import DirectorySnapshot
 from pbx.ingest.cdr import CdrRow
 from pbx.ingest.entries import IN_CHUNK, rederive
 from pbx.ingest.queue_log import QueueLogRecord

@@ -334,7 +334,7 @@ def cdr(
     disposition="ANSWERED",
     **fields,
 ):
-    from pbx.ingest.agents import device_of
+    from pbx.agents import device_of
 
     return CdrRecord.objects.create(
         calldate=at,

@@ -1,4 +1,4 @@
-"""Who is the agent: queue_log agent texts and CDR channels matched to users, queues and companies."""
+"""Who is the agent: queue_log agent texts, AMI members and CDR channels matched to users (contract.md)."""
 
 from __future__ import annotations
 
