@@ -64,6 +64,7 @@ class Command(BaseCommand):
             f'  curl -H "X-Api-Key: {raw_key}" {api}/username/{extension}',
             "",
             f"API docs: {base}/api/docs/",
+            f"Dashboard: {base}/dashboard/ (log in as admin; live from the simulated PBX)",
         ]
         self.stdout.write("\n".join(lines))
 
