@@ -27,6 +27,8 @@ _CALL_ID = re.compile(r"^[\w.\-:@]{1,64}$")
 
 
 class QueuesStatusView(SwanView):
+    reads_live_state = True  # members and currentCalls are live
+
     def get(self, request: Request) -> Response:
         params = self.params(request)
         return Response(
@@ -39,6 +41,8 @@ class QueuesStatusView(SwanView):
 
 
 class UserResumeView(SwanView):
+    reads_live_state = True  # waiting-calls are live
+
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
         return Response(

@@ -11,7 +11,15 @@ from django.utils.translation import gettext as _
 
 from pbx.agents import same_device
 from pbx.auth import ApiClient
-from pbx.models import Company, Department, DeviceState, LiveChannel, PbxUser, PublicNumber
+from pbx.models import (
+    Company,
+    Department,
+    DeviceState,
+    ListenerLease,
+    LiveChannel,
+    PbxUser,
+    PublicNumber,
+)
 from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
 from swanproject.envelope import Conflict, NotFound
 
@@ -178,3 +186,12 @@ def web_phone(*, user: PbxUser) -> dict:
         "username": terminal.mac,
         "is_registered": state is not None and state not in UNREACHABLE_DEVICE_STATES,
     }
+
+
+def pbx_link_is_live() -> bool:
+    """True while an active listener holds its lease and is connected to the PBX."""
+    return (
+        ListenerLease.objects.filter(connected=True, expires_at__gt=timezone.now())
+        .exclude(holder="")
+        .exists()
+    )

@@ -27,6 +27,15 @@ class SwanView(APIView):
 
     body_array_param: str | None = None
     metadata_class = None  # OPTIONS is not part of the contract: a 405 envelope
+    # Answers read from the listener's live state say whether it is current: the contract's
+    # result shapes are fixed, so a header tells (`X-Swan-Live-State: live` or `stale`).
+    reads_live_state = False
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.reads_live_state and response.status_code < 400:
+            response["X-Swan-Live-State"] = "live" if selectors.pbx_link_is_live() else "stale"
+        return response
 
     def params(self, request: Request) -> dict:
         return request_params(request, body_array_param=self.body_array_param)
@@ -52,6 +61,8 @@ class UsernameGetView(SwanView):
 
 
 class BlfUsersListView(SwanView):
+    reads_live_state = True
+
     def get(self, request: Request, company: str) -> Response:
         params = self.params(request)
         rows = selectors.blf_users(
@@ -73,6 +84,8 @@ class CompanyNumbersListView(SwanView):
 
 
 class UserStatusView(SwanView):
+    reads_live_state = True
+
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
         user = self.extension_user(request, extension, params)
@@ -114,6 +127,8 @@ class UserUnregisterView(SwanView):
 
 
 class CurrentCallsListView(SwanView):
+    reads_live_state = True
+
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
         user = self.extension_user(request, extension, params)
@@ -121,6 +136,8 @@ class CurrentCallsListView(SwanView):
 
 
 class WebPhoneUsernameView(SwanView):
+    reads_live_state = True
+
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
         user = self.extension_user(request, extension, params)

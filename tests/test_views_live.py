@@ -148,3 +148,24 @@ def test_web_phone_username_errors(api, company):
     assert answer(api.get("/web-phone-username/999"), 404)["error"] is True
     assert answer(api.get("/web-phone-username/abc"), 400)["error"] is True
     assert answer(api.post("/web-phone-username/999"), 405)["error"] is True
+
+
+def test_live_reads_say_whether_the_pbx_link_is_live(api, company, make_user):
+    from pbx.models import ListenerLease
+
+    make_user(company, "200")
+    assert api.get("/userStatus/200")["X-Swan-Live-State"] == "stale"  # no listener yet
+    lease = ListenerLease.objects.create(
+        name="default",
+        holder="host:1",
+        expires_at=timezone.now() + timedelta(seconds=20),
+        connected=True,
+    )
+    for path in ("/userStatus/200", "/blf-users/onfarma", "/current-calls/200"):
+        assert api.get(path)["X-Swan-Live-State"] == "live"
+    lease.connected = False  # the PBX went away: reads still answer, from the last state
+    lease.save()
+    response = api.get("/blf-users/onfarma")
+    assert response.status_code == 200
+    assert response["X-Swan-Live-State"] == "stale"
+    assert "X-Swan-Live-State" not in api.get("/company-numbers/onfarma")  # not live state
