@@ -136,47 +136,73 @@ def derive(lines: Iterable[Line]) -> list[EntryDraft]:
 
 def rederive(callids: set[str], *, directory: DirectorySnapshot) -> int:
     """Derives again every entry of these calls from their stored lines; returns how many exist."""
-    created = 0
     ordered = sorted(callids)
-    for start in range(0, len(ordered), IN_CHUNK):
-        chunk = ordered[start : start + IN_CHUNK]
-        grouped: dict[tuple[str, str], list[Line]] = defaultdict(list)
-        for callid, queue_name, time, agent, event, data in QueueLogLine.objects.filter(
-            callid__in=chunk, event__in=ENTRY_EVENTS
-        ).values_list("callid", "queue_name", "time", "agent", "event", "data"):
-            grouped[callid, queue_name].append(Line(time, agent, event, data.split("|")))
-        entries = []
-        for (callid, queue_name), lines in grouped.items():
-            queue_id, company_id = directory.queue(queue_name)
-            for draft in derive(lines):
-                answered = draft.outcome in (Outcome.ANSWERED, Outcome.TRANSFERRED)
-                entries.append(
-                    QueueEntry(
-                        callid=callid,
-                        queue_name=queue_name,
-                        queue_id=queue_id,
-                        company_id=company_id,
-                        caller=draft.caller[:80],
-                        entered_at=draft.start(),
-                        answered_at=draft.answered_at,
-                        ended_at=draft.ended_at,
-                        outcome=draft.outcome,
-                        wait_seconds=draft.wait or 0,
-                        talk_seconds=draft.talk,
-                        agent=draft.agent if answered else "",
-                        agent_user_id=(
-                            directory.agent_user(draft.agent, company_id) if answered else None
-                        ),
-                    )
-                )
-        unique = {(e.callid, e.queue_name, e.entered_at): e for e in entries}
-        QueueEntry.objects.filter(callid__in=chunk).delete()
-        if connection.vendor == "postgresql":
-            _copy_entries(unique.values())
-        else:
-            QueueEntry.objects.bulk_create(unique.values(), batch_size=500)
-        created += len(unique)
+    # PostgreSQL takes the whole batch as one array parameter; SQLite needs chunks.
+    step = len(ordered) if connection.vendor == "postgresql" else IN_CHUNK
+    created = 0
+    for start in range(0, len(ordered), step):
+        chunk = ordered[start : start + step]
+        rows = _entry_rows(_stored_lines(chunk), directory)
+        _replace_entries(chunk, rows)
+        created += len(rows)
     return created
+
+
+def _stored_lines(callids: list[str]) -> dict[tuple[str, str], list[Line]]:
+    """The entry lines of these calls, by (callid, queue)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_STORED_LINES, [callids])
+            rows = cursor.fetchall()
+    else:
+        rows = QueueLogLine.objects.filter(callid__in=callids, event__in=ENTRY_EVENTS).values_list(
+            "callid", "queue_name", "time", "agent", "event", "data"
+        )
+    grouped: dict[tuple[str, str], list[Line]] = defaultdict(list)
+    for callid, queue_name, time, agent, event, data in rows:
+        grouped[callid, queue_name].append(Line(time, agent, event, data.split("|")))
+    return grouped
+
+
+def _entry_rows(
+    grouped: dict[tuple[str, str], list[Line]], directory: DirectorySnapshot
+) -> list[tuple]:
+    """QueueEntry rows (values in _COLUMNS order), one per (callid, queue, entered_at)."""
+    unique = {}
+    for (callid, queue_name), lines in grouped.items():
+        queue_id, company_id = directory.queue(queue_name)
+        for draft in derive(lines):
+            answered = draft.outcome in (Outcome.ANSWERED, Outcome.TRANSFERRED)
+            entered_at = draft.start()
+            unique[callid, queue_name, entered_at] = (
+                callid,
+                queue_name,
+                queue_id,
+                company_id,
+                draft.caller[:80],
+                entered_at,
+                draft.answered_at,
+                draft.ended_at,
+                draft.outcome,
+                draft.wait or 0,
+                draft.talk,
+                draft.agent if answered else "",
+                directory.agent_user(draft.agent, company_id) if answered else None,
+            )
+    return list(unique.values())
+
+
+def _replace_entries(callids: list[str], rows: list[tuple]) -> None:
+    """Deletes the calls' entries and stores these instead."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {_ENTRY_TABLE} WHERE callid = ANY(%s)", [callids])
+        _copy_entries(rows)
+    else:
+        QueueEntry.objects.filter(callid__in=callids).delete()
+        QueueEntry.objects.bulk_create(
+            [QueueEntry(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500
+        )
 
 
 _COLUMNS = [
@@ -196,13 +222,19 @@ _COLUMNS = [
 ]
 
 
-def _copy_entries(entries: Iterable[QueueEntry]) -> None:
+_ENTRY_TABLE = QueueEntry._meta.db_table
+# The event list is spelled out, not a parameter, so that the planner can use the partial index.
+_STORED_LINES = (
+    f"SELECT callid, queue_name, time, agent, event, data FROM {QueueLogLine._meta.db_table} "
+    f"WHERE callid = ANY(%s) AND event IN ({', '.join(repr(e) for e in ENTRY_EVENTS)})"
+)
+
+
+def _copy_entries(rows: Iterable[tuple]) -> None:
     """Django's bulk_create spends more time preparing values than PostgreSQL spends storing."""
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(
-            f"COPY {QueueEntry._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
-        ) as copy,
+        cursor.cursor.copy(f"COPY {_ENTRY_TABLE} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
     ):
-        for entry in entries:
-            copy.write_row([getattr(entry, name) for name in _COLUMNS])
+        for row in rows:
+            copy.write_row(row)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from pbx.models.history import IngestCursor
@@ -20,6 +21,21 @@ class RawLine:
     number: int
     text: str
     offset_after: int
+
+
+@dataclass(slots=True)
+class Block:
+    """Complete lines read in one go: their text (newline-terminated), first number, offset after."""
+
+    text: str
+    first_number: int
+    count: int
+    offset_after: int
+
+    @property
+    def last(self) -> RawLine:
+        """The block's last line, as far as the cursor needs it."""
+        return RawLine(self.first_number + self.count - 1, "", self.offset_after)
 
 
 @dataclass(slots=True)
@@ -102,12 +118,38 @@ def read_lines(segment: Segment) -> Iterator[RawLine]:
                 return  # Asterisk is still writing it
             offset += len(raw)
             number += 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                # Caller names from old phones arrive in Latin-1; keep them readable.
-                text = raw.decode("latin-1")
-            yield RawLine(number, text, offset)
+            yield RawLine(number, _decode(raw), offset)
+
+
+def read_blocks(segment: Segment, size: Callable[[], int]) -> Iterator[Block]:
+    """Like read_lines, `size()` complete lines at a time, without a Python object per line."""
+    number = segment.line_number
+    offset = segment.offset
+    with segment.path.open("rb") as handle:
+        handle.seek(offset)
+        while raws := list(islice(handle, size())):
+            partial = not raws[-1].endswith(b"\n")
+            if partial:
+                raws.pop()  # Asterisk is still writing it
+            if raws:
+                data = b"".join(raws)
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = "".join(map(_decode, raws))
+                offset += len(data)
+                yield Block(text, number + 1, len(raws), offset)
+                number += len(raws)
+            if partial:
+                return
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Caller names from old phones arrive in Latin-1; keep them readable.
+        return raw.decode("latin-1")
 
 
 def advance(cursor: IngestCursor, segment: Segment, line: RawLine) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 MAX_LENGTHS = {"callid": 64, "queue_name": 128, "agent": 128, "event": 32, "data": 1024}
-_LATEST_EPOCH = 4102444800  # 2100-01-01: later "epochs" are garbage, not times
+LATEST_EPOCH = 4102444800  # 2100-01-01: later "epochs" are garbage, not times
 
 
 class MalformedLine(ValueError):
@@ -54,7 +54,7 @@ def parse_line(text: str, *, local_tz: tzinfo) -> QueueLogRecord | None:
     stamp = parts[0]
     if stamp.isdigit():
         epoch = int(stamp)
-        if epoch > _LATEST_EPOCH:
+        if epoch > LATEST_EPOCH:
             raise MalformedLine(f"time {stamp!r} is out of range")
         time = datetime.fromtimestamp(epoch, UTC)
         callid, queue_name, agent, event = parts[1], parts[2], parts[3], parts[4]
