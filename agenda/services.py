@@ -66,7 +66,7 @@ def agenda_visible(*, client: ApiClient, name: str) -> Agenda | None:
     agenda = Agenda.objects.filter(name=name).first()
     if agenda is None:
         return None
-    if client.company_ids is not None and agenda.company_id not in client.company_ids:
+    if not client.sees_company(agenda.company_id):
         return None  # another company's agenda is answered as if it did not exist
     return agenda
 

@@ -36,6 +36,7 @@ class ApiClient:
         return queryset
 
     def sees_company(self, company_id: int | None) -> bool:
+        """A key limited to companies sees none of another's objects, nor company-less ones."""
         return self.company_ids is None or company_id in self.company_ids
 
 

@@ -39,12 +39,6 @@ class LiveChanges:
     company_ids: set[int] = field(default_factory=set)
     corrected: int = 0
 
-    def merge(self, other: LiveChanges) -> None:
-        self.user_ids |= other.user_ids
-        self.queue_ids |= other.queue_ids
-        self.company_ids |= other.company_ids
-        self.corrected += other.corrected
-
     def __bool__(self) -> bool:
         return bool(self.user_ids or self.queue_ids or self.company_ids or self.corrected)
 

@@ -18,10 +18,8 @@ logger = logging.getLogger("swan.terminals")
 
 def terminal_get(*, client: ApiClient, mac: str) -> Terminal:
     terminal = Terminal.objects.select_related("user__company").filter(mac=mac).first()
-    if terminal is None or (
-        client.company_ids is not None
-        and (terminal.user is None or terminal.user.company_id not in client.company_ids)
-    ):
+    owner = terminal.user.company_id if terminal is not None and terminal.user else None
+    if terminal is None or not client.sees_company(owner):
         raise NotFound(_("Terminal %(mac)s not found.") % {"mac": mac})
     if terminal.user is None:
         raise Conflict(_("Terminal %(mac)s has no user.") % {"mac": mac})
