@@ -7,6 +7,7 @@ Works for Asterisk 16, 18 and 20: QueueStatus rows say `Name`/`Location` where e
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,9 +70,13 @@ class LiveState:
     ):
         self.directory = directory or DirectorySnapshot.load()
         self.now = now
+        # device → users whose queue member rings it (interface or state interface); the status
+        # of those users follows that device too (presence.py).
+        self._member_devices: dict[str, set[int]] | None = None
 
     def reload_directory(self) -> None:
         self.directory = DirectorySnapshot.load()
+        self._member_devices = None
 
     # -- matching --------------------------------------------------------------------------
 
@@ -80,7 +85,20 @@ class LiveState:
         if lowered.startswith(DND_DEVICE_PREFIX):
             extension = interface[len(DND_DEVICE_PREFIX) :]
             return {user_id for user_id, _ in self.directory.extensions.get(extension, [])}
-        return {user_id for user_id, _ in self.directory.interfaces.get(lowered, [])}
+        users = {user_id for user_id, _ in self.directory.interfaces.get(lowered, [])}
+        return users | self._members_of_device(lowered)
+
+    def _members_of_device(self, device: str) -> set[int]:
+        if self._member_devices is None:
+            index: dict[str, set[int]] = defaultdict(set)
+            for user_id, interface, state_interface in QueueMemberState.objects.filter(
+                user__isnull=False
+            ).values_list("user_id", "interface", "state_interface"):
+                index[same_device(interface).lower()].add(user_id)
+                if state_interface:
+                    index[same_device(state_interface).lower()].add(user_id)
+            self._member_devices = dict(index)
+        return self._member_devices.get(device, set())
 
     def member_user(self, queue: str, interface: str, member_name: str, state_interface: str):
         _queue_id, company_id = self.directory.queue(queue)
@@ -98,11 +116,13 @@ class LiveState:
         """Makes the live tables equal to the snapshot; returns what had drifted."""
         now = self.now()
         changes = LiveChanges()
+        self._member_devices = None
         if snapshot.device_states:
             self._sync_devices(snapshot.device_states, now, changes)
         else:
             logger.warning("snapshot has no device states (DeviceStateList unsupported?): kept")
         self._sync_members(snapshot, now, changes)
+        self._member_devices = None
         self._sync_callers(snapshot, now, changes)
         self._sync_channels(snapshot, now, changes)
         self._sync_presence(now, changes, dnd_devices=snapshot.device_states or None)
@@ -308,6 +328,7 @@ class LiveState:
                 return self._apply_batch(events, now, guarded=False)
         except Exception:
             logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
+        self._member_devices = None  # the rolled-back batch may have changed it
         with transaction.atomic():
             return self._apply_batch(events, now, guarded=True)
 
@@ -382,7 +403,15 @@ class LiveState:
             row = self._new_member(queue, interface, wanted, now)
             row.calls_taken = _int(event.get("CallsTaken"))
             row.save()
+            self._member_devices = None
         else:
+            # Older events (Asterisk 11's QueueMemberPaused) leave out what did not change.
+            if event.get("StateInterface") is None:
+                del wanted["state_interface"]
+            if event.get("Status") is None:
+                del wanted["status"]
+            if wanted.get("state_interface", row.state_interface) != row.state_interface:
+                self._member_devices = None
             for name, value in wanted.items():
                 setattr(row, name, value)
             row.calls_taken = _int(event.get("CallsTaken"), row.calls_taken)
@@ -400,6 +429,7 @@ class LiveState:
             if row.user_id:
                 touched.add(row.user_id)
             row.delete()
+            self._member_devices = None
 
     def _on_caller_join(self, event, now, changes, touched):
         queue, unique_id = event.get("Queue", ""), event.get("Uniqueid", "")

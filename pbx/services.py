@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
-from pbx.models import PbxUser, Queue, UserPresence
+from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
 from pbx.presence import AVAILABLE, BUSY, PAUSE, UserStatus
 from pbx.selectors import user_status_get
 from swanproject.envelope import Conflict, ServiceUnavailable
@@ -79,10 +79,20 @@ def _save_presence(user: PbxUser, **flags) -> None:
         presence.save()
 
 
+def member_interfaces(user: PbxUser) -> list[str]:
+    """The interfaces by which the PBX has the user in its queues (FreePBX's
+    `Local/201@from-queue/n`, `PJSIP/201`, dynamic members), as the listener last saw them;
+    the user's own devices when the PBX reported none (listener not running yet)."""
+    live = set(
+        QueueMemberState.objects.filter(user=user).values_list("interface", flat=True).distinct()
+    )
+    return sorted(live or {terminal.interface for terminal in user.terminals.all()})
+
+
 def _pause_everywhere(gateway: PbxGateway, user: PbxUser, *, paused: bool, reason: str) -> int:
     """QueuePause without a queue acts on every queue of the member; returns interfaces done."""
     done = 0
-    for interface in {terminal.interface for terminal in user.terminals.all()}:
+    for interface in member_interfaces(user):
         try:
             gateway.queue_pause(interface=interface, paused=paused, reason=reason)
         except PbxActionFailed as exc:
@@ -152,18 +162,25 @@ def call_place(*, gateway: PbxGateway, user: PbxUser, destination: str) -> bool:
     return success
 
 
+def _user_memberships(user: PbxUser) -> set[tuple[str, str]]:
+    """(queue, interface) pairs to leave: what the PBX reports for the user, and its configured
+    queues on each of its devices (a member the listener has not seen yet)."""
+    pairs = set(QueueMemberState.objects.filter(user=user).values_list("queue_name", "interface"))
+    interfaces = {terminal.interface for terminal in user.terminals.all()}
+    pairs |= {(queue, interface) for queue in user_queue_names(user) for interface in interfaces}
+    return pairs
+
+
 def user_unregister(*, gateway: PbxGateway, user: PbxUser) -> bool:
     """Removes the user's devices from its queues and marks its webphone unregistered."""
     from terminals.models import Terminal
 
     success = True
-    interfaces = {terminal.interface for terminal in user.terminals.all()}
-    for queue in user_queue_names(user):
-        for interface in interfaces:
-            removed = pbx_call(
-                lambda q=queue, i=interface: queue_member_remove(gateway, queue=q, interface=i)
-            )
-            success = success and bool(removed)
+    for queue, interface in sorted(_user_memberships(user)):
+        removed = pbx_call(
+            lambda q=queue, i=interface: queue_member_remove(gateway, queue=q, interface=i)
+        )
+        success = success and bool(removed)
     if success:
         Terminal.objects.filter(user=user, type=Terminal.Type.WEBPHONE).update(
             registered=False, registered_at=None

@@ -173,8 +173,9 @@ def test_blf_users_runs_a_constant_number_of_queries(
         )
         for user in users[:500]
     )
-    # key lookup, key companies, last-used update, company, users, terminals, device states
-    with django_assert_max_num_queries(8):
+    # key lookup, key companies, last-used update, company, users, terminals, queue members,
+    # device states
+    with django_assert_max_num_queries(9):
         rows = result(api.get("/blf-users/onfarma", {"withMobile": "1"}))
     assert len(rows) == 1000
     assert sum(row["status"] == "available" for row in rows) == 500
