@@ -10,6 +10,7 @@ from pbx.simulator import events as ev
 from pbx.simulator.callcentre import (
     CallCentre,
     MemberExists,
+    MemberNotDynamic,
     MemberNotFound,
     NoSuchQueue,
     OriginateSpec,
@@ -211,6 +212,8 @@ def queue_remove(ctx: Context, msg: Message) -> Message:
         return error(msg, "Unable to remove interface from queue: No such queue")
     except MemberNotFound:
         return error(msg, "Unable to remove interface: Not there")
+    except MemberNotDynamic:
+        return error(msg, "Member not dynamic")
     return success(msg, "Removed interface from queue")
 
 
@@ -429,7 +432,7 @@ def db_del(ctx: Context, msg: Message) -> Message:
     if isinstance(found, Message):
         return found
     if ctx.centre.astdb.pop(found, None) is None:
-        return error(msg, "Database entry not found")
+        return error(msg, "Database entry could not be deleted")  # Asterisk 20 and 22's words
     return success(msg, "Key deleted successfully")
 
 

@@ -33,6 +33,10 @@ class MemberNotFound(SimulatorError):
     pass
 
 
+class MemberNotDynamic(SimulatorError):
+    """A member of queues.conf: Asterisk's QueueRemove refuses it."""
+
+
 @dataclass(frozen=True)
 class OriginateSpec:
     channel: str
@@ -104,13 +108,12 @@ class CallCentre:
                 q.name, q.company, q.exten or q.name, q.strategy, q.service_level, q.weight
             )
             for m in q.members:
-                # Members restored at boot (persistentmembers) are dynamic: QueueRemove may drop them.
                 state.members[m.interface] = Member(
                     queue=q.name,
                     interface=m.interface,
                     name=m.name or m.interface,
                     state_interface=m.interface,
-                    membership="dynamic",
+                    membership=m.membership,
                     penalty=m.penalty,
                     paused=m.paused,
                     paused_reason=m.paused_reason if m.paused else "",
@@ -636,9 +639,12 @@ class CallCentre:
         q = self.queues.get(queue)
         if q is None:
             raise NoSuchQueue(queue)
-        member = q.members.pop(interface, None)
+        member = q.members.get(interface)
         if member is None:
             raise MemberNotFound(interface)
+        if member.membership != "dynamic":
+            raise MemberNotDynamic(interface)
+        del q.members[interface]
         self._emit(ev.queue_member("QueueMemberRemoved", member, self.member_state(member)))
         self.history.queue_log(self.now, "MANAGER", queue, interface, "REMOVEMEMBER", "")
         return member

@@ -31,6 +31,9 @@ class MemberConfig:
     penalty: int = 0
     paused: bool = False
     paused_reason: str = ""
+    # "dynamic": restored at boot by persistentmembers, QueueRemove drops it (the directory's
+    # members); "static": a queues.conf member, which QueueRemove refuses.
+    membership: str = "dynamic"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from pbx.simulator import QUIET, Behaviour
-from tests.simulator.helpers import make_centre
+import pytest
+
+from pbx.simulator import QUIET, Behaviour, CallCentre, MemberConfig, PbxConfig, QueueConfig
+from pbx.simulator.callcentre import MemberNotDynamic
+from tests.simulator.helpers import START, make_centre, small_config
 
 BUSY = dataclasses.replace(Behaviour(), call_rate=3.0, pauses_per_agent_hour=2.0)
 
@@ -98,3 +101,23 @@ def test_agents_pause_and_come_back_on_their_own(tmp_path):
     pauses = [e for e in events if e[0] == "PAUSE"]
     assert {e[1] for e in pauses} == {"Descanso", "Comida"}
     assert any(e[0] == "UNPAUSE" for e in events)
+
+
+def test_a_static_member_cannot_be_removed_as_asterisk_refuses_it():
+    config = small_config()
+    static = QueueConfig(
+        "fijos", "acme", (MemberConfig("PJSIP/200", "Ana García", membership="static"),)
+    )
+    centre = CallCentre(
+        PbxConfig(companies=config.companies, devices=config.devices, queues=(static,)),
+        behaviour=QUIET,
+        seed=1,
+        start_time=START,
+    )
+    with pytest.raises(MemberNotDynamic):
+        centre.queue_remove("fijos", "PJSIP/200")
+    assert "PJSIP/200" in centre.queues["fijos"].members
+    added = centre.queue_add("fijos", "PJSIP/201", member_name="Luis Pérez")
+    assert added.membership == "dynamic"
+    centre.queue_remove("fijos", "PJSIP/201")
+    assert "PJSIP/201" not in centre.queues["fijos"].members
