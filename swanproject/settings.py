@@ -79,7 +79,18 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {
         "NAME": env("DATABASE_TEST_NAME", default=str(BASE_DIR / "test_db.sqlite3"))
     }
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The listener, ingest and every request write at once. WAL lets readers go on while one
+    # writes; IMMEDIATE takes the write lock when a transaction starts, so a transaction that
+    # read first never fails "database is locked" at once when it upgrades to a write (SQLite
+    # refuses that upgrade once another writer committed); the timeout is how long a writer
+    # waits for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 else:
     # Explicit test name: channels' live server otherwise connects to the wrong database (channels#2176).
     DATABASES["default"]["TEST"] = {
