@@ -7,12 +7,13 @@ Works for Asterisk 16, 18 and 20: QueueStatus rows say `Name`/`Location` where e
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from pbx.agents import DirectorySnapshot, device_of, same_device
@@ -27,6 +28,7 @@ from pbx.models import (
 
 logger = logging.getLogger("swan.listener")
 
+BATCH_RETRY_DELAYS = (0.05, 0.25, 1.0, 3.0)  # seconds before each new try of a batch
 DND_DEVICE_PREFIX = "custom:dnd"  # FreePBX's DND hint device, `Custom:DND<extension>`
 _DND_ON_STATES = {"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"}
 
@@ -319,15 +321,31 @@ class LiveState:
         skipped, the rest still apply.
 
         The batch is applied first without a savepoint per event (two round trips fewer per
-        event); only if something in it fails is it rolled back and applied again with each
-        event in its own savepoint, so that the bad one alone is skipped."""
+        event). A database that is locked or away is retried as a whole, so no event is lost
+        to it; only if an event itself fails is the batch applied again with each event in its
+        own savepoint, so that the bad one alone is skipped."""
         events = list(events)
         now = self.now()
-        try:
-            with transaction.atomic():
-                return self._apply_batch(events, now, guarded=False)
-        except Exception:
-            logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
+        for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
+            try:
+                with transaction.atomic():
+                    return self._apply_batch(events, now, guarded=False)
+            except OperationalError as exc:
+                self._member_devices = None
+                if delay is None:
+                    raise
+                logger.warning(
+                    "batch retried: database error attempt=%s events=%s error=%s",
+                    attempt,
+                    len(events),
+                    exc,
+                )
+                if not connection.in_atomic_block:  # a lost connection reconnects on next use
+                    connection.close_if_unusable_or_obsolete()
+                time.sleep(delay)
+            except Exception:
+                logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
+                break
         self._member_devices = None  # the rolled-back batch may have changed it
         with transaction.atomic():
             return self._apply_batch(events, now, guarded=True)
@@ -346,6 +364,8 @@ class LiveState:
             try:
                 with transaction.atomic():
                     handler(self, event, now, changes, touched_presence)
+            except OperationalError:
+                raise  # the database, not this event: never skip events for it
             except Exception:
                 logger.exception("skipped an event the listener could not apply event=%s", name)
         if touched_presence:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
 from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
-from pbx.presence import AVAILABLE, BUSY, PAUSE, UserStatus
+from pbx.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
 from pbx.selectors import user_status_get
+from pbx.writes import record_pbx_change
 from swanproject.envelope import Conflict, ServiceUnavailable
 
 logger = logging.getLogger("swan.pbx")
@@ -132,10 +133,26 @@ def user_status_set(
         raise Conflict(
             _("The PBX refused the change: %(message)s") % {"message": exc.message}
         ) from exc
-    with transaction.atomic():
-        _save_presence(user, **flags)
     logger.info("status set extension=%s status=%s", user.extension, status)
-    return user_status_get(user=user)
+    if record_pbx_change(lambda: _save_presence(user, **flags), what=f"presence {user.extension}"):
+        try:
+            return user_status_get(user=user)
+        except DatabaseError as exc:
+            logger.error(
+                "status read failed after the change extension=%s error=%s", user.extension, exc
+            )
+    return _status_done_by_pbx(user, status, reason)
+
+
+def _status_done_by_pbx(user: PbxUser, status: str, reason: str) -> UserStatus:
+    """The answer when our database cannot tell: what the PBX was just asked to do and did."""
+    return {
+        "extension": user.extension,
+        "id": user.pk,
+        "name": user.name,
+        "status": status,
+        "description": reason or str(STATUS_LABELS[status]),
+    }
 
 
 def call_place(*, gateway: PbxGateway, user: PbxUser, destination: str) -> bool:
@@ -182,8 +199,11 @@ def user_unregister(*, gateway: PbxGateway, user: PbxUser) -> bool:
         )
         success = success and bool(removed)
     if success:
-        Terminal.objects.filter(user=user, type=Terminal.Type.WEBPHONE).update(
-            registered=False, registered_at=None
+        record_pbx_change(
+            lambda: Terminal.objects.filter(user=user, type=Terminal.Type.WEBPHONE).update(
+                registered=False, registered_at=None
+            ),
+            what=f"webphone unregistered {user.extension}",
         )
     logger.info("user unregistered extension=%s success=%s", user.extension, success)
     return success

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from pbx.auth import ApiClient
 from pbx.gateway import PbxGateway
 from pbx.services import pbx_call, queue_member_add, queue_member_remove, user_queue_names
+from pbx.writes import record_pbx_change
 from swanproject.envelope import Conflict, NotFound
 from terminals.models import Terminal
 
@@ -65,7 +66,10 @@ class _Membership:
             return
         self.terminal.registered = registered
         self.terminal.registered_at = timezone.now() if registered else None
-        self.terminal.save(update_fields=["registered", "registered_at"])
+        record_pbx_change(
+            lambda: self.terminal.save(update_fields=["registered", "registered_at"]),
+            what=f"terminal {self.terminal.mac} registered={registered}",
+        )
 
 
 def terminal_register(*, gateway: PbxGateway, terminal: Terminal) -> bool:

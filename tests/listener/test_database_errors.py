@@ -1,0 +1,81 @@
+"""A database that is locked or away never makes the listener skip events."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError
+
+from pbx import livestate
+from pbx.gateway.frames import Frame
+from pbx.livestate import LiveState
+from pbx.models import DeviceState, UserPresence
+
+pytestmark = pytest.mark.django_db
+
+
+def event(**headers) -> Frame:
+    return Frame([(key, str(value)) for key, value in headers.items()])
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    monkeypatch.setattr(livestate, "BATCH_RETRY_DELAYS", (0, 0, 0))
+
+
+def events_for(extension: str) -> list[Frame]:
+    return [
+        event(Event="DeviceStateChange", Device=f"PJSIP/{extension}", State="INUSE"),
+        event(
+            Event="QueueMemberPause",
+            Queue="q",
+            Interface=f"PJSIP/{extension}",
+            MemberName="x",
+            Paused="1",
+            PausedReason="Descanso",
+        ),
+    ]
+
+
+def locked_first(times: int, monkeypatch):
+    real = LiveState._apply_batch
+    calls = {"n": 0}
+
+    def apply(self, events, now, *, guarded):
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise OperationalError("database is locked")
+        return real(self, events, now, guarded=guarded)
+
+    monkeypatch.setattr(LiveState, "_apply_batch", apply)
+
+
+def test_a_locked_batch_is_retried_whole_and_nothing_is_skipped(
+    company, make_user, make_queue, monkeypatch, caplog
+):
+    user = make_user(company, "201")
+    make_queue(company, "q", members=[user])
+    locked_first(2, monkeypatch)
+    LiveState().apply_events(events_for("201"))
+    assert DeviceState.objects.get(interface="PJSIP/201").state == "INUSE"
+    assert UserPresence.objects.get(user=user).pause_reason == "Descanso"
+    assert "skipped an event" not in caplog.text
+
+
+def test_a_database_that_stays_away_raises_instead_of_skipping(company, make_user, monkeypatch):
+    make_user(company, "201")
+    locked_first(99, monkeypatch)
+    with pytest.raises(OperationalError):
+        LiveState().apply_events(events_for("201"))
+
+
+def test_an_event_failing_on_the_database_is_not_skipped_as_a_bad_event(
+    company, make_user, monkeypatch
+):
+    make_user(company, "201")
+
+    def locked(self, event, now, changes, touched):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setitem(LiveState._handlers, "devicestatechange", locked)
+    with pytest.raises(OperationalError):
+        LiveState().apply_events(events_for("201"))
