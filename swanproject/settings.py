@@ -173,6 +173,12 @@ SPECTACULAR_SETTINGS = {
 SWAN_URL_PREFIX = env("SWAN_URL_PREFIX", default="").strip("/")
 SWAN_ALWAYS_HTTP_200 = env.bool("SWAN_ALWAYS_HTTP_200", default=False)
 SWAN_DEFAULT_COMPANY_TIME_ZONE = env("SWAN_DEFAULT_COMPANY_TIME_ZONE", default="Europe/Madrid")
+# Bracket parameters (`a[x][y]=1`) nested deeper than this are a 400, as PHP's max_input_nesting_level.
+SWAN_PARAM_MAX_DEPTH = env.int("SWAN_PARAM_MAX_DEPTH", default=64)
+# Request limits (docs/api.md): a larger body is a 413, more fields a 400. 10,000 agenda phones
+# written the PHP way (`phones[0][name]=…&phones[0][number]=…`) are 20,000 fields, about 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=25_000)
 
 AMI_HOST = env("AMI_HOST", default="127.0.0.1")
 AMI_PORT = env.int("AMI_PORT", default=5038)

@@ -47,6 +47,7 @@ from pbx.models import (
     UserPresence,
 )
 from pbx.models.history import CdrRecord, QueueEntry
+from pbx.params import ParameterError, parse_query_string
 from swanproject.urls import swan_urlpatterns
 from terminals.models import Terminal
 from tests.fakes import RecordingGateway
@@ -1024,3 +1025,213 @@ def test_throttling_counts_per_key_not_per_client_address(tenants, api_for, monk
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.1"))
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.2"))
     envelope(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.3"), 429)
+
+
+# ----------------------------------------------------------------------------- hostile input
+# Issue 10, A: input that once got a 500. Each answers a 4xx envelope naming what is wrong, and
+# nothing reaches the PBX (or the database) unless the whole request is valid.
+
+DEEP_KEY = "queues" + "[x]" * 1200
+HUGE = "9" * 5000  # past Python's int-string limit (4300 digits)
+PATH_PARAMETERS = sorted(
+    {
+        (p.name, name)
+        for p in swan_urlpatterns
+        for name in p.pattern.regex.groupindex
+        if p.name not in NO_API_KEY
+    }
+)
+
+
+def test_brackets_nested_past_the_limit_answer_400_naming_the_parameter(alpha_key, gateway):
+    response = alpha_key.get(f"/queues-status?{DEEP_KEY}=1", HTTP_ACCEPT_LANGUAGE="en")
+    message = envelope(response, 400)["error-msg"]
+    assert "'queues'" in message
+    assert "nested" in message
+    form = urlencode({"status": "busy", "reason" + "[x]" * 1200: "x"})
+    response = alpha_key.generic(
+        "POST", "/userStatus/200", form, content_type="application/x-www-form-urlencoded"
+    )
+    assert "'reason'" in envelope(response, 400)["error-msg"]
+    assert gateway.calls == []
+
+
+def test_brackets_nested_up_to_the_limit_still_parse(settings):
+    settings.SWAN_PARAM_MAX_DEPTH = 64
+    tree = parse_query_string("a" + "[x]" * 64 + "=1")
+    for _level in range(65):  # "a", then 64 levels of "x"
+        tree = tree["a" if "a" in tree else "x"]
+    assert tree == "1"
+    with pytest.raises(ParameterError, match="'a'"):
+        parse_query_string("a" + "[x]" * 65 + "=1")
+
+
+def test_ten_thousand_phones_written_the_php_way_fit_the_default_field_limit(alpha_key):
+    phones = [(f"phones[{n}][name]", f"Cliente {n}") for n in range(10_000)]
+    phones += [(f"phones[{n}][number]", f"6{n:08d}") for n in range(10_000)]
+    form = urlencode([("name", "agenda-a"), *phones])
+    response = alpha_key.generic(
+        "POST", "/update-agenda", form, content_type="application/x-www-form-urlencoded"
+    )
+    assert ok(response) == {"success": True}
+    assert AgendaPhone.objects.filter(agenda__name="agenda-a").count() == 10_001
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"departments": f"[{HUGE}]"},
+        {"departments": f'["Soporte", {{"x": {HUGE}}}]'},
+        {"withMobile": "true", "departments": f'{{"a": [{HUGE}]}}'},
+    ],
+    ids=["array", "nested", "map"],
+)
+def test_a_json_parameter_with_a_huge_integer_answers_400(alpha_key, params):
+    response = alpha_key.get("/blf-users/alpha", params, HTTP_ACCEPT_LANGUAGE="en")
+    assert "'departments'" in envelope(response, 400)["error-msg"]
+
+
+def test_a_json_string_parameter_with_a_huge_integer_reaches_nothing(alpha_key, gateway):
+    before = snapshot()
+    form = urlencode({"name": "agenda-a", "phones": f'[{{"name": "x", "number": {HUGE}}}]'})
+    response = alpha_key.generic(
+        "POST", "/update-agenda", form, content_type="application/x-www-form-urlencoded"
+    )
+    envelope(response, 400)
+    response = alpha_key.get("/queues-status", {"queues": f'{{"g": [{HUGE}]}}'})
+    envelope(response, 400)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("endpoint", "name"), PATH_PARAMETERS, ids=lambda v: str(v))
+@pytest.mark.parametrize("value", ["\x00", "al\x00pha", "200\x00", "\x1b[2J", "a\x7f"])
+def test_control_characters_in_any_path_parameter_answer_400(
+    endpoint, name, value, alpha_key, gateway
+):
+    pattern = next(p for p in swan_urlpatterns if p.name == endpoint)
+    before = snapshot()
+    for method in served_methods(pattern):
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        path = path_for(pattern, **{name: value})
+        response = send(
+            alpha_key, method, path, GOOD_BODIES.get(endpoint), HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert f"'{name}'" in envelope(response, 400)["error-msg"], (method, path)
+    assert gateway.calls == []
+    assert snapshot() == before
+
+
+def test_more_fields_than_the_limit_answer_400_naming_it(alpha_key, settings, gateway):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+    fields = urlencode([("status", "busy")] + [(f"f{n}", "x") for n in range(1001)])
+    response = alpha_key.get(f"/queues-status?{fields}", HTTP_ACCEPT_LANGUAGE="en")
+    assert "1000" in envelope(response, 400)["error-msg"]
+    response = alpha_key.generic(
+        "POST",
+        "/userStatus/200",
+        fields,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert "1000" in envelope(response, 400)["error-msg"]
+    parts = {"status": "busy", **{f"f{n}": "x" for n in range(1001)}}
+    response = alpha_key.post("/userStatus/200", parts, format="multipart")
+    envelope(response, 400)
+    assert gateway.calls == []
+
+
+def _big_bodies(size: int) -> dict[str, tuple[str, bytes | str]]:
+    reason = "x" * size
+    return {
+        "json": ("application/json", json.dumps({"status": "busy", "reason": reason})),
+        "form": ("application/x-www-form-urlencoded", urlencode({"status": "busy", "r": reason})),
+    }
+
+
+@pytest.mark.parametrize("kind", ["json", "form", "multipart"])
+def test_a_body_over_the_limit_answers_413_naming_it(kind, alpha_key, settings, gateway):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+    size = 3 * 1024 * 1024
+    if kind == "multipart":
+        body = {"status": "busy", "reason": "x" * size}
+        response = alpha_key.post(
+            "/userStatus/200", body, format="multipart", HTTP_ACCEPT_LANGUAGE="en"
+        )
+    else:
+        content_type, body = _big_bodies(size)[kind]
+        response = alpha_key.generic(
+            "POST", "/userStatus/200", body, content_type=content_type, HTTP_ACCEPT_LANGUAGE="en"
+        )
+    assert "2621440" in envelope(response, 413)["error-msg"]
+    assert gateway.calls == []
+
+
+LONE_SURROGATE = '"x\\ud800y"'  # valid JSON, but no UTF-8 can carry it
+SURROGATE_BODIES = [
+    ("/userStatus/200", f'{{"status": "busy", "reason": {LONE_SURROGATE}}}', "reason"),
+    ("/userStatus/200", f'{{"status": "pause", "reason": {LONE_SURROGATE}}}', "reason"),
+    ("/userStatus/200", f'{{"status": "busy", "company": {LONE_SURROGATE}}}', "company"),
+    ("/userStatus/200", f'{{"status": "busy", "x": {{"y": [{LONE_SURROGATE}]}}}}', "x"),
+    ("/call/600", f'{{"private_source": "200", "company": "alpha", "z": {LONE_SURROGATE}}}', "z"),
+    ("/user-unregister/200", f'{{"company": {LONE_SURROGATE}}}', "company"),
+    (
+        "/update-agenda",
+        f'{{"name": "agenda-a", "phones": [{{"name": {LONE_SURROGATE}, "number": "6001"}}]}}',
+        "phones",
+    ),
+    ("/update-agenda", f'[{{"name": {LONE_SURROGATE}, "number": "6001"}}]', "phones"),
+    (f"/terminal-register/{A_MAC}", f'{{"a": {LONE_SURROGATE}}}', "a"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "name"), SURROGATE_BODIES, ids=lambda v: str(v)[:40])
+def test_a_lone_surrogate_is_refused_before_any_pbx_action(path, body, name, alpha_key, gateway):
+    before = snapshot()
+    response = alpha_key.generic(
+        "POST", path, body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    message = envelope(response, 400)["error-msg"]
+    assert f"'{name}'" in message
+    assert "UTF-8" in message
+    assert gateway.calls == [], "the PBX acted on a request that was then refused"
+    assert snapshot() == before
+
+
+def test_a_lone_surrogate_in_a_json_string_parameter_is_refused(alpha_key):
+    queues = json.dumps({"g": ["q-alpha\ud800"]})  # json.dumps escapes it: \ud800
+    response = alpha_key.get("/queues-status", {"queues": queues}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "'queues'" in envelope(response, 400)["error-msg"]
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status", "body"),
+    [
+        (f"bytes={HUGE}-", 416, b""),
+        (f"bytes={'0' * 5000}5-", 206, AUDIO[5:]),
+        (f"bytes=0-{HUGE}", 206, AUDIO),
+        (f"bytes=10-{'0' * 5000}19", 206, AUDIO[10:20]),
+        (f"bytes=-{HUGE}", 206, AUDIO),
+        (f"bytes={HUGE}-{HUGE}", 416, b""),
+        ("bytes=\u0663-", 200, AUDIO),  # Arabic-Indic 3: not a number of HTTP's
+        ("bytes=-\u0663", 200, AUDIO),
+    ],
+    ids=[
+        "huge-first",
+        "zeros-first",
+        "huge-last",
+        "zeros-last",
+        "huge-suffix",
+        "huge-both",
+        "arabic-first",
+        "arabic-suffix",
+    ],
+)
+def test_a_range_with_thousands_of_digits_never_answers_500(
+    range_header, status, body, tenants, beta_key
+):
+    path = ok(beta_key.get("/recording/900.1/300"))["path"]
+    response = APIClient().get(path, HTTP_RANGE=range_header)
+    assert response.status_code == status
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    assert content == body
