@@ -18,6 +18,7 @@ from django.core.exceptions import (
 )
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -148,6 +149,8 @@ def request_error(exc: Exception) -> SwanError | None:
             _("The request has more than %(max)s files (DATA_UPLOAD_MAX_NUMBER_FILES).")
             % {"max": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
         )
+    if isinstance(exc, MultiPartParserError):
+        return SwanError(_("The request body could not be parsed: %(detail)s") % {"detail": exc})
     if isinstance(exc, BadRequest | SuspiciousOperation):
         return SwanError(_("Bad request."))
     return None

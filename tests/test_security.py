@@ -1235,3 +1235,115 @@ def test_a_range_with_thousands_of_digits_never_answers_500(
     assert response.status_code == status
     content = b"".join(response.streaming_content) if response.streaming else response.content
     assert content == body
+
+
+# ----------------------------------------------------------------------------- before the views
+# Issue 10, B: answers produced before Django's views see the request must be the envelope too.
+# (Twisted's own multipart parsing inside daphne: tests/process/test_malformed_http.py.)
+
+
+def _asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One GET through the whole ASGI app (static files handler included), as daphne calls it."""
+    from asgiref.sync import async_to_sync
+    from asgiref.testing import ApplicationCommunicator
+
+    from swanproject.asgi import application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def call():
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+        start = await communicator.receive_output(5)
+        body = b""
+        while True:
+            message = await communicator.receive_output(5)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        return start["status"], dict(start["headers"]), body
+
+    return async_to_sync(call)()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/..",
+        "/static/../manage.py",
+        "/static/dashboard/../../manage.py",
+        "/static/a\x00b",
+        "/static/nope.css",
+    ],
+)
+def test_a_static_path_outside_the_static_files_is_a_404_envelope(path, settings):
+    settings.SERVE_STATIC = True
+    status, headers, body = _asgi_get(path)
+    assert status == 404, body[:200]
+    assert headers[b"Content-Type"].startswith(b"application/json")
+    data = json.loads(body)
+    assert set(data) == {"error", "error-msg", "result"}
+    assert data["error"] is True
+    assert b"import" not in body  # nothing of manage.py
+
+
+def test_static_files_are_still_served():
+    status, headers, body = _asgi_get("/static/dashboard/dashboard.css")
+    assert status == 200
+    assert headers[b"Content-Type"].startswith(b"text/css")
+    assert body
+
+
+# A `since` that is no number of ours (non-ASCII digits, thousands of digits, signs) is absent.
+HOSTILE_SINCE = ["\u0663", "\u0661\u0662", "1" * 5000, "9" * 20, "-1", "+5", " 5", "1e3", "0x10"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("since", HOSTILE_SINCE, ids=lambda v: repr(v)[:12])
+def test_a_hostile_since_on_the_dashboard_socket_gets_a_fresh_snapshot(
+    since, make_company, make_api_key
+):
+    from asgiref.sync import async_to_sync
+
+    from tests.dashboard.conftest import open_socket
+
+    company = make_company(slug="alpha")
+    key = make_api_key(company)
+
+    async def connect() -> dict:
+        query = urlencode({"key": key, "since": since})
+        communicator, accepted, code = await open_socket(
+            f"/ws/dashboard/alpha/?{query}", origin=None
+        )
+        try:
+            assert accepted, code
+            return await communicator.receive_json_from(timeout=5)
+        finally:
+            await communicator.disconnect()
+
+    assert async_to_sync(connect)()["type"] == "snapshot"
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/accounts/login/", "/userStatus/200"])
+def test_a_bad_multipart_body_that_django_reads_is_a_400_envelope(path, alpha_key):
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+        response = alpha_key.generic(
+            "POST", path, b"--x\r\n\r\n", content_type=content_type, HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert "could not be parsed" in envelope(response, 400)["error-msg"]
+
+
+def test_a_host_outside_allowed_hosts_is_a_400_envelope(client):
+    envelope(client.get("/healthz", HTTP_HOST="evil.example"), 400)
