@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import socket
 import time
@@ -1347,3 +1349,21 @@ def test_a_bad_multipart_body_that_django_reads_is_a_400_envelope(path, alpha_ke
 
 def test_a_host_outside_allowed_hosts_is_a_400_envelope(client):
     envelope(client.get("/healthz", HTTP_HOST="evil.example"), 400)
+
+
+# ----------------------------------------------------------------------------- CSV injection
+# Issue 10, C: names written through update-agenda come out of the admin's CSV export as text.
+
+
+def test_formula_names_from_update_agenda_are_exported_as_text(alpha_key, admin_client):
+    names = ['=HYPERLINK("http://evil.example","x")', "+SUM(1,2)", "@cmd", "-1+2", "O'Brien"]
+    phones = [{"name": name, "number": f"62000000{n}"} for n, name in enumerate(names)]
+    ok(send(alpha_key, "POST", "/update-agenda", {"name": "=agenda", "phones": phones}))
+    agenda = Agenda.objects.get(name="=agenda")
+    response = admin_client.post(
+        "/admin/agenda/agenda/", {"action": "export_csv", "_selected_action": [agenda.pk]}
+    )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:]
+    assert {row[0] for row in rows} == {"'=agenda"}
+    exported = sorted(row[1] for row in rows)
+    assert exported == sorted(name if name == "O'Brien" else f"'{name}" for name in names)
