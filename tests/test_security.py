@@ -1367,3 +1367,22 @@ def test_formula_names_from_update_agenda_are_exported_as_text(alpha_key, admin_
     assert {row[0] for row in rows} == {"'=agenda"}
     exported = sorted(row[1] for row in rows)
     assert exported == sorted(name if name == "O'Brien" else f"'{name}" for name in names)
+
+
+# ----------------------------------------------------------------------------- /healthz
+# Issue 10, D: the public probe tells up or down, nothing of hosts, PIDs or paths.
+
+
+def test_healthz_tells_the_public_nothing_but_up_or_down(tenants, tmp_path):
+    from django.test import Client
+
+    from pbx.models import IngestCursor, ListenerLease
+
+    ListenerLease.objects.create(
+        name="default", holder="pbx-host-7:4242", expires_at=timezone.now() + timedelta(seconds=9)
+    )
+    IngestCursor.objects.create(source=str(tmp_path / "queue_log"), kind="queue_log", offset=0)
+    response = Client(REMOTE_ADDR="198.51.100.9").get("/healthz")
+    assert json.loads(response.content) == {"status": "ok"}
+    detail = Client(REMOTE_ADDR="127.0.0.1").get("/healthz")  # METRICS_ALLOWED_NETWORKS
+    assert b"pbx-host-7:4242" in detail.content
