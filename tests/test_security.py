@@ -1386,3 +1386,65 @@ def test_healthz_tells_the_public_nothing_but_up_or_down(tenants, tmp_path):
     assert json.loads(response.content) == {"status": "ok"}
     detail = Client(REMOTE_ADDR="127.0.0.1").get("/healthz")  # METRICS_ALLOWED_NETWORKS
     assert b"pbx-host-7:4242" in detail.content
+
+
+# ----------------------------------------------------------------------------- CSP
+# Issue 10, E: HTML pages carry a strict Content-Security-Policy and a Permissions-Policy.
+# tests/dashboard/test_browser.py checks in Chromium that no page breaks one.
+
+STRICT = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "frame-ancestors": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "object-src": "'none'",
+}
+
+
+def policy(response) -> dict[str, str]:
+    header = response["Content-Security-Policy"]
+    directives = (part.strip().split(" ", 1) for part in header.split(";") if part.strip())
+    return {name: value for name, value in directives}
+
+
+def test_html_pages_carry_a_strict_csp_and_a_permissions_policy(admin_client, client):
+    pages = {
+        "login": client.get("/accounts/login/"),
+        "admin login": client.get("/admin/login/"),
+        "admin": admin_client.get("/admin/"),
+        "admin agendas": admin_client.get("/admin/agenda/agenda/"),
+        "dashboard": admin_client.get("/dashboard/"),
+    }
+    for label, response in pages.items():
+        assert response["Content-Type"].startswith("text/html"), label
+        directives = policy(response)
+        assert directives | STRICT == directives, (label, directives)
+        connect = directives["connect-src"].split()
+        assert connect[0] == "'self'", label
+        assert {"ws://testserver", "wss://testserver"} <= set(connect), label
+        assert "'unsafe-inline'" not in response["Content-Security-Policy"], label
+        permissions = response["Permissions-Policy"]
+        assert "camera=()" in permissions
+        assert "microphone=()" in permissions
+        assert "geolocation=()" in permissions
+
+
+def test_the_api_docs_page_loads_its_script_from_a_file_under_its_own_policy(client):
+    response = client.get("/api/docs/")
+    directives = policy(response)
+    assert directives["script-src"] == "'self'"  # the init script is a file now, not inline
+    assert directives["frame-ancestors"] == "'none'"
+    html = response.content.decode()
+    assert "<script>" not in html
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.content.decode()
+
+
+def test_json_answers_carry_no_html_policy(api, company):
+    response = api.get("/blf-users/onfarma")
+    assert response["Content-Type"].startswith("application/json")
+    assert "Content-Security-Policy" not in response
