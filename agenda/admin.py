@@ -28,6 +28,22 @@ MAX_INLINE_PHONES = 200
 CSV_HEADER = ["agenda", "name", "number"]
 CSV_MAX_BYTES = 10 * 1024 * 1024
 CSV_MAX_ERRORS_SHOWN = 20
+# OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Texts starting with the escape quote get one too, so that import can always take it off again.
+_ESCAPED_STARTS = (*FORMULA_STARTS, "'")
+
+
+def csv_safe(text: str) -> str:
+    """A text as exported: a leading `'` before a would-be formula (or a leading quote)."""
+    return f"'{text}" if text.startswith(_ESCAPED_STARTS) else text
+
+
+def csv_unsafe(text: str) -> str:
+    """The inverse of csv_safe on import: export → import keeps every name exactly."""
+    if text.startswith("'") and text[1:].startswith(_ESCAPED_STARTS):
+        return text[1:]
+    return text
 
 
 class AgendaCsvForm(forms.Form):
@@ -68,7 +84,7 @@ def parse_agenda_csv(data: bytes) -> dict[str, dict[str, str]]:
                 % {"line": line, "n": len(row)}
             )
             continue
-        agenda, name, number = (cell.strip() for cell in row)
+        agenda, name, number = (csv_unsafe(cell.strip()) for cell in row)
         if not agenda or len(agenda) > Agenda._meta.get_field("name").max_length:
             errors.append(
                 gettext("Line %(line)d: the agenda name is empty or too long.") % {"line": line}
@@ -170,7 +186,8 @@ class AgendaAdmin(admin.ModelAdmin):
         writer.writerow(CSV_HEADER)
         phones = AgendaPhone.objects.filter(agenda__in=queryset).select_related("agenda")
         for phone in phones.order_by("agenda__name", "name", "number").iterator():
-            writer.writerow([phone.agenda.name, phone.name, phone.number])
+            # Numbers are digits with an optional leading +: no formula can hide in them.
+            writer.writerow([csv_safe(phone.agenda.name), csv_safe(phone.name), phone.number])
         return response
 
     def import_csv_view(self, request: HttpRequest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -28,6 +29,9 @@ logger = logging.getLogger("swan.dashboard")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_UNKNOWN_COMPANY = 4404
+# A sequence number as we hand them out (microseconds, 16 digits today); ASCII digits only,
+# since str.isdigit() takes "٣" and int() refuses 5,000 digits. Anything else counts as absent.
+_SEQ = re.compile(r"[0-9]{1,18}")
 
 
 class Refused(Exception):
@@ -115,8 +119,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "resumed", "since": since, "last": self.last_seq})
 
     def _since(self) -> int | None:
+        """`?since=`, or None (a fresh snapshot) when it is absent or no sequence number."""
         value = query_param(self.scope, "since")
-        if value is None or not value.isdigit():
+        if value is None or not _SEQ.fullmatch(value):
             return None
         return int(value)
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
 
 from swanproject.envelope import SwanError
@@ -35,7 +37,7 @@ class ParameterError(SwanError):
 
 
 def split_key(key: str) -> tuple[str, list[str]]:
-    """`queues[ventas][]` → ("queues", ["ventas", ""])."""
+    """`queues[ventas][]` → ("queues", ["ventas", ""]); deeper than SWAN_PARAM_MAX_DEPTH: 400."""
     first = key.find("[")
     if first <= 0 or not key.endswith("]"):
         return key, []
@@ -43,7 +45,13 @@ def split_key(key: str) -> tuple[str, list[str]]:
     parts = _BRACKETS.findall(rest)
     if "".join(f"[{p}]" for p in parts) != rest:
         return key, []  # not a clean bracket suffix: take the key literally, as PHP nearly does
-    return key[:first], parts
+    name = key[:first]
+    if len(parts) > settings.SWAN_PARAM_MAX_DEPTH:
+        raise ParameterError(
+            _("The parameter '%(name)s' is nested more than %(max)s levels deep.")
+            % {"name": name[:40], "max": settings.SWAN_PARAM_MAX_DEPTH}
+        )
+    return name, parts
 
 
 def _insert(container: dict, path: list[str], value: Any) -> None:
@@ -99,7 +107,31 @@ def parse_query_string(query: str) -> dict[str, Any]:
 
 
 def request_params(request, *, body_array_param: str | None = None) -> dict[str, Any]:
-    """The parameters of a DRF request: the query string, and for POST/DELETE the body over it."""
+    """The parameters of a DRF request: the query string, and for POST/DELETE the body over it.
+
+    Every text in them, keys included, must be encodable as UTF-8 (a JSON `\\ud800` is not).
+    """
+    params = _read_params(request, body_array_param)
+    for name, value in params.items():
+        check_encodable(name, value)
+    return params
+
+
+def check_body_size(request) -> None:
+    """A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused before it is read: 413.
+
+    Django checks it only for forms; DRF's JSON parser reads the stream whatever its size.
+    """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if limit is not None and length > limit:
+        raise RequestDataTooBig(f"body of {length} bytes")
+
+
+def _read_params(request, body_array_param: str | None) -> dict[str, Any]:
     params = parse_pairs(_query_pairs(request.query_params))
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return params
@@ -115,6 +147,44 @@ def request_params(request, *, body_array_param: str | None = None) -> dict[str,
     elif data not in (None, ""):
         raise ParameterError(_("The JSON body must be an object."))
     return params
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \\ud800 escape can carry
+        return False
+    return True
+
+
+def check_encodable(name: str, value: Any) -> None:
+    """Raises ParameterError naming `name` if a text anywhere in `value` is not valid UTF-8.
+
+    Walks the value with a stack, not recursion: a JSON body may be nested ~1000 levels deep.
+    """
+    stack = [name, value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                raise ParameterError(
+                    _("The parameter '%(name)s' is not valid UTF-8 text.")
+                    % {"name": name.encode("utf-8", "replace").decode()[:40]}
+                )
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def check_path_segment(name: str, value: str) -> str:
+    """A path parameter: no control characters, valid UTF-8 (PostgreSQL refuses NUL in text)."""
+    if _CONTROL.search(value) or not _encodable(value):
+        raise ParameterError(
+            _("The parameter '%(name)s' contains control characters.") % {"name": name}
+        )
+    return value
 
 
 def _query_pairs(querydict) -> list[tuple[str, Any]]:
@@ -183,18 +253,24 @@ def get_int(
     return number
 
 
-def _decode_json_string(value: Any) -> Any:
+def _decode_json_string(value: Any, name: str) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            decoded = json.loads(value)
         except (json.JSONDecodeError, RecursionError):  # not JSON, or nested past any sense
             return value
+        except ValueError as exc:  # an integer past Python's int-string limit (4300 digits)
+            raise ParameterError(
+                _("The parameter '%(name)s' holds a number that is too long.") % {"name": name}
+            ) from exc
+        check_encodable(name, decoded)
+        return decoded
     return value
 
 
 def get_list(params: Mapping[str, Any], name: str, *, required: bool = False) -> list[Any] | None:
     """A list parameter in any of its spellings; a lone scalar is a one-item list."""
-    value = _decode_json_string(params.get(name))
+    value = _decode_json_string(params.get(name), name)
     if value is None or value == "" or value == []:
         if required:
             raise ParameterError(
@@ -235,7 +311,7 @@ def get_groups(
     params: Mapping[str, Any], name: str, *, required: bool = False
 ) -> dict[str, list[str]] | None:
     """A map of group name → list of texts: `{ '{queueGroup}': ['{queue1}', ...], ... }`."""
-    value = _decode_json_string(params.get(name))
+    value = _decode_json_string(params.get(name), name)
     if value is None or value == "" or value == {} or value == []:
         if required:
             raise ParameterError(_("The parameter '%(name)s' is required.") % {"name": name})

@@ -11,6 +11,8 @@ from pbx import selectors, services
 from pbx.connection import pbx_gateway
 from pbx.models import PbxUser
 from pbx.params import (
+    check_body_size,
+    check_path_segment,
     clean_destination,
     clean_extension,
     get_bool,
@@ -37,8 +39,19 @@ class SwanView(APIView):
             response["X-Swan-Live-State"] = "live" if selectors.pbx_link_is_live() else "stale"
         return response
 
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        """After the key and the rate: all input checked before the view acts on any of it."""
+        super().initial(request, *args, **kwargs)
+        check_body_size(request)
+        for name, value in kwargs.items():
+            check_path_segment(name, value)
+        self.params(request)
+
     def params(self, request: Request) -> dict:
-        return request_params(request, body_array_param=self.body_array_param)
+        """The request's parameters, parsed and checked once (`initial` does it up front)."""
+        if not hasattr(request, "swan_params"):
+            request.swan_params = request_params(request, body_array_param=self.body_array_param)
+        return request.swan_params
 
     def extension_user(self, request: Request, extension: str, params: dict) -> PbxUser:
         """The user of the path's extension among the key's companies (`company` narrows it)."""

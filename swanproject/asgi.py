@@ -14,12 +14,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from swanproject.serving import (  # noqa: E402
+    EnvelopeStaticFilesHandler,
+    leave_request_bodies_to_django,
+)
 
+leave_request_bodies_to_django()
 http_app = django_asgi_app
 if settings.SERVE_STATIC:
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    http_app = ASGIStaticFilesHandler(django_asgi_app)
+    http_app = EnvelopeStaticFilesHandler(django_asgi_app)
 
 import gc  # noqa: E402
 

@@ -8,9 +8,17 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -120,8 +128,37 @@ def _message_for(exc: exceptions.APIException) -> str:
     return str(exc.detail)
 
 
+class PayloadTooLarge(SwanError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+def request_error(exc: Exception) -> SwanError | None:
+    """Django's refusals of a request it cannot read, as SWAN errors naming the limit."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(
+            _("The request body is larger than %(max)s bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).")
+            % {"max": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return SwanError(
+            _("The request has more than %(max)s parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS).")
+            % {"max": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
+        )
+    if isinstance(exc, TooManyFilesSent):
+        return SwanError(
+            _("The request has more than %(max)s files (DATA_UPLOAD_MAX_NUMBER_FILES).")
+            % {"max": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
+        )
+    if isinstance(exc, MultiPartParserError):
+        return SwanError(_("The request body could not be parsed: %(detail)s") % {"detail": exc})
+    if isinstance(exc, BadRequest | SuspiciousOperation):
+        return SwanError(_("Bad request."))
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: every error, known or not, becomes an enveloped answer."""
+    exc = request_error(exc) or exc
     if isinstance(exc, Http404):
         exc = NotFound(str(exc) if str(exc) else _("Not found."))
     elif isinstance(exc, PermissionDenied):
@@ -167,7 +204,11 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_response(400, _("Bad request."))
+    """Django's 400s (BadRequest, SuspiciousOperation, a body over its limits) as envelopes."""
+    error = request_error(exception) if exception is not None else None
+    if error is None:
+        return error_response(400, _("Bad request."))
+    return error_response(error.status_code, error.message)
 
 
 def permission_denied_view(

@@ -111,7 +111,8 @@ def _guarded(check) -> dict[str, Any]:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Every part's state; HTTP 503 when a part listed in HEALTHZ_REQUIRED is down."""
+    """Up or down (HTTP 503 when a part of HEALTHZ_REQUIRED is down); every part's state only for
+    the operators /metrics serves (it names the listener's host and PID and the ingest paths)."""
     database = _check_database()
     checks = {
         "database": database,
@@ -120,11 +121,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "ingest": _guarded(_check_ingest) if database["ok"] else {"ok": False, "error": "database"},
     }
     failing = [name for name in settings.HEALTHZ_REQUIRED if not checks[name]["ok"]]
-    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+    body: dict[str, Any] = {"status": "fail" if failing else "ok"}
+    if _operator(request):
+        body.update(failing=failing, checks=checks)
     return JsonResponse(body, status=503 if failing else 200)
 
 
-def _metrics_allowed(request: HttpRequest) -> bool:
+def _operator(request: HttpRequest) -> bool:
+    """A client of METRICS_ALLOWED_NETWORKS, or one bearing METRICS_TOKEN."""
     token = settings.METRICS_TOKEN
     if token and request.headers.get("Authorization", "") == f"Bearer {token}":
         return True
@@ -180,7 +184,7 @@ def _render_metrics() -> str:
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format; only for METRICS_ALLOWED_NETWORKS or the METRICS_TOKEN bearer."""
-    if not _metrics_allowed(request):
+    if not _operator(request):
         from swanproject.envelope import error_response
 
         return error_response(403, "Metrics are not public.")

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "swanproject.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -184,6 +185,12 @@ SPECTACULAR_SETTINGS = {
 SWAN_URL_PREFIX = env("SWAN_URL_PREFIX", default="").strip("/")
 SWAN_ALWAYS_HTTP_200 = env.bool("SWAN_ALWAYS_HTTP_200", default=False)
 SWAN_DEFAULT_COMPANY_TIME_ZONE = env("SWAN_DEFAULT_COMPANY_TIME_ZONE", default="Europe/Madrid")
+# Bracket parameters (`a[x][y]=1`) nested deeper than this are a 400, as PHP's max_input_nesting_level.
+SWAN_PARAM_MAX_DEPTH = env.int("SWAN_PARAM_MAX_DEPTH", default=64)
+# Request limits (docs/api.md): a larger body is a 413, more fields a 400. 10,000 agenda phones
+# written the PHP way (`phones[0][name]=…&phones[0][number]=…`) are 20,000 fields, about 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=25_000)
 
 AMI_HOST = env("AMI_HOST", default="127.0.0.1")
 AMI_PORT = env.int("AMI_PORT", default=5038)
@@ -211,6 +218,26 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HTML answers only (swanproject/csp.py). Nothing is loaded from elsewhere, nothing is inline;
+# {websockets} becomes the page's own host as ws:// and wss:// (the dashboard's socket).
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'{websockets}; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'",
+)
+# Swagger UI (/api/docs/, drf-spectacular-sidecar) sets inline styles and has a <style> block.
+CONTENT_SECURITY_POLICY_DOCS = env(
+    "CONTENT_SECURITY_POLICY_DOCS",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'",
+)
+PERMISSIONS_POLICY = env(
+    "PERMISSIONS_POLICY",
+    default="accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()",
+)
 
 # Operations: /healthz and /metrics (docs/deployment.md).
 HEALTHZ_REQUIRED = env.list("HEALTHZ_REQUIRED", default=["database", "channel_layer"])

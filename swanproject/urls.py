@@ -11,7 +11,7 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agenda.views import AgendaPhonesDeleteView, AgendaUpdateView
 from pbx.history_views import (
@@ -80,7 +80,8 @@ urlpatterns = [
         ),
         name="api-schema",
     ),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's init script as a file (?script=): no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     *swan_urlpatterns,
     path("dashboard/", include("dashboard.urls")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -23,7 +23,8 @@ from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 from drf_spectacular.settings import spectacular_settings
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -606,3 +607,133 @@ def test_docs_page_renders_without_external_resources(client):
     external = [url for url in resources if re.match(r"^(https?:)?//", url)]
     assert not external, f"the docs page loads resources from outside: {external}"
     assert "fonts.googleapis.com" not in html
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input (issue 10): hypothesis beyond what the schema describes. Every answer is a 4xx
+# envelope, never a 500, and a refused write sends nothing to the PBX.
+
+_POST_WRITES = [
+    ("/userStatus/200", {"status": "busy"}),
+    ("/call/600", {"private_source": "200", "company": "onfarma"}),
+    ("/user-unregister/200", {}),
+    ("/update-agenda", {"name": "clientes", "phones": [{"name": "x", "number": "600"}]}),
+]
+_SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+def _fuzz_headers(auth_headers) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": auth_headers["Authorization"], "HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def _refused(response, *statuses: int) -> dict:
+    assert response.status_code in statuses, (response.status_code, response.content[:200])
+    assert response["Content-Type"].startswith("application/json")
+    body = json.loads(response.content)
+    assert set(body) == ENVELOPE_KEYS
+    assert body["error"] is True
+    return body
+
+
+@pytest.mark.django_db
+@given(
+    depth=st.integers(min_value=65, max_value=3000),
+    name=st.sampled_from(["queues", "departments", "company", "x"]),
+    brackets=st.sampled_from(["[x]", "[]", "[0]"]),
+)
+@settings(max_examples=25, **_HYPOTHESIS)
+def test_nested_brackets_past_the_limit_are_a_400_naming_them(
+    auth_headers, client, depth, name, brackets
+):
+    key = name + brackets * depth
+    response = client.get(f"/queues-status?{key}=1", **_fuzz_headers(auth_headers))
+    assert f"'{name}'" in _refused(response, 400)["error-msg"]
+
+
+@pytest.mark.django_db
+@given(
+    digits=st.integers(min_value=4301, max_value=20_000),
+    where=st.sampled_from(["departments", "queues", "phones"]),
+)
+@settings(max_examples=20, **_HYPOTHESIS)
+def test_huge_integers_in_json_parameters_are_a_400(auth_headers, client, gateway, digits, where):
+    number = "7" * digits
+    headers = _fuzz_headers(auth_headers)
+    if where == "departments":
+        response = client.get("/blf-users/onfarma", {"departments": f"[{number}]"}, **headers)
+    elif where == "queues":
+        response = client.get("/queues-status", {"queues": f'{{"g": [{number}]}}'}, **headers)
+    else:
+        phones = f'[{{"name": "x", "number": {number}}}]'
+        response = client.post("/update-agenda", {"name": "clientes", "phones": phones}, **headers)
+    _refused(response, 400)
+
+
+@pytest.mark.django_db
+@given(
+    digits=st.integers(min_value=19, max_value=20_000),
+    shape=st.sampled_from(["{n}-", "0-{n}", "-{n}", "{n}-{n}", "1-{n}"]),
+)
+@settings(max_examples=20, **_HYPOTHESIS)
+def test_range_headers_with_huge_numbers_never_answer_500(recording_token, digits, shape):
+    header = "bytes=" + shape.format(n="9" * digits)
+    response = Client().get(f"/recording-file/{recording_token}", HTTP_RANGE=header)
+    assert response.status_code in (200, 206, 416), response.status_code
+
+
+@pytest.mark.django_db
+@given(
+    write=st.sampled_from(_POST_WRITES),
+    field=st.sampled_from(["reason", "company", "name", "extra", "status"]),
+    text=st.lists(st.one_of(_SURROGATES, st.characters()), min_size=1, max_size=8).map("".join),
+)
+@settings(max_examples=40, **_HYPOTHESIS)
+def test_lone_surrogates_in_a_json_body_send_nothing_to_the_pbx(
+    auth_headers, client, gateway, write, field, text
+):
+    path, params = write
+    body = json.dumps({**params, field: text})  # ensure_ascii: a surrogate goes as \udxxx
+    gateway.reset()
+    response = client.post(
+        path, body, content_type="application/json", **_fuzz_headers(auth_headers)
+    )
+    try:  # what the server reads: JSON joins a high and a low surrogate into one character
+        json.loads(body)[field].encode("utf-8")
+    except UnicodeEncodeError:
+        assert "UTF-8" in _refused(response, 400)["error-msg"]
+        assert gateway.calls == []
+    else:
+        assert response.status_code != 500
+
+
+@pytest.mark.django_db
+@given(
+    size=st.integers(min_value=4_000, max_value=12_000),
+    content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded"]),
+    path=st.sampled_from(["/userStatus/200", "/update-agenda", "/call/600"]),
+)
+@settings(max_examples=25, **_HYPOTHESIS)
+def test_bodies_over_the_limit_are_a_413_naming_it(
+    auth_headers, client, gateway, django_limits, size, content_type, path
+):
+    if content_type == "application/json":
+        body = json.dumps({"status": "busy", "reason": "r" * size})
+    else:
+        body = "status=busy&reason=" + "r" * size
+    gateway.reset()
+    response = client.generic(
+        "POST", path, body, content_type=content_type, **_fuzz_headers(auth_headers)
+    )
+    if len(body) > django_limits.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        assert (
+            str(django_limits.DATA_UPLOAD_MAX_MEMORY_SIZE) in _refused(response, 413)["error-msg"]
+        )
+        assert gateway.calls == []
+    else:
+        assert response.status_code != 413
+
+
+@pytest.fixture
+def django_limits(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 8_000  # small, so that hypothesis stays fast
+    return settings

@@ -133,3 +133,42 @@ def test_the_api_keeps_answering_when_the_cache_is_down(api, company, monkeypatc
     monkeypatch.setattr(cache, "get", down)
     monkeypatch.setattr(cache, "set", down)
     assert api.get("/company-numbers/onfarma").status_code == 200
+
+
+@pytest.fixture
+def revealing_state(tmp_path):
+    """A listener named by host and PID, and an ingest source with an absolute path."""
+    now = timezone.now()
+    ListenerLease.objects.create(
+        name="default", holder="pbx-host-7:4242", expires_at=now + timedelta(seconds=20)
+    )
+    log = tmp_path / "queue_log"
+    log.write_text("x")
+    IngestCursor.objects.create(source=str(log), kind="queue_log", offset=0)
+    return str(log)
+
+
+@pytest.mark.parametrize(("required", "status", "word"), [([], 200, "ok"), (["pbx"], 503, "fail")])
+def test_healthz_from_outside_says_only_up_or_down(
+    revealing_state, settings, required, status, word
+):
+    settings.HEALTHZ_REQUIRED = ["database", *required]
+    response = Client(REMOTE_ADDR="192.0.2.10").get("/healthz")
+    assert response.status_code == status
+    assert json.loads(response.content) == {"status": word}
+    for secret in ("pbx-host-7", "4242", revealing_state):
+        assert secret.encode() not in response.content
+
+
+def test_healthz_detail_for_the_metrics_networks_or_token(revealing_state, settings):
+    settings.METRICS_TOKEN = "s3cret-token"
+    settings.METRICS_ALLOWED_NETWORKS = ["10.1.1.0/24"]
+    for client, headers in (
+        (Client(REMOTE_ADDR="10.1.1.7"), {}),
+        (Client(REMOTE_ADDR="192.0.2.10"), {"HTTP_AUTHORIZATION": "Bearer s3cret-token"}),
+    ):
+        data = json.loads(client.get("/healthz", **headers).content)
+        assert data["checks"]["pbx"]["listener"] == "pbx-host-7:4242"
+        assert data["checks"]["ingest"]["sources"][0]["source"] == revealing_state
+    wrong = Client(REMOTE_ADDR="192.0.2.10").get("/healthz", HTTP_AUTHORIZATION="Bearer wrong")
+    assert json.loads(wrong.content) == {"status": "ok"}

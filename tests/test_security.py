@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import socket
 import time
@@ -47,6 +49,7 @@ from pbx.models import (
     UserPresence,
 )
 from pbx.models.history import CdrRecord, QueueEntry
+from pbx.params import ParameterError, parse_query_string
 from swanproject.urls import swan_urlpatterns
 from terminals.models import Terminal
 from tests.fakes import RecordingGateway
@@ -1024,3 +1027,424 @@ def test_throttling_counts_per_key_not_per_client_address(tenants, api_for, monk
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.1"))
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.2"))
     envelope(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.3"), 429)
+
+
+# ----------------------------------------------------------------------------- hostile input
+# Issue 10, A: input that once got a 500. Each answers a 4xx envelope naming what is wrong, and
+# nothing reaches the PBX (or the database) unless the whole request is valid.
+
+DEEP_KEY = "queues" + "[x]" * 1200
+HUGE = "9" * 5000  # past Python's int-string limit (4300 digits)
+PATH_PARAMETERS = sorted(
+    {
+        (p.name, name)
+        for p in swan_urlpatterns
+        for name in p.pattern.regex.groupindex
+        if p.name not in NO_API_KEY
+    }
+)
+
+
+def test_brackets_nested_past_the_limit_answer_400_naming_the_parameter(alpha_key, gateway):
+    response = alpha_key.get(f"/queues-status?{DEEP_KEY}=1", HTTP_ACCEPT_LANGUAGE="en")
+    message = envelope(response, 400)["error-msg"]
+    assert "'queues'" in message
+    assert "nested" in message
+    form = urlencode({"status": "busy", "reason" + "[x]" * 1200: "x"})
+    response = alpha_key.generic(
+        "POST", "/userStatus/200", form, content_type="application/x-www-form-urlencoded"
+    )
+    assert "'reason'" in envelope(response, 400)["error-msg"]
+    assert gateway.calls == []
+
+
+def test_brackets_nested_up_to_the_limit_still_parse(settings):
+    settings.SWAN_PARAM_MAX_DEPTH = 64
+    tree = parse_query_string("a" + "[x]" * 64 + "=1")
+    for _level in range(65):  # "a", then 64 levels of "x"
+        tree = tree["a" if "a" in tree else "x"]
+    assert tree == "1"
+    with pytest.raises(ParameterError, match="'a'"):
+        parse_query_string("a" + "[x]" * 65 + "=1")
+
+
+def test_ten_thousand_phones_written_the_php_way_fit_the_default_field_limit(alpha_key):
+    phones = [(f"phones[{n}][name]", f"Cliente {n}") for n in range(10_000)]
+    phones += [(f"phones[{n}][number]", f"6{n:08d}") for n in range(10_000)]
+    form = urlencode([("name", "agenda-a"), *phones])
+    response = alpha_key.generic(
+        "POST", "/update-agenda", form, content_type="application/x-www-form-urlencoded"
+    )
+    assert ok(response) == {"success": True}
+    assert AgendaPhone.objects.filter(agenda__name="agenda-a").count() == 10_001
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"departments": f"[{HUGE}]"},
+        {"departments": f'["Soporte", {{"x": {HUGE}}}]'},
+        {"withMobile": "true", "departments": f'{{"a": [{HUGE}]}}'},
+    ],
+    ids=["array", "nested", "map"],
+)
+def test_a_json_parameter_with_a_huge_integer_answers_400(alpha_key, params):
+    response = alpha_key.get("/blf-users/alpha", params, HTTP_ACCEPT_LANGUAGE="en")
+    assert "'departments'" in envelope(response, 400)["error-msg"]
+
+
+def test_a_json_string_parameter_with_a_huge_integer_reaches_nothing(alpha_key, gateway):
+    before = snapshot()
+    form = urlencode({"name": "agenda-a", "phones": f'[{{"name": "x", "number": {HUGE}}}]'})
+    response = alpha_key.generic(
+        "POST", "/update-agenda", form, content_type="application/x-www-form-urlencoded"
+    )
+    envelope(response, 400)
+    response = alpha_key.get("/queues-status", {"queues": f'{{"g": [{HUGE}]}}'})
+    envelope(response, 400)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("endpoint", "name"), PATH_PARAMETERS, ids=lambda v: str(v))
+@pytest.mark.parametrize("value", ["\x00", "al\x00pha", "200\x00", "\x1b[2J", "a\x7f"])
+def test_control_characters_in_any_path_parameter_answer_400(
+    endpoint, name, value, alpha_key, gateway
+):
+    pattern = next(p for p in swan_urlpatterns if p.name == endpoint)
+    before = snapshot()
+    for method in served_methods(pattern):
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        path = path_for(pattern, **{name: value})
+        response = send(
+            alpha_key, method, path, GOOD_BODIES.get(endpoint), HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert f"'{name}'" in envelope(response, 400)["error-msg"], (method, path)
+    assert gateway.calls == []
+    assert snapshot() == before
+
+
+def test_more_fields_than_the_limit_answer_400_naming_it(alpha_key, settings, gateway):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+    fields = urlencode([("status", "busy")] + [(f"f{n}", "x") for n in range(1001)])
+    response = alpha_key.get(f"/queues-status?{fields}", HTTP_ACCEPT_LANGUAGE="en")
+    assert "1000" in envelope(response, 400)["error-msg"]
+    response = alpha_key.generic(
+        "POST",
+        "/userStatus/200",
+        fields,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert "1000" in envelope(response, 400)["error-msg"]
+    parts = {"status": "busy", **{f"f{n}": "x" for n in range(1001)}}
+    response = alpha_key.post("/userStatus/200", parts, format="multipart")
+    envelope(response, 400)
+    assert gateway.calls == []
+
+
+def _big_bodies(size: int) -> dict[str, tuple[str, bytes | str]]:
+    reason = "x" * size
+    return {
+        "json": ("application/json", json.dumps({"status": "busy", "reason": reason})),
+        "form": ("application/x-www-form-urlencoded", urlencode({"status": "busy", "r": reason})),
+    }
+
+
+@pytest.mark.parametrize("kind", ["json", "form", "multipart"])
+def test_a_body_over_the_limit_answers_413_naming_it(kind, alpha_key, settings, gateway):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+    size = 3 * 1024 * 1024
+    if kind == "multipart":
+        body = {"status": "busy", "reason": "x" * size}
+        response = alpha_key.post(
+            "/userStatus/200", body, format="multipart", HTTP_ACCEPT_LANGUAGE="en"
+        )
+    else:
+        content_type, body = _big_bodies(size)[kind]
+        response = alpha_key.generic(
+            "POST", "/userStatus/200", body, content_type=content_type, HTTP_ACCEPT_LANGUAGE="en"
+        )
+    assert "2621440" in envelope(response, 413)["error-msg"]
+    assert gateway.calls == []
+
+
+LONE_SURROGATE = '"x\\ud800y"'  # valid JSON, but no UTF-8 can carry it
+SURROGATE_BODIES = [
+    ("/userStatus/200", f'{{"status": "busy", "reason": {LONE_SURROGATE}}}', "reason"),
+    ("/userStatus/200", f'{{"status": "pause", "reason": {LONE_SURROGATE}}}', "reason"),
+    ("/userStatus/200", f'{{"status": "busy", "company": {LONE_SURROGATE}}}', "company"),
+    ("/userStatus/200", f'{{"status": "busy", "x": {{"y": [{LONE_SURROGATE}]}}}}', "x"),
+    ("/call/600", f'{{"private_source": "200", "company": "alpha", "z": {LONE_SURROGATE}}}', "z"),
+    ("/user-unregister/200", f'{{"company": {LONE_SURROGATE}}}', "company"),
+    (
+        "/update-agenda",
+        f'{{"name": "agenda-a", "phones": [{{"name": {LONE_SURROGATE}, "number": "6001"}}]}}',
+        "phones",
+    ),
+    ("/update-agenda", f'[{{"name": {LONE_SURROGATE}, "number": "6001"}}]', "phones"),
+    (f"/terminal-register/{A_MAC}", f'{{"a": {LONE_SURROGATE}}}', "a"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "name"), SURROGATE_BODIES, ids=lambda v: str(v)[:40])
+def test_a_lone_surrogate_is_refused_before_any_pbx_action(path, body, name, alpha_key, gateway):
+    before = snapshot()
+    response = alpha_key.generic(
+        "POST", path, body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    message = envelope(response, 400)["error-msg"]
+    assert f"'{name}'" in message
+    assert "UTF-8" in message
+    assert gateway.calls == [], "the PBX acted on a request that was then refused"
+    assert snapshot() == before
+
+
+def test_a_lone_surrogate_in_a_json_string_parameter_is_refused(alpha_key):
+    queues = json.dumps({"g": ["q-alpha\ud800"]})  # json.dumps escapes it: \ud800
+    response = alpha_key.get("/queues-status", {"queues": queues}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "'queues'" in envelope(response, 400)["error-msg"]
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status", "body"),
+    [
+        (f"bytes={HUGE}-", 416, b""),
+        (f"bytes={'0' * 5000}5-", 206, AUDIO[5:]),
+        (f"bytes=0-{HUGE}", 206, AUDIO),
+        (f"bytes=10-{'0' * 5000}19", 206, AUDIO[10:20]),
+        (f"bytes=-{HUGE}", 206, AUDIO),
+        (f"bytes={HUGE}-{HUGE}", 416, b""),
+        ("bytes=\u0663-", 200, AUDIO),  # Arabic-Indic 3: not a number of HTTP's
+        ("bytes=-\u0663", 200, AUDIO),
+    ],
+    ids=[
+        "huge-first",
+        "zeros-first",
+        "huge-last",
+        "zeros-last",
+        "huge-suffix",
+        "huge-both",
+        "arabic-first",
+        "arabic-suffix",
+    ],
+)
+def test_a_range_with_thousands_of_digits_never_answers_500(
+    range_header, status, body, tenants, beta_key
+):
+    path = ok(beta_key.get("/recording/900.1/300"))["path"]
+    response = APIClient().get(path, HTTP_RANGE=range_header)
+    assert response.status_code == status
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    assert content == body
+
+
+# ----------------------------------------------------------------------------- before the views
+# Issue 10, B: answers produced before Django's views see the request must be the envelope too.
+# (Twisted's own multipart parsing inside daphne: tests/process/test_malformed_http.py.)
+
+
+def _asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One GET through the whole ASGI app (static files handler included), as daphne calls it."""
+    from asgiref.sync import async_to_sync
+    from asgiref.testing import ApplicationCommunicator
+
+    from swanproject.asgi import application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def call():
+        communicator = ApplicationCommunicator(application, scope)
+        await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+        start = await communicator.receive_output(5)
+        body = b""
+        while True:
+            message = await communicator.receive_output(5)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        return start["status"], dict(start["headers"]), body
+
+    return async_to_sync(call)()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/..",
+        "/static/../manage.py",
+        "/static/dashboard/../../manage.py",
+        "/static/a\x00b",
+        "/static/nope.css",
+    ],
+)
+def test_a_static_path_outside_the_static_files_is_a_404_envelope(path, settings):
+    settings.SERVE_STATIC = True
+    status, headers, body = _asgi_get(path)
+    assert status == 404, body[:200]
+    assert headers[b"Content-Type"].startswith(b"application/json")
+    data = json.loads(body)
+    assert set(data) == {"error", "error-msg", "result"}
+    assert data["error"] is True
+    assert b"import" not in body  # nothing of manage.py
+
+
+def test_static_files_are_still_served():
+    status, headers, body = _asgi_get("/static/dashboard/dashboard.css")
+    assert status == 200
+    assert headers[b"Content-Type"].startswith(b"text/css")
+    assert body
+
+
+# A `since` that is no number of ours (non-ASCII digits, thousands of digits, signs) is absent.
+HOSTILE_SINCE = ["\u0663", "\u0661\u0662", "1" * 5000, "9" * 20, "-1", "+5", " 5", "1e3", "0x10"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("since", HOSTILE_SINCE, ids=lambda v: repr(v)[:12])
+def test_a_hostile_since_on_the_dashboard_socket_gets_a_fresh_snapshot(
+    since, make_company, make_api_key
+):
+    from asgiref.sync import async_to_sync
+
+    from tests.dashboard.conftest import open_socket
+
+    company = make_company(slug="alpha")
+    key = make_api_key(company)
+
+    async def connect() -> dict:
+        query = urlencode({"key": key, "since": since})
+        communicator, accepted, code = await open_socket(
+            f"/ws/dashboard/alpha/?{query}", origin=None
+        )
+        try:
+            assert accepted, code
+            return await communicator.receive_json_from(timeout=5)
+        finally:
+            await communicator.disconnect()
+
+    assert async_to_sync(connect)()["type"] == "snapshot"
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/accounts/login/", "/userStatus/200"])
+def test_a_bad_multipart_body_that_django_reads_is_a_400_envelope(path, alpha_key):
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+        response = alpha_key.generic(
+            "POST", path, b"--x\r\n\r\n", content_type=content_type, HTTP_ACCEPT_LANGUAGE="en"
+        )
+        assert "could not be parsed" in envelope(response, 400)["error-msg"]
+
+
+def test_a_host_outside_allowed_hosts_is_a_400_envelope(client):
+    envelope(client.get("/healthz", HTTP_HOST="evil.example"), 400)
+
+
+# ----------------------------------------------------------------------------- CSV injection
+# Issue 10, C: names written through update-agenda come out of the admin's CSV export as text.
+
+
+def test_formula_names_from_update_agenda_are_exported_as_text(alpha_key, admin_client):
+    names = ['=HYPERLINK("http://evil.example","x")', "+SUM(1,2)", "@cmd", "-1+2", "O'Brien"]
+    phones = [{"name": name, "number": f"62000000{n}"} for n, name in enumerate(names)]
+    ok(send(alpha_key, "POST", "/update-agenda", {"name": "=agenda", "phones": phones}))
+    agenda = Agenda.objects.get(name="=agenda")
+    response = admin_client.post(
+        "/admin/agenda/agenda/", {"action": "export_csv", "_selected_action": [agenda.pk]}
+    )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:]
+    assert {row[0] for row in rows} == {"'=agenda"}
+    exported = sorted(row[1] for row in rows)
+    assert exported == sorted(name if name == "O'Brien" else f"'{name}" for name in names)
+
+
+# ----------------------------------------------------------------------------- /healthz
+# Issue 10, D: the public probe tells up or down, nothing of hosts, PIDs or paths.
+
+
+def test_healthz_tells_the_public_nothing_but_up_or_down(tenants, tmp_path):
+    from django.test import Client
+
+    from pbx.models import IngestCursor, ListenerLease
+
+    ListenerLease.objects.create(
+        name="default", holder="pbx-host-7:4242", expires_at=timezone.now() + timedelta(seconds=9)
+    )
+    IngestCursor.objects.create(source=str(tmp_path / "queue_log"), kind="queue_log", offset=0)
+    response = Client(REMOTE_ADDR="198.51.100.9").get("/healthz")
+    assert json.loads(response.content) == {"status": "ok"}
+    detail = Client(REMOTE_ADDR="127.0.0.1").get("/healthz")  # METRICS_ALLOWED_NETWORKS
+    assert b"pbx-host-7:4242" in detail.content
+
+
+# ----------------------------------------------------------------------------- CSP
+# Issue 10, E: HTML pages carry a strict Content-Security-Policy and a Permissions-Policy.
+# tests/dashboard/test_browser.py checks in Chromium that no page breaks one.
+
+STRICT = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "frame-ancestors": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "object-src": "'none'",
+}
+
+
+def policy(response) -> dict[str, str]:
+    header = response["Content-Security-Policy"]
+    directives = (part.strip().split(" ", 1) for part in header.split(";") if part.strip())
+    return {name: value for name, value in directives}
+
+
+def test_html_pages_carry_a_strict_csp_and_a_permissions_policy(admin_client, client):
+    pages = {
+        "login": client.get("/accounts/login/"),
+        "admin login": client.get("/admin/login/"),
+        "admin": admin_client.get("/admin/"),
+        "admin agendas": admin_client.get("/admin/agenda/agenda/"),
+        "dashboard": admin_client.get("/dashboard/"),
+    }
+    for label, response in pages.items():
+        assert response["Content-Type"].startswith("text/html"), label
+        directives = policy(response)
+        assert directives | STRICT == directives, (label, directives)
+        connect = directives["connect-src"].split()
+        assert connect[0] == "'self'", label
+        assert {"ws://testserver", "wss://testserver"} <= set(connect), label
+        assert "'unsafe-inline'" not in response["Content-Security-Policy"], label
+        permissions = response["Permissions-Policy"]
+        assert "camera=()" in permissions
+        assert "microphone=()" in permissions
+        assert "geolocation=()" in permissions
+
+
+def test_the_api_docs_page_loads_its_script_from_a_file_under_its_own_policy(client):
+    response = client.get("/api/docs/")
+    directives = policy(response)
+    assert directives["script-src"] == "'self'"  # the init script is a file now, not inline
+    assert directives["frame-ancestors"] == "'none'"
+    html = response.content.decode()
+    assert "<script>" not in html
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.content.decode()
+
+
+def test_json_answers_carry_no_html_policy(api, company):
+    response = api.get("/blf-users/onfarma")
+    assert response["Content-Type"].startswith("application/json")
+    assert "Content-Security-Policy" not in response

@@ -247,3 +247,67 @@ def test_the_supervisor_admin_lists_companies(admin_client, make_supervisor, com
     assert "marta" in page
     assert "ONFARMA" in page
     assert Supervisor.objects.count() == 1
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+SUM(1,2)", "-2+3", "@cmd", "=1+1"]
+ROUND_TRIP_NAMES = [
+    "O'Brien",
+    "-5 Farmacia",
+    "=1+1",
+    "+SUM(1,2)",
+    "@cmd",
+    "'quoted",
+    "''twice",
+    "'=already escaped",
+    "Farmacia Sol",
+    "Ana, la de Sants",
+    'Peña "la buena"',
+]
+
+
+def export(admin_client, *agendas) -> list[list[str]]:
+    response = admin_client.post(
+        CHANGELIST, {"action": "export_csv", "_selected_action": [a.pk for a in agendas]}
+    )
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_the_export_neutralises_formulas_with_a_leading_quote(admin_client):
+    agenda = Agenda.objects.create(name="=agenda()")
+    for n, name in enumerate(FORMULAS):
+        AgendaPhone.objects.create(agenda=agenda, name=name, number=f"60000000{n}")
+    rows = export(admin_client, agenda)[1:]
+    assert {row[0] for row in rows} == {"'=agenda()"}
+    assert sorted(row[1] for row in rows) == sorted(f"'{name}" for name in FORMULAS)
+    assert all(not row[1].startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows)
+
+
+@pytest.mark.parametrize("name", ["\tx", "\rx"])
+def test_the_export_neutralises_a_leading_tab_or_carriage_return(name):
+    from agenda.admin import csv_safe
+
+    assert csv_safe(name) == f"'{name}"
+
+
+def test_export_then_import_keeps_every_name_exactly(admin_client):
+    agenda = Agenda.objects.create(name="'=lista")
+    for n, name in enumerate(ROUND_TRIP_NAMES):
+        AgendaPhone.objects.create(agenda=agenda, name=name, number=f"61000000{n}")
+    exported = admin_client.post(
+        CHANGELIST, {"action": "export_csv", "_selected_action": [agenda.pk]}
+    ).content
+    agenda.delete()
+    response = admin_client.post(
+        IMPORT_URL, {"file": SimpleUploadedFile("a.csv", exported)}, follow=True
+    )
+    assert any(level == "success" for level, _text in messages_of(response)), messages_of(response)
+    imported = Agenda.objects.get(name="'=lista")
+    assert sorted(imported.phones.values_list("name", flat=True)) == sorted(ROUND_TRIP_NAMES)
+
+
+def test_a_hand_written_quote_before_plain_text_is_kept(admin_client):
+    response = admin_client.post(
+        IMPORT_URL, {"file": upload("clientes,'Sol,931000009\n")}, follow=True
+    )
+    assert any(level == "success" for level, _text in messages_of(response))
+    assert AgendaPhone.objects.get(number="931000009").name == "'Sol"

@@ -233,6 +233,27 @@ def _device_changes(interface: str, state: str) -> None:
     DeviceState.objects.filter(interface=interface).update(state=state, changed_at=now)
 
 
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+async def watch_csp(page) -> list[str]:
+    """Collects every Content-Security-Policy violation the page reports (the browser blocks it)."""
+    violations: list[str] = []
+    await page.add_init_script(_REPORT_CSP_VIOLATIONS)
+
+    def on_console(message) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            violations.append(f"{page.url}: {text}")
+
+    page.on("console", on_console)
+    return violations
+
+
 async def test_a_supervisor_sees_status_changes_and_alarms_live(
     server, make_company, make_user, make_queue, make_supervisor
 ):
@@ -247,6 +268,7 @@ async def test_a_supervisor_sees_status_changes_and_alarms_live(
         )
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 1000}, locale="en-US")
+            violations = await watch_csp(page)
             await page.goto(f"{server}/accounts/login/?next=/dashboard/onfarma/")
             await page.fill("#id_username", "marta")
             await page.fill("#id_password", "s3cret-Pass")
@@ -284,5 +306,42 @@ async def test_a_supervisor_sees_status_changes_and_alarms_live(
 
             await sync_to_async(broadcast.set_pbx_connected)(False)
             await expect(page.locator("#connection")).to_have_attribute("data-state", "stale")
+            assert violations == []
+        finally:
+            await browser.close()
+
+
+def _make_admin() -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("root", "root@example.com", "s3cret-Pass")
+
+
+async def test_the_admin_and_the_api_docs_work_under_their_policies(server, company):
+    await database_sync_to_async(_make_admin)()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        try:
+            page = await browser.new_page(locale="en-US")
+            violations = await watch_csp(page)
+            await page.goto(f"{server}/admin/login/?next=/admin/")
+            await page.fill("#id_username", "root")
+            await page.fill("#id_password", "s3cret-Pass")
+            await page.click("input[type=submit]")
+            await page.wait_for_url(f"{server}/admin/")
+            await page.goto(f"{server}/admin/agenda/agenda/add/")
+            await expect(page.locator("#id_name")).to_be_visible()
+            await page.goto(f"{server}/admin/pbx/pbxuser/")
+            await expect(page.locator("#changelist")).to_be_visible()
+
+            await page.goto(f"{server}/api/docs/")
+            # Swagger UI ran its init script (a file) and rendered the schema it fetched.
+            await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+                "SWAN v2 API", timeout=15_000
+            )
+            await expect(page.locator(".opblock").first).to_be_visible()
+            assert violations == []
         finally:
             await browser.close()
