@@ -11,6 +11,9 @@
 - AMI header injection: every parameter that reaches the PBX refuses CR, LF, NUL and the other
   control characters with a 400 and sends nothing; the gateway refuses them before the wire.
 - Throttling: a key over its rate gets 429 with Retry-After; another key is unaffected.
+- Availability: Redis reads outlast channels-redis's blocking pop, so an idle websocket is never
+  closed with 1011 (issue 10, finding 3; the 30 s stream over real Redis is in
+  tests/process/test_idle_stream.py). Do-not-disturb across tenants: tests/test_security_dnd.py.
 """
 
 from __future__ import annotations
@@ -1024,3 +1027,28 @@ def test_throttling_counts_per_key_not_per_client_address(tenants, api_for, monk
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.1"))
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.2"))
     envelope(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.3"), 429)
+
+
+# ----------------------------------------------------------------------------- availability
+
+
+def test_redis_reads_outlast_the_channel_layers_blocking_pop():
+    """redis-py 8 defaults to a 5 s read timeout, channels-redis pops for 5 s: idle streams died."""
+    from channels_redis.core import RedisChannelLayer
+
+    from swanproject import settings as swan_settings
+
+    options = swan_settings.CHANNEL_LAYER_REDIS_OPTIONS
+    assert options["socket_timeout"] > RedisChannelLayer.brpop_timeout + 5
+    assert options["socket_connect_timeout"]
+    assert swan_settings.CACHE_REDIS_OPTIONS["socket_timeout"] <= 5  # requests never hang on it
+
+
+def test_the_redis_channel_layer_gets_the_timeouts(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is unset: the in-memory channel layer has no socket")
+    from channels.layers import get_channel_layer
+
+    (host,) = get_channel_layer().hosts
+    assert host["socket_timeout"] == 15
+    assert settings.CACHES["default"]["OPTIONS"]["socket_timeout"] == 2
