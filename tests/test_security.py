@@ -198,7 +198,7 @@ def tenants(settings, tmp_path, make_company, make_user, make_queue, make_number
     settings.RECORDING_ADMIN_LINK_TEMPLATE = "https://pbx.example/cdr?uid={uniqueid}"
     now = timezone.now()
     alpha = make_company(slug="alpha", name="Alpha SL")
-    beta = make_company(slug="beta", name="Beta SL")
+    beta = make_company(slug="beta", name="Beta SL", dnd_prefix="beta-")  # 200 is in both
 
     a200 = make_user(alpha, "200", "Ana Alpha", terminals=[])
     Terminal.objects.create(mac=A_MAC, user=a200, interface="PJSIP/200", type="desk")
@@ -951,9 +951,9 @@ def _gateway_actions(bad: str) -> dict[str, Callable[[AmiGateway], object]]:
             queue="q", interface="PJSIP/200", state_interface=bad
         ),
         "QueueRemove interface": lambda gw: gw.queue_remove(queue="q", interface=bad),
-        "DND extension": lambda gw: gw.set_dnd(extension=bad, enabled=True),
-        "DND reason": lambda gw: gw.set_dnd(extension="200", enabled=True, reason=bad),
-        "DND off extension": lambda gw: gw.set_dnd(extension=bad, enabled=False),
+        "DND key": lambda gw: gw.set_dnd(key=bad, enabled=True),
+        "DND reason": lambda gw: gw.set_dnd(key="200", enabled=True, reason=bad),
+        "DND off key": lambda gw: gw.set_dnd(key=bad, enabled=False),
         "Originate exten": originate(exten=bad),
         "Originate channel": originate(channel=bad),
         "Originate context": originate(context=bad),
