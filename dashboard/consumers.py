@@ -22,6 +22,7 @@ from dashboard.access import (
 from dashboard.broadcast import Message, current_seq, group_name, messages_since
 from dashboard.selectors import company_for, company_snapshot
 from pbx.models import Company
+from swanproject.channel_layer import REDIS_ERRORS
 
 logger = logging.getLogger("swan.dashboard")
 
@@ -32,6 +33,9 @@ CLOSE_UNKNOWN_COMPANY = 4404
 # A sequence number as we hand them out (microseconds, 16 digits today); ASCII digits only,
 # since str.isdigit() takes "٣" and int() refuses 5,000 digits. Anything else counts as absent.
 _SEQ = re.compile(r"[0-9]{1,18}")
+# After the handshake: Redis stayed away; reconnect with `?since=<last seq>`. (daphne's autobahn
+# sends only 1000 or 3000-4999, so RFC 6455's 1013 "try again later" cannot be used.)
+CLOSE_UNAVAILABLE = 4503
 
 
 class Refused(Exception):
@@ -74,6 +78,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/dashboard/<slug>/`: supervisors by session, programs by API key."""
 
     group: str | None = None
+    company: Company | None = None
     last_seq: int = 0
 
     async def connect(self) -> None:
@@ -89,6 +94,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=refused.code)
             return
 
+        self.company = company
         self.group = group_name(company.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -143,10 +149,44 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def dashboard_message(self, event: dict) -> None:
         await self._forward(event["message"])
 
+    async def channel_layer_recovered(self, event: dict) -> None:
+        """Redis was away: rejoin the group (Redis may have lost it) and send what was missed."""
+        snapshot = None
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            missed = await sync_to_async(messages_since)(self.company.pk, self.last_seq)
+            if missed is None:
+                snapshot = await database_sync_to_async(_snapshot_message)(self.company)
+        except REDIS_ERRORS as exc:
+            await self._give_up(exc)
+            return
+        if snapshot is not None:  # something published meanwhile is lost: start afresh
+            self.last_seq = max(self.last_seq, snapshot["seq"])
+            await self.send_json(snapshot)
+        for message in missed or ():
+            await self._forward(message)
+        logger.info("dashboard stream recovered company=%s seq=%s", self.company.pk, self.last_seq)
+
+    async def channel_layer_unavailable(self, event: dict) -> None:
+        await self._give_up(None)
+
+    async def _give_up(self, exc: Exception | None) -> None:
+        logger.warning(
+            "dashboard stream closed, Redis unavailable company=%s seq=%s error=%s",
+            self.company.pk,
+            self.last_seq,
+            type(exc).__name__ if exc else "timeout",
+        )
+        await self.close(code=CLOSE_UNAVAILABLE)
+
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "seq": self.last_seq})
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
+        if self.group is None:
+            return
+        try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        except REDIS_ERRORS as exc:  # the membership expires by itself (group_expiry)
+            logger.warning("dashboard group discard failed group=%s error=%s", self.group, exc)

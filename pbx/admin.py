@@ -57,7 +57,15 @@ class DepartmentInline(admin.TabularInline):
 
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "time_zone", "dial_context", "user_count", "queue_count"]
+    list_display = [
+        "name",
+        "slug",
+        "time_zone",
+        "dial_context",
+        "dnd_prefix",
+        "user_count",
+        "queue_count",
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [DepartmentInline]

@@ -6,6 +6,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from pbx.dnd import DndKeys
 from pbx.models import PbxUser, Queue
 from terminals.models import Terminal
 
@@ -43,6 +44,7 @@ class DirectorySnapshot:
     names: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     extensions: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     company_ids: frozenset[int] = frozenset()
+    dnd: DndKeys = field(default_factory=DndKeys)
     _agents: dict[tuple[str, int | None], int | None] = field(default_factory=dict)
 
     @classmethod
@@ -70,6 +72,7 @@ class DirectorySnapshot:
         snapshot.names = dict(names)
         snapshot.extensions = dict(extensions)
         snapshot.company_ids = frozenset(companies)
+        snapshot.dnd = DndKeys.load()
         return snapshot
 
     def queue(self, name: str) -> tuple[int | None, int | None]:

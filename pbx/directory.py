@@ -31,6 +31,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOKEN = re.compile(r"[^\s]+")  # dialplan contexts and queue names reach the PBX: no blanks
 _INTERFACE = re.compile(r"[A-Za-z0-9_]+/[^\s]+")
+_DND_PREFIX = re.compile(r"(?:[A-Za-z0-9_-]*[A-Za-z_-])?")  # as dnd_prefix_validator
 
 _DOCUMENT_KEYS = {"companies"}
 _COMPANY_KEYS = {
@@ -38,6 +39,7 @@ _COMPANY_KEYS = {
     "name",
     "time_zone",
     "dial_context",
+    "dnd_prefix",
     "departments",
     "queues",
     "users",
@@ -458,6 +460,17 @@ def _names(raw: dict[str, Any], key: str, ident_key: str | None = None) -> set[s
     return {item.strip() for item in items if isinstance(item, str)}
 
 
+def _dnd_prefix(raw: dict[str, Any]) -> str:
+    if raw["dnd_prefix"] is None:
+        return ""
+    prefix = _text(raw, "dnd_prefix", max_length=_max_length(Company, "dnd_prefix"), blank=True)
+    if not _DND_PREFIX.fullmatch(prefix):
+        raise _Invalid(
+            "dnd_prefix must be letters, digits, - and _, not ending in a digit (e.g. acme-)"
+        )
+    return prefix
+
+
 def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
     raw = _object(raw, _COMPANY_KEYS, ["slug", "name"])
     slug = _text(raw, "slug", max_length=_max_length(Company, "slug"))
@@ -477,6 +490,8 @@ def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
         company.given["dial_context"] = _token(
             raw, "dial_context", max_length=_max_length(Company, "dial_context")
         )
+    if "dnd_prefix" in raw:
+        company.given["dnd_prefix"] = _dnd_prefix(raw)
     departments = _items(raw, "departments", where, errors, _parse_department, "")
     if departments is not None:
         _unique(departments, "name", "department", errors)
@@ -512,6 +527,16 @@ def _parse_document(document: Any) -> list[_Company]:
         _items(document, "companies", "", errors, _parse_company, "slug", errors=errors) or []
     )
     _unique(companies, "slug", "slug", errors)
+    _unique(
+        (
+            _Named(c.where, c.given["dnd_prefix"].lower())
+            for c in companies
+            if c.given.get("dnd_prefix")
+        ),
+        "name",
+        "dnd_prefix",
+        errors,
+    )
     # The API names a company by slug or name, case-insensitively: two spellings would be ambiguous.
     _unique((_Named(c.where, c.given["name"].lower()) for c in companies), "name", "name", errors)
     _unique((q for c in companies for q in c.queues or ()), "name", "queue", errors)
@@ -602,6 +627,7 @@ class _Loader:
             .exclude(slug__in=slugs)
             .values_list("lname", "slug")
         ]
+        errors += self._dnd_prefix_clashes(slugs)
         self.existing_queues = {
             q.name: q
             for q in Queue.objects.filter(
@@ -649,6 +675,19 @@ class _Loader:
                 )
         if errors:
             raise DirectoryError(errors)
+
+    def _dnd_prefix_clashes(self, slugs: list[str]) -> list[str]:
+        """A DND prefix separates one company's DND keys from the others': never shared."""
+        wanted = {
+            c.given["dnd_prefix"].lower(): c for c in self.companies if c.given.get("dnd_prefix")
+        }
+        return [
+            f"{wanted[lprefix].where}: dnd_prefix '{prefix}' is already used by company '{slug}'"
+            for lprefix, prefix, slug in Company.objects.annotate(lprefix=Lower("dnd_prefix"))
+            .filter(lprefix__in=list(wanted))
+            .exclude(slug__in=slugs)
+            .values_list("lprefix", "dnd_prefix", "slug")
+        ]
 
     def _interface_clashes(self, company_of: dict[int, Any]) -> list[str]:
         """A PBX device belongs to one company: live state and call history are matched by it,

@@ -17,6 +17,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from pbx.agents import DirectorySnapshot, device_of, same_device
+from pbx.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
 from pbx.models import (
     DeviceState,
@@ -29,7 +30,6 @@ from pbx.models import (
 logger = logging.getLogger("swan.listener")
 
 BATCH_RETRY_DELAYS = (0.05, 0.25, 1.0, 3.0)  # seconds before each new try of a batch
-DND_DEVICE_PREFIX = "custom:dnd"  # FreePBX's DND hint device, `Custom:DND<extension>`
 _DND_ON_STATES = {"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"}
 
 
@@ -83,10 +83,10 @@ class LiveState:
     # -- matching --------------------------------------------------------------------------
 
     def users_of_device(self, interface: str) -> set[int]:
+        dnd_key = key_of_dnd_device(interface)
+        if dnd_key is not None:  # scoped by company; a key two companies share maps to no one
+            return self.directory.dnd.users_of(dnd_key)
         lowered = same_device(interface).lower()
-        if lowered.startswith(DND_DEVICE_PREFIX):
-            extension = interface[len(DND_DEVICE_PREFIX) :]
-            return {user_id for user_id, _ in self.directory.extensions.get(extension, [])}
         users = {user_id for user_id, _ in self.directory.interfaces.get(lowered, [])}
         return users | self._members_of_device(lowered)
 
@@ -249,7 +249,7 @@ class LiveState:
     def _sync_presence(
         self, now: datetime, changes: LiveChanges, *, dnd_devices: Mapping[str, str] | None
     ) -> None:
-        """Pause comes from queue membership; DND from the `Custom:DND<ext>` device state."""
+        """Pause comes from queue membership; DND from the `Custom:DND<key>` device state."""
         paused: dict[int, str] = {}
         for user_id, reason in QueueMemberState.objects.filter(
             paused=True, user__isnull=False

@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.dnd import dnd_key_of, dnd_key_sharers
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
 from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
 from pbx.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
@@ -104,17 +105,42 @@ def _pause_everywhere(gateway: PbxGateway, user: PbxUser, *, paused: bool, reaso
     return done
 
 
+def _unshared_dnd_key(user: PbxUser) -> str:
+    """The user's DND key; a 409 when another company's user has the same one (docs/pbx.md)."""
+    sharers = dnd_key_sharers(user)
+    if sharers:
+        logger.warning(
+            "dnd refused, key shared extension=%s company=%s others=%s",
+            user.extension,
+            user.company_id,
+            ",".join(str(company.pk) for company in sharers),
+        )
+        raise Conflict(
+            _(
+                "Extension %(extension)s shares its do-not-disturb key with company "
+                "%(companies)s; give one of the companies a DND prefix."
+            )
+            % {
+                "extension": user.extension,
+                "companies": ", ".join(company.name for company in sharers),
+            }
+        )
+    return dnd_key_of(user)
+
+
 def user_status_set(
     *, gateway: PbxGateway, user: PbxUser, status: str, reason: str = ""
 ) -> UserStatus:
     """available: unpause everywhere and clear DND; pause: pause everywhere; busy: set DND.
 
-    The stored state changes only after the PBX did the change.
+    The stored state changes only after the PBX did the change. A DND key shared with another
+    company is refused before anything is sent.
     """
+    key = _unshared_dnd_key(user) if status in (AVAILABLE, BUSY) else ""
     try:
         if status == AVAILABLE:
             _pause_everywhere(gateway, user, paused=False, reason="")
-            gateway.set_dnd(extension=user.extension, enabled=False)
+            gateway.set_dnd(key=key, enabled=False)
             flags = {"paused": False, "pause_reason": "", "dnd": False, "dnd_reason": ""}
         elif status == PAUSE:
             if not _pause_everywhere(gateway, user, paused=True, reason=reason):
@@ -124,7 +150,7 @@ def user_status_set(
                 )
             flags = {"paused": True, "pause_reason": reason}
         else:
-            gateway.set_dnd(extension=user.extension, enabled=True, reason=reason)
+            gateway.set_dnd(key=key, enabled=True, reason=reason)
             flags = {"dnd": True, "dnd_reason": reason}
     except PbxUnavailable as exc:
         raise pbx_unavailable(exc) from exc

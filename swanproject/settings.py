@@ -116,15 +116,41 @@ RECORDING_URL_MAX_AGE = env.int("RECORDING_URL_MAX_AGE", default=3600)
 RECORDING_ADMIN_LINK_TEMPLATE = env("RECORDING_ADMIN_LINK_TEMPLATE", default="")
 
 REDIS_URL = env("REDIS_URL", default="")
+# redis-py 8 reads with a 5 s socket timeout by default: exactly channels-redis's blocking pop
+# (BZPOPMIN, 5 s), so every idle websocket ended with a TimeoutError (1011) after ~5 s
+# (channels_redis#422). The layer's reads wait longer than the pop, yet a dead connection is
+# still noticed; the same settings are right for redis-py 5 to 7, so no version pin is needed.
+CHANNEL_LAYER_REDIS_OPTIONS = {
+    "socket_connect_timeout": 5,
+    "socket_timeout": 15,  # > channels-redis's brpop_timeout (5 s)
+    "socket_keepalive": True,
+    "retry_on_timeout": True,  # one immediate retry on a timeout or a dropped connection
+    "health_check_interval": 30,
+}
+# The cache serves requests (throttling, dashboard sequence numbers): fail fast, never block one.
+CACHE_REDIS_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "retry_on_timeout": True,
+    "health_check_interval": 30,
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # channels-redis, with a receive that outlives a Redis hiccup (docs/websocket.md).
+            "BACKEND": "swanproject.channel_layer.ResilientRedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **CHANNEL_LAYER_REDIS_OPTIONS}],
+                "recovery_limit": env.float("CHANNEL_LAYER_RECOVERY_SECONDS", default=60.0),
+            },
         }
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

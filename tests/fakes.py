@@ -58,8 +58,8 @@ class RecordingGateway:
     def queue_remove(self, *, queue, interface):
         self._do("QueueRemove", queue=queue, interface=interface)
 
-    def set_dnd(self, *, extension, enabled, reason=""):
-        self._do("DND", extension=extension, enabled=enabled, reason=reason)
+    def set_dnd(self, *, key, enabled, reason=""):
+        self._do("DND", key=key, enabled=enabled, reason=reason)
 
     def snapshot(self):
         raise AssertionError("the endpoints under test never ask for a snapshot")

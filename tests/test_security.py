@@ -11,6 +11,9 @@
 - AMI header injection: every parameter that reaches the PBX refuses CR, LF, NUL and the other
   control characters with a 400 and sends nothing; the gateway refuses them before the wire.
 - Throttling: a key over its rate gets 429 with Retry-After; another key is unaffected.
+- Availability: Redis reads outlast channels-redis's blocking pop, so an idle websocket is never
+  closed with 1011 (issue 10, finding 3; the 30 s stream over real Redis is in
+  tests/process/test_idle_stream.py). Do-not-disturb across tenants: tests/test_security_dnd.py.
 """
 
 from __future__ import annotations
@@ -198,7 +201,7 @@ def tenants(settings, tmp_path, make_company, make_user, make_queue, make_number
     settings.RECORDING_ADMIN_LINK_TEMPLATE = "https://pbx.example/cdr?uid={uniqueid}"
     now = timezone.now()
     alpha = make_company(slug="alpha", name="Alpha SL")
-    beta = make_company(slug="beta", name="Beta SL")
+    beta = make_company(slug="beta", name="Beta SL", dnd_prefix="beta-")  # 200 is in both
 
     a200 = make_user(alpha, "200", "Ana Alpha", terminals=[])
     Terminal.objects.create(mac=A_MAC, user=a200, interface="PJSIP/200", type="desk")
@@ -951,9 +954,9 @@ def _gateway_actions(bad: str) -> dict[str, Callable[[AmiGateway], object]]:
             queue="q", interface="PJSIP/200", state_interface=bad
         ),
         "QueueRemove interface": lambda gw: gw.queue_remove(queue="q", interface=bad),
-        "DND extension": lambda gw: gw.set_dnd(extension=bad, enabled=True),
-        "DND reason": lambda gw: gw.set_dnd(extension="200", enabled=True, reason=bad),
-        "DND off extension": lambda gw: gw.set_dnd(extension=bad, enabled=False),
+        "DND key": lambda gw: gw.set_dnd(key=bad, enabled=True),
+        "DND reason": lambda gw: gw.set_dnd(key="200", enabled=True, reason=bad),
+        "DND off key": lambda gw: gw.set_dnd(key=bad, enabled=False),
         "Originate exten": originate(exten=bad),
         "Originate channel": originate(channel=bad),
         "Originate context": originate(context=bad),
@@ -1448,3 +1451,28 @@ def test_json_answers_carry_no_html_policy(api, company):
     response = api.get("/blf-users/onfarma")
     assert response["Content-Type"].startswith("application/json")
     assert "Content-Security-Policy" not in response
+
+
+# ----------------------------------------------------------------------------- availability
+
+
+def test_redis_reads_outlast_the_channel_layers_blocking_pop():
+    """redis-py 8 defaults to a 5 s read timeout, channels-redis pops for 5 s: idle streams died."""
+    from channels_redis.core import RedisChannelLayer
+
+    from swanproject import settings as swan_settings
+
+    options = swan_settings.CHANNEL_LAYER_REDIS_OPTIONS
+    assert options["socket_timeout"] > RedisChannelLayer.brpop_timeout + 5
+    assert options["socket_connect_timeout"]
+    assert swan_settings.CACHE_REDIS_OPTIONS["socket_timeout"] <= 5  # requests never hang on it
+
+
+def test_the_redis_channel_layer_gets_the_timeouts(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is unset: the in-memory channel layer has no socket")
+    from channels.layers import get_channel_layer
+
+    (host,) = get_channel_layer().hosts
+    assert host["socket_timeout"] == 15
+    assert settings.CACHES["default"]["OPTIONS"]["socket_timeout"] == 2

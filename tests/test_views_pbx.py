@@ -90,13 +90,13 @@ def test_available_unpauses_and_clears_dnd(api, ana, gateway):
     result(api.post("/userStatus/200", {"status": "busy", "reason": "Reunión"}))
     data = result(api.post("/userStatus/200", {"status": "available"}, format="json"))
     assert actions(gateway) == ["DND", "QueuePause", "DND"]
-    assert gateway.calls[-1][1] == {"extension": "200", "enabled": False, "reason": ""}
+    assert gateway.calls[-1][1] == {"key": "200", "enabled": False, "reason": ""}
     assert data["status"] == "available"
 
 
 def test_busy_sets_dnd_with_reason(api, ana, gateway):
     data = result(api.post("/userStatus/200", {"status": "busy", "reason": "Reunión"}))
-    assert gateway.calls == [("DND", {"extension": "200", "enabled": True, "reason": "Reunión"})]
+    assert gateway.calls == [("DND", {"key": "200", "enabled": True, "reason": "Reunión"})]
     assert (data["status"], data["description"]) == ("busy", "Reunión")
 
 

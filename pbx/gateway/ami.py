@@ -1,9 +1,9 @@
 """The PBX gateway over AMI, on pyst2 with its 0.5.1 defects fixed in a subclass.
 
 Do-not-disturb is what FreePBX does, so its dialplan and phones agree with us: `DBPut` family
-`DND`, key = the extension, value `YES` (`DBDel` to clear), plus `Setvar`
-`DEVICE_STATE(Custom:DND<ext>)` = `BUSY` / `NOT_INUSE` so that BLF hints on `Custom:DND<ext>`
-light up. See docs/pbx.md.
+`DND`, key = the DND key (the extension, or the company's prefix + the extension), value `YES`
+(`DBDel` to clear), plus `Setvar` `DEVICE_STATE(Custom:DND<key>)` = `BUSY` / `NOT_INUSE` so that
+BLF hints on `Custom:DND<key>` light up. See docs/pbx.md.
 """
 
 from __future__ import annotations
@@ -410,18 +410,19 @@ class AmiGateway:
     def queue_remove(self, *, queue: str, interface: str) -> None:
         self._ok([("Action", "QueueRemove"), ("Queue", queue), ("Interface", interface)])
 
-    def set_dnd(self, *, extension: str, enabled: bool, reason: str = "") -> None:
+    def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> None:
         """FreePBX's DND: the AstDB key drives the dialplan, the custom device state the BLF.
+        `key` is pbx.dnd.dnd_key_of(user), never a bare extension of a shared PBX.
         `reason` is checked but not sent: FreePBX's mechanism has nowhere to keep it."""
         check_ami_value("reason", reason)
         if enabled:
-            database: Pairs = [("Action", "DBPut"), ("Family", "DND"), ("Key", extension)]
+            database: Pairs = [("Action", "DBPut"), ("Family", "DND"), ("Key", key)]
             database.append(("Val", "YES"))
         else:
-            database = [("Action", "DBDel"), ("Family", "DND"), ("Key", extension)]
+            database = [("Action", "DBDel"), ("Family", "DND"), ("Key", key)]
         state: Pairs = [
             ("Action", "Setvar"),
-            ("Variable", f"DEVICE_STATE(Custom:DND{extension})"),
+            ("Variable", f"DEVICE_STATE(Custom:DND{key})"),
             ("Value", "BUSY" if enabled else "NOT_INUSE"),
         ]
         db_reply, state_reply = self._call(database, state)

@@ -131,7 +131,8 @@ class PbxGateway(Protocol):
 
     def queue_remove(self, *, queue: str, interface: str) -> None: ...
 
-    def set_dnd(self, *, extension: str, enabled: bool, reason: str = "") -> None: ...
+    def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> None:
+        """DND on or off for one DND key (pbx.dnd: the extension, or prefix + extension)."""
 
     def ping(self) -> None: ...
 

@@ -10,10 +10,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 extension_validator = RegexValidator(r"^[0-9]{1,20}\Z", _("An extension is 1 to 20 digits."))
 slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", _("Lower-case letters, digits, - and _."))
+# Part of an AstDB key and of a `Custom:` device name: letters, digits, - and _ only. It may not end
+# in a digit, so that prefix + extension names one (prefix, extension) pair: "a"+"12" ≠ "a1"+"2".
+dnd_prefix_validator = RegexValidator(
+    r"^(?:[A-Za-z0-9_-]*[A-Za-z_-])?\Z",
+    _("Letters, digits, - and _, not ending in a digit (e.g. acme-)."),
+)
 
 
 def validate_no_control_characters(value: str) -> None:
@@ -45,11 +52,31 @@ class Company(models.Model):
         default="from-internal",
         help_text=_("Asterisk dialplan context that click-to-call dials the destination in."),
     )
+    dnd_prefix = models.CharField(
+        _("DND prefix"),
+        max_length=20,
+        blank=True,
+        default="",
+        validators=[dnd_prefix_validator],
+        help_text=_(
+            "Empty: do-not-disturb is FreePBX's AstDB DND/<extension> and Custom:DND<extension>. "
+            "Set it when several companies share the PBX and an extension number: "
+            "DND/<prefix><extension> and Custom:DND<prefix><extension> (docs/pbx.md)."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
         verbose_name = _("company")
         verbose_name_plural = _("companies")
+        constraints = [
+            models.UniqueConstraint(
+                Lower("dnd_prefix"),
+                condition=~models.Q(dnd_prefix=""),
+                name="company_dnd_prefix_unique",
+                violation_error_message=_("Another company already uses this DND prefix."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -128,17 +128,27 @@ def test_queue_remove_raises_when_not_a_member(server, gateway):
 def test_set_dnd_on_writes_freepbx_key_and_busy_device_state(server, gateway):
     server.expect("DBPut", [DB_UPDATED])
     server.expect("Setvar", [VARIABLE_SET])
-    gateway.set_dnd(extension="201", enabled=True)
+    gateway.set_dnd(key="201", enabled=True)
     (db,) = sent(server, "DBPut")
     (state,) = sent(server, "Setvar")
     assert (db["Family"], db["Key"], db["Val"]) == ("DND", "201", "YES")
     assert (state["Variable"], state["Value"]) == ("DEVICE_STATE(Custom:DND201)", "BUSY")
 
 
+def test_set_dnd_with_a_company_prefixed_key_writes_that_key_and_device(server, gateway):
+    server.expect("DBPut", [DB_UPDATED])
+    server.expect("Setvar", [VARIABLE_SET])
+    gateway.set_dnd(key="beta-201", enabled=True)
+    (db,) = sent(server, "DBPut")
+    (state,) = sent(server, "Setvar")
+    assert (db["Family"], db["Key"]) == ("DND", "beta-201")
+    assert state["Variable"] == "DEVICE_STATE(Custom:DNDbeta-201)"
+
+
 def test_set_dnd_off_deletes_the_key_even_if_it_was_never_set(server, gateway):
     server.expect("DBDel", [DB_NOT_FOUND])
     server.expect("Setvar", [VARIABLE_SET])
-    gateway.set_dnd(extension="201", enabled=False)
+    gateway.set_dnd(key="201", enabled=False)
     (db,) = sent(server, "DBDel")
     (state,) = sent(server, "Setvar")
     assert (db["Family"], db["Key"]) == ("DND", "201")
@@ -149,7 +159,7 @@ def test_set_dnd_raises_when_the_device_state_is_refused(server, gateway):
     server.expect("DBPut", [DB_UPDATED])
     server.expect("Setvar", [["Response: Error", "Message: Failed to set variable"]])
     with pytest.raises(PbxActionFailed) as error:
-        gateway.set_dnd(extension="201", enabled=True)
+        gateway.set_dnd(key="201", enabled=True)
     assert error.value.action == "Setvar"
 
 
@@ -177,8 +187,8 @@ INJECTIONS = [
     lambda gw: gw.queue_pause(interface="PJSIP/1", paused=True, queue="q\n"),
     lambda gw: gw.queue_add(queue="q", interface="PJSIP/1", member_name="Ann\rX"),
     lambda gw: gw.queue_remove(queue="q", interface="PJSIP/1\x1b"),
-    lambda gw: gw.set_dnd(extension="201\r\nAction: Command", enabled=True),
-    lambda gw: gw.set_dnd(extension="201", enabled=False, reason="x\ny"),
+    lambda gw: gw.set_dnd(key="201\r\nAction: Command", enabled=True),
+    lambda gw: gw.set_dnd(key="201", enabled=False, reason="x\ny"),
 ]
 
 
@@ -195,7 +205,7 @@ def test_a_control_character_is_refused_on_an_open_session_too(server, gateway):
     gateway.queue_remove(queue="q", interface="PJSIP/1")
     before = bytes(server.raw_received)
     with pytest.raises(ValueError, match="control character"):
-        gateway.set_dnd(extension="201\r\n", enabled=True)
+        gateway.set_dnd(key="201\r\n", enabled=True)
     assert bytes(server.raw_received) == before
 
 
