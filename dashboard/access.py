@@ -96,8 +96,8 @@ def api_key_for(raw_key: str, *, address: str | None) -> ApiKey | None:
 
 
 def company_for_key(key: ApiKey, *, slug: str) -> Company | None:
-    """The company with this slug if the key may see it (a key without companies sees all)."""
+    """The company with this slug if the key may see it (a limited key with none left sees none)."""
     companies = Company.objects.filter(slug=slug)
-    if key.companies.exists():
+    if not key.all_companies:
         companies = companies.filter(api_keys=key)
     return companies.first()

@@ -25,7 +25,7 @@ class ApiClient:
     """The caller behind an API key; stands in for `request.user`."""
 
     key: ApiKey
-    company_ids: frozenset[int] | None  # None: every company
+    company_ids: frozenset[int] | None  # None: every company (key.all_companies); empty: none
 
     is_authenticated = True
 
@@ -38,6 +38,13 @@ class ApiClient:
     def sees_company(self, company_id: int | None) -> bool:
         """A key limited to companies sees none of another's objects, nor company-less ones."""
         return self.company_ids is None or company_id in self.company_ids
+
+
+def company_ids_of(key: ApiKey) -> frozenset[int] | None:
+    """None for a key of all companies; else its companies' ids, empty when none are left."""
+    if key.all_companies:
+        return None
+    return frozenset(key.companies.values_list("pk", flat=True))
 
 
 def _raw_key(request) -> str | None:
@@ -66,8 +73,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        company_ids = frozenset(key.companies.values_list("pk", flat=True))
-        return ApiClient(key=key, company_ids=company_ids or None), key
+        return ApiClient(key=key, company_ids=company_ids_of(key)), key
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="swan"'

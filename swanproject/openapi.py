@@ -910,7 +910,16 @@ class AgendaUpdateViewSchema(OpenApiViewExtension):
                 f"string). {_BODY_NOTE}",
                 request=UpdateAgendaSerializer,
                 responses=_responses(
-                    SuccessEnvelope, "The phones were stored.", (400, 404, 409, 415)
+                    SuccessEnvelope,
+                    "The phones were stored.",
+                    {
+                        400: "",
+                        404: "`company` does not exist or is outside the key's companies.",
+                        409: "The agenda name is taken by an agenda the key cannot see (names "
+                        "are unique across companies; the answer names no owner), or `company` "
+                        "is not the company of the key's agenda.",
+                        415: "",
+                    },
                 ),
                 examples=[
                     OpenApiExample(

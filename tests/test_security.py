@@ -11,6 +11,12 @@
 - AMI header injection: every parameter that reaches the PBX refuses CR, LF, NUL and the other
   control characters with a 400 and sends nothing; the gateway refuses them before the wire.
 - Throttling: a key over its rate gets 429 with Retry-After; another key is unaffected.
+
+Issue 10 (and tests/test_security_keys.py for websockets and logins):
+- "All companies" is a property of the key (`all_companies`), never the absence of companies:
+  a limited key whose companies were all deleted sees nothing.
+- Agendas: a name taken by another company (or by none) answers exactly as any taken name does
+  (409, naming nobody); delete-phones-agenda answers it as an unknown name (404).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.apps import apps as django_apps
 from django.core import signing
 from django.core.cache import cache
 from django.urls import reverse
@@ -39,12 +47,14 @@ from pbx.gateway import OriginateRequest, check_ami_value
 from pbx.gateway.ami import AmiGateway
 from pbx.gateway.frames import encode_action
 from pbx.models import (
+    ApiKey,
     DeviceState,
     LiveChannel,
     PbxUser,
     QueueCallerState,
     QueueMemberState,
     UserPresence,
+    hash_api_key,
 )
 from pbx.models.history import CdrRecord, QueueEntry
 from swanproject.urls import swan_urlpatterns
@@ -383,9 +393,10 @@ TENANCY = [
     Case("blf-users", "GET", {"company": "Beta"}, {"departments[]": "Soporte"}),
     Case("company-numbers", "GET", {"company": "beta"}),
     Case("company-numbers", "GET", {"company": "Beta SL"}, {"in_use": "1"}),
-    Case("update-agenda", "POST", params={"name": "agenda-b", "phones": PHONES}),
+    # Agenda names are unique across companies: a taken name cannot be created (409, see below).
+    Case("update-agenda", "POST", params={"name": "agenda-b", "phones": PHONES}, status=409),
     Case("update-agenda", "POST", params={"name": "nueva", "company": "beta", "phones": PHONES}),
-    Case("update-agenda", "POST", params={"name": "agenda-free", "phones": PHONES}),
+    Case("update-agenda", "POST", params={"name": "agenda-free", "phones": PHONES}, status=409),
     Case("delete-phones-agenda", "DELETE", params={"name": "agenda-b"}),
     Case("delete-phones-agenda", "DELETE", params={"name": "agenda-b", "phones": ["931000001"]}),
     Case("delete-phones-agenda", "DELETE", params={"name": "agenda-free"}),
@@ -460,8 +471,8 @@ def test_every_endpoint_and_method_has_a_tenancy_case():
 def test_a_key_limited_to_company_a_never_sees_company_b(case, alpha_key, api, gateway):
     before = snapshot()
     response = send(alpha_key, case.method, case.path(), case.params)
-    if case.status == 404:
-        envelope(response, 404)
+    if case.ghost is None:
+        envelope(response, case.status)
     else:
         data = ok(response, case.status)
         ghost_kwargs, ghost_params = case.ghost
@@ -1024,3 +1035,153 @@ def test_throttling_counts_per_key_not_per_client_address(tenants, api_for, monk
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.1"))
     ok(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.2"))
     envelope(busy.get("/blf-users/alpha", REMOTE_ADDR="10.0.0.3"), 429)
+
+
+# ----------------------------------------------------------------------------- orphaned keys
+
+ORPHAN_REQUESTS = [
+    ("GET", "/blf-users/beta", None),
+    ("GET", "/company-numbers/beta", None),
+    ("GET", "/userStatus/300", None),
+    ("POST", "/userStatus/300", {"status": "busy", "reason": "x"}),
+    ("GET", "/username/200?company=beta", None),
+    ("GET", "/last-calls/300", None),
+    ("GET", "/recording/900.1/300", None),
+    ("GET", "/current-calls/300", None),
+    ("GET", "/web-phone-username/300", None),
+    ("POST", "/user-unregister/300", None),
+    ("POST", f"/terminal-register/{B_MAC}", None),
+    ("DELETE", "/delete-phones-agenda", {"name": "agenda-b"}),
+]
+
+
+@pytest.fixture
+def orphan_key(tenants, make_company, api_for) -> APIClient:
+    """A key limited to company C, which is then deleted."""
+    gone = make_company(slug="compc", name="Comp C")
+    client = api_for(gone)
+    gone.delete()
+    return client
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ORPHAN_REQUESTS, ids=str)
+def test_a_key_whose_companies_are_all_deleted_sees_nothing(
+    method, path, body, orphan_key, api, gateway
+):
+    before = snapshot()
+    envelope(send(orphan_key, method, path, body), 404)
+    assert gateway.calls == []
+    assert snapshot() == before
+    assert send(api, method, path, body).status_code != 404  # the control: B's object is there
+
+
+def test_a_key_whose_companies_are_all_deleted_gets_empty_queues(orphan_key, api):
+    params = {"queues[g][]": "q-beta"}
+    assert ok(api.get("/queues-status", params))["queues"]["g"]["members"] == ["300"]
+    theirs = ok(orphan_key.get("/queues-status", params))["queues"]["g"]
+    assert theirs["members"] == []
+    assert theirs["status"]["completed"] == 0
+
+
+def test_a_key_whose_companies_are_all_deleted_creates_no_agenda(orphan_key):
+    phones = [{"name": "X", "number": "600000001"}]
+    body = envelope(
+        send(orphan_key, "POST", "/update-agenda", {"name": "nueva", "phones": phones}), 403
+    )
+    assert "nueva" not in body["error-msg"]
+    with_company = {"name": "nueva", "company": "beta", "phones": phones}
+    envelope(send(orphan_key, "POST", "/update-agenda", with_company), 404)
+    assert not Agenda.objects.filter(name="nueva").exists()
+
+
+def test_a_key_with_no_companies_is_limited_unless_it_says_all(tenants, make_api_key):
+    limited = APIClient()
+    limited.credentials(HTTP_X_API_KEY=make_api_key(all_companies=False))
+    envelope(limited.get("/blf-users/beta"), 404)
+    everything = APIClient()
+    everything.credentials(HTTP_X_API_KEY=make_api_key(all_companies=True))
+    assert [row["extension"] for row in ok(everything.get("/blf-users/beta"))] == ["200", "300"]
+
+
+# ----------------------------------------------------------------------------- agenda names
+
+
+def _answer(response, name: str) -> tuple[int, str]:
+    return response.status_code, response.content.decode().replace(name, "NAME")
+
+
+@pytest.mark.parametrize("extra", [{}, {"company": "alpha"}, {"company": "beta"}], ids=str)
+def test_an_agenda_name_taken_elsewhere_answers_as_any_taken_name(extra, alpha_key, tenants):
+    """Unique names make "taken" visible; whose it is (B's or nobody's) never is."""
+    before = snapshot()
+    answers = {
+        name: _answer(
+            send(alpha_key, "POST", "/update-agenda", {"name": name, "phones": PHONES, **extra}),
+            name,
+        )
+        for name in ("agenda-b", "agenda-free")
+    }
+    assert answers["agenda-b"] == answers["agenda-free"]
+    status, body = answers["agenda-b"]
+    assert status == (404 if extra.get("company") == "beta" else 409)
+    assert "Beta SL" not in body
+    if status == 409:
+        assert "beta" not in body
+    assert snapshot() == before
+
+
+def test_a_taken_agenda_name_with_a_foreign_company_answers_as_a_free_name(alpha_key, tenants):
+    """The company is checked first: naming B answers 404 whatever the agenda name."""
+    params = {"phones": PHONES, "company": "beta"}
+    taken = send(alpha_key, "POST", "/update-agenda", {"name": "agenda-b", **params})
+    free = send(alpha_key, "POST", "/update-agenda", {"name": "agenda-nueva", **params})
+    assert envelope(taken, 404) == envelope(free, 404)
+
+
+def test_a_key_of_several_companies_is_asked_for_the_company_before_the_name(
+    tenants, make_company, api_for
+):
+    gamma = make_company(slug="gamma", name="Gamma SL")
+    both = api_for(tenants["alpha"], gamma)
+    taken = send(both, "POST", "/update-agenda", {"name": "agenda-b", "phones": PHONES})
+    free = send(both, "POST", "/update-agenda", {"name": "agenda-nueva", "phones": PHONES})
+    assert envelope(taken, 400) == envelope(free, 400)
+    assert not Agenda.objects.filter(name="agenda-nueva").exists()
+
+
+def test_a_taken_agenda_name_says_so_without_naming_the_owner(alpha_key, settings):
+    settings.LANGUAGE_CODE = "en"
+    body = envelope(
+        send(alpha_key, "POST", "/update-agenda", {"name": "agenda-b", "phones": PHONES}), 409
+    )
+    assert body["error-msg"] == "The agenda name 'agenda-b' is taken: choose another."
+    assert ok(send(alpha_key, "POST", "/update-agenda", {"name": "agenda-a", "phones": PHONES}))
+
+
+@pytest.mark.parametrize("phones", [None, ["931000001"]], ids=["all phones", "some phones"])
+def test_deleting_phones_of_another_companys_agenda_answers_as_an_unknown_name(
+    phones, alpha_key, tenants
+):
+    before = snapshot()
+    extra = {} if phones is None else {"phones": phones}
+    answers = {
+        name: _answer(
+            send(alpha_key, "DELETE", "/delete-phones-agenda", {"name": name, **extra}), name
+        )
+        for name in ("agenda-b", "agenda-free", "agenda-ghost")
+    }
+    assert answers["agenda-b"] == answers["agenda-free"] == answers["agenda-ghost"]
+    assert answers["agenda-b"][0] == 404
+    assert snapshot() == before
+
+
+def test_the_migration_keeps_keys_without_companies_unrestricted(make_company, make_api_key):
+    """Until 0008 a key without companies saw all of them; it still does, now explicitly."""
+    migration = import_module("pbx.migrations.0008_apikey_all_companies")
+    old_empty = ApiKey.objects.get(key_hash=hash_api_key(make_api_key(all_companies=False)))
+    old_limited = ApiKey.objects.get(key_hash=hash_api_key(make_api_key(make_company(slug="x"))))
+
+    migration.all_companies_for_keys_without_companies(django_apps, None)
+
+    assert ApiKey.objects.get(pk=old_empty.pk).all_companies is True
+    assert ApiKey.objects.get(pk=old_limited.pk).all_companies is False
