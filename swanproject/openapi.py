@@ -399,7 +399,8 @@ class RecordingResultSerializer(serializers.Serializer):
         required=False,
         help_text="Only when the extension took part in the call: a signed URL of this service "
         "(`/recording-file/{token}`), valid for RECORDING_URL_MAX_AGE seconds (default 3600), "
-        "that streams the audio.",
+        "that streams the audio. It is bound to the API key that asked for it: once that key is "
+        "deactivated, deleted, rotated or no longer sees the call's company, the link is a 403.",
     )
     link = serializers.CharField(
         required=False,
@@ -1524,7 +1525,10 @@ class RecordingFileViewSchema(OpenApiViewExtension):
                 ErrorEnvelope, description="With SWAN_ALWAYS_HTTP_200 on, errors too."
             )
         responses[403, "application/json"] = OpenApiResponse(
-            ErrorEnvelope, description="The link is altered, or older than RECORDING_URL_MAX_AGE."
+            ErrorEnvelope,
+            description="The link is altered, older than RECORDING_URL_MAX_AGE, or the API key "
+            "that issued it is no longer valid (deactivated, deleted, rotated, or no longer "
+            "sees the call's company).",
         )
         responses[404, "application/json"] = OpenApiResponse(
             ErrorEnvelope, description="The link is good but the audio is not (yet) there."

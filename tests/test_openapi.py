@@ -234,11 +234,16 @@ def auth_headers(make_api_key, demo_rows):
 
 
 @pytest.fixture
-def recording_token(demo_rows):
+def recording_token(demo_rows, auth_headers):
     """A valid signed token for call 500.1, as recording/{callID}/{extension} hands it out."""
     from pbx import history
+    from pbx.models import ApiKey, hash_api_key
 
-    return signing.dumps({"call": "500.1", "company": demo_rows.pk}, salt=history.RECORDING_SALT)
+    key = ApiKey.objects.get(key_hash=hash_api_key(auth_headers["Authorization"].split()[1]))
+    return signing.dumps(
+        {"call": "500.1", "company": demo_rows.pk, "key": key.pk, "kp": key.prefix},
+        salt=history.RECORDING_SALT,
+    )
 
 
 def _header(response, name: str) -> str:

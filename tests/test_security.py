@@ -15,6 +15,8 @@
 Issue 10 (and tests/test_security_keys.py for websockets and logins):
 - "All companies" is a property of the key (`all_companies`), never the absence of companies:
   a limited key whose companies were all deleted sees nothing.
+- Recording links are bound to the key that asked for them: deactivating, deleting or rotating
+  it, or taking the call's company from it, kills its links.
 - Agendas: a name taken by another company (or by none) answers exactly as any taken name does
   (409, naming nobody); delete-phones-agenda answers it as an unknown name (404).
 """
@@ -648,9 +650,18 @@ def _token(payload: dict, *, age: int = 0, salt: str = history.RECORDING_SALT, k
     return _AgedSigner(age=age, salt=salt, key=key).sign_object(payload)
 
 
+def _key_of(client: APIClient) -> ApiKey:
+    return ApiKey.objects.get(key_hash=hash_api_key(client._credentials["HTTP_X_API_KEY"]))
+
+
+def _payload(client: APIClient, company, call: str = "900.1") -> dict:
+    key = _key_of(client)
+    return {"call": call, "company": company.pk, "key": key.pk, "kp": key.prefix}
+
+
 def test_recording_links_expire(tenants, beta_key, settings):
     settings.RECORDING_URL_MAX_AGE = 3600
-    payload = {"call": "900.1", "company": tenants["beta"].pk}
+    payload = _payload(beta_key, tenants["beta"])
     assert APIClient().get(f"/recording-file/{_token(payload, age=3500)}").status_code == 200
     for age in (3602, 86400, 10**7):
         response = APIClient().get(
@@ -692,7 +703,7 @@ def _altered_tokens(token: str, tenants) -> dict[str, str]:
     }
 
 
-def test_altered_or_forged_recording_links_are_refused(tenants, beta_key):
+def test_altered_or_forged_recording_links_are_refused(tenants, beta_key, api_for):
     path = ok(beta_key.get("/recording/900.1/300"))["path"]
     token = path.rsplit("/", 1)[1]
     for label, bad in _altered_tokens(token, tenants).items():
@@ -701,8 +712,14 @@ def test_altered_or_forged_recording_links_are_refused(tenants, beta_key):
         assert response.status_code in (403, 404), (label, response.status_code)
         envelope(response, response.status_code)
     # A correctly signed token naming the call under another company finds nothing.
-    forged = _token({"call": "900.1", "company": tenants["alpha"].pk})
+    forged = _token(_payload(beta_key, tenants["alpha"]))
+    envelope(APIClient().get(f"/recording-file/{forged}"), 403)  # the key does not see alpha
+    everything = api_for()
+    forged = _token(_payload(everything, tenants["alpha"]))
     envelope(APIClient().get(f"/recording-file/{forged}"), 404)
+    # A token signed before links were bound to keys is no longer accepted.
+    unbound = _token({"call": "900.1", "company": tenants["beta"].pk})
+    envelope(APIClient().get(f"/recording-file/{unbound}"), 403)
 
 
 # ----------------------------------------------------------------------------- AMI injection
@@ -1185,3 +1202,62 @@ def test_the_migration_keeps_keys_without_companies_unrestricted(make_company, m
 
     assert ApiKey.objects.get(pk=old_empty.pk).all_companies is True
     assert ApiKey.objects.get(pk=old_limited.pk).all_companies is False
+
+
+# ----------------------------------------------------------------------------- recording links
+
+
+def _raw_of(tenants) -> str:
+    """Another key of company B."""
+    key = ApiKey(name="other-b")
+    raw = key.set_new_key()
+    key.save()
+    key.companies.set([tenants["beta"]])
+    return raw
+
+
+def _revoke_by_deactivating(key: ApiKey, tenants) -> None:
+    ApiKey.objects.filter(pk=key.pk).update(is_active=False)
+
+
+def _revoke_by_deleting(key: ApiKey, tenants) -> None:
+    key.delete()
+
+
+def _revoke_by_rotating(key: ApiKey, tenants) -> None:
+    key.set_new_key()
+    key.save()
+
+
+def _revoke_by_taking_the_company(key: ApiKey, tenants) -> None:
+    key.companies.set([tenants["alpha"]])
+
+
+REVOCATIONS = {
+    "deactivated": _revoke_by_deactivating,
+    "deleted": _revoke_by_deleting,
+    "rotated": _revoke_by_rotating,
+    "company taken away": _revoke_by_taking_the_company,
+}
+
+
+@pytest.mark.parametrize("revoke", REVOCATIONS, ids=str)
+def test_a_recording_link_dies_with_the_key_that_issued_it(revoke, tenants, beta_key, settings):
+    settings.LANGUAGE_CODE = "en"
+    path = ok(beta_key.get("/recording/900.1/300"))["path"]
+    other = ok(APIClient(HTTP_X_API_KEY=_raw_of(tenants)).get("/recording/900.1/300"))["path"]
+    assert APIClient().get(path).status_code == 200
+    REVOCATIONS[revoke](_key_of(beta_key), tenants)
+    body = envelope(APIClient().get(path, HTTP_ACCEPT_LANGUAGE="en"), 403)
+    assert (
+        body["error-msg"] == "This recording link was issued by an API key that is no longer valid."
+    )
+    assert APIClient().get(other).status_code == 200  # another key's link is unaffected
+
+
+def test_a_recording_link_of_an_all_companies_key_survives_a_company_list_change(
+    tenants, api_for, settings
+):
+    everything = api_for()
+    path = ok(everything.get("/recording/900.1/300", {"company": "beta"}))["path"]
+    assert APIClient().get(path).status_code == 200
