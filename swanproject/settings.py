@@ -187,6 +187,8 @@ RECORDINGS_ROOT = env.path("RECORDINGS_ROOT", default=BASE_DIR / "var" / "record
 LOGIN_URL = env("LOGIN_URL", default="/accounts/login/")
 LOGIN_REDIRECT_URL = env("LOGIN_REDIRECT_URL", default="/dashboard/")
 DASHBOARD_ALLOWED_ORIGINS = env.list("DASHBOARD_ALLOWED_ORIGINS", default=[])
+# Open websockets are re-checked this often: a revoked key or supervisor is closed within it.
+DASHBOARD_REVALIDATE_SECONDS = env.float("DASHBOARD_REVALIDATE_SECONDS", default=5.0)
 
 # Production hardening; each can be relaxed from the environment for a plain-HTTP lab.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
