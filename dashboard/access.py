@@ -14,6 +14,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
 from dashboard.selectors import companies_for
+from pbx import lockout
 from pbx.models import ApiKey, Company, hash_api_key
 
 logger = logging.getLogger("swan.dashboard")
@@ -23,6 +24,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_UNKNOWN_COMPANY = 4404
+CLOSE_TOO_MANY_FAILURES = 4429
 
 Origin = tuple[str, str, int]
 
@@ -97,12 +99,26 @@ def raw_api_key(scope: dict) -> str | None:
     return (scope_header(scope, "x-api-key") or "").strip() or query_param(scope, "key") or None
 
 
-def api_key_for(raw_key: str, *, address: str | None) -> ApiKey | None:
-    """The active key with this secret, if it may be used from this address."""
+class Refused(Exception):
+    """A websocket refused (or closed) with this close code."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def api_key_for(raw_key: str, *, address: str | None) -> ApiKey:
+    """The active key with this secret, if it may be used from this address; else Refused.
+
+    A wrong key counts against the address as on the REST API (4429 once it is locked out).
+    """
     key = ApiKey.objects.filter(key_hash=hash_api_key(raw_key), is_active=True).first()
-    if key is not None and not key.allows_address(address):
+    if key is None:
+        wait = lockout.bad_key_attempt(address=address)
+        raise Refused(CLOSE_UNAUTHENTICATED if wait is None else CLOSE_TOO_MANY_FAILURES)
+    if not key.allows_address(address):
         logger.warning("dashboard api key refused key=%s address=%s", key.prefix, address)
-        return None
+        raise Refused(CLOSE_UNAUTHENTICATED)
     return key
 
 

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from dashboard.access import (
     CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_TOO_MANY_FAILURES,
     CLOSE_UNAUTHENTICATED,
     CLOSE_UNKNOWN_COMPANY,
     Grant,
+    Refused,
     api_key_for,
     company_for_key,
     grant_refusal,
@@ -32,18 +34,13 @@ from pbx.models import Company
 
 __all__ = [
     "CLOSE_FORBIDDEN_ORIGIN",
+    "CLOSE_TOO_MANY_FAILURES",
     "CLOSE_UNAUTHENTICATED",
     "CLOSE_UNKNOWN_COMPANY",
     "DashboardConsumer",
 ]
 
 logger = logging.getLogger("swan.dashboard")
-
-
-class Refused(Exception):
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
 
 
 def _session_company(user, slug: str) -> Company:
@@ -55,8 +52,6 @@ def _session_company(user, slug: str) -> Company:
 
 def _key_company(raw_key: str, slug: str, address: str | None) -> tuple[Company, Grant]:
     key = api_key_for(raw_key, address=address)
-    if key is None:
-        raise Refused(CLOSE_UNAUTHENTICATED)
     company = company_for_key(key, slug=slug)
     if company is None:
         raise Refused(CLOSE_UNKNOWN_COMPANY)

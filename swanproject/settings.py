@@ -174,6 +174,13 @@ SWAN_URL_PREFIX = env("SWAN_URL_PREFIX", default="").strip("/")
 SWAN_ALWAYS_HTTP_200 = env.bool("SWAN_ALWAYS_HTTP_200", default=False)
 SWAN_DEFAULT_COMPANY_TIME_ZONE = env("SWAN_DEFAULT_COMPANY_TIME_ZONE", default="Europe/Madrid")
 
+# Failed authentication per client address (pbx/lockout.py): after the limit within the window,
+# the address is refused for the lockout (429 for API keys; valid keys still pass).
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=300)
+AUTH_LOCKOUT_SECONDS = env.int("AUTH_LOCKOUT_SECONDS", default=300)
+
 AMI_HOST = env("AMI_HOST", default="127.0.0.1")
 AMI_PORT = env.int("AMI_PORT", default=5038)
 AMI_USERNAME = env("AMI_USERNAME", default="swan")

@@ -17,6 +17,8 @@ Issue 10 (and tests/test_security_keys.py for websockets and logins):
   a limited key whose companies were all deleted sees nothing.
 - Recording links are bound to the key that asked for them: deactivating, deleting or rotating
   it, or taking the call's company from it, kills its links.
+- Failed authentication: wrong keys from one address are answered 429 (Retry-After) after
+  API_KEY_FAILURE_LIMIT of them; a valid key from that address still works (NAT); fails open.
 - Agendas: a name taken by another company (or by none) answers exactly as any taken name does
   (409, naming nobody); delete-phones-agenda answers it as an unknown name (404).
 """
@@ -42,7 +44,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agenda.models import Agenda, AgendaPhone
-from pbx import history
+from pbx import history, lockout
 from pbx.agents import device_of
 from pbx.auth import ApiKeyRateThrottle
 from pbx.gateway import OriginateRequest, check_ami_value
@@ -1261,3 +1263,86 @@ def test_a_recording_link_of_an_all_companies_key_survives_a_company_list_change
     everything = api_for()
     path = ok(everything.get("/recording/900.1/300", {"company": "beta"}))["path"]
     assert APIClient().get(path).status_code == 200
+
+
+# ----------------------------------------------------------------------------- failed keys
+
+WRONG = {"HTTP_X_API_KEY": "swan_wrong-key-0123456789abcdefghijkl"}
+
+
+@pytest.fixture
+def failure_limits(settings):
+    settings.API_KEY_FAILURE_LIMIT = 5
+    settings.AUTH_FAILURE_WINDOW_SECONDS = 300
+    settings.AUTH_LOCKOUT_SECONDS = 120
+    settings.LANGUAGE_CODE = "en"
+
+
+def test_wrong_keys_from_one_address_are_refused_after_the_limit(
+    tenants, failure_limits, api, make_api_key
+):
+    for _ in range(5):
+        envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+    for _ in range(95):
+        response = APIClient().get("/blf-users/alpha", **WRONG)
+        body = envelope(response, 429)
+    assert 0 < int(response["Retry-After"]) <= 120
+    assert body["error-msg"] == (
+        f"Too many failed API key attempts from your address; retry in "
+        f"{response['Retry-After']} seconds."
+    )
+    # Other addresses are not locked out; a valid key from the locked address still works.
+    envelope(APIClient().get("/blf-users/alpha", REMOTE_ADDR="10.0.0.9", **WRONG), 401)
+    ok(api.get("/blf-users/alpha"))
+    inactive = make_api_key(is_active=False)
+    envelope(APIClient().get("/blf-users/alpha", HTTP_X_API_KEY=inactive), 429)
+
+
+def test_the_lockout_ends_and_counting_starts_again(tenants, failure_limits, monkeypatch):
+    clock = [1_000_000.0]
+    monkeypatch.setattr(lockout, "_now", lambda: clock[0])
+    for _ in range(5):
+        envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+    response = APIClient().get("/blf-users/alpha", **WRONG)
+    envelope(response, 429)
+    assert response["Retry-After"] == "120"
+    clock[0] += 60
+    assert APIClient().get("/blf-users/alpha", **WRONG)["Retry-After"] == "60"
+    clock[0] += 61
+    cache.delete(lockout.lock_key(lockout.API_KEY, "127.0.0.1"))  # the cache's own expiry
+    envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+
+
+def test_wrong_keys_are_answered_401_when_the_cache_is_down(
+    tenants, failure_limits, api, monkeypatch
+):
+    class DownCache:
+        def __getattr__(self, name):
+            raise ConnectionError("cache down")
+
+    monkeypatch.setattr(lockout, "cache", DownCache())
+    for _ in range(8):
+        envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+    ok(api.get("/blf-users/alpha"))
+
+
+def test_a_failure_counter_that_expires_between_add_and_incr_starts_anew(
+    failure_limits, monkeypatch
+):
+    class RacingCache:
+        """`add` sees the counter still there; `incr` finds it expired."""
+
+        def __init__(self):
+            self.added = []
+
+        def add(self, key, value, timeout):
+            self.added.append((key, value))
+            return len(self.added) > 1
+
+        def incr(self, key):
+            raise ValueError(key)
+
+    racing = RacingCache()
+    monkeypatch.setattr(lockout, "cache", racing)
+    lockout.failure_record(kind=lockout.API_KEY, address="10.0.0.1")
+    assert racing.added == [(lockout.count_key(lockout.API_KEY, "10.0.0.1"), 1)] * 2

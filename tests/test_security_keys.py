@@ -5,6 +5,10 @@
   or its supervisor is deactivated, deleted or logged out; 4404 once the key or the supervisor no
   longer sees the company (or the company is gone).
 - A limited key whose companies were all deleted is refused every company (4404).
+- Wrong API keys on the websocket count with the REST API's: past API_KEY_FAILURE_LIMIT the
+  address is refused with 4429 (a valid key still connects). Wrong passwords on the admin's and
+  the dashboard's login pages: past LOGIN_FAILURE_LIMIT the address is refused, right password
+  or not, with the page's own error saying how long to wait.
 """
 
 from __future__ import annotations
@@ -15,15 +19,21 @@ from collections.abc import Callable
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import OperationalError
 
 from dashboard import consumers
-from dashboard.consumers import CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_COMPANY
+from dashboard.consumers import (
+    CLOSE_TOO_MANY_FAILURES,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNKNOWN_COMPANY,
+)
 from dashboard.models import Supervisor
 from pbx.models import ApiKey, Company, hash_api_key
+from swanproject.asgi import application
 from tests.dashboard.conftest import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,3 +227,93 @@ async def test_a_failed_recheck_keeps_the_socket_open_and_checks_again(
         assert next(answers, None) is None  # all three checks ran
     finally:
         await communicator.disconnect()
+
+
+# ----------------------------------------------------------------------------- failed attempts
+
+
+@pytest.fixture
+def failure_limits(settings):
+    settings.API_KEY_FAILURE_LIMIT = 3
+    settings.LOGIN_FAILURE_LIMIT = 3
+    settings.AUTH_FAILURE_WINDOW_SECONDS = 300
+    settings.AUTH_LOCKOUT_SECONDS = 120
+    settings.LANGUAGE_CODE = "en"
+
+
+async def _refusal(path: str, address: str = "127.0.0.1") -> int | None:
+    communicator = WebsocketCommunicator(application, path, headers=[(b"host", b"testserver")])
+    communicator.scope["client"] = [address, 50000]  # read when the application starts
+    accepted, code = await communicator.connect(timeout=5)
+    await communicator.disconnect()
+    return None if accepted else code
+
+
+async def test_wrong_keys_on_the_websocket_lock_the_address_out(
+    company, make_api_key, failure_limits
+):
+    raw = await database_sync_to_async(make_api_key)(company)
+    codes = [await _refusal(f"{PATH}?key=swan_nope-{n}") for n in range(5)]
+    assert codes == [CLOSE_UNAUTHENTICATED] * 3 + [CLOSE_TOO_MANY_FAILURES] * 2
+    assert await _refusal(f"{PATH}?key={raw}") is None  # a valid key is never locked out
+    assert await _refusal(f"{PATH}?key=swan_nope", "10.0.0.7") == CLOSE_UNAUTHENTICATED
+
+
+def test_wrong_keys_on_the_websocket_and_the_api_count_together(company, failure_limits, client):
+    from asgiref.sync import async_to_sync
+
+    for _ in range(3):
+        assert async_to_sync(_refusal)(f"{PATH}?key=swan_nope") == CLOSE_UNAUTHENTICATED
+    response = client.get("/blf-users/onfarma", HTTP_X_API_KEY="swan_nope")
+    assert response.status_code == 429
+
+
+LOGIN_PAGES = ["/accounts/login/", "/admin/login/"]
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user(
+        username="boss", password="s3cret-Pass", is_staff=True
+    )
+
+
+def _login(client, page: str, password: str, **extra):
+    return client.post(
+        page, {"username": "boss", "password": password}, HTTP_ACCEPT_LANGUAGE="en", **extra
+    )
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_wrong_passwords_lock_the_address_out_of_the_login_pages(
+    page, staff_user, failure_limits, client
+):
+    for _ in range(3):
+        response = _login(client, page, "wrong")
+        assert response.status_code == 200
+        assert "Too many failed logins" not in response.content.decode()
+    for password in ("wrong", "s3cret-Pass"):  # once locked out, even the right password
+        response = _login(client, page, password)
+        assert response.status_code == 200
+        assert "_auth_user_id" not in client.session
+        content = response.content.decode()
+        assert "Too many failed logins from your address; try again in 120 seconds." in content
+    # Another address is not locked out.
+    response = _login(client, page, "s3cret-Pass", REMOTE_ADDR="10.0.0.7")
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(staff_user.pk)
+
+
+def test_both_login_pages_share_one_count(staff_user, failure_limits, client):
+    _login(client, "/accounts/login/", "wrong")
+    _login(client, "/admin/login/", "wrong")
+    _login(client, "/accounts/login/", "wrong")
+    assert (
+        "Too many failed logins" in _login(client, "/admin/login/", "s3cret-Pass").content.decode()
+    )
+
+
+def test_a_right_password_under_the_limit_logs_in(staff_user, failure_limits, client):
+    _login(client, "/accounts/login/", "wrong")
+    response = _login(client, "/accounts/login/", "s3cret-Pass")
+    assert response.status_code == 302
