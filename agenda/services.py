@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from rest_framework.exceptions import PermissionDenied
 
 from agenda.models import Agenda, AgendaPhone
 from pbx.auth import ApiClient
@@ -78,9 +79,25 @@ def _company_for_new_agenda(*, client: ApiClient, company: str | None) -> Compan
         return None
     if len(client.company_ids) == 1:
         return client.companies().get()
+    if not client.company_ids:
+        raise PermissionDenied(
+            _("This API key is limited to companies that no longer exist: it sees nothing.")
+        )
     raise ParameterError(
         _("The parameter 'company' is required: this API key serves several companies.")
     )
+
+
+def _agenda_create(*, client: ApiClient, name: str, company: str | None) -> Agenda:
+    """A new agenda; a name taken where the key cannot see answers as any taken name (409).
+
+    Names are unique across companies, so that a name is taken cannot be hidden; whose it is
+    can. The company is settled first, so that its errors do not depend on the name.
+    """
+    owner = _company_for_new_agenda(client=client, company=company)
+    if Agenda.objects.filter(name=name).exists():
+        raise Conflict(_("The agenda name '%(name)s' is taken: choose another.") % {"name": name})
+    return Agenda.objects.create(name=name, company=owner)
 
 
 @transaction.atomic
@@ -90,11 +107,7 @@ def agenda_upsert(
     """Creates the agenda if needed; new numbers are added, existing ones renamed."""
     agenda = agenda_visible(client=client, name=name)
     if agenda is None:
-        if Agenda.objects.filter(name=name).exists():
-            raise NotFound(_("Agenda '%(name)s' not found.") % {"name": name})
-        agenda = Agenda.objects.create(
-            name=name, company=_company_for_new_agenda(client=client, company=company)
-        )
+        agenda = _agenda_create(client=client, name=name, company=company)
     elif company is not None and agenda.company_id != company_get(client=client, ident=company).pk:
         raise Conflict(_("Agenda '%(name)s' belongs to another company.") % {"name": name})
 

@@ -422,7 +422,7 @@ def part_latency() -> None:
 
     reset_live_state()
     flush_redis()
-    key = ApiKey(name="bench-listener")
+    key = ApiKey(name="bench-listener", all_companies=True)
     raw_key = key.set_new_key()
     key.save()
     extensions = dict(PbxUser.objects.values_list("extension", "pk"))

@@ -96,7 +96,7 @@ def main() -> None:
         return samples
 
     selector = timed(lambda: history.queues_status(client=client, groups=groups))
-    key = ApiKey(name="bench")
+    key = ApiKey(name="bench", all_companies=True)
     raw = key.set_new_key()
     key.save()
     http = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")

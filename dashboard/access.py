@@ -1,17 +1,30 @@
-"""Who may open a dashboard websocket: strict origin check, API keys and company scoping."""
+"""Who may open a dashboard websocket, and keep it open: origins, API keys, sessions, companies."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.db.models import Exists, OuterRef
 from django.http.request import split_domain_port, validate_host
+from django.utils.crypto import constant_time_compare
 
+from dashboard.selectors import companies_for
+from pbx import lockout
 from pbx.models import ApiKey, Company, hash_api_key
 
 logger = logging.getLogger("swan.dashboard")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+# Close codes; before the handshake is accepted a browser only sees a refused connection.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_UNKNOWN_COMPANY = 4404
+CLOSE_TOO_MANY_FAILURES = 4429
 
 Origin = tuple[str, str, int]
 
@@ -86,18 +99,94 @@ def raw_api_key(scope: dict) -> str | None:
     return (scope_header(scope, "x-api-key") or "").strip() or query_param(scope, "key") or None
 
 
-def api_key_for(raw_key: str, *, address: str | None) -> ApiKey | None:
-    """The active key with this secret, if it may be used from this address."""
+class Refused(Exception):
+    """A websocket refused (or closed) with this close code."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def api_key_for(raw_key: str, *, address: str | None) -> ApiKey:
+    """The active key with this secret, if it may be used from this address; else Refused.
+
+    A wrong key counts against the address as on the REST API (4429 once it is locked out).
+    """
     key = ApiKey.objects.filter(key_hash=hash_api_key(raw_key), is_active=True).first()
-    if key is not None and not key.allows_address(address):
+    if key is None:
+        wait = lockout.bad_key_attempt(address=address)
+        raise Refused(CLOSE_UNAUTHENTICATED if wait is None else CLOSE_TOO_MANY_FAILURES)
+    if not key.allows_address(address):
         logger.warning("dashboard api key refused key=%s address=%s", key.prefix, address)
-        return None
+        raise Refused(CLOSE_UNAUTHENTICATED)
     return key
 
 
 def company_for_key(key: ApiKey, *, slug: str) -> Company | None:
-    """The company with this slug if the key may see it (a key without companies sees all)."""
+    """The company with this slug if the key may see it (a limited key with none left sees none)."""
     companies = Company.objects.filter(slug=slug)
-    if key.companies.exists():
+    if not key.all_companies:
         companies = companies.filter(api_keys=key)
     return companies.first()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What let a websocket in: checked again, every few seconds, while it stays open."""
+
+    company_id: int
+    key_hash: str | None = None  # an API key's connection
+    address: str | None = None
+    user_id: int | None = None  # a supervisor's connection
+    session_key: str | None = None
+
+
+def key_grant_refusal(grant: Grant) -> int | None:
+    """The close code a new connection with this key would get now, in one query; None: fine."""
+    listed = ApiKey.companies.through.objects.filter(
+        apikey_id=OuterRef("pk"), company_id=grant.company_id
+    )
+    key = (
+        ApiKey.objects.filter(key_hash=grant.key_hash, is_active=True)
+        .annotate(
+            listed=Exists(listed),
+            company_exists=Exists(Company.objects.filter(pk=grant.company_id)),
+        )
+        .first()
+    )
+    if key is None or not key.allows_address(grant.address):
+        return CLOSE_UNAUTHENTICATED
+    if not key.company_exists or not (key.all_companies or key.listed):
+        return CLOSE_UNKNOWN_COMPANY
+    return None
+
+
+def _session_user(grant: Grant):
+    """The session's user if the session still exists and still logs that user in."""
+    data = import_module(settings.SESSION_ENGINE).SessionStore(grant.session_key).load()
+    if str(data.get(SESSION_KEY)) != str(grant.user_id) or BACKEND_SESSION_KEY not in data:
+        return None
+    user = get_user_model().objects.filter(pk=grant.user_id, is_active=True).first()
+    if user is None:
+        return None
+    # As django.contrib.auth.get_user: a password change logs the other sessions out.
+    if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
+        return None
+    return user
+
+
+def session_grant_refusal(grant: Grant) -> int | None:
+    """The close code a new connection of this supervisor would get now; None: fine."""
+    user = _session_user(grant)
+    if user is None:
+        return CLOSE_UNAUTHENTICATED
+    if not companies_for(user).filter(pk=grant.company_id).exists():
+        return CLOSE_UNKNOWN_COMPANY
+    return None
+
+
+def grant_refusal(grant: Grant) -> int | None:
+    """Whether an open connection may go on: None, or the code to close it with."""
+    if grant.key_hash is not None:
+        return key_grant_refusal(grant)
+    return session_grant_refusal(grant)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 
 from dashboard.access import (
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_TOO_MANY_FAILURES,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNKNOWN_COMPANY,
+    Grant,
+    Refused,
     api_key_for,
     company_for_key,
+    grant_refusal,
     origin_allowed,
     query_param,
     raw_api_key,
@@ -24,24 +34,22 @@ from dashboard.selectors import company_for, company_snapshot
 from pbx.models import Company
 from swanproject.channel_layer import REDIS_ERRORS
 
+__all__ = [
+    "CLOSE_FORBIDDEN_ORIGIN",
+    "CLOSE_TOO_MANY_FAILURES",
+    "CLOSE_UNAUTHENTICATED",
+    "CLOSE_UNKNOWN_COMPANY",
+    "DashboardConsumer",
+]
+
 logger = logging.getLogger("swan.dashboard")
 
-# Close codes; before the handshake is accepted a browser only sees a refused connection.
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN_ORIGIN = 4403
-CLOSE_UNKNOWN_COMPANY = 4404
 # A sequence number as we hand them out (microseconds, 16 digits today); ASCII digits only,
 # since str.isdigit() takes "٣" and int() refuses 5,000 digits. Anything else counts as absent.
 _SEQ = re.compile(r"[0-9]{1,18}")
 # After the handshake: Redis stayed away; reconnect with `?since=<last seq>`. (daphne's autobahn
 # sends only 1000 or 3000-4999, so RFC 6455's 1013 "try again later" cannot be used.)
 CLOSE_UNAVAILABLE = 4503
-
-
-class Refused(Exception):
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
 
 
 def _session_company(user, slug: str) -> Company:
@@ -51,14 +59,12 @@ def _session_company(user, slug: str) -> Company:
         raise Refused(CLOSE_UNKNOWN_COMPANY) from exc
 
 
-def _key_company(raw_key: str, slug: str, address: str | None) -> Company:
+def _key_company(raw_key: str, slug: str, address: str | None) -> tuple[Company, Grant]:
     key = api_key_for(raw_key, address=address)
-    if key is None:
-        raise Refused(CLOSE_UNAUTHENTICATED)
     company = company_for_key(key, slug=slug)
     if company is None:
         raise Refused(CLOSE_UNKNOWN_COMPANY)
-    return company
+    return company, Grant(company_id=company.pk, key_hash=key.key_hash, address=address)
 
 
 def _snapshot_message(company: Company) -> Message:
@@ -80,6 +86,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
     company: Company | None = None
     last_seq: int = 0
+    grant: Grant | None = None
+    revalidation: asyncio.Task | None = None
 
     async def connect(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -89,7 +97,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
             return
         try:
-            company = await self._authorised_company(slug, raw_key)
+            company, self.grant = await self._authorised_company(slug, raw_key)
         except Refused as refused:
             await self.close(code=refused.code)
             return
@@ -98,16 +106,40 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(company.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.revalidation = asyncio.create_task(self._revalidate())
         await self._start_stream(company)
 
-    async def _authorised_company(self, slug: str, raw_key: str | None) -> Company:
+    async def _authorised_company(self, slug: str, raw_key: str | None) -> tuple[Company, Grant]:
         if raw_key is not None:
             client = self.scope.get("client") or (None, None)
             return await database_sync_to_async(_key_company)(raw_key, slug, client[0])
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             raise Refused(CLOSE_UNAUTHENTICATED)
-        return await database_sync_to_async(_session_company)(user, slug)
+        company = await database_sync_to_async(_session_company)(user, slug)
+        session = self.scope.get("session")
+        return company, Grant(
+            company_id=company.pk,
+            user_id=user.pk,
+            session_key=session.session_key if session is not None else None,
+        )
+
+    async def _revalidate(self) -> None:
+        """Closes the socket, with the code a new connection would get, once its grant lapses."""
+        interval = settings.DASHBOARD_REVALIDATE_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                code = await database_sync_to_async(grant_refusal)(self.grant)
+            except Exception as exc:  # the database is down: keep streaming, check again later
+                logger.warning("dashboard recheck failed error=%s", type(exc).__name__)
+                continue
+            if code is not None:
+                logger.info(
+                    "dashboard connection revoked company=%s code=%s", self.grant.company_id, code
+                )
+                await self.close(code=code)
+                return
 
     async def _start_stream(self, company: Company) -> None:
         since = self._since()
@@ -184,6 +216,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong", "seq": self.last_seq})
 
     async def disconnect(self, code: int) -> None:
+        if self.revalidation is not None:
+            self.revalidation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.revalidation
         if self.group is None:
             return
         try:

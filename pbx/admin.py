@@ -191,7 +191,23 @@ class PublicNumberAdmin(admin.ModelAdmin):
 class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ["name", "companies", "allowed_networks", "is_active"]
+        fields = ["name", "all_companies", "companies", "allowed_networks", "is_active"]
+
+    def clean(self) -> dict:
+        """A key sees all companies or a list of them: both, or neither, is a mistake."""
+        cleaned = super().clean()
+        companies = cleaned.get("companies")
+        if cleaned.get("all_companies") and companies:
+            raise ValidationError(
+                _("A key of all companies takes no company list: untick one or empty the other."),
+                code="all_and_list",
+            )
+        if not cleaned.get("all_companies") and companies is not None and not companies:
+            raise ValidationError(
+                _("Choose the companies this key sees, or tick 'all companies'."),
+                code="no_companies",
+            )
+        return cleaned
 
     def clean_allowed_networks(self) -> str:
         """Accepts spaces, lines, commas or semicolons between networks; stores one per line."""
@@ -222,7 +238,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_at",
         "last_used_at",
     ]
-    list_filter = ["is_active", "companies"]
+    list_filter = ["is_active", "all_companies", "companies"]
     search_fields = ["name", "prefix"]
     autocomplete_fields = ["companies"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
@@ -231,10 +247,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
         if obj is None:
-            return ["name", "companies", "allowed_networks", "is_active"]
+            return ["name", "all_companies", "companies", "allowed_networks", "is_active"]
         return [
             "name",
             "prefix",
+            "all_companies",
             "companies",
             "allowed_networks",
             "is_active",
@@ -247,7 +264,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("companies"))
     def company_list(self, obj: ApiKey) -> str:
-        return ", ".join(c.name for c in obj.companies.all()) or _("all")
+        if obj.all_companies:
+            return _("all")
+        return ", ".join(c.name for c in obj.companies.all()) or _(
+            "limited, no companies left: sees nothing"
+        )
 
     @admin.display(description=_("allowed networks"))
     def network_list(self, obj: ApiKey) -> str:

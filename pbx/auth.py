@@ -14,7 +14,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import SimpleRateThrottle
 
+from pbx import lockout
 from pbx.models import ApiKey, Company, hash_api_key
+from swanproject.envelope import SwanError
 
 logger = logging.getLogger("swan.auth")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -25,7 +27,7 @@ class ApiClient:
     """The caller behind an API key; stands in for `request.user`."""
 
     key: ApiKey
-    company_ids: frozenset[int] | None  # None: every company
+    company_ids: frozenset[int] | None  # None: every company (key.all_companies); empty: none
 
     is_authenticated = True
 
@@ -38,6 +40,26 @@ class ApiClient:
     def sees_company(self, company_id: int | None) -> bool:
         """A key limited to companies sees none of another's objects, nor company-less ones."""
         return self.company_ids is None or company_id in self.company_ids
+
+
+class TooManyFailures(SwanError):
+    """429 for an address that sent too many wrong keys; `wait` becomes Retry-After."""
+
+    status_code = 429
+
+    def __init__(self, wait: int):
+        super().__init__(
+            _("Too many failed API key attempts from your address; retry in %(seconds)s seconds.")
+            % {"seconds": wait}
+        )
+        self.wait = wait
+
+
+def company_ids_of(key: ApiKey) -> frozenset[int] | None:
+    """None for a key of all companies; else its companies' ids, empty when none are left."""
+    if key.all_companies:
+        return None
+    return frozenset(key.companies.values_list("pk", flat=True))
 
 
 def _raw_key(request) -> str | None:
@@ -55,9 +77,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         if raw is None:
             return None
         key = ApiKey.objects.filter(key_hash=hash_api_key(raw), is_active=True).first()
-        if key is None:
-            raise exceptions.AuthenticationFailed(_("The API key is not valid."))
         address = request.META.get("REMOTE_ADDR")
+        if key is None:
+            wait = lockout.bad_key_attempt(address=address)
+            if wait is not None:
+                raise TooManyFailures(wait)
+            raise exceptions.AuthenticationFailed(_("The API key is not valid."))
         if not key.allows_address(address):
             logger.warning("api key refused key=%s address=%s", key.prefix, address)
             raise exceptions.PermissionDenied(
@@ -66,8 +91,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        company_ids = frozenset(key.companies.values_list("pk", flat=True))
-        return ApiClient(key=key, company_ids=company_ids or None), key
+        return ApiClient(key=key, company_ids=company_ids_of(key)), key
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="swan"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.utils.translation import gettext as _
 from pbx.agents import device_of, same_device
 from pbx.auth import ApiClient
 from pbx.models import (
+    ApiKey,
     Company,
     Department,
     LiveChannel,
@@ -40,6 +42,7 @@ UNANSWERED = (
     QueueEntry.Outcome.EMPTY,
     QueueEntry.Outcome.KEY_PRESS,
 )
+logger = logging.getLogger("swan.history")
 RECORDING_SALT = "swan.recording"
 AUDIO_TYPES = {
     ".wav": "audio/wav",
@@ -542,7 +545,15 @@ def recording_get(
         ).exists()
     )
     if took_part:
-        token = signing.dumps({"call": call, "company": user.company_id}, salt=RECORDING_SALT)
+        token = signing.dumps(
+            {
+                "call": call,
+                "company": user.company_id,
+                "key": client.key.pk,
+                "kp": client.key.prefix,
+            },
+            salt=RECORDING_SALT,
+        )
         result["path"] = url_for(token)
     else:
         template = getattr(settings, "RECORDING_ADMIN_LINK_TEMPLATE", "")
@@ -564,14 +575,33 @@ class RecordingUnavailable(Exception):
     """The signed URL is good but the audio is not (yet) there."""
 
 
+class RecordingRevoked(Exception):
+    """The signed URL is good but the key that issued it is not: inactive, gone, rotated."""
+
+
+def _issuer_still_valid(payload: dict[str, Any]) -> bool:
+    """The issuing key is active, has the same secret (`kp`) and still sees the call's company."""
+    if "key" not in payload or "kp" not in payload:
+        return False  # signed before links were bound to keys
+    return (
+        ApiKey.objects.filter(pk=payload["key"], prefix=payload["kp"], is_active=True)
+        .filter(Q(all_companies=True) | Q(companies=payload["company"]))
+        .exists()
+    )
+
+
 def recording_file(*, token: str) -> tuple[Path, str]:
     """The file a signed recording URL names, and its content type.
 
     Raises `signing.BadSignature` (or its `SignatureExpired`) for a token that is altered or
-    older than RECORDING_URL_MAX_AGE, and `RecordingUnavailable` when there is no file.
+    older than RECORDING_URL_MAX_AGE, `RecordingRevoked` when the key that issued it is no
+    longer valid, and `RecordingUnavailable` when there is no file.
     """
     max_age = getattr(settings, "RECORDING_URL_MAX_AGE", 3600)
     payload = signing.loads(token, salt=RECORDING_SALT, max_age=max_age)
+    if not _issuer_still_valid(payload):
+        logger.info("recording link refused: issuing key not valid key=%s", payload.get("key"))
+        raise RecordingRevoked(payload.get("call"))
     legs = [leg for leg in _call_legs(str(payload["call"])) if leg.company_id == payload["company"]]
     if not legs:
         raise RecordingUnavailable(payload["call"])

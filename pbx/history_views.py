@@ -112,6 +112,10 @@ class RecordingFileView(View):
             return error_response(403, _("This recording link has expired."))
         except signing.BadSignature:
             return error_response(403, _("This recording link is not valid."))
+        except history.RecordingRevoked:
+            return error_response(
+                403, _("This recording link was issued by an API key that is no longer valid.")
+            )
         except history.RecordingUnavailable:
             return error_response(404, _("The recording is not available yet."))
         return _serve(request, path, content_type)

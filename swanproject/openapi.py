@@ -399,7 +399,8 @@ class RecordingResultSerializer(serializers.Serializer):
         required=False,
         help_text="Only when the extension took part in the call: a signed URL of this service "
         "(`/recording-file/{token}`), valid for RECORDING_URL_MAX_AGE seconds (default 3600), "
-        "that streams the audio.",
+        "that streams the audio. It is bound to the API key that asked for it: once that key is "
+        "deactivated, deleted, rotated or no longer sees the call's company, the link is a 403.",
     )
     link = serializers.CharField(
         required=False,
@@ -910,7 +911,16 @@ class AgendaUpdateViewSchema(OpenApiViewExtension):
                 f"string). {_BODY_NOTE}",
                 request=UpdateAgendaSerializer,
                 responses=_responses(
-                    SuccessEnvelope, "The phones were stored.", (400, 404, 409, 415)
+                    SuccessEnvelope,
+                    "The phones were stored.",
+                    {
+                        400: "",
+                        404: "`company` does not exist or is outside the key's companies.",
+                        409: "The agenda name is taken by an agenda the key cannot see (names "
+                        "are unique across companies; the answer names no owner), or `company` "
+                        "is not the company of the key's agenda.",
+                        415: "",
+                    },
                 ),
                 examples=[
                     OpenApiExample(
@@ -1515,7 +1525,10 @@ class RecordingFileViewSchema(OpenApiViewExtension):
                 ErrorEnvelope, description="With SWAN_ALWAYS_HTTP_200 on, errors too."
             )
         responses[403, "application/json"] = OpenApiResponse(
-            ErrorEnvelope, description="The link is altered, or older than RECORDING_URL_MAX_AGE."
+            ErrorEnvelope,
+            description="The link is altered, older than RECORDING_URL_MAX_AGE, or the API key "
+            "that issued it is no longer valid (deactivated, deleted, rotated, or no longer "
+            "sees the call's company).",
         )
         responses[404, "application/json"] = OpenApiResponse(
             ErrorEnvelope, description="The link is good but the audio is not (yet) there."

@@ -218,6 +218,13 @@ SWAN_PARAM_MAX_DEPTH = env.int("SWAN_PARAM_MAX_DEPTH", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=25_000)
 
+# Failed authentication per client address (pbx/lockout.py): after the limit within the window,
+# the address is refused for the lockout (429 for API keys; valid keys still pass).
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", default=300)
+AUTH_LOCKOUT_SECONDS = env.int("AUTH_LOCKOUT_SECONDS", default=300)
+
 AMI_HOST = env("AMI_HOST", default="127.0.0.1")
 AMI_PORT = env.int("AMI_PORT", default=5038)
 AMI_USERNAME = env("AMI_USERNAME", default="swan")
@@ -231,6 +238,8 @@ RECORDINGS_ROOT = env.path("RECORDINGS_ROOT", default=BASE_DIR / "var" / "record
 LOGIN_URL = env("LOGIN_URL", default="/accounts/login/")
 LOGIN_REDIRECT_URL = env("LOGIN_REDIRECT_URL", default="/dashboard/")
 DASHBOARD_ALLOWED_ORIGINS = env.list("DASHBOARD_ALLOWED_ORIGINS", default=[])
+# Open websockets are re-checked this often: a revoked key or supervisor is closed within it.
+DASHBOARD_REVALIDATE_SECONDS = env.float("DASHBOARD_REVALIDATE_SECONDS", default=5.0)
 
 # Production hardening; each can be relaxed from the environment for a plain-HTTP lab.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

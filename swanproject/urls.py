@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path, re_path
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
@@ -14,6 +15,7 @@ from drf_spectacular.renderers import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agenda.views import AgendaPhonesDeleteView, AgendaUpdateView
+from dashboard.forms import AdminLoginForm, LoginForm
 from pbx.history_views import (
     LastCallsListView,
     QueuesStatusView,
@@ -33,6 +35,9 @@ from pbx.views import (
 )
 from swanproject import envelope, ops
 from terminals.views import TerminalRegisterView
+
+# Both login pages lock an address out after LOGIN_FAILURE_LIMIT wrong passwords.
+admin.site.login_form = AdminLoginForm
 
 _PREFIX = f"{settings.SWAN_URL_PREFIX}/" if settings.SWAN_URL_PREFIX else ""
 _SEGMENT = r"[^/]+"
@@ -84,6 +89,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     *swan_urlpatterns,
     path("dashboard/", include("dashboard.urls")),
+    path("accounts/login/", LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     re_path(r"^.*$", envelope.not_found_view),
 ]

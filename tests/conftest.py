@@ -84,7 +84,9 @@ def make_number(db):
 @pytest.fixture
 def make_api_key(db):
     def make(*companies: Company, **fields) -> str:
+        """A key of these companies; with none given, a key of all companies (explicitly)."""
         fields.setdefault("name", f"key-{next(_sequence)}")
+        fields.setdefault("all_companies", not companies)
         key = ApiKey(**fields)
         raw = key.set_new_key()
         key.save()

@@ -375,3 +375,47 @@ def test_public_number_in_use_is_edited_from_the_list(staff, company, make_numbe
     assert response.status_code == 302
     number.refresh_from_db()
     assert number.in_use is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"all_companies": "on", "companies": "COMPANY"}, "A key of all companies takes no"),
+        ({}, "Choose the companies this key sees"),
+    ],
+    ids=["all and a list", "neither"],
+)
+def test_api_key_must_say_which_companies_it_sees(staff, company, fields, message, settings):
+    settings.LANGUAGE_CODE = "en"
+    data = {"name": "fedesk", "is_active": "on", **fields}
+    if data.get("companies") == "COMPANY":
+        data["companies"] = [company.pk]
+    response = staff.post(url(ApiKey, "add"), data, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200
+    assert message in str(response.context["adminform"].form.non_field_errors())
+    assert not ApiKey.objects.exists()
+
+
+def test_api_key_of_all_companies_is_made_in_the_admin(staff, company):
+    response = staff.post(url(ApiKey, "add"), {"name": "fedesk", "all_companies": "on"})
+
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="fedesk")
+    assert key.all_companies
+    assert not key.companies.exists()
+
+
+def test_api_key_list_warns_of_a_limited_key_with_no_companies_left(
+    staff, make_company, make_api_key, settings
+):
+    settings.LANGUAGE_CODE = "en"
+    gone = make_company(slug="gone", name="Gone SL")
+    make_api_key(gone, name="orphan")
+    make_api_key(name="everything")
+    gone.delete()
+
+    content = staff.get(url(ApiKey, "changelist"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "limited, no companies left: sees nothing" in content
+    assert content.count("limited, no companies left") == 1

@@ -146,11 +146,11 @@ def test_unknown_company_parameter_is_a_404(api):
     assert "nowhere" in error(api.post("/update-agenda", payload, format="json"), 404)
 
 
-def test_another_companys_agenda_is_a_404(api_for, make_company):
+def test_another_companys_agenda_name_is_taken_and_unknown_to_delete(api_for, make_company):
     mine, other = make_company(slug="mine"), make_company(slug="other")
     Agenda.objects.create(name="clientes", company=other)
     payload = {"name": "clientes", "phones": [{"name": "A", "number": "1"}]}
-    error(api_for(mine).post("/update-agenda", payload, format="json"), 404)
+    error(api_for(mine).post("/update-agenda", payload, format="json"), 409)
     error(api_for(mine).delete("/delete-phones-agenda?name=clientes"), 404)
     assert not AgendaPhone.objects.exists()
 

@@ -18,13 +18,14 @@ def create_api_key(*args: str) -> list[str]:
 
 
 def test_it_prints_a_key_that_authenticates(db):
-    lines = create_api_key("fedesk")
+    lines = create_api_key("fedesk", "--all-companies")
 
     raw = lines[-1]
     key = ApiKey.objects.get(name="fedesk")
     assert key.key_hash == hash_api_key(raw)
     assert key.prefix == raw[:10]
     assert key.is_active
+    assert key.all_companies
     assert not key.companies.exists()
     assert key.allowed_networks == ""
     assert all(raw not in line for line in lines[:-1])
@@ -57,6 +58,7 @@ def test_it_stores_company_and_network_limits(make_company):
     )
 
     key = ApiKey.objects.get(name="fedesk")
+    assert not key.all_companies
     assert set(key.companies.all()) == {first, second}
     assert key.allowed_networks.split() == ["10.0.0.0/8", "192.168.1.20/32"]
     assert key.allows_address("10.1.2.3")
@@ -64,8 +66,8 @@ def test_it_stores_company_and_network_limits(make_company):
 
 
 def test_each_key_is_new(db):
-    first = create_api_key("one")[-1]
-    second = create_api_key("two")[-1]
+    first = create_api_key("one", "--all-companies")[-1]
+    second = create_api_key("two", "--all-companies")[-1]
 
     assert first != second
 
@@ -74,10 +76,11 @@ def test_each_key_is_new(db):
     ("args", "message"),
     [
         (["fedesk", "--company", "onfarma", "--company", "nadie"], "nadie"),
-        (["fedesk", "--network", "intranet"], "intranet"),
-        (["fedesk", "--network", "10.0.0.0/33"], "10.0.0.0/33"),
-        (["  "], "name"),
-        (["x" * 121], "name"),
+        (["fedesk", "--all-companies", "--network", "intranet"], "intranet"),
+        (["fedesk", "--all-companies", "--network", "10.0.0.0/33"], "10.0.0.0/33"),
+        (["  ", "--all-companies"], "name"),
+        (["x" * 121, "--all-companies"], "name"),
+        (["fedesk", "--all-companies", "--company", "onfarma"], "not both"),
     ],
 )
 def test_it_rejects_bad_input_and_writes_nothing(company, args, message):
@@ -88,9 +91,17 @@ def test_it_rejects_bad_input_and_writes_nothing(company, args, message):
 
 
 def test_it_rejects_a_duplicate_name(db):
-    first = create_api_key("fedesk")[-1]
+    first = create_api_key("fedesk", "--all-companies")[-1]
 
     with pytest.raises(CommandError, match="fedesk"):
-        create_api_key("fedesk")
+        create_api_key("fedesk", "--all-companies")
 
     assert ApiKey.objects.get().key_hash == hash_api_key(first)
+
+
+def test_without_companies_the_key_sees_every_company_and_says_so(company):
+    """contract.md's `create_api_key NAME`: every company, stored as the explicit flag."""
+    lines = create_api_key("fedesk")
+    key = ApiKey.objects.get(name="fedesk")
+    assert key.all_companies is True
+    assert "all companies" in lines[0]

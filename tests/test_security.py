@@ -14,6 +14,16 @@
 - Availability: Redis reads outlast channels-redis's blocking pop, so an idle websocket is never
   closed with 1011 (issue 10, finding 3; the 30 s stream over real Redis is in
   tests/process/test_idle_stream.py). Do-not-disturb across tenants: tests/test_security_dnd.py.
+
+Issue 10 (and tests/test_security_keys.py for websockets and logins):
+- "All companies" is a property of the key (`all_companies`), never the absence of companies:
+  a limited key whose companies were all deleted sees nothing.
+- Recording links are bound to the key that asked for them: deactivating, deleting or rotating
+  it, or taking the call's company from it, kills its links.
+- Failed authentication: wrong keys from one address are answered 429 (Retry-After) after
+  API_KEY_FAILURE_LIMIT of them; a valid key from that address still works (NAT); fails open.
+- Agendas: a name taken by another company (or by none) answers exactly as any taken name does
+  (409, naming nobody); delete-phones-agenda answers it as an unknown name (404).
 """
 
 from __future__ import annotations
@@ -26,10 +36,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.apps import apps as django_apps
 from django.core import signing
 from django.core.cache import cache
 from django.urls import reverse
@@ -37,19 +49,21 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agenda.models import Agenda, AgendaPhone
-from pbx import history
+from pbx import history, lockout
 from pbx.agents import device_of
 from pbx.auth import ApiKeyRateThrottle
 from pbx.gateway import OriginateRequest, check_ami_value
 from pbx.gateway.ami import AmiGateway
 from pbx.gateway.frames import encode_action
 from pbx.models import (
+    ApiKey,
     DeviceState,
     LiveChannel,
     PbxUser,
     QueueCallerState,
     QueueMemberState,
     UserPresence,
+    hash_api_key,
 )
 from pbx.models.history import CdrRecord, QueueEntry
 from pbx.params import ParameterError, parse_query_string
@@ -389,9 +403,10 @@ TENANCY = [
     Case("blf-users", "GET", {"company": "Beta"}, {"departments[]": "Soporte"}),
     Case("company-numbers", "GET", {"company": "beta"}),
     Case("company-numbers", "GET", {"company": "Beta SL"}, {"in_use": "1"}),
-    Case("update-agenda", "POST", params={"name": "agenda-b", "phones": PHONES}),
+    # Agenda names are unique across companies: a taken name cannot be created (409, see below).
+    Case("update-agenda", "POST", params={"name": "agenda-b", "phones": PHONES}, status=409),
     Case("update-agenda", "POST", params={"name": "nueva", "company": "beta", "phones": PHONES}),
-    Case("update-agenda", "POST", params={"name": "agenda-free", "phones": PHONES}),
+    Case("update-agenda", "POST", params={"name": "agenda-free", "phones": PHONES}, status=409),
     Case("delete-phones-agenda", "DELETE", params={"name": "agenda-b"}),
     Case("delete-phones-agenda", "DELETE", params={"name": "agenda-b", "phones": ["931000001"]}),
     Case("delete-phones-agenda", "DELETE", params={"name": "agenda-free"}),
@@ -466,8 +481,8 @@ def test_every_endpoint_and_method_has_a_tenancy_case():
 def test_a_key_limited_to_company_a_never_sees_company_b(case, alpha_key, api, gateway):
     before = snapshot()
     response = send(alpha_key, case.method, case.path(), case.params)
-    if case.status == 404:
-        envelope(response, 404)
+    if case.ghost is None:
+        envelope(response, case.status)
     else:
         data = ok(response, case.status)
         ghost_kwargs, ghost_params = case.ghost
@@ -643,9 +658,18 @@ def _token(payload: dict, *, age: int = 0, salt: str = history.RECORDING_SALT, k
     return _AgedSigner(age=age, salt=salt, key=key).sign_object(payload)
 
 
+def _key_of(client: APIClient) -> ApiKey:
+    return ApiKey.objects.get(key_hash=hash_api_key(client._credentials["HTTP_X_API_KEY"]))
+
+
+def _payload(client: APIClient, company, call: str = "900.1") -> dict:
+    key = _key_of(client)
+    return {"call": call, "company": company.pk, "key": key.pk, "kp": key.prefix}
+
+
 def test_recording_links_expire(tenants, beta_key, settings):
     settings.RECORDING_URL_MAX_AGE = 3600
-    payload = {"call": "900.1", "company": tenants["beta"].pk}
+    payload = _payload(beta_key, tenants["beta"])
     assert APIClient().get(f"/recording-file/{_token(payload, age=3500)}").status_code == 200
     for age in (3602, 86400, 10**7):
         response = APIClient().get(
@@ -687,7 +711,7 @@ def _altered_tokens(token: str, tenants) -> dict[str, str]:
     }
 
 
-def test_altered_or_forged_recording_links_are_refused(tenants, beta_key):
+def test_altered_or_forged_recording_links_are_refused(tenants, beta_key, api_for):
     path = ok(beta_key.get("/recording/900.1/300"))["path"]
     token = path.rsplit("/", 1)[1]
     for label, bad in _altered_tokens(token, tenants).items():
@@ -696,8 +720,14 @@ def test_altered_or_forged_recording_links_are_refused(tenants, beta_key):
         assert response.status_code in (403, 404), (label, response.status_code)
         envelope(response, response.status_code)
     # A correctly signed token naming the call under another company finds nothing.
-    forged = _token({"call": "900.1", "company": tenants["alpha"].pk})
+    forged = _token(_payload(beta_key, tenants["alpha"]))
+    envelope(APIClient().get(f"/recording-file/{forged}"), 403)  # the key does not see alpha
+    everything = api_for()
+    forged = _token(_payload(everything, tenants["alpha"]))
     envelope(APIClient().get(f"/recording-file/{forged}"), 404)
+    # A token signed before links were bound to keys is no longer accepted.
+    unbound = _token({"call": "900.1", "company": tenants["beta"].pk})
+    envelope(APIClient().get(f"/recording-file/{unbound}"), 403)
 
 
 # ----------------------------------------------------------------------------- AMI injection
@@ -1476,3 +1506,295 @@ def test_the_redis_channel_layer_gets_the_timeouts(settings):
     (host,) = get_channel_layer().hosts
     assert host["socket_timeout"] == 15
     assert settings.CACHES["default"]["OPTIONS"]["socket_timeout"] == 2
+
+
+# ----------------------------------------------------------------------------- orphaned keys
+
+ORPHAN_REQUESTS = [
+    ("GET", "/blf-users/beta", None),
+    ("GET", "/company-numbers/beta", None),
+    ("GET", "/userStatus/300", None),
+    ("POST", "/userStatus/300", {"status": "busy", "reason": "x"}),
+    ("GET", "/username/200?company=beta", None),
+    ("GET", "/last-calls/300", None),
+    ("GET", "/recording/900.1/300", None),
+    ("GET", "/current-calls/300", None),
+    ("GET", "/web-phone-username/300", None),
+    ("POST", "/user-unregister/300", None),
+    ("POST", f"/terminal-register/{B_MAC}", None),
+    ("DELETE", "/delete-phones-agenda", {"name": "agenda-b"}),
+]
+
+
+@pytest.fixture
+def orphan_key(tenants, make_company, api_for) -> APIClient:
+    """A key limited to company C, which is then deleted."""
+    gone = make_company(slug="compc", name="Comp C")
+    client = api_for(gone)
+    gone.delete()
+    return client
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ORPHAN_REQUESTS, ids=str)
+def test_a_key_whose_companies_are_all_deleted_sees_nothing(
+    method, path, body, orphan_key, api, gateway
+):
+    before = snapshot()
+    envelope(send(orphan_key, method, path, body), 404)
+    assert gateway.calls == []
+    assert snapshot() == before
+    assert send(api, method, path, body).status_code != 404  # the control: B's object is there
+
+
+def test_a_key_whose_companies_are_all_deleted_gets_empty_queues(orphan_key, api):
+    params = {"queues[g][]": "q-beta"}
+    assert ok(api.get("/queues-status", params))["queues"]["g"]["members"] == ["300"]
+    theirs = ok(orphan_key.get("/queues-status", params))["queues"]["g"]
+    assert theirs["members"] == []
+    assert theirs["status"]["completed"] == 0
+
+
+def test_a_key_whose_companies_are_all_deleted_creates_no_agenda(orphan_key):
+    phones = [{"name": "X", "number": "600000001"}]
+    body = envelope(
+        send(orphan_key, "POST", "/update-agenda", {"name": "nueva", "phones": phones}), 403
+    )
+    assert "nueva" not in body["error-msg"]
+    with_company = {"name": "nueva", "company": "beta", "phones": phones}
+    envelope(send(orphan_key, "POST", "/update-agenda", with_company), 404)
+    assert not Agenda.objects.filter(name="nueva").exists()
+
+
+def test_a_key_with_no_companies_is_limited_unless_it_says_all(tenants, make_api_key):
+    limited = APIClient()
+    limited.credentials(HTTP_X_API_KEY=make_api_key(all_companies=False))
+    envelope(limited.get("/blf-users/beta"), 404)
+    everything = APIClient()
+    everything.credentials(HTTP_X_API_KEY=make_api_key(all_companies=True))
+    assert [row["extension"] for row in ok(everything.get("/blf-users/beta"))] == ["200", "300"]
+
+
+# ----------------------------------------------------------------------------- agenda names
+
+
+def _answer(response, name: str) -> tuple[int, str]:
+    return response.status_code, response.content.decode().replace(name, "NAME")
+
+
+@pytest.mark.parametrize("extra", [{}, {"company": "alpha"}, {"company": "beta"}], ids=str)
+def test_an_agenda_name_taken_elsewhere_answers_as_any_taken_name(extra, alpha_key, tenants):
+    """Unique names make "taken" visible; whose it is (B's or nobody's) never is."""
+    before = snapshot()
+    answers = {
+        name: _answer(
+            send(alpha_key, "POST", "/update-agenda", {"name": name, "phones": PHONES, **extra}),
+            name,
+        )
+        for name in ("agenda-b", "agenda-free")
+    }
+    assert answers["agenda-b"] == answers["agenda-free"]
+    status, body = answers["agenda-b"]
+    assert status == (404 if extra.get("company") == "beta" else 409)
+    assert "Beta SL" not in body
+    if status == 409:
+        assert "beta" not in body
+    assert snapshot() == before
+
+
+def test_a_taken_agenda_name_with_a_foreign_company_answers_as_a_free_name(alpha_key, tenants):
+    """The company is checked first: naming B answers 404 whatever the agenda name."""
+    params = {"phones": PHONES, "company": "beta"}
+    taken = send(alpha_key, "POST", "/update-agenda", {"name": "agenda-b", **params})
+    free = send(alpha_key, "POST", "/update-agenda", {"name": "agenda-nueva", **params})
+    assert envelope(taken, 404) == envelope(free, 404)
+
+
+def test_a_key_of_several_companies_is_asked_for_the_company_before_the_name(
+    tenants, make_company, api_for
+):
+    gamma = make_company(slug="gamma", name="Gamma SL")
+    both = api_for(tenants["alpha"], gamma)
+    taken = send(both, "POST", "/update-agenda", {"name": "agenda-b", "phones": PHONES})
+    free = send(both, "POST", "/update-agenda", {"name": "agenda-nueva", "phones": PHONES})
+    assert envelope(taken, 400) == envelope(free, 400)
+    assert not Agenda.objects.filter(name="agenda-nueva").exists()
+
+
+def test_a_taken_agenda_name_says_so_without_naming_the_owner(alpha_key, settings):
+    settings.LANGUAGE_CODE = "en"
+    body = envelope(
+        send(alpha_key, "POST", "/update-agenda", {"name": "agenda-b", "phones": PHONES}), 409
+    )
+    assert body["error-msg"] == "The agenda name 'agenda-b' is taken: choose another."
+    assert ok(send(alpha_key, "POST", "/update-agenda", {"name": "agenda-a", "phones": PHONES}))
+
+
+@pytest.mark.parametrize("phones", [None, ["931000001"]], ids=["all phones", "some phones"])
+def test_deleting_phones_of_another_companys_agenda_answers_as_an_unknown_name(
+    phones, alpha_key, tenants
+):
+    before = snapshot()
+    extra = {} if phones is None else {"phones": phones}
+    answers = {
+        name: _answer(
+            send(alpha_key, "DELETE", "/delete-phones-agenda", {"name": name, **extra}), name
+        )
+        for name in ("agenda-b", "agenda-free", "agenda-ghost")
+    }
+    assert answers["agenda-b"] == answers["agenda-free"] == answers["agenda-ghost"]
+    assert answers["agenda-b"][0] == 404
+    assert snapshot() == before
+
+
+def test_the_migration_keeps_keys_without_companies_unrestricted(make_company, make_api_key):
+    """Until 0008 a key without companies saw all of them; it still does, now explicitly."""
+    migration = import_module("pbx.migrations.0008_apikey_all_companies")
+    old_empty = ApiKey.objects.get(key_hash=hash_api_key(make_api_key(all_companies=False)))
+    old_limited = ApiKey.objects.get(key_hash=hash_api_key(make_api_key(make_company(slug="x"))))
+
+    migration.all_companies_for_keys_without_companies(django_apps, None)
+
+    assert ApiKey.objects.get(pk=old_empty.pk).all_companies is True
+    assert ApiKey.objects.get(pk=old_limited.pk).all_companies is False
+
+
+# ----------------------------------------------------------------------------- recording links
+
+
+def _raw_of(tenants) -> str:
+    """Another key of company B."""
+    key = ApiKey(name="other-b")
+    raw = key.set_new_key()
+    key.save()
+    key.companies.set([tenants["beta"]])
+    return raw
+
+
+def _revoke_by_deactivating(key: ApiKey, tenants) -> None:
+    ApiKey.objects.filter(pk=key.pk).update(is_active=False)
+
+
+def _revoke_by_deleting(key: ApiKey, tenants) -> None:
+    key.delete()
+
+
+def _revoke_by_rotating(key: ApiKey, tenants) -> None:
+    key.set_new_key()
+    key.save()
+
+
+def _revoke_by_taking_the_company(key: ApiKey, tenants) -> None:
+    key.companies.set([tenants["alpha"]])
+
+
+REVOCATIONS = {
+    "deactivated": _revoke_by_deactivating,
+    "deleted": _revoke_by_deleting,
+    "rotated": _revoke_by_rotating,
+    "company taken away": _revoke_by_taking_the_company,
+}
+
+
+@pytest.mark.parametrize("revoke", REVOCATIONS, ids=str)
+def test_a_recording_link_dies_with_the_key_that_issued_it(revoke, tenants, beta_key, settings):
+    settings.LANGUAGE_CODE = "en"
+    path = ok(beta_key.get("/recording/900.1/300"))["path"]
+    other = ok(APIClient(HTTP_X_API_KEY=_raw_of(tenants)).get("/recording/900.1/300"))["path"]
+    assert APIClient().get(path).status_code == 200
+    REVOCATIONS[revoke](_key_of(beta_key), tenants)
+    body = envelope(APIClient().get(path, HTTP_ACCEPT_LANGUAGE="en"), 403)
+    assert (
+        body["error-msg"] == "This recording link was issued by an API key that is no longer valid."
+    )
+    assert APIClient().get(other).status_code == 200  # another key's link is unaffected
+
+
+def test_a_recording_link_of_an_all_companies_key_survives_a_company_list_change(
+    tenants, api_for, settings
+):
+    everything = api_for()
+    path = ok(everything.get("/recording/900.1/300", {"company": "beta"}))["path"]
+    assert APIClient().get(path).status_code == 200
+
+
+# ----------------------------------------------------------------------------- failed keys
+
+WRONG = {"HTTP_X_API_KEY": "swan_wrong-key-0123456789abcdefghijkl"}
+
+
+@pytest.fixture
+def failure_limits(settings):
+    settings.API_KEY_FAILURE_LIMIT = 5
+    settings.AUTH_FAILURE_WINDOW_SECONDS = 300
+    settings.AUTH_LOCKOUT_SECONDS = 120
+    settings.LANGUAGE_CODE = "en"
+
+
+def test_wrong_keys_from_one_address_are_refused_after_the_limit(
+    tenants, failure_limits, api, make_api_key
+):
+    for _ in range(5):
+        envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+    for _ in range(95):
+        response = APIClient().get("/blf-users/alpha", **WRONG)
+        body = envelope(response, 429)
+    assert 0 < int(response["Retry-After"]) <= 120
+    assert body["error-msg"] == (
+        f"Too many failed API key attempts from your address; retry in "
+        f"{response['Retry-After']} seconds."
+    )
+    # Other addresses are not locked out; a valid key from the locked address still works.
+    envelope(APIClient().get("/blf-users/alpha", REMOTE_ADDR="10.0.0.9", **WRONG), 401)
+    ok(api.get("/blf-users/alpha"))
+    inactive = make_api_key(is_active=False)
+    envelope(APIClient().get("/blf-users/alpha", HTTP_X_API_KEY=inactive), 429)
+
+
+def test_the_lockout_ends_and_counting_starts_again(tenants, failure_limits, monkeypatch):
+    clock = [1_000_000.0]
+    monkeypatch.setattr(lockout, "_now", lambda: clock[0])
+    for _ in range(5):
+        envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+    response = APIClient().get("/blf-users/alpha", **WRONG)
+    envelope(response, 429)
+    assert response["Retry-After"] == "120"
+    clock[0] += 60
+    assert APIClient().get("/blf-users/alpha", **WRONG)["Retry-After"] == "60"
+    clock[0] += 61
+    cache.delete(lockout.lock_key(lockout.API_KEY, "127.0.0.1"))  # the cache's own expiry
+    envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+
+
+def test_wrong_keys_are_answered_401_when_the_cache_is_down(
+    tenants, failure_limits, api, monkeypatch
+):
+    class DownCache:
+        def __getattr__(self, name):
+            raise ConnectionError("cache down")
+
+    monkeypatch.setattr(lockout, "cache", DownCache())
+    for _ in range(8):
+        envelope(APIClient().get("/blf-users/alpha", **WRONG), 401)
+    ok(api.get("/blf-users/alpha"))
+
+
+def test_a_failure_counter_that_expires_between_add_and_incr_starts_anew(
+    failure_limits, monkeypatch
+):
+    class RacingCache:
+        """`add` sees the counter still there; `incr` finds it expired."""
+
+        def __init__(self):
+            self.added = []
+
+        def add(self, key, value, timeout):
+            self.added.append((key, value))
+            return len(self.added) > 1
+
+        def incr(self, key):
+            raise ValueError(key)
+
+    racing = RacingCache()
+    monkeypatch.setattr(lockout, "cache", racing)
+    lockout.failure_record(kind=lockout.API_KEY, address="10.0.0.1")
+    assert racing.added == [(lockout.count_key(lockout.API_KEY, "10.0.0.1"), 1)] * 2

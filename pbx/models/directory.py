@@ -225,12 +225,17 @@ class ApiKey(models.Model):
     name = models.CharField(_("name"), max_length=120, unique=True)
     prefix = models.CharField(_("prefix"), max_length=12, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    all_companies = models.BooleanField(
+        _("all companies"),
+        default=False,
+        help_text=_("The key sees every company, present and future; leave the companies empty."),
+    )
     companies = models.ManyToManyField(
         Company,
         blank=True,
         related_name="api_keys",
         verbose_name=_("companies"),
-        help_text=_("Empty: every company."),
+        help_text=_("The companies a limited key sees. None left: the key sees nothing."),
     )
     allowed_networks = models.TextField(
         _("allowed networks"),

@@ -1,4 +1,4 @@
-"""`create_api_key NAME [--company SLUG ...] [--network CIDR ...]`: makes a key and prints it once."""
+"""`create_api_key NAME [--company SLUG ... | --all-companies] [--network CIDR ...]`: prints a key."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from pbx.models import ApiKey, Company
 class Command(BaseCommand):
     help = (
         "Creates an API key and prints it once; the last line of the output is the key alone. "
-        "Without --company the key sees every company; without --network, any client address."
+        "With --company SLUG (repeatable) it sees only those companies; without it (or with "
+        "--all-companies) it sees every company, and the key records that explicitly. "
+        "Without --network it is accepted from any client address."
     )
 
     def add_arguments(self, parser):
@@ -28,6 +30,11 @@ class Command(BaseCommand):
             help="Limit the key to this company (repeatable).",
         )
         parser.add_argument(
+            "--all-companies",
+            action="store_true",
+            help="The key sees every company, present and future.",
+        )
+        parser.add_argument(
             "--network",
             action="append",
             default=[],
@@ -36,8 +43,21 @@ class Command(BaseCommand):
             help="Accept the key only from this client network (repeatable).",
         )
 
-    def handle(self, *args, name: str, companies: list[str], networks: list[str], **options):
+    def handle(
+        self,
+        *args,
+        name: str,
+        companies: list[str],
+        all_companies: bool,
+        networks: list[str],
+        **options,
+    ):
         name = name.strip()
+        if all_companies and companies:
+            raise CommandError("Give --all-companies or --company SLUG (repeatable), not both.")
+        # contract.md: `create_api_key NAME` is a key of every company; the key stores it as its
+        # `all_companies` flag, never as an empty company list.
+        all_companies = not companies
         if ApiKey.objects.filter(name=name).exists():
             raise CommandError(f"An API key named '{name}' already exists.")
         slugs = sorted({slug.strip().lower() for slug in companies})
@@ -47,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown company slug: {', '.join(unknown)}.")
         allowed = [self._network(item) for item in networks]
 
-        key = ApiKey(name=name, allowed_networks="\n".join(allowed))
+        key = ApiKey(name=name, all_companies=all_companies, allowed_networks="\n".join(allowed))
         raw = key.set_new_key()
         try:
             key.full_clean()
@@ -63,7 +83,7 @@ class Command(BaseCommand):
         except IntegrityError as exc:
             raise CommandError(f"An API key named '{name}' already exists.") from exc
 
-        scope = ", ".join(company.slug for company in found) or "all companies"
+        scope = "all companies" if all_companies else ", ".join(c.slug for c in found)
         self.stdout.write(f"Created API key '{name}' ({key.prefix}…) for {scope}.")
         self.stdout.write("Store it now: it is kept only as a hash and cannot be shown again.")
         self.stdout.write(raw)

@@ -93,5 +93,6 @@ class Command(BaseCommand):
         key = ApiKey.objects.filter(name=API_KEY_NAME).first() or ApiKey(name=API_KEY_NAME)
         raw = key.set_new_key()
         key.is_active = True
+        key.all_companies = True
         key.save()
         return raw

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pbx', '0007_no_control_characters'),
+        ('pbx', '0008_apikey_all_companies'),
     ]
 
     operations = [
