@@ -79,7 +79,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {
         "NAME": env("DATABASE_TEST_NAME", default=str(BASE_DIR / "test_db.sqlite3"))
     }
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # BEGIN IMMEDIATE: a transaction that reads and then writes (a status change while the
+    # listener writes) otherwise fails at once with "database is locked" (SQLite's deadlock rule
+    # for a reader upgrading to a writer); taking the write lock first makes it wait its turn.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 else:
     # Explicit test name: channels' live server otherwise connects to the wrong database (channels#2176).
     DATABASES["default"]["TEST"] = {
