@@ -11,6 +11,9 @@ from tests.amireplay import AmiReplayServer, Capture
 from tests.conftest import fixtures_path
 
 TIMEOUT = 0.5
+# What must happen does get this long on a loaded machine: a bound on thread scheduling, never
+# a claim. Tests that prove something hangs wait TIMEOUT (a hung call never returns anyway).
+READY = 10.0
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ import time
 
 from tests.amireplay import frame_get
 
+from .conftest import READY
 
-def wait_until(predicate, timeout=2.0):
+
+def wait_until(predicate, timeout=READY):
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -79,9 +81,13 @@ def test_unsubscribe_stops_delivery(server, gateway, capture):
     heard = []
     unsubscribe = gateway.events(heard.append)
     unsubscribe()
+    still = []
+    gateway.events(still.append)
     events = capture("goami2_queue_members.txt").events()
     server.push(events)
-    time.sleep(0.1)
+    # events reach every handler in order on one thread: once the subscribed one has them all,
+    # the unsubscribed one would have had them too (no sleep deciding how long is enough)
+    assert wait_until(lambda: len(still) == len(events))
     assert heard == []
 
 
@@ -89,11 +95,15 @@ def test_the_listener_is_told_when_the_pbx_hangs_up(server, gateway):
     dropped = threading.Event()
     gateway.events(lambda event: None, on_disconnect=dropped.set)
     server.drop_all()
-    assert dropped.wait(2)
+    assert dropped.wait(READY)
 
 
 def test_closing_on_purpose_is_not_reported_as_a_drop(server, gateway):
     dropped = threading.Event()
     gateway.events(lambda event: None, on_disconnect=dropped.set)
+    connection = gateway._conn
     gateway.close()
-    assert not dropped.wait(0.2)
+    # a drop would be dispatched before the dispatcher's end: once it ended, none came
+    connection.event_dispatch_thread.join(READY)
+    assert not connection.event_dispatch_thread.is_alive()
+    assert not dropped.is_set()

@@ -11,7 +11,7 @@ from pbx.gateway import PbxUnavailable
 from pbx.gateway.ami import AmiGateway
 from tests.amireplay import AmiReplayServer
 
-from .conftest import TIMEOUT
+from .conftest import READY, TIMEOUT
 
 REMOVED = [["Response: Success", "Message: Removed interface from queue"]]
 
@@ -40,7 +40,7 @@ def test_a_pbx_that_sends_no_banner_is_unavailable(gateway):
         started = time.monotonic()
         with pytest.raises(PbxUnavailable, match="no banner"):
             gateway.queue_remove(queue="q", interface="PJSIP/1")
-        assert time.monotonic() - started < TIMEOUT * 3
+        assert time.monotonic() - started < TIMEOUT + READY
 
 
 def test_an_action_without_answer_times_out(server, gateway):
@@ -48,7 +48,7 @@ def test_an_action_without_answer_times_out(server, gateway):
     started = time.monotonic()
     with pytest.raises(PbxUnavailable, match=r"no answer within 0\.5s"):
         gateway.queue_remove(queue="q", interface="PJSIP/1")
-    assert time.monotonic() - started < TIMEOUT * 3
+    assert time.monotonic() - started < TIMEOUT + READY
 
 
 def test_a_late_answer_is_not_taken_for_the_next_action(server, gateway):
@@ -71,9 +71,10 @@ def test_the_next_action_after_a_drop_reconnects(server, gateway):
     server.expect("QueueRemove", REMOVED)
     gateway.queue_remove(queue="q", interface="PJSIP/1")
     server.drop_all()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + READY
     while gateway.connected and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert not gateway.connected
     server.expect("QueueRemove", REMOVED)
     gateway.queue_remove(queue="q", interface="PJSIP/1")
     assert len(server.actions("Login")) == 2
@@ -86,5 +87,5 @@ def test_close_returns_quickly_when_the_pbx_keeps_the_socket_open(gateway):
         gateway.queue_remove(queue="q", interface="PJSIP/1")
         started = time.monotonic()
         gateway.close()
-        assert time.monotonic() - started < TIMEOUT
+        assert time.monotonic() - started < TIMEOUT + READY  # returns: it does not hang
         assert sticky.actions("Logoff")

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
 from pbx.gateway import PbxUnavailable
 from pbx.gateway.ami import AmiConnection
 
-from .conftest import TIMEOUT
+from .conftest import READY, TIMEOUT
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning",  # stock pyst2's setDaemon/isSet
     "ignore::pytest.PytestUnhandledThreadExceptionWarning",  # defect (a) kills a stock thread
 )
-HANG = TIMEOUT  # a stock call still blocked after this long is taken as hung
+HANG = TIMEOUT  # a stock call still blocked after this long is taken as hung (it never returns)
 
 
 def finishes(call, seconds=HANG):
@@ -49,7 +48,8 @@ def stock(server):
             lambda: (
                 stock_manager.connect("127.0.0.1", server.port),
                 stock_manager.login("swan", "secret"),
-            )
+            ),
+            READY,
         )
         assert returned, "stock pyst2 could not log in to the replay server"
         return stock_manager
@@ -105,8 +105,8 @@ def test_b_stock_pyst2_reuses_one_action_id_for_keyword_calls(server, stock, cap
     for reply in ping_replies(capture, 2):
         server.expect("Ping", reply)
     manager = stock()
-    assert finishes(lambda: manager.send_action(Action="Ping"))[0]
-    assert finishes(lambda: manager.send_action(Action="Ping"))[0]
+    assert finishes(lambda: manager.send_action(Action="Ping"), READY)[0]
+    assert finishes(lambda: manager.send_action(Action="Ping"), READY)[0]
     first, second = (dict(a)["ActionID"] for a in server.actions("Ping"))
     assert first == second
 
@@ -135,31 +135,55 @@ def pipelined_pauses(server, capture, send):
     )
     logins = len(server.received)
     unpause.start()
-    server.wait_for(logins + 1)
+    server.wait_for(logins + 1, READY)
     pause.start()
-    server.wait_for(logins + 2)
+    server.wait_for(logins + 2, READY)
     server.release(reverse=True)
-    unpause.join(HANG)
-    pause.join(HANG)
+    unpause.join(READY)
+    pause.join(READY)
     return results
 
 
 def test_c_stock_pyst2_hands_answers_out_first_in_first_out(server, stock, capture):
+    """One waiter, two answers in flight: stock pyst2 gives the waiter whichever came first.
+
+    Deterministic by construction: only the unpause thread ever waits for an answer (the pause
+    goes out on the same socket, as another thread's send would, but nobody waits for it), so
+    no scheduling decides who takes which answer."""
+    server.load(capture("goami2_queue_members.txt"), hold=True)
     manager = stock()
-
-    def send(action, action_id, paused):
-        reply = manager.send_action(
-            {
-                "Action": action,
-                "ActionID": action_id,
-                "Interface": "Local/9921-12@from-queue/n",
-                "Paused": paused,
-            }
-        )
-        return reply.get_header("Message")
-
-    results = pipelined_pauses(server, capture, send)
-    assert results["unpause"] == "Interface paused successfully"  # the other action's answer
+    interface = "Local/9921-12@from-queue/n"
+    logins = len(server.received)
+    outcome = {}
+    waiter = threading.Thread(
+        target=lambda: outcome.update(
+            unpause=manager.send_action(
+                {
+                    "Action": "QueuePause",
+                    "ActionID": "unpause",
+                    "Interface": interface,
+                    "Paused": "0",
+                }
+            )
+        ),
+        daemon=True,
+    )
+    waiter.start()
+    server.wait_for(logins + 1, READY)
+    manager._sock.write(  # the pause, sent while the unpause still waits for its answer
+        f"Action: QueuePause\r\nActionID: pause\r\nInterface: {interface}\r\n"
+        "Paused: 1\r\n\r\n".encode()
+    )
+    manager._sock.flush()
+    server.wait_for(logins + 2, READY)
+    server.release(reverse=True)  # the PBX answers the pause first
+    waiter.join(READY)
+    assert not waiter.is_alive()
+    reply = outcome["unpause"]
+    assert reply.get_header("ActionID") == "pause"  # the other action's answer …
+    assert reply.get_header("Message") == "Interface paused successfully"
+    # … and the unpause's own answer is left queued for whoever asks next
+    assert manager._response_queue.get(timeout=READY).get_header("ActionID") == "unpause"
 
 
 def test_c_ours_matches_answers_by_action_id(server, ours, capture):
@@ -189,9 +213,8 @@ def test_d_stock_pyst2_close_hangs_while_the_pbx_keeps_the_socket(server, stock,
 
 def test_d_ours_closes_at_once(server, ours, capture):
     server.load(capture("panoramisk_logoff.txt"))
-    started = time.monotonic()
-    ours.close()
-    assert time.monotonic() - started < TIMEOUT
+    returned, _ = finishes(ours.close, READY)  # stock pyst2 never returns here
+    assert returned
     assert server.actions("logoff")
     assert not ours.message_thread.is_alive()
 
@@ -208,7 +231,7 @@ def test_e_stock_pyst2_waits_forever_for_a_silent_pbx(server, stock, capture):
 
 def test_e_ours_times_out(server, ours, capture):
     server.expect("Ping", ping_replies(capture, 1)[0], silent=True)
-    returned, outcome = finishes(lambda: ours.send_action({"Action": "Ping"}), TIMEOUT * 3)
+    returned, outcome = finishes(lambda: ours.send_action({"Action": "Ping"}), READY)
     assert returned
     assert isinstance(outcome, PbxUnavailable)
 
@@ -240,7 +263,7 @@ def pushed_then_pinged(server, capture, send):
     size = sum(len("\r\n".join(frame)) + 4 for frame in events)
     server.expect("Ping", ping_replies(capture, 1)[0])
     server.push(events)
-    returned, _ = finishes(send)
+    returned, _ = finishes(send, READY)
     assert returned
     return size
 

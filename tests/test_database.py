@@ -1,16 +1,36 @@
-"""Writers at once on the embedded default (SQLite) and on PostgreSQL: none is refused."""
+"""The database settings hold up with the listener writing beside the web process (SQLite, the
+embedded default, and PostgreSQL)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from pbx.models import UserPresence
+from pbx.models import Company, UserPresence
 
-pytestmark = pytest.mark.django_db(transaction=True)
+
+@pytest.mark.django_db(transaction=True)
+def test_it_takes_the_sqlite_write_lock_when_a_transaction_begins():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's locking only")
+    other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0)
+    try:
+        with transaction.atomic():
+            list(Company.objects.all())  # read first, as the status services do
+            # the other writer (the listener) must wait for us, not we for it: with a deferred
+            # BEGIN it got the lock here and our write below failed with "database is locked"
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            Company.objects.create(slug="written", name="Written")
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+    finally:
+        other.close()
+    assert Company.objects.filter(slug="written").exists()
 
 
 def _in_thread(target, errors: list[BaseException]) -> threading.Thread:
@@ -27,6 +47,7 @@ def _in_thread(target, errors: list[BaseException]) -> threading.Thread:
     return thread
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_transaction_that_read_first_still_writes_after_another_writer(company, make_user):
     """SQLite refuses at once a read transaction's upgrade to a write once another connection
     committed ("database is locked"); taking the write lock up front (IMMEDIATE) makes the
