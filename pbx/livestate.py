@@ -400,10 +400,12 @@ class LiveState:
                 defaults={"dnd": enabled, "changed_at": now, "confirmed_at": now},
             )
             if not created and presence.dnd != enabled:
-                presence.dnd = enabled
-                presence.dnd_reason = presence.dnd_reason if enabled else ""
-                presence.changed_at = presence.confirmed_at = now
-                presence.save()
+                # Only the columns this event decides: a userStatus POST may be writing the DND
+                # reason at this very moment, and a whole-row save would put back the old one.
+                fields = {"dnd": enabled, "changed_at": now, "confirmed_at": now}
+                if not enabled:
+                    fields["dnd_reason"] = ""
+                UserPresence.objects.filter(pk=presence.pk).update(**fields)
 
     def _on_member(self, event, now, changes, touched):
         queue = event.get("Queue", "")
@@ -537,9 +539,9 @@ class LiveState:
                 )
             wanted = (user_id in paused, paused.get(user_id, ""))
             if not created and (presence.paused, presence.pause_reason) != wanted:
-                presence.paused, presence.pause_reason = wanted
-                presence.changed_at = presence.confirmed_at = now
-                presence.save()
+                UserPresence.objects.filter(pk=presence.pk).update(
+                    paused=wanted[0], pause_reason=wanted[1], changed_at=now, confirmed_at=now
+                )
             changes.user_ids.add(user_id)
 
     _handlers = {

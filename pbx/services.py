@@ -9,6 +9,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.agents import extension_in, same_device
 from pbx.dnd import dnd_key_of, dnd_key_sharers
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
 from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
@@ -89,6 +90,35 @@ def member_interfaces(user: PbxUser) -> list[str]:
         QueueMemberState.objects.filter(user=user).values_list("interface", flat=True).distinct()
     )
     return sorted(live or {terminal.interface for terminal in user.terminals.all()})
+
+
+def members_on_device(*, user: PbxUser, device: str) -> dict[str, set[str]]:
+    """Queue → the user's member interfaces the PBX reports there that ring `device`: by the
+    member's interface or state interface (`/n` or not), or a FreePBX `Local/203@…` member or
+    `hint:203@…` state interface of the device's own extension."""
+    wanted = same_device(device).lower()
+    extension = extension_in(device)
+    members: dict[str, set[str]] = {}
+    for queue, interface, state_interface in QueueMemberState.objects.filter(user=user).values_list(
+        "queue_name", "interface", "state_interface"
+    ):
+        if any(
+            _rings(name, device=wanted, extension=extension)
+            for name in (interface, state_interface)
+        ):
+            members.setdefault(queue, set()).add(interface)
+    return members
+
+
+def _rings(member: str, *, device: str, extension: str | None) -> bool:
+    if not member:
+        return False
+    if same_device(member).lower() == device:
+        return True
+    name = member.lower()
+    if extension is None or not name.startswith(("local/", "hint:")):
+        return False
+    return name.partition(":" if name.startswith("hint:") else "/")[2].split("@")[0] == extension
 
 
 def _pause_everywhere(gateway: PbxGateway, user: PbxUser, *, paused: bool, reason: str) -> int:

@@ -9,7 +9,13 @@ from django.utils.translation import gettext as _
 
 from pbx.auth import ApiClient
 from pbx.gateway import PbxGateway
-from pbx.services import pbx_call, queue_member_add, queue_member_remove, user_queue_names
+from pbx.services import (
+    members_on_device,
+    pbx_call,
+    queue_member_add,
+    queue_member_remove,
+    user_queue_names,
+)
 from pbx.writes import record_pbx_change
 from swanproject.envelope import Conflict, NotFound
 from terminals.models import Terminal
@@ -28,17 +34,22 @@ def terminal_get(*, client: ApiClient, mac: str) -> Terminal:
 
 
 class _Membership:
-    """Which of the user's queues this terminal's device is in, as the PBX reported step by step."""
+    """Which of the user's queues this terminal's device is in, as the PBX reported step by step.
+
+    A queue where the PBX already has the user on a member that rings this device (FreePBX's
+    static `Local/203@from-queue/n` with state interface `PJSIP/203`) counts as joined: adding
+    the device beside it would ring the phone twice. Leaving removes those members too."""
 
     def __init__(self, gateway: PbxGateway, terminal: Terminal):
         self.gateway = gateway
         self.terminal = terminal
         self.queues = user_queue_names(terminal.user)
         self.joined = set(self.queues) if terminal.registered else set()
+        self.members = members_on_device(user=terminal.user, device=terminal.interface)
 
     def join_all(self) -> bool:
         for queue in self.queues:
-            if pbx_call(
+            if self.members.get(queue) or pbx_call(
                 lambda q=queue: queue_member_add(
                     self.gateway,
                     queue=q,
@@ -51,12 +62,18 @@ class _Membership:
 
     def leave_all(self) -> bool:
         for queue in self.queues:
-            if pbx_call(
-                lambda q=queue: queue_member_remove(
-                    self.gateway, queue=q, interface=self.terminal.interface
+            interfaces = {self.terminal.interface, *self.members.get(queue, ())}
+            removed = [
+                pbx_call(
+                    lambda q=queue, i=interface: queue_member_remove(
+                        self.gateway, queue=q, interface=i
+                    )
                 )
-            ):
+                for interface in sorted(interfaces)
+            ]
+            if all(removed):
                 self.joined.discard(queue)
+                self.members.pop(queue, None)
         return not self.joined
 
     def store(self, *, registered_without_queues: bool) -> None:

@@ -79,3 +79,23 @@ def test_an_event_failing_on_the_database_is_not_skipped_as_a_bad_event(
     monkeypatch.setitem(LiveState._handlers, "devicestatechange", locked)
     with pytest.raises(OperationalError):
         LiveState().apply_events(events_for("201"))
+
+
+def test_the_dnd_event_never_puts_back_a_reason_written_meanwhile(company, make_user, monkeypatch):
+    """The listener read the presence row; a userStatus POST then committed busy with a reason
+    (PostgreSQL lets both run): the event must not write the row it read back over it."""
+    from django.utils import timezone
+
+    user = make_user(company, "201")
+    now = timezone.now()
+    stale = UserPresence.objects.create(user=user, changed_at=now, confirmed_at=now)
+    UserPresence.objects.filter(pk=stale.pk).update(dnd=False, dnd_reason="Reunión")
+    monkeypatch.setattr(
+        UserPresence.objects, "get_or_create", lambda **_kwargs: (stale, False)
+    )  # the row as read before the POST committed
+    LiveState().apply_events(
+        [event(Event="DeviceStateChange", Device="Custom:DND201", State="BUSY")]
+    )
+    monkeypatch.undo()
+    presence = UserPresence.objects.get(user=user)
+    assert (presence.dnd, presence.dnd_reason) == (True, "Reunión")

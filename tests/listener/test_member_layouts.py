@@ -175,3 +175,45 @@ def test_user_unregister_leaves_every_membership_the_pbx_reports(api, ana, gatew
         ("q-sales", "PJSIP/201"),
         ("q-support", "PJSIP/201"),
     ]
+
+
+@pytest.mark.parametrize("state_interface", ["PJSIP/201", "hint:201@ext-local"])
+def test_terminal_register_keeps_the_static_member_that_rings_the_device(
+    api, ana, gateway, state_interface
+):
+    from terminals.models import Terminal
+    from tests.fakes import refuse
+
+    LiveState().apply_events([freepbx_member(StateInterface=state_interface)])
+    terminal = Terminal.objects.get(user=ana)
+    response = api.post(f"/terminal-register/{terminal.mac}")
+    assert response.json()["result"] == {"success": True}
+    assert gateway.calls == []  # already in q-sales: adding PJSIP/201 would ring it twice
+
+    gateway.failures["QueueRemove"] = lambda arguments: (
+        refuse("Member not dynamic")(arguments)
+        if arguments["interface"] == "Local/201@from-queue/n"
+        else refuse("Unable to remove interface: Not there")(arguments)
+    )
+    response = api.delete(f"/terminal-register/{terminal.mac}")
+    assert response.json()["result"] == {"success": False}
+    terminal.refresh_from_db()
+    assert terminal.registered is True  # the PBX kept its static member
+
+
+def test_terminal_register_adds_a_second_device_beside_the_first(
+    api, company, make_user, make_queue, gateway
+):
+    from terminals.models import Terminal
+
+    user = make_user(company, "201", terminals=["PJSIP/201", "PJSIP/201w"])
+    make_queue(company, "q-sales", members=[user])
+    LiveState().apply_events(
+        [freepbx_member(MemberName=user.name, Interface="PJSIP/201", StateInterface="PJSIP/201")]
+    )
+    webphone = Terminal.objects.get(interface="PJSIP/201w")
+    response = api.post(f"/terminal-register/{webphone.mac}")
+    assert response.json()["result"] == {"success": True}
+    assert [(name, arguments["interface"]) for name, arguments in gateway.calls] == [
+        ("QueueAdd", "PJSIP/201w")
+    ]

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.realpbx import pbx
 from tests.realpbx.conftest import WAIT, members_of
 from tests.realpbx.layouts import NAMES, QUEUES
-
-LOCAL_PAUSE = (
-    "member layout: SWAN sends QueuePause Interface: PJSIP/202 while the members are "
-    "Local/202@from-queue/n, and Asterisk answers 'Interface not found' (409)"
-)
-LOCAL_REMOVE = (
-    "member layout: SWAN sends QueueRemove Interface: PJSIP/204 ('Not there', taken as done) "
-    "while the static member Local/204@from-queue/n stays: success true, the PBX kept it"
-)
-LOCAL_REGISTER = (
-    "member layout: terminal-register adds a dynamic PJSIP/203 beside the static "
-    "Local/203@from-queue/n: 203 is twice in q-support"
-)
 
 
 def member_lines(run, ext: str) -> list[str]:
@@ -27,7 +12,6 @@ def member_lines(run, ext: str) -> list[str]:
     return [line for line in run.asterisk.cli("queue show").splitlines() if NAMES[ext] in line]
 
 
-@pytest.mark.known_gap("local", "hint", reason=LOCAL_PAUSE)
 def test_pause_and_available_reach_every_membership_of_the_user(run, swan):
     response = swan.post("/userStatus/202", {"status": "pause", "reason": "Almuerzo"})
     assert response.status_code == 200, response.content
@@ -59,7 +43,6 @@ def test_a_user_in_no_queue_cannot_pause(run, swan):
     assert swan.user_status("205")["status"] == "available"
 
 
-@pytest.mark.known_gap("local", "hint", reason=LOCAL_REMOVE)
 def test_user_unregister_removes_what_the_pbx_lets_it_remove(run, swan):
     before = members_of(run, "204")
     assert [r["queue"] for r in before] == ["q-support"]
@@ -76,7 +59,6 @@ def test_user_unregister_removes_what_the_pbx_lets_it_remove(run, swan):
         assert member_lines(run, "204") == []
 
 
-@pytest.mark.known_gap("local", "hint", reason=LOCAL_REGISTER)
 def test_terminal_register_adds_and_removes_the_members(run, swan):
     """Static layouts: POST keeps the one static member, DELETE is refused by the PBX (and the
     terminal stays registered); dynamic: DELETE removes the members, POST adds them back."""

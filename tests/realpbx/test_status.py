@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-from django.db import connection
-
 from tests.realpbx.ami import device_event, pause_event
 from tests.realpbx.conftest import members_of
 from tests.realpbx.helpers import call_queue
-
-LOCAL_PAUSE = (
-    "member layout: SWAN sends QueuePause Interface: PJSIP/201 while the member is "
-    "Local/201@from-queue/n, and Asterisk answers 'Interface not found' (409)"
-)
-DND_RACE = (
-    "SWAN bug, not the member layout: on PostgreSQL the listener's DeviceStateChange "
-    "Custom:DND201 (pbx/livestate.py _set_dnd) reads the presence row before userStatus POST "
-    "commits its dnd_reason, then saves the whole stale row: the reason is lost ('Ocupado')"
-)
 
 
 def test_status_follows_the_phone(run, swan):
@@ -69,7 +56,6 @@ def test_status_follows_a_pause_made_on_the_pbx(run, swan):
     swan.check_latencies()
 
 
-@pytest.mark.known_gap("local", "hint", reason=LOCAL_PAUSE)
 def test_status_follows_a_pause_made_by_swan(run, swan):
     ami = run.ami
     (member, *_) = members_of(run, "201")
@@ -89,8 +75,6 @@ def test_status_follows_a_pause_made_by_swan(run, swan):
 
 
 def test_do_not_disturb_set_by_swan_is_busy(run, swan, request):
-    if connection.vendor == "postgresql":  # SQLite's BEGIN IMMEDIATE serialises the two writers
-        request.applymarker(pytest.mark.xfail(reason=DND_RACE, strict=False))
     ami = run.ami
     mark = ami.mark()
     response = swan.post("/userStatus/201", {"status": "busy", "reason": "Reunión"})
