@@ -84,12 +84,13 @@ def _save_presence(user: PbxUser, **flags) -> None:
 
 def member_interfaces(user: PbxUser) -> list[str]:
     """The interfaces by which the PBX has the user in its queues (FreePBX's
-    `Local/201@from-queue/n`, `PJSIP/201`, dynamic members), as the listener last saw them;
-    the user's own devices when the PBX reported none (listener not running yet)."""
+    `Local/201@from-queue/n`, `PJSIP/201`, dynamic members), as the listener last saw them, and
+    the user's own devices: a member added a moment ago may not have reached the listener yet
+    (the PBX answers "Interface not found" for a device that is no member)."""
     live = set(
         QueueMemberState.objects.filter(user=user).values_list("interface", flat=True).distinct()
     )
-    return sorted(live or {terminal.interface for terminal in user.terminals.all()})
+    return sorted(live | {terminal.interface for terminal in user.terminals.all()})
 
 
 def members_on_device(*, user: PbxUser, device: str) -> dict[str, set[str]]:

@@ -7,6 +7,7 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.agents import same_device
 from pbx.auth import ApiClient
 from pbx.gateway import PbxGateway
 from pbx.services import (
@@ -45,7 +46,16 @@ class _Membership:
         self.terminal = terminal
         self.queues = user_queue_names(terminal.user)
         self.joined = set(self.queues) if terminal.registered else set()
-        self.members = members_on_device(user=terminal.user, device=terminal.interface)
+        device = same_device(terminal.interface)
+        # Only members by another name: the device's own membership is always asked of the PBX
+        # (the listener may not have seen a QueueMemberRemoved of a moment ago yet).
+        self.members = {
+            queue: others
+            for queue, interfaces in members_on_device(
+                user=terminal.user, device=terminal.interface
+            ).items()
+            if (others := {i for i in interfaces if same_device(i) != device})
+        }
 
     def join_all(self) -> bool:
         for queue in self.queues:

@@ -137,16 +137,10 @@ def test_pause_goes_to_the_member_interfaces_the_pbx_reports(api, ana, gateway):
     LiveState().apply_events([freepbx_member()])
     response = api.post("/userStatus/201", {"status": "pause", "reason": "Descanso"})
     assert response.status_code == 200, response.json()
+    paused = {"paused": True, "queue": None, "reason": "Descanso"}
     assert gateway.calls == [
-        (
-            "QueuePause",
-            {
-                "interface": "Local/201@from-queue/n",
-                "paused": True,
-                "queue": None,
-                "reason": "Descanso",
-            },
-        )
+        ("QueuePause", {"interface": "Local/201@from-queue/n", **paused}),
+        ("QueuePause", {"interface": "PJSIP/201", **paused}),  # no member: "Interface not found"
     ]
 
 
@@ -216,4 +210,21 @@ def test_terminal_register_adds_a_second_device_beside_the_first(
     assert response.json()["result"] == {"success": True}
     assert [(name, arguments["interface"]) for name, arguments in gateway.calls] == [
         ("QueueAdd", "PJSIP/201w")
+    ]
+
+
+def test_terminal_register_asks_the_pbx_even_if_the_listener_still_shows_the_device(
+    api, ana, gateway
+):
+    """The listener may not have seen the QueueMemberRemoved of a DELETE a moment ago."""
+    from terminals.models import Terminal
+
+    LiveState().apply_events(
+        [freepbx_member(Interface="PJSIP/201", StateInterface="PJSIP/201", Membership="dynamic")]
+    )
+    terminal = Terminal.objects.get(user=ana)
+    response = api.post(f"/terminal-register/{terminal.mac}")
+    assert response.json()["result"] == {"success": True}
+    assert [(name, arguments["interface"]) for name, arguments in gateway.calls] == [
+        ("QueueAdd", "PJSIP/201")
     ]
