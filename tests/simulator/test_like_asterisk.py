@@ -131,3 +131,14 @@ def test_timestamp_events_put_the_timestamp_after_privilege():
     (event,) = centre.drain_events()
     assert [key for key, _ in event][:4] == ["Event", "Privilege", "Timestamp", "Device"]
     assert float(event.get("Timestamp")) == centre.now
+
+
+def test_contacts_list_qualify_2xx_only():
+    from pbx.simulator.actions import Context, SessionState, pjsip_show_contacts
+    from pbx.simulator.protocol import Message
+
+    ctx = Context(make_centre(), SessionState(), lambda _u, _s: True, lambda: 0)
+    frames = pjsip_show_contacts(ctx, Message([("Action", "PJSIPShowContacts")]))
+    contacts = [f for f in frames if f.event == "ContactList"]
+    assert contacts
+    assert all(f.get("Qualify2xxOnly") == "false" for f in contacts)
