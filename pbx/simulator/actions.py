@@ -335,6 +335,7 @@ def pjsip_show_contacts(ctx: Context, msg: Message) -> list[Message]:
             ("ObjectName", f"{aor};@{digest:08x}"),
             ("ViaAddr", address),
             ("QualifyTimeout", "3.000000"),
+            ("Qualify2xxOnly", "false"),  # Asterisk 20.20 and 22.10 list it
             ("CallId", f"{digest:08x}-swan-simulator"),
             ("RegServer", ""),
             ("PruneOnBoot", "no"),

@@ -17,6 +17,14 @@ from pbx.simulator.protocol import Message
 from pbx.simulator.state import Device, Member, QueueCall, QueueState
 
 
+def _pause_device(member: Member) -> str:
+    return f"Queue:{member.queue}_pause_{member.interface}"
+
+
+def _paused_state(member: Member) -> str:
+    return "INUSE" if member.paused else "NOT_INUSE"
+
+
 class SimulatorError(Exception):
     """A request the simulated PBX refuses, as a real one would."""
 
@@ -94,6 +102,11 @@ class CallCentre:
         self._sequence = itertools.count()
         self._dispatch_timer: Timer | None = None
         self._pause_timers: dict[str, Timer] = {}
+        # app_queue's own devices (`Queue:<queue>_avail`, `Queue:<queue>_pause_<interface>`,
+        # `Queue:<queue>`), listed by DeviceStateList and sent as DeviceStateChange on change
+        self.queue_devices: dict[str, str] = {}
+        # manager.conf `timestampevents = yes`: a `Timestamp` header after `Privilege`
+        self.timestamp_events = False
 
         trunk = self.behaviour.trunk
         self.devices[trunk] = Device(trunk)
@@ -120,6 +133,9 @@ class CallCentre:
                     login_time=login,
                 )
             self.queues[q.name] = state
+            for member in state.members.values():
+                self.queue_devices[_pause_device(member)] = _paused_state(member)
+            self.queue_devices[f"Queue:{q.name}_avail"] = self._avail_state(state)
         if self.behaviour.call_rate > 0:
             self._schedule_arrival()
         if self.behaviour.pauses_per_agent_hour > 0:
@@ -164,13 +180,36 @@ class CallCentre:
         return out
 
     def _emit(self, message: Message) -> None:
+        if self.timestamp_events:
+            message = ev.with_timestamp(message, self.now)
         self._outbox.append(message)
+
+    # -- app_queue's devices ---------------------------------------------------------------
+
+    def _avail_state(self, q: QueueState) -> str:
+        """As app_queue's num_available_members: INUSE when no member could take a call."""
+        free = any(
+            not m.paused and self.member_state(m) in ("NOT_INUSE", "UNKNOWN")
+            for m in q.members.values()
+        )
+        return "NOT_INUSE" if free else "INUSE"
+
+    def _queue_device(self, device: str, state: str) -> None:
+        """A cached device state: DeviceStateChange only when it changes (as Asterisk)."""
+        if self.queue_devices.get(device) == state:
+            return
+        self.queue_devices[device] = state
+        self._emit(ev.device_state_change(device, state))
+
+    def _update_avail(self, q: QueueState) -> None:
+        self._queue_device(f"Queue:{q.name}_avail", self._avail_state(q))
 
     # -- queries -------------------------------------------------------------------------
 
     def device_states(self) -> dict[str, str]:
         states = {name: device.state for name, device in self.devices.items()}
         states.update(self.custom_states)
+        states.update(self.queue_devices)
         return states
 
     def hints(self) -> list[tuple[str, str, str, str]]:
@@ -263,9 +302,11 @@ class CallCentre:
             context = self._context(device.company)
             self._emit(ev.extension_status(device.extension, context, interface, state))
         for q in self.queues.values():
-            for member in q.members.values():
-                if member.state_interface == interface:
-                    self._emit(ev.queue_member("QueueMemberStatus", member, state))
+            members = [m for m in q.members.values() if m.state_interface == interface]
+            for member in members:
+                self._emit(ev.queue_member("QueueMemberStatus", member, state))
+            if members:
+                self._update_avail(q)
 
     def _bridge(self, first: Channel, second: Channel) -> str:
         bridge_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -329,6 +370,7 @@ class CallCentre:
         call = QueueCall(q.name, ch, self.now, len(q.callers) + 1, number)
         q.callers.append(call)
         self._emit(ev.queue_caller_join(call, q))
+        self._queue_device(f"Queue:{q.name}", "RINGING")
         self.history.queue_log(
             self.now, ch.uniqueid, q.name, "NONE", "ENTERQUEUE", "", number, call.orig_position
         )
@@ -367,22 +409,27 @@ class CallCentre:
     def _ring(self, call: QueueCall, member: Member) -> None:
         b = self.behaviour
         device = self.devices[member.state_interface]
+        # As Asterisk: the new leg has no connected line and exten `s`; when it rings it has
+        # taken the caller's exten and connected line, and says so in NewConnectedLine.
         agent = self._open(
             device.interface,
             linkedid=call.channel.linkedid,
             caller_num=device.extension,
             caller_name=device.name,
-            connected_num=call.caller_num,
             context=self._context(device.company),
-            exten=device.extension or "s",
+            exten="s",
             application="AppDial",
             app_data="(Outgoing Line)",
         )
         call.agent_channel, call.member, call.ring_started = agent, member, self.now
         call.tried.add(member.interface)
+        agent.connected_num = call.caller_num
+        agent.connected_name = call.channel.caller_name or call.caller_num
+        agent.exten = call.channel.exten
         self._emit(ev.agent_called(call, member))
         self._emit(ev.dial_begin(call.channel, agent, member.interface.split("/", 1)[-1]))
         self._set_state(agent, STATE_RINGING)
+        self._emit(ev.new_connected_line(agent))
         ring = self.rng.uniform(*b.ring_seconds)
         if self.rng.random() < b.answer_probability and ring < b.ring_timeout:
             call.ring = self.clock.after(ring, self._answer, call)
@@ -397,7 +444,8 @@ class CallCentre:
             call.ring.cancel()
         ring_ms = round((self.now - call.ring_started) * 1000)
         self._emit(ev.dial_end(call.channel, agent, status))
-        self._close(agent)
+        # a ring the caller cancelled ends with cause 0, as Asterisk's
+        self._close(agent, 0 if status == "CANCEL" else 16)
         self._cdr(
             q.company,
             src=call.caller_num,
@@ -448,6 +496,8 @@ class CallCentre:
         position = q.position(call)
         q.callers.remove(call)
         self._emit(ev.queue_caller_leave(call, position, len(q.callers)))
+        if not q.callers:
+            self._queue_device(f"Queue:{q.name}", "NOT_INUSE")
         device = self.devices[member.state_interface]
         call.channel.connected_num, call.channel.connected_name = device.extension, device.name
         self._emit(ev.agent_connect(call, member, ring, hold))
@@ -521,6 +571,8 @@ class CallCentre:
         self._emit(ev.queue_caller_abandon(call, position, hold))
         q.callers.remove(call)
         self._emit(ev.queue_caller_leave(call, position, len(q.callers)))
+        if not q.callers:
+            self._queue_device(f"Queue:{q.name}", "NOT_INUSE")
         q.abandoned += 1
         self.history.queue_log(
             self.now, call.channel.uniqueid, q.name, "NONE", "ABANDON",
@@ -581,8 +633,14 @@ class CallCentre:
         if not members:
             raise MemberNotFound(interface)
         if queue is None:
+            # Asterisk logs the reason with PAUSEALL too (`PAUSEALL|Descanso`)
             self.history.queue_log(
-                self.now, "NONE", "NONE", members[0].name, "PAUSEALL" if paused else "UNPAUSEALL"
+                self.now,
+                "NONE",
+                "NONE",
+                members[0].name,
+                "PAUSEALL" if paused else "UNPAUSEALL",
+                reason if paused else "",
             )
         for member in members:
             member.paused = paused
@@ -590,6 +648,8 @@ class CallCentre:
             if paused:
                 member.last_pause = int(self.now)
             self._emit(ev.queue_member("QueueMemberPause", member, self.member_state(member)))
+            self._queue_device(_pause_device(member), _paused_state(member))
+            self._update_avail(self.queues[member.queue])
             self.history.queue_log(
                 self.now,
                 "NONE",
@@ -631,6 +691,8 @@ class CallCentre:
         )
         q.members[interface] = member
         self._emit(ev.queue_member("QueueMemberAdded", member, self.member_state(member)))
+        self._queue_device(_pause_device(member), _paused_state(member))
+        self._update_avail(q)
         self.history.queue_log(self.now, "MANAGER", queue, interface, "ADDMEMBER", "")
         self._dispatch_soon()
         return member
@@ -646,11 +708,15 @@ class CallCentre:
             raise MemberNotDynamic(interface)
         del q.members[interface]
         self._emit(ev.queue_member("QueueMemberRemoved", member, self.member_state(member)))
+        self._update_avail(q)
         self.history.queue_log(self.now, "MANAGER", queue, interface, "REMOVEMEMBER", "")
         return member
 
     def set_custom_state(self, device: str, state: str) -> None:
-        """`DEVICE_STATE(Custom:…)`: a state the dialplan sets, such as FreePBX's DND lamp."""
+        """`DEVICE_STATE(Custom:…)`: a state the dialplan sets, such as FreePBX's DND lamp.
+        Setting the state it already has sends nothing (Asterisk caches device states)."""
+        if self.custom_states.get(device) == state:
+            return
         self.custom_states[device] = state
         self._emit(ev.device_state_change(device, state))
 
@@ -663,15 +729,22 @@ class CallCentre:
         if device is None or not device.reachable or device.interface == self.behaviour.trunk:
             self._originate_failed(spec, None, 0)
             return
+        # As Asterisk: created as the device's own caller ID at exten `s`; then the originate's
+        # caller ID and, with an exten, the connected line (the number dialled), in
+        # NewConnectedLine before it rings; at answer it enters the dialplan at the exten.
         source = self._open(
             device.interface,
             uniqueid=spec.channel_id,
-            caller_num=num or device.extension,
-            caller_name=name or device.name,
+            caller_num=device.extension,
+            caller_name=device.name,
             context=spec.context or self._context(device.company),
-            exten=spec.exten or "s",
+            exten="s",
             priority=spec.priority,
         )
+        source.caller_num, source.caller_name = num or device.extension, name or device.name
+        if spec.exten and not spec.application:
+            source.connected_num = source.connected_name = spec.exten
+            self._emit(ev.new_connected_line(source))
         self._set_state(source, STATE_RINGING)
         delay = self.rng.uniform(*self.behaviour.originate_answer_seconds)
         if delay > spec.timeout:
@@ -705,6 +778,8 @@ class CallCentre:
 
     def _originate_answered(self, spec: OriginateSpec, source: Channel) -> None:
         self._set_state(source, STATE_UP)
+        if spec.exten and not spec.application:
+            source.exten = spec.exten
         if spec.report:
             self._emit_originated(spec, source)
         if spec.application:

@@ -26,6 +26,14 @@ def event(name: str, privilege: str | None, *blocks: Iterable[tuple[str, object]
     return Message(headers)
 
 
+def with_timestamp(message: Message, now: float) -> Message:
+    """The event as manager.conf `timestampevents = yes` sends it: `Timestamp` after `Privilege`."""
+    headers = list(message)
+    at = 2 if len(headers) > 1 and headers[1][0] == "Privilege" else 1
+    headers.insert(at, ("Timestamp", f"{now:.6f}"))
+    return Message(headers)
+
+
 def channel_block(ch: Channel, prefix: str = "") -> Pairs:
     """The channel snapshot every channel event carries; `Dest` prefixes the other party."""
     return [
@@ -108,6 +116,10 @@ def new_channel(ch: Channel) -> Message:
 
 def new_state(ch: Channel) -> Message:
     return event("Newstate", CALL, channel_block(ch))
+
+
+def new_connected_line(ch: Channel) -> Message:
+    return event("NewConnectedLine", CALL, channel_block(ch))
 
 
 def hangup(ch: Channel, cause: int = 16) -> Message:

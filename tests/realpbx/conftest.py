@@ -67,6 +67,12 @@ def pytest_collection_modifyitems(session, config, items):
         # declares the database to pytest-django's django_db_setup; `_django_db_marker` below
         # keeps it from wrapping the test in a transaction or flushing after it
         item.add_marker(pytest.mark.django_db)
+        # `@pytest.mark.layouts("pjsip", …)`: the other layouts are skipped before their
+        # Asterisk is started for this test
+        wanted = item.get_closest_marker("layouts")
+        param = getattr(item, "callspec", None) and item.callspec.params.get("pbx_run")
+        if wanted and param and param[1] not in wanted.args:
+            item.add_marker(pytest.mark.skip(reason=f"runs in the layouts {wanted.args} only"))
     others = [item for item in items if not _is_realpbx(item)]
     items[:] = others + ours
 
