@@ -56,23 +56,28 @@ def _is_realpbx(item: pytest.Item) -> bool:
     return HERE in Path(str(item.path)).parents
 
 
+def _outside_its_layouts(item: pytest.Item) -> bool:
+    """`@pytest.mark.layouts("pjsip", …)`: the test does not run in the other member layouts."""
+    wanted = item.get_closest_marker("layouts")
+    param = getattr(item, "callspec", None) and item.callspec.params.get("pbx_run")
+    return bool(wanted and param and param[1] not in wanted.args)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     """Marks these tests `real_pbx` and runs them last: their directory rows are committed."""
     ours = [item for item in items if _is_realpbx(item)]
     if not ours:
         return
+    deselected = [item for item in ours if _outside_its_layouts(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        ours = [item for item in ours if item not in deselected]
     for item in ours:
         item.add_marker(pytest.mark.real_pbx)
         # declares the database to pytest-django's django_db_setup; `_django_db_marker` below
         # keeps it from wrapping the test in a transaction or flushing after it
         item.add_marker(pytest.mark.django_db)
-        # `@pytest.mark.layouts("pjsip", …)`: the other layouts are skipped before their
-        # Asterisk is started for this test
-        wanted = item.get_closest_marker("layouts")
-        param = getattr(item, "callspec", None) and item.callspec.params.get("pbx_run")
-        if wanted and param and param[1] not in wanted.args:
-            item.add_marker(pytest.mark.skip(reason=f"runs in the layouts {wanted.args} only"))
     others = [item for item in items if not _is_realpbx(item)]
     items[:] = others + ours
 
