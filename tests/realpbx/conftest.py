@@ -235,7 +235,9 @@ class PbxRun:
         if self.ami is not None:
             with contextlib.suppress(Exception):
                 self.ami.close()
-        self.ami = RawAmi(self.asterisk.ami_port, pbx.AMI_USERNAME, pbx.AMI_SECRET)
+        self.ami = RawAmi(
+            self.asterisk.ami_port, layouts.OBSERVER_USERNAME, layouts.OBSERVER_SECRET
+        )
         return self.ami
 
 
@@ -289,7 +291,16 @@ def pbx_run(request, swan_directory, django_db_blocker, tmp_path_factory) -> Ite
     unpacked = time.monotonic()
     work = tmp_path_factory.mktemp(f"realpbx-{version}-{layout_name}")
     layout = LAYOUTS[layout_name]
-    asterisk = pbx.Asterisk(package, layouts.write_overrides(layout, package, work / "conf"))
+    asterisk = pbx.Asterisk(
+        package,
+        layouts.write_overrides(
+            layout,
+            package,
+            work / "conf",
+            swan_user=pbx.AMI_USERNAME,
+            swan_secret=pbx.AMI_SECRET,
+        ),
+    )
     run = PbxRun(version, layout, asterisk, pbx.Phones(asterisk))
     try:
         try:

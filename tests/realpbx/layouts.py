@@ -112,7 +112,50 @@ newcdrcolumns = yes
 """
 
 
-def write_overrides(layout: Layout, package: Path, folder: Path) -> Path:
+# SWAN's AMI user exactly as docs/listener.md documents it (tests/test_docs.py keeps the
+# two equal), so the suite proves the least-privilege user and its eventfilter are enough; the
+# tests' own observer has the package's wider user to see and drive everything.
+SWAN_AMI_READ = "call,agent,system"
+SWAN_AMI_WRITE = "call,agent,system,originate"
+SWAN_AMI_EVENTFILTER = (
+    "Event: (DeviceStateChange|QueueMember(Added|Removed|Status|Pause)|"
+    "QueueCaller(Join|Leave|Abandon)|Newchannel|Newstate|NewConnectedLine|Hangup|FullyBooted)"
+)
+OBSERVER_USERNAME, OBSERVER_SECRET = "observer", "observer-secret"
+
+
+def _manager(swan_user: str, swan_secret: str) -> str:
+    return f"""\
+[general]
+enabled = yes
+webenabled = no
+port = @AMI_PORT@
+bindaddr = 127.0.0.1
+displayconnects = yes
+timestampevents = yes
+
+[{swan_user}]
+secret = {swan_secret}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = {SWAN_AMI_READ}
+write = {SWAN_AMI_WRITE}
+eventfilter = {SWAN_AMI_EVENTFILTER}
+writetimeout = 5000
+
+[{OBSERVER_USERNAME}]
+secret = {OBSERVER_SECRET}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = system,call,agent,user,reporting
+write = call,agent,originate,system,reporting
+writetimeout = 5000
+"""
+
+
+def write_overrides(
+    layout: Layout, package: Path, folder: Path, *, swan_user: str, swan_secret: str
+) -> Path:
     """The SWAN_ASTERISK_CONF_OVERRIDES folder of this layout: pjsip.conf of the package's
     callcentre/ (qualified more often), and the tests' own queues.conf, extensions.conf and cdr.conf."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -129,4 +172,5 @@ def write_overrides(layout: Layout, package: Path, folder: Path) -> Path:
     hints = "".join(f"exten => {ext},hint,PJSIP/{ext}\n" for ext in NAMES)
     (folder / "extensions.conf").write_text(dialplan + _FREEPBX_CONTEXTS + hints)
     (folder / "cdr.conf").write_text(_CDR)
+    (folder / "manager.conf").write_text(_manager(swan_user, swan_secret))
     return folder

@@ -28,7 +28,7 @@ CACHE = Path(
     os.environ.get("SWAN_ASTERISK_CACHE", Path(tempfile.gettempdir()) / "swan-asterisk-cache")
 )
 TARBALL = re.compile(r"^swan-asterisk-(?P<version>\d+(?:\.\d+)+)-.*\.tar\.xz$")
-AMI_USERNAME, AMI_SECRET = "swan", "swan-secret"  # the package's least-privilege AMI user
+AMI_USERNAME, AMI_SECRET = "swan", "swan-secret"  # SWAN's AMI user (layouts.py writes it)
 PASSWORD_PREFIX = "pw"  # callcentre/pjsip.conf: extension 201 has password pw201
 EXTENSIONS = ("201", "202", "203", "204", "205")
 ANSWER_AFTER_MS = 300  # the phones' default answer delay in these tests

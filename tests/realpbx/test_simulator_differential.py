@@ -46,7 +46,7 @@ from pbx.simulator import (
     SimulatedPbx,
 )
 from tests.process.conftest import Process, database_url
-from tests.realpbx import pbx
+from tests.realpbx import layouts, pbx
 from tests.realpbx.ami import RawAmi
 from tests.realpbx.conftest import WAIT, _start_listener, _stop_listener
 from tests.realpbx.layouts import DIAL_CONTEXT, NAMES, QUEUES
@@ -367,7 +367,9 @@ class RealSide(Side):
     def __init__(self, run, swan):
         super().__init__(swan)
         self.run = run
-        self.ami = RecordingAmi(run.asterisk.ami_port, pbx.AMI_USERNAME, pbx.AMI_SECRET)
+        self.ami = RecordingAmi(
+            run.asterisk.ami_port, layouts.OBSERVER_USERNAME, layouts.OBSERVER_SECRET
+        )
 
     def _call(self, number: str) -> None:
         """An outside caller dials q-sales ([incoming] `sales`) and waits, as helpers.call_queue."""
