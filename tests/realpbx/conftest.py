@@ -62,13 +62,27 @@ def pytest_collection_modifyitems(session, config, items):
     ours = [item for item in items if _is_realpbx(item)]
     if not ours:
         return
+    others = [item for item in items if not _is_realpbx(item)]
+    deselected = [item for item in ours if not _layout_selected(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        ours = [item for item in ours if item not in deselected]
     for item in ours:
         item.add_marker(pytest.mark.real_pbx)
         # declares the database to pytest-django's django_db_setup; `_django_db_marker` below
         # keeps it from wrapping the test in a transaction or flushing after it
         item.add_marker(pytest.mark.django_db)
-    others = [item for item in items if not _is_realpbx(item)]
     items[:] = others + ours
+
+
+def _layout_selected(item: pytest.Item) -> bool:
+    """False for a (version, layout) a module's `pytest.mark.layouts("local", …)` leaves out."""
+    marker = item.get_closest_marker("layouts")
+    callspec = getattr(item, "callspec", None)
+    if marker is None or callspec is None or callspec.params.get("pbx_run") is None:
+        return True
+    _version, layout = callspec.params["pbx_run"]
+    return layout in marker.args
 
 
 def _version_of(nodeid: str) -> str | None:
