@@ -395,7 +395,13 @@ def _other_number(row: CdrRecord, *, outgoing: bool) -> str:
 
 
 def _placed_by(row: CdrRecord, user: PbxUser, devices: list[str]) -> bool:
-    return row.channel_device in devices or row.src == user.extension
+    if row.channel_device in devices:
+        return True
+    return row.src == user.extension and row.dstchannel_device not in devices
+
+
+def _on_device(row: CdrRecord, devices: list[str]) -> bool:
+    return row.channel_device in devices or row.dstchannel_device in devices
 
 
 def _calls(
@@ -409,8 +415,13 @@ def _calls(
     for call_id, legs in by_call.items():
         legs.sort(key=lambda r: (r.calldate, r.pk))
         first = legs[0]
-        outgoing = _placed_by(first, user, devices)
-        answered = [r.billsec for r in legs if r.disposition == "ANSWERED"]
+        # The rows on the user's own phone say who called whom: another leg of the call can
+        # carry the user's number as src only because connected-line updates reached it (a
+        # queue caller's Local;1 leg shows the agent who answered), and its billsec is the
+        # caller's time in the queue too.
+        on_phone = [r for r in legs if _on_device(r, devices)] or legs
+        outgoing = _placed_by(on_phone[0], user, devices)
+        answered = [r.billsec for r in on_phone if r.disposition == "ANSWERED"]
         calls.append(
             (
                 first.calldate,
@@ -419,7 +430,7 @@ def _calls(
                     "uniqueid": call_id,
                     "calldate": first.calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                     "duration": max(answered) if answered else 0,
-                    "number": _other_number(first, outgoing=outgoing),
+                    "number": _other_number(on_phone[0], outgoing=outgoing),
                     "direction": "outgoing" if outgoing else "incoming",
                 },
             )
@@ -429,13 +440,24 @@ def _calls(
 
 
 def _last_call(*, user: PbxUser) -> LastCall | None:
+    """The user's newest call as last-calls orders them: by the call's first row on the user.
+
+    The newest row alone can belong to an older call (a caller who waited rang the user again
+    on a retry), so every call with a row since the start of that row's call is a candidate.
+    """
     devices = _devices(user)
-    latest = CdrRecord.objects.filter(_involving(user, devices)).order_by("-calldate").first()
+    involving = CdrRecord.objects.filter(_involving(user, devices))
+    latest = involving.order_by("-calldate", "-pk").first()
     if latest is None:
         return None
-    legs = CdrRecord.objects.filter(Q(linkedid=latest.call_id) | Q(uniqueid=latest.call_id)).filter(
-        _involving(user, devices)
+    since = (
+        involving.filter(Q(linkedid=latest.call_id) | Q(uniqueid=latest.call_id))
+        .order_by("calldate")
+        .values_list("calldate", flat=True)
+        .first()
     )
+    ids = {row.call_id for row in involving.filter(calldate__gte=since)}
+    legs = involving.filter(Q(linkedid__in=ids) | Q(uniqueid__in=ids))
     calls = _calls(legs, user=user, devices=devices, zone=ZoneInfo(user.company.time_zone))
     return calls[0] if calls else None
 

@@ -430,6 +430,120 @@ def test_last_calls_one_row_per_call_newest_first(api, centre):
     assert len(result(api.get("/last-calls/200", {"hours": 31}))) == 3
 
 
+def test_last_calls_of_a_queue_call_through_local_members_and_a_blind_transfer(api, centre):
+    """The rows Asterisk 22 wrote in the real-PBX history test (layout local, Master.csv),
+    for a caller originated as Local/support@incoming that agent 201 took and blind-transferred
+    to 200: the caller's Local;1 leg carries "Agent 200" <200> as src (connected line) and its
+    billsec counts the wait in the queue. For both agents the call is incoming from the caller,
+    with the talk time of their own phone's row."""
+    company = centre["ana"].company
+    at = NOW - timedelta(minutes=5)
+    common = {"linkedid": "1796121750.109"}
+    cdr(
+        company,
+        at=at,
+        src="200",
+        dst="support",
+        channel="Local/support@incoming-0000002c;1",
+        uniqueid="1796121750.109",
+        billsec=7,
+        clid='"Agent 200" <200>',
+        **common,
+    )
+    cdr(
+        company,
+        at=at,
+        src="600110024",
+        dst="support",
+        channel="Local/support@incoming-0000002c;2",
+        dstchannel="Local/201@from-queue-0000002e;1",
+        uniqueid="1796121750.110",
+        billsec=7,
+        **common,
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=1),
+        src="600110024",
+        dst="200",
+        channel="Local/201@from-queue-0000002e;2",
+        dstchannel="PJSIP/201-00000016",
+        uniqueid="1796121750.114",
+        billsec=1,
+        **common,
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=2),
+        src="600110024",
+        dst="200",
+        channel="Local/201@from-queue-0000002e;2",
+        dstchannel="PJSIP/200-00000017",
+        uniqueid="1796121750.114",
+        billsec=5,
+        **common,
+    )
+
+    call = {"uniqueid": "1796121750.109", "calldate": "2024-05-10 09:55:00"}
+    assert result(api.get("/last-calls/200")) == [
+        {**call, "duration": 5, "number": "600110024", "direction": "incoming"}
+    ]
+    assert result(api.get("/last-calls/201")) == [
+        {
+            **call,
+            "calldate": "2024-05-10 09:55:01",
+            "duration": 1,
+            "number": "600110024",
+            "direction": "incoming",
+        }
+    ]
+    resume = result(api.get("/user-resume/200", {"company": company.slug}))
+    assert resume["user"]["lastCall"] == "600110024"
+
+
+def test_last_call_is_the_newest_call_even_when_an_older_one_rang_later(api, centre):
+    """Real-PBX shape: caller A rang 200 on a retry after caller B's call to 200 began; the
+    newest row is A's, the newest call is B's, as last-calls shows them."""
+    company = centre["ana"].company
+    at = NOW - timedelta(minutes=5)
+    cdr(
+        company,
+        at=at,
+        src="600000001",
+        dst="200",
+        channel="Local/200@from-queue-1;2",
+        dstchannel="PJSIP/200-1",
+        uniqueid="10.2",
+        linkedid="10.1",
+        disposition="NO ANSWER",
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=2),
+        src="600000002",
+        dst="200",
+        channel="Local/200@from-queue-2;2",
+        dstchannel="PJSIP/200-2",
+        uniqueid="11.2",
+        linkedid="11.1",
+        billsec=3,
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=9),
+        src="600000001",
+        dst="200",
+        channel="Local/200@from-queue-3;2",
+        dstchannel="PJSIP/200-3",
+        uniqueid="10.5",
+        linkedid="10.1",
+        disposition="NO ANSWER",
+    )
+    newest = result(api.get("/last-calls/200"))[0]
+    resume = result(api.get("/user-resume/200", {"company": company.slug}))
+    assert newest["number"] == resume["user"]["lastCall"] == "600000002"
+
+
 def test_last_calls_of_another_company_with_the_same_extension_are_not_shown(
     api, centre, make_company, make_user
 ):
