@@ -104,11 +104,29 @@ def calls_of(rows: list[dict[str, str]], ext: str) -> dict[str, list[dict[str, s
     return calls
 
 
-def other_party(legs: list[dict[str, str]], ext: str) -> str:
-    first = min(legs, key=lambda row: row["start"])
-    if device(first["channel"]) == f"PJSIP/{ext}" or first["src"] == ext:
-        return first["dst"]
-    return first["src"] or first["clid"].rpartition("<")[2].rstrip(">")
+def device_legs(legs: list[dict[str, str]], ext: str) -> list[dict[str, str]]:
+    """The rows on the extension's own phone (a queue call's caller leg, an originated
+    channel, carries the agent's number as src only through connected-line updates)."""
+    mine = f"PJSIP/{ext}"
+    on_phone = [r for r in legs if mine in (device(r["channel"]), device(r["dstchannel"]))]
+    return on_phone or legs
+
+
+def other_party(legs: list[dict[str, str]], ext: str) -> tuple[str, str]:
+    """(direction, number) of the call for the extension: its phone placed the first row on
+    it (outgoing, the number dialled) or was rung by it (incoming, the caller)."""
+    first = min(device_legs(legs, ext), key=lambda row: row["start"])
+    if device(first["channel"]) == f"PJSIP/{ext}" or (
+        first["src"] == ext and device(first["dstchannel"]) != f"PJSIP/{ext}"
+    ):
+        return "outgoing", first["dst"]
+    return "incoming", first["src"] or first["clid"].rpartition("<")[2].rstrip(">")
+
+
+def talk_seconds(legs: list[dict[str, str]], ext: str) -> int:
+    """The longest answered row on the extension's phone."""
+    answered = [int(r["billsec"]) for r in device_legs(legs, ext) if r["disposition"] == "ANSWERED"]
+    return max(answered, default=0)
 
 
 def pbx_time_zone() -> str:
