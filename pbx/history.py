@@ -547,7 +547,9 @@ def recording_get(
     user = user_get(client=client, extension=extension, company=company)
     legs = [leg for leg in _call_legs(call_id) if leg.company_id == user.company_id]
     if not legs:
-        raise NotFound(_("Call '%(call)s' not found.") % {"call": call_id})
+        # Asterisk writes a call's CDR when it hangs up: a call still up (and recording) is
+        # known only from the live channels, on the devices of the user's company
+        return _live_recording(client=client, user=user, call_id=call_id, url_for=url_for)
     zone = ZoneInfo(user.company.time_zone)
     audio = recording_path(legs, zone)
     call = legs[0].call_id
@@ -567,29 +569,66 @@ def recording_get(
         ).exists()
     )
     if took_part:
-        token = signing.dumps(
-            {
-                "call": call,
-                "company": user.company_id,
-                "key": client.key.pk,
-                "kp": client.key.prefix,
-            },
-            salt=RECORDING_SALT,
-        )
-        result["path"] = url_for(token)
+        result["path"] = url_for(_recording_token(client, call, user))
     else:
-        template = getattr(settings, "RECORDING_ADMIN_LINK_TEMPLATE", "")
-        result["link"] = (
-            template.format(
-                uniqueid=legs[0].uniqueid,
-                linkedid=call,
-                calldate=legs[0].calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-                company=user.company.slug,
-                extension=extension,
-            )
-            if template
-            else None
+        result["link"] = _admin_link(user, legs[0].uniqueid, call, legs[0].calldate, zone)
+    return result
+
+
+def _recording_token(client: ApiClient, call: str, user: PbxUser) -> str:
+    return signing.dumps(
+        {"call": call, "company": user.company_id, "key": client.key.pk, "kp": client.key.prefix},
+        salt=RECORDING_SALT,
+    )
+
+
+def _admin_link(
+    user: PbxUser, uniqueid: str, call: str, calldate: datetime, zone: ZoneInfo
+) -> str | None:
+    template = getattr(settings, "RECORDING_ADMIN_LINK_TEMPLATE", "")
+    if not template:
+        return None
+    return template.format(
+        uniqueid=uniqueid,
+        linkedid=call,
+        calldate=calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+        company=user.company.slug,
+        extension=user.extension,
+    )
+
+
+def _live_recording(
+    *, client: ApiClient, user: PbxUser, call_id: str, url_for: Callable[[str], str]
+) -> dict[str, Any]:
+    """recording of a call that is still up: no CDR yet, so its audio is not finished."""
+    from terminals.models import Terminal
+
+    first = (
+        LiveChannel.objects.filter(Q(unique_id=call_id) | Q(linked_id=call_id))
+        .order_by("started_at", "pk")
+        .first()
+    )
+    call = (first.linked_id or first.unique_id) if first else ""
+    channels = list(
+        LiveChannel.objects.filter(Q(linked_id=call) | Q(unique_id=call)).order_by(
+            "started_at", "pk"
         )
+    )
+    interfaces = {channel.interface for channel in channels}
+    company_devices = {
+        same_device(interface)
+        for interface in Terminal.objects.filter(user__company=user.company_id).values_list(
+            "interface", flat=True
+        )
+    }
+    if not interfaces & company_devices:
+        raise NotFound(_("Call '%(call)s' not found.") % {"call": call_id})
+    result: dict[str, Any] = {"processing": True}
+    if interfaces & set(_devices(user)):
+        result["path"] = url_for(_recording_token(client, call, user))
+    else:
+        zone = ZoneInfo(user.company.time_zone)
+        result["link"] = _admin_link(user, call, call, channels[0].started_at, zone)
     return result
 
 

@@ -649,6 +649,39 @@ def test_recording_is_processing_while_the_call_is_live_or_has_no_file(api, reco
     assert "path" in data
 
 
+def test_recording_of_a_call_still_up_has_no_cdr_yet_and_is_processing(
+    api, client, recorded, make_company, make_user
+):
+    """Asterisk writes the CDR at hangup: while the call is up (MixMonitor writing) only the
+    live channels know it. Shapes of the real-PBX recording test (layout local)."""
+    for unique_id, channel, interface in (
+        ("1796121800.7", "Local/sales-rec@incoming-00000003;1", "Local/sales-rec@incoming"),
+        ("1796121800.8", "Local/sales-rec@incoming-00000003;2", "Local/sales-rec@incoming"),
+        ("1796121800.10", "Local/200@from-queue-00000004;2", "Local/200@from-queue"),
+        ("1796121800.11", "PJSIP/200-00000002", "PJSIP/200"),
+    ):
+        LiveChannel.objects.create(
+            unique_id=unique_id,
+            linked_id="1796121800.7",
+            channel=channel,
+            interface=interface,
+            started_at=NOW,
+            confirmed_at=NOW,
+        )
+    data = result(api.get("/recording/1796121800.7/200"))
+    assert data["processing"] is True
+    assert "not available" in error(
+        client.get(data["path"], headers={"accept-language": "en"}), 404
+    )
+    assert result(api.get("/recording/1796121800.11/200"))["processing"] is True
+    assert result(api.get("/recording/1796121800.7/201")) == {
+        "processing": True,
+        "link": "https://pbx.example/cdr?uid=1796121800.7&c=onfarma",
+    }
+    make_user(make_company(), "700", "Otro")
+    error(api.get("/recording/1796121800.7/700"), 404)
+
+
 def test_recording_of_an_unknown_or_foreign_call_is_a_404(api, recorded, make_company, make_user):
     assert "nope" in error(api.get("/recording/nope/200"), 404)
     other = make_company()
