@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -517,8 +518,11 @@ def recording_path(legs: list[CdrRecord], zone: ZoneInfo) -> Path | None:
         day = leg.calldate.astimezone(zone).strftime("%Y/%m/%d")
         for folder in (root / day, root):
             if folder.is_dir():
+                named = re.compile(rf"(?:^|[-_]){re.escape(leg.uniqueid)}(?:$|[-_.])")
                 for candidate in sorted(folder.glob(f"*{leg.uniqueid}*")):
-                    found = _inside_root(candidate)
+                    # 1796122998.1 is not 1796122998.12: the id must end where the name does
+                    # or at a separator
+                    found = named.search(candidate.name) and _inside_root(candidate)
                     if found:
                         return found
     return None

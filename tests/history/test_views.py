@@ -682,6 +682,34 @@ def test_recording_of_a_call_still_up_has_no_cdr_yet_and_is_processing(
     error(api.get("/recording/1796121800.7/700"), 404)
 
 
+def test_recording_named_after_a_uniqueid_is_not_another_calls_with_a_longer_id(
+    api, client, settings, tmp_path, centre
+):
+    """MixMonitor(${UNIQUEID}.wav) of the real-PBX test: call 1796122998.1's legs must not
+    find 1796122998.12.wav, a later call's recording, by prefix."""
+    settings.RECORDINGS_ROOT = tmp_path
+    (tmp_path / "1796122998.12.wav").write_bytes(b"other call")
+    (tmp_path / "1796122998.2.wav").write_bytes(b"this call")
+    for uniqueid in ("1796122998.1", "1796122998.2"):
+        cdr(
+            centre["ana"].company,
+            at=NOW - timedelta(minutes=1),
+            src="600",
+            dst="200",
+            channel=f"Local/200@from-queue-1;{uniqueid[-1]}",
+            dstchannel="PJSIP/200-1",
+            uniqueid=uniqueid,
+            linkedid="1796122998.1",
+            billsec=3,
+        )
+    data = result(api.get("/recording/1796122998.1/200"))
+    assert _streamed(client.get(data["path"])) == b"this call"
+
+
+def _streamed(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
 def test_recording_of_an_unknown_or_foreign_call_is_a_404(api, recorded, make_company, make_user):
     assert "nope" in error(api.get("/recording/nope/200"), 404)
     other = make_company()
