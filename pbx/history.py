@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -395,7 +396,13 @@ def _other_number(row: CdrRecord, *, outgoing: bool) -> str:
 
 
 def _placed_by(row: CdrRecord, user: PbxUser, devices: list[str]) -> bool:
-    return row.channel_device in devices or row.src == user.extension
+    if row.channel_device in devices:
+        return True
+    return row.src == user.extension and row.dstchannel_device not in devices
+
+
+def _on_device(row: CdrRecord, devices: list[str]) -> bool:
+    return row.channel_device in devices or row.dstchannel_device in devices
 
 
 def _calls(
@@ -409,8 +416,13 @@ def _calls(
     for call_id, legs in by_call.items():
         legs.sort(key=lambda r: (r.calldate, r.pk))
         first = legs[0]
-        outgoing = _placed_by(first, user, devices)
-        answered = [r.billsec for r in legs if r.disposition == "ANSWERED"]
+        # The rows on the user's own phone say who called whom: another leg of the call can
+        # carry the user's number as src only because connected-line updates reached it (a
+        # queue caller's Local;1 leg shows the agent who answered), and its billsec is the
+        # caller's time in the queue too.
+        on_phone = [r for r in legs if _on_device(r, devices)] or legs
+        outgoing = _placed_by(on_phone[0], user, devices)
+        answered = [r.billsec for r in on_phone if r.disposition == "ANSWERED"]
         calls.append(
             (
                 first.calldate,
@@ -419,7 +431,7 @@ def _calls(
                     "uniqueid": call_id,
                     "calldate": first.calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                     "duration": max(answered) if answered else 0,
-                    "number": _other_number(first, outgoing=outgoing),
+                    "number": _other_number(on_phone[0], outgoing=outgoing),
                     "direction": "outgoing" if outgoing else "incoming",
                 },
             )
@@ -429,13 +441,24 @@ def _calls(
 
 
 def _last_call(*, user: PbxUser) -> LastCall | None:
+    """The user's newest call as last-calls orders them: by the call's first row on the user.
+
+    The newest row alone can belong to an older call (a caller who waited rang the user again
+    on a retry), so every call with a row since the start of that row's call is a candidate.
+    """
     devices = _devices(user)
-    latest = CdrRecord.objects.filter(_involving(user, devices)).order_by("-calldate").first()
+    involving = CdrRecord.objects.filter(_involving(user, devices))
+    latest = involving.order_by("-calldate", "-pk").first()
     if latest is None:
         return None
-    legs = CdrRecord.objects.filter(Q(linkedid=latest.call_id) | Q(uniqueid=latest.call_id)).filter(
-        _involving(user, devices)
+    since = (
+        involving.filter(Q(linkedid=latest.call_id) | Q(uniqueid=latest.call_id))
+        .order_by("calldate")
+        .values_list("calldate", flat=True)
+        .first()
     )
+    ids = {row.call_id for row in involving.filter(calldate__gte=since)}
+    legs = involving.filter(Q(linkedid__in=ids) | Q(uniqueid__in=ids))
     calls = _calls(legs, user=user, devices=devices, zone=ZoneInfo(user.company.time_zone))
     return calls[0] if calls else None
 
@@ -495,8 +518,11 @@ def recording_path(legs: list[CdrRecord], zone: ZoneInfo) -> Path | None:
         day = leg.calldate.astimezone(zone).strftime("%Y/%m/%d")
         for folder in (root / day, root):
             if folder.is_dir():
+                named = re.compile(rf"(?:^|[-_]){re.escape(leg.uniqueid)}(?:$|[-_.])")
                 for candidate in sorted(folder.glob(f"*{leg.uniqueid}*")):
-                    found = _inside_root(candidate)
+                    # 1796122998.1 is not 1796122998.12: the id must end where the name does
+                    # or at a separator
+                    found = named.search(candidate.name) and _inside_root(candidate)
                     if found:
                         return found
     return None
@@ -525,7 +551,9 @@ def recording_get(
     user = user_get(client=client, extension=extension, company=company)
     legs = [leg for leg in _call_legs(call_id) if leg.company_id == user.company_id]
     if not legs:
-        raise NotFound(_("Call '%(call)s' not found.") % {"call": call_id})
+        # Asterisk writes a call's CDR when it hangs up: a call still up (and recording) is
+        # known only from the live channels, on the devices of the user's company
+        return _live_recording(client=client, user=user, call_id=call_id, url_for=url_for)
     zone = ZoneInfo(user.company.time_zone)
     audio = recording_path(legs, zone)
     call = legs[0].call_id
@@ -545,29 +573,66 @@ def recording_get(
         ).exists()
     )
     if took_part:
-        token = signing.dumps(
-            {
-                "call": call,
-                "company": user.company_id,
-                "key": client.key.pk,
-                "kp": client.key.prefix,
-            },
-            salt=RECORDING_SALT,
-        )
-        result["path"] = url_for(token)
+        result["path"] = url_for(_recording_token(client, call, user))
     else:
-        template = getattr(settings, "RECORDING_ADMIN_LINK_TEMPLATE", "")
-        result["link"] = (
-            template.format(
-                uniqueid=legs[0].uniqueid,
-                linkedid=call,
-                calldate=legs[0].calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-                company=user.company.slug,
-                extension=extension,
-            )
-            if template
-            else None
+        result["link"] = _admin_link(user, legs[0].uniqueid, call, legs[0].calldate, zone)
+    return result
+
+
+def _recording_token(client: ApiClient, call: str, user: PbxUser) -> str:
+    return signing.dumps(
+        {"call": call, "company": user.company_id, "key": client.key.pk, "kp": client.key.prefix},
+        salt=RECORDING_SALT,
+    )
+
+
+def _admin_link(
+    user: PbxUser, uniqueid: str, call: str, calldate: datetime, zone: ZoneInfo
+) -> str | None:
+    template = getattr(settings, "RECORDING_ADMIN_LINK_TEMPLATE", "")
+    if not template:
+        return None
+    return template.format(
+        uniqueid=uniqueid,
+        linkedid=call,
+        calldate=calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+        company=user.company.slug,
+        extension=user.extension,
+    )
+
+
+def _live_recording(
+    *, client: ApiClient, user: PbxUser, call_id: str, url_for: Callable[[str], str]
+) -> dict[str, Any]:
+    """recording of a call that is still up: no CDR yet, so its audio is not finished."""
+    from terminals.models import Terminal
+
+    first = (
+        LiveChannel.objects.filter(Q(unique_id=call_id) | Q(linked_id=call_id))
+        .order_by("started_at", "pk")
+        .first()
+    )
+    call = (first.linked_id or first.unique_id) if first else ""
+    channels = list(
+        LiveChannel.objects.filter(Q(linked_id=call) | Q(unique_id=call)).order_by(
+            "started_at", "pk"
         )
+    )
+    interfaces = {channel.interface for channel in channels}
+    company_devices = {
+        same_device(interface)
+        for interface in Terminal.objects.filter(user__company=user.company_id).values_list(
+            "interface", flat=True
+        )
+    }
+    if not interfaces & company_devices:
+        raise NotFound(_("Call '%(call)s' not found.") % {"call": call_id})
+    result: dict[str, Any] = {"processing": True}
+    if interfaces & set(_devices(user)):
+        result["path"] = url_for(_recording_token(client, call, user))
+    else:
+        zone = ZoneInfo(user.company.time_zone)
+        result["link"] = _admin_link(user, call, call, channels[0].started_at, zone)
     return result
 
 

@@ -430,6 +430,120 @@ def test_last_calls_one_row_per_call_newest_first(api, centre):
     assert len(result(api.get("/last-calls/200", {"hours": 31}))) == 3
 
 
+def test_last_calls_of_a_queue_call_through_local_members_and_a_blind_transfer(api, centre):
+    """The rows Asterisk 22 wrote in the real-PBX history test (layout local, Master.csv),
+    for a caller originated as Local/support@incoming that agent 201 took and blind-transferred
+    to 200: the caller's Local;1 leg carries "Agent 200" <200> as src (connected line) and its
+    billsec counts the wait in the queue. For both agents the call is incoming from the caller,
+    with the talk time of their own phone's row."""
+    company = centre["ana"].company
+    at = NOW - timedelta(minutes=5)
+    common = {"linkedid": "1796121750.109"}
+    cdr(
+        company,
+        at=at,
+        src="200",
+        dst="support",
+        channel="Local/support@incoming-0000002c;1",
+        uniqueid="1796121750.109",
+        billsec=7,
+        clid='"Agent 200" <200>',
+        **common,
+    )
+    cdr(
+        company,
+        at=at,
+        src="600110024",
+        dst="support",
+        channel="Local/support@incoming-0000002c;2",
+        dstchannel="Local/201@from-queue-0000002e;1",
+        uniqueid="1796121750.110",
+        billsec=7,
+        **common,
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=1),
+        src="600110024",
+        dst="200",
+        channel="Local/201@from-queue-0000002e;2",
+        dstchannel="PJSIP/201-00000016",
+        uniqueid="1796121750.114",
+        billsec=1,
+        **common,
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=2),
+        src="600110024",
+        dst="200",
+        channel="Local/201@from-queue-0000002e;2",
+        dstchannel="PJSIP/200-00000017",
+        uniqueid="1796121750.114",
+        billsec=5,
+        **common,
+    )
+
+    call = {"uniqueid": "1796121750.109", "calldate": "2024-05-10 09:55:00"}
+    assert result(api.get("/last-calls/200")) == [
+        {**call, "duration": 5, "number": "600110024", "direction": "incoming"}
+    ]
+    assert result(api.get("/last-calls/201")) == [
+        {
+            **call,
+            "calldate": "2024-05-10 09:55:01",
+            "duration": 1,
+            "number": "600110024",
+            "direction": "incoming",
+        }
+    ]
+    resume = result(api.get("/user-resume/200", {"company": company.slug}))
+    assert resume["user"]["lastCall"] == "600110024"
+
+
+def test_last_call_is_the_newest_call_even_when_an_older_one_rang_later(api, centre):
+    """Real-PBX shape: caller A rang 200 on a retry after caller B's call to 200 began; the
+    newest row is A's, the newest call is B's, as last-calls shows them."""
+    company = centre["ana"].company
+    at = NOW - timedelta(minutes=5)
+    cdr(
+        company,
+        at=at,
+        src="600000001",
+        dst="200",
+        channel="Local/200@from-queue-1;2",
+        dstchannel="PJSIP/200-1",
+        uniqueid="10.2",
+        linkedid="10.1",
+        disposition="NO ANSWER",
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=2),
+        src="600000002",
+        dst="200",
+        channel="Local/200@from-queue-2;2",
+        dstchannel="PJSIP/200-2",
+        uniqueid="11.2",
+        linkedid="11.1",
+        billsec=3,
+    )
+    cdr(
+        company,
+        at=at + timedelta(seconds=9),
+        src="600000001",
+        dst="200",
+        channel="Local/200@from-queue-3;2",
+        dstchannel="PJSIP/200-3",
+        uniqueid="10.5",
+        linkedid="10.1",
+        disposition="NO ANSWER",
+    )
+    newest = result(api.get("/last-calls/200"))[0]
+    resume = result(api.get("/user-resume/200", {"company": company.slug}))
+    assert newest["number"] == resume["user"]["lastCall"] == "600000002"
+
+
 def test_last_calls_of_another_company_with_the_same_extension_are_not_shown(
     api, centre, make_company, make_user
 ):
@@ -533,6 +647,67 @@ def test_recording_is_processing_while_the_call_is_live_or_has_no_file(api, reco
     data = result(api.get("/recording/500.1/200"))
     assert data["processing"] is True
     assert "path" in data
+
+
+def test_recording_of_a_call_still_up_has_no_cdr_yet_and_is_processing(
+    api, client, recorded, make_company, make_user
+):
+    """Asterisk writes the CDR at hangup: while the call is up (MixMonitor writing) only the
+    live channels know it. Shapes of the real-PBX recording test (layout local)."""
+    for unique_id, channel, interface in (
+        ("1796121800.7", "Local/sales-rec@incoming-00000003;1", "Local/sales-rec@incoming"),
+        ("1796121800.8", "Local/sales-rec@incoming-00000003;2", "Local/sales-rec@incoming"),
+        ("1796121800.10", "Local/200@from-queue-00000004;2", "Local/200@from-queue"),
+        ("1796121800.11", "PJSIP/200-00000002", "PJSIP/200"),
+    ):
+        LiveChannel.objects.create(
+            unique_id=unique_id,
+            linked_id="1796121800.7",
+            channel=channel,
+            interface=interface,
+            started_at=NOW,
+            confirmed_at=NOW,
+        )
+    data = result(api.get("/recording/1796121800.7/200"))
+    assert data["processing"] is True
+    assert "not available" in error(
+        client.get(data["path"], headers={"accept-language": "en"}), 404
+    )
+    assert result(api.get("/recording/1796121800.11/200"))["processing"] is True
+    assert result(api.get("/recording/1796121800.7/201")) == {
+        "processing": True,
+        "link": "https://pbx.example/cdr?uid=1796121800.7&c=onfarma",
+    }
+    make_user(make_company(), "700", "Otro")
+    error(api.get("/recording/1796121800.7/700"), 404)
+
+
+def test_recording_named_after_a_uniqueid_is_not_another_calls_with_a_longer_id(
+    api, client, settings, tmp_path, centre
+):
+    """MixMonitor(${UNIQUEID}.wav) of the real-PBX test: call 1796122998.1's legs must not
+    find 1796122998.12.wav, a later call's recording, by prefix."""
+    settings.RECORDINGS_ROOT = tmp_path
+    (tmp_path / "1796122998.12.wav").write_bytes(b"other call")
+    (tmp_path / "1796122998.2.wav").write_bytes(b"this call")
+    for uniqueid in ("1796122998.1", "1796122998.2"):
+        cdr(
+            centre["ana"].company,
+            at=NOW - timedelta(minutes=1),
+            src="600",
+            dst="200",
+            channel=f"Local/200@from-queue-1;{uniqueid[-1]}",
+            dstchannel="PJSIP/200-1",
+            uniqueid=uniqueid,
+            linkedid="1796122998.1",
+            billsec=3,
+        )
+    data = result(api.get("/recording/1796122998.1/200"))
+    assert _streamed(client.get(data["path"])) == b"this call"
+
+
+def _streamed(response) -> bytes:
+    return b"".join(response.streaming_content)
 
 
 def test_recording_of_an_unknown_or_foreign_call_is_a_404(api, recorded, make_company, make_user):

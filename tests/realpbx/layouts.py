@@ -92,6 +92,22 @@ _FREEPBX_CONTEXTS = """
 exten => _X.,1,Dial(PJSIP/${EXTEN},,)
  same => n,Hangup()
 
+; The history and recording tests' callers (Originate Local/<exten>@incoming).
+[incoming]
+; q-sales with the Queue() app's own timeout of 3 s: EXITWITHTIMEOUT when nobody answers
+exten => sales-timeout,1,Answer()
+ same => n,Queue(q-sales,,,,3)
+ same => n,Hangup()
+; recorded into the spool's monitor/ folder (RECORDINGS_ROOT of the recording test), named
+; after the caller channel's uniqueid
+exten => sales-rec,1,Answer()
+ same => n,MixMonitor(${UNIQUEID}.wav)
+ same => n,Queue(q-sales,,,,60)
+ same => n,Hangup()
+; a call that only makes a CDR row: written after every call hung up before it
+exten => cdr-mark,1,Answer()
+ same => n,Hangup()
+
 ; FreePBX's hints: hint:<ext>@ext-local follows the phone.
 [ext-local]
 """
