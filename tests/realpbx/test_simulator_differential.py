@@ -19,6 +19,7 @@ Compared, the real Asterisk being right:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -199,7 +200,7 @@ def _strip_times(value):
     return value
 
 
-class Side:
+class Side(abc.ABC):
     """What the scenario needs from a PBX; `ami` is this side's own observer session."""
 
     name = ""
@@ -209,14 +210,14 @@ class Side:
         self.swan = swan
 
     # the PBX part, different on each side
-    def answered_call(self, out: Outcome) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def answered_call(self, out: Outcome) -> None: ...
 
-    def abandoned_call(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def abandoned_call(self) -> None: ...
 
-    def click_to_call_done(self, mark: int) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def click_to_call_done(self, mark: int) -> None: ...
 
     def settle(self) -> None:
         """Waits until the PBX is quiet (no event for QUIET_SECONDS), bounded."""
