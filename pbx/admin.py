@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
+from pbx.auth import default_rate
 from pbx.models import (
     ApiKey,
     Company,
@@ -191,7 +192,14 @@ class PublicNumberAdmin(admin.ModelAdmin):
 class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ["name", "all_companies", "companies", "allowed_networks", "is_active"]
+        fields = [
+            "name",
+            "all_companies",
+            "companies",
+            "allowed_networks",
+            "throttle_rate",
+            "is_active",
+        ]
 
     def clean(self) -> dict:
         """A key sees all companies or a list of them: both, or neither, is a mistake."""
@@ -234,6 +242,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "prefix",
         "company_list",
         "network_list",
+        "rate",
         "is_active",
         "created_at",
         "last_used_at",
@@ -247,13 +256,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
         if obj is None:
-            return ["name", "all_companies", "companies", "allowed_networks", "is_active"]
+            return [
+                "name",
+                "all_companies",
+                "companies",
+                "allowed_networks",
+                "throttle_rate",
+                "is_active",
+            ]
         return [
             "name",
             "prefix",
             "all_companies",
             "companies",
             "allowed_networks",
+            "throttle_rate",
             "is_active",
             "created_at",
             "last_used_at",
@@ -273,6 +290,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description=_("allowed networks"))
     def network_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.allowed_networks.split()) or _("any")
+
+    @admin.display(description=_("rate limit"), ordering="throttle_rate")
+    def rate(self, obj: ApiKey) -> str:
+        if obj.throttle_rate:
+            return obj.throttle_rate
+        return _("default (%(rate)s)") % {"rate": default_rate()}
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if not change:

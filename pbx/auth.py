@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -102,17 +103,59 @@ class HasApiKey(BasePermission):
         return isinstance(request.user, ApiClient)
 
 
+@functools.lru_cache(maxsize=64)
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'60000/min' -> (60000, 60): requests, seconds. DRF's format (the period's first letter)."""
+    number, _sep, period = rate.partition("/")
+    return int(number), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+def default_rate() -> str:
+    """SWAN_THROTTLE_RATE: the rate of a key with no `throttle_rate` of its own."""
+    return ApiKeyRateThrottle.THROTTLE_RATES[ApiKeyRateThrottle.scope]
+
+
 class ApiKeyRateThrottle(SimpleRateThrottle):
+    """Per key: the key's own `throttle_rate`, else SWAN_THROTTLE_RATE (docs/api.md).
+
+    A fixed-window counter: one integer per key and window in the cache (add + incr, atomic in
+    Redis), where DRF's default keeps a list of every request's timestamp and reads and writes
+    it whole on each request — at a helpdesk's 60000/min tens of thousands of floats, and racy
+    between workers. The key is the one authentication loaded: no query. A window starts on the
+    period's boundary (a minute's count starts again on the minute); Retry-After is the time
+    left in it.
+    """
+
     scope = "api_key"
 
     def allow_request(self, request, view) -> bool:
+        if not isinstance(request.user, ApiClient):
+            return True
+        key = request.user.key
+        rate = key.throttle_rate or self.rate
+        if not rate:
+            return True
+        limit, duration = parse_rate(rate)
         # The counters live in the cache (Redis in production). If it is down the API keeps
         # answering, unthrottled, rather than failing every request.
         try:
-            return super().allow_request(request, view)
+            return self._count(key.pk, limit, duration)
         except Exception as exc:
             logger.warning("throttling skipped: cache unavailable error=%s", type(exc).__name__)
             return True
+
+    def _count(self, pk: int, limit: int, duration: int) -> bool:
+        now = self.timer()
+        window = int(now // duration)
+        counter = f"throttle_{self.scope}_{pk}_{duration}_{window}"
+        self.cache.add(counter, 0, duration + 1)
+        if self.cache.incr(counter) <= limit:
+            return True
+        self._wait = (window + 1) * duration - now
+        return False
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
 
     def get_cache_key(self, request, view):
         if not isinstance(request.user, ApiClient):

@@ -219,6 +219,17 @@ def validate_networks(value: str) -> None:
             ) from exc
 
 
+# DRF's rate format, as SWAN_THROTTLE_RATE: requests per second, minute, hour or day.
+throttle_rate_validator = RegexValidator(
+    r"^[1-9][0-9]{0,8}/(?:s|sec|second|m|min|minute|h|hour|d|day)\Z",
+    _(
+        "A rate is a number of requests per second, minute, hour or day, "
+        "such as 60000/min, 1000/s or 5000/h."
+    ),
+    code="invalid_rate",
+)
+
+
 class ApiKey(models.Model):
     """A key for the helpdesk client; the raw key is shown once and only its hash is kept."""
 
@@ -242,6 +253,17 @@ class ApiKey(models.Model):
         blank=True,
         validators=[validate_networks],
         help_text=_("Client networks in CIDR notation, separated by spaces or lines. Empty: any."),
+    )
+    throttle_rate = models.CharField(
+        _("rate limit"),
+        max_length=20,
+        blank=True,
+        default="",
+        validators=[throttle_rate_validator],
+        help_text=_(
+            "Requests this key may make, such as 60000/min or 1000/s. "
+            "Empty: the server's default (SWAN_THROTTLE_RATE)."
+        ),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

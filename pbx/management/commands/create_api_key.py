@@ -1,4 +1,7 @@
-"""`create_api_key NAME [--company SLUG ... | --all-companies] [--network CIDR ...]`: prints a key."""
+"""`create_api_key NAME [--company SLUG ... | --all-companies] [--network CIDR ...] [--rate N/min]`.
+
+Prints the new key.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 
+from pbx.auth import default_rate
 from pbx.models import ApiKey, Company
+from pbx.models.directory import throttle_rate_validator
 
 
 class Command(BaseCommand):
@@ -16,7 +21,8 @@ class Command(BaseCommand):
         "Creates an API key and prints it once; the last line of the output is the key alone. "
         "With --company SLUG (repeatable) it sees only those companies; without it (or with "
         "--all-companies) it sees every company, and the key records that explicitly. "
-        "Without --network it is accepted from any client address."
+        "Without --network it is accepted from any client address. Without --rate it has the "
+        "server's rate limit (SWAN_THROTTLE_RATE)."
     )
 
     def add_arguments(self, parser):
@@ -42,6 +48,13 @@ class Command(BaseCommand):
             metavar="CIDR",
             help="Accept the key only from this client network (repeatable).",
         )
+        parser.add_argument(
+            "--rate",
+            default="",
+            metavar="N/PERIOD",
+            help="This key's rate limit, e.g. 60000/min or 1000/s (period s, m, h or d). "
+            "Default: the server's SWAN_THROTTLE_RATE.",
+        )
 
     def handle(
         self,
@@ -50,6 +63,7 @@ class Command(BaseCommand):
         companies: list[str],
         all_companies: bool,
         networks: list[str],
+        rate: str,
         **options,
     ):
         name = name.strip()
@@ -66,8 +80,22 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"Unknown company slug: {', '.join(unknown)}.")
         allowed = [self._network(item) for item in networks]
+        rate = rate.strip()
+        if rate:
+            try:
+                throttle_rate_validator(rate)
+            except ValidationError as exc:
+                raise CommandError(
+                    f"--rate '{rate}' is not a rate: give requests per second, minute, hour or "
+                    "day, such as 60000/min, 1000/s or 5000/h."
+                ) from exc
 
-        key = ApiKey(name=name, all_companies=all_companies, allowed_networks="\n".join(allowed))
+        key = ApiKey(
+            name=name,
+            all_companies=all_companies,
+            allowed_networks="\n".join(allowed),
+            throttle_rate=rate,
+        )
         raw = key.set_new_key()
         try:
             key.full_clean()
@@ -84,7 +112,8 @@ class Command(BaseCommand):
             raise CommandError(f"An API key named '{name}' already exists.") from exc
 
         scope = "all companies" if all_companies else ", ".join(c.slug for c in found)
-        self.stdout.write(f"Created API key '{name}' ({key.prefix}…) for {scope}.")
+        limit = rate or f"the default rate limit ({default_rate()})"
+        self.stdout.write(f"Created API key '{name}' ({key.prefix}…) for {scope}, {limit}.")
         self.stdout.write("Store it now: it is kept only as a hash and cannot be shown again.")
         self.stdout.write(raw)
 
