@@ -279,3 +279,16 @@ def test_migration_0010_leaves_existing_keys_on_the_default():
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
     assert ApiKey.objects.get(name="fedesk").throttle_rate == ""
+
+
+def test_a_malformed_default_rate_stops_the_server_at_start(settings):
+    from pbx.checks import throttle_rate_check
+
+    assert throttle_rate_check() == []
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api_key": "lots"},
+    }
+    (error,) = throttle_rate_check()
+    assert error.id == "swan.E001"
+    assert "'lots'" in error.msg
