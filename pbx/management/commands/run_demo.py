@@ -46,13 +46,37 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--call-rate", type=float, default=6.0, help="Calls per minute.")
         parser.add_argument(
+            "--pauses-per-hour",
+            type=float,
+            default=Behaviour.pauses_per_agent_hour,
+            help="Spontaneous pauses per agent-hour (0: agents pause only when asked).",
+        )
+        parser.add_argument("--seed", type=int, default=None, help="A repeatable call centre.")
+        parser.add_argument(
+            "--history-dir",
+            type=Path,
+            default=None,
+            help="Where the simulator writes queue_log and cdr-csv/Master.csv (var/asterisk).",
+        )
+        parser.add_argument(
             "--no-simulator", action="store_true", help="Use the PBX at AMI_HOST:AMI_PORT."
         )
 
-    def handle(self, *args, host: str, port: int, call_rate: float, no_simulator: bool, **options):
+    def handle(
+        self,
+        *args,
+        host: str,
+        port: int,
+        call_rate: float,
+        pauses_per_hour: float,
+        seed: int | None,
+        history_dir: Path | None,
+        no_simulator: bool,
+        **options,
+    ):
         from swanproject.asgi import application
 
-        history_dir = Path(settings.BASE_DIR) / "var" / "asterisk"
+        history_dir = history_dir or Path(settings.BASE_DIR) / "var" / "asterisk"
         queue_log = history_dir / "queue_log"
         master_csv = history_dir / "cdr-csv" / "Master.csv"
         stop = threading.Event()
@@ -60,7 +84,8 @@ class Command(BaseCommand):
         if not no_simulator:
             simulator = SimulatedPbx(
                 CallCentre.from_directory(
-                    behaviour=Behaviour(call_rate=call_rate),
+                    behaviour=Behaviour(call_rate=call_rate, pauses_per_agent_hour=pauses_per_hour),
+                    seed=seed,
                     history=History(queue_log, master_csv),
                 ),
                 host=settings.AMI_HOST,
