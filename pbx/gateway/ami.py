@@ -97,6 +97,7 @@ class AmiConnection(asterisk.manager.Manager):
         self._greeted = threading.Event()
         self._closing = threading.Event()
         self._id_prefix = f"swan-{os.getpid()}-{id(self):x}"
+        self.events_on = False  # whether the PBX sends this session its events
 
     def connect(self, host: str, port: int = 5038) -> str:
         try:
@@ -282,14 +283,25 @@ class AmiGateway:
             conn = AmiConnection(self.timeout)
             conn.register_event("*", self._dispatch)
             conn.connect(self.host, self.port)
+            # Events only for a session that subscribed (the listener): a REST request's session
+            # would otherwise be sent every event of the PBX while it lives.
+            events = "on" if self._handlers else "off"
             try:
-                conn.login(self.username, self.secret)
-            except asterisk.manager.ManagerAuthException as exc:
-                conn.close()
-                raise PbxUnavailable(f"AMI login refused: {exc}") from exc
+                reply = conn.request(
+                    [
+                        ("Action", "Login"),
+                        ("Username", self.username),
+                        ("Secret", self.secret),
+                        ("Events", events),
+                    ]
+                )
             except PbxError:
                 conn.close()
                 raise
+            if not reply.ok:
+                conn.close()
+                raise PbxUnavailable(f"AMI login refused: {reply.message}")
+            conn.events_on = events == "on"
             self._conn = conn
             return conn
 
@@ -334,7 +346,10 @@ class AmiGateway:
         self._handlers.append(handler)
         if on_disconnect is not None:
             self._on_disconnect.append(on_disconnect)
-        self._connection()
+        conn = self._connection()
+        if not conn.events_on:  # logged in for actions only: ask for the events now
+            self._ok([("Action", "Events"), ("EventMask", "on")])
+            conn.events_on = True
 
         def unsubscribe() -> None:
             if handler in self._handlers:

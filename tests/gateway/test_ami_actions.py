@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pbx.gateway import OriginateRequest, PbxActionFailed
+from pbx.gateway.ami import AmiGateway
 from tests.amireplay import frame_get
+from tests.gateway.conftest import TIMEOUT
 
 # Asterisk's own wording where no recording holds the answer (main/manager.c, apps/app_queue.c).
 VARIABLE_SET = ["Response: Success", "Message: Variable Set"]
@@ -216,3 +218,31 @@ def test_the_recorded_action_id_is_rewritten_to_ours(server, gateway, capture):
     assert gateway.originate(
         OriginateRequest(channel="Local/2540", context="default", exten="2580")
     )
+
+
+def test_a_session_for_actions_asks_the_pbx_for_no_events(server, gateway):
+    server.expect("QueueRemove", [["Response: Success", "Message: Removed interface from queue"]])
+    gateway.queue_remove(queue="sales", interface="PJSIP/201")
+    (login,) = sent(server, "Login")
+    assert login["Events"] == "off"
+
+
+def test_subscribing_on_a_session_for_actions_turns_the_events_on(server, gateway):
+    server.expect("Ping", [["Response: Success", "Ping: Pong"]])
+    server.expect("Events", [["Response: Success", "Events: On"]])
+    gateway.ping()
+    unsubscribe = gateway.events(lambda frame: None)
+    (mask,) = sent(server, "Events")
+    assert mask["EventMask"] == "on"
+    unsubscribe()
+
+
+def test_the_listener_session_logs_in_with_events_on(server):
+    listener = AmiGateway("127.0.0.1", server.port, "swan", "secret", timeout=TIMEOUT)
+    try:
+        listener.events(lambda frame: None)
+        (login,) = sent(server, "Login")
+        assert login["Events"] == "on"
+        assert sent(server, "Events") == []
+    finally:
+        listener.close()
