@@ -114,3 +114,30 @@ def api_for(make_api_key):
         return client
 
     return make
+
+
+@pytest.fixture
+def gateway(settings):
+    """The recording fake instead of the PBX (tests/fakes.py); reset before and after."""
+    from tests.fakes import RecordingGateway
+
+    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
+    RecordingGateway.reset()
+    yield RecordingGateway
+    RecordingGateway.reset()
+
+
+@pytest.fixture
+def make_supervisor(db):
+    """A dashboard login (password `s3cret-Pass`) who supervises the given companies."""
+    from django.contrib.auth import get_user_model
+
+    from dashboard.models import Supervisor
+
+    def make(*companies, **fields):
+        fields.setdefault("username", f"supervisor-{next(_sequence)}")
+        user = get_user_model().objects.create_user(password="s3cret-Pass", **fields)
+        Supervisor.objects.create(user=user).companies.set(companies)
+        return user
+
+    return make

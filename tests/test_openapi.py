@@ -38,7 +38,6 @@ from agenda.models import Agenda, AgendaPhone
 from pbx.models import DeviceState, LiveChannel, QueueMemberState
 from pbx.models.history import CdrRecord, QueueEntry
 from terminals.models import Terminal
-from tests.fakes import RecordingGateway
 
 SCHEMA_HOOK = "swanproject.openapi.preprocess_legacy_paths"
 # (method, path) → operationId of every SWAN endpoint of urls.swan_urlpatterns.
@@ -138,15 +137,6 @@ keyed_schema = schema.exclude(operation_id=RECORDING_FILE)
 pbx_writes_schema = schema.exclude(
     operation_id=sorted(set(SWAN_OPERATION_IDS.values()) - set(PBX_WRITES))
 )
-
-
-@pytest.fixture
-def gateway(settings):
-    """The PBX endpoints talk to the recording fake, never to a real PBX."""
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
-    RecordingGateway.reset()
-    yield RecordingGateway
-    RecordingGateway.reset()
 
 
 @pytest.fixture

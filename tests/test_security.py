@@ -102,12 +102,9 @@ GOOD_BODIES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings) -> Iterator[type[RecordingGateway]]:
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
-    RecordingGateway.reset()
+def gateway(gateway) -> type[RecordingGateway]:
     cache.clear()  # throttle counters are per key pk, which a rolled-back test may hand out again
-    yield RecordingGateway
-    RecordingGateway.reset()
+    return gateway
     cache.clear()
 
 

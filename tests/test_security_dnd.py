@@ -25,7 +25,6 @@ from pbx.models import Company, DeviceState, UserPresence
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET
-from tests.fakes import RecordingGateway
 
 pytestmark = pytest.mark.django_db
 
@@ -57,14 +56,6 @@ def dnd_of(user) -> bool:
 def answer(response, status=200) -> dict:
     assert response.status_code == status, response.content
     return json.loads(response.content)
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
-    RecordingGateway.reset()
-    yield RecordingGateway
-    RecordingGateway.reset()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
 
 import pytest
@@ -31,7 +30,6 @@ from dashboard.consumers import (
     CLOSE_UNAUTHENTICATED,
     CLOSE_UNKNOWN_COMPANY,
 )
-from dashboard.models import Supervisor
 from pbx.models import ApiKey, Company, hash_api_key
 from swanproject.asgi import application
 from tests.dashboard.conftest import open_socket
@@ -39,7 +37,6 @@ from tests.dashboard.conftest import open_socket
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = "/ws/dashboard/onfarma/"
-_names = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -49,17 +46,6 @@ def quick_rechecks(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def make_supervisor(db):
-    def make(*companies, **fields):
-        fields.setdefault("username", f"watcher-{next(_names)}")
-        user = get_user_model().objects.create_user(password="s3cret-Pass", **fields)
-        Supervisor.objects.create(user=user).companies.set(companies)
-        return user
-
-    return make
 
 
 async def closed_with(communicator, timeout: float = 5) -> int:

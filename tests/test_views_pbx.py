@@ -9,17 +9,9 @@ from django.utils import timezone
 
 from pbx.models import DeviceState, UserPresence
 from terminals.models import Terminal
-from tests.fakes import RecordingGateway, drop, refuse
+from tests.fakes import drop, refuse
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def gateway(settings):
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
-    RecordingGateway.reset()
-    yield RecordingGateway
-    RecordingGateway.reset()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gateway")]
 
 
 def result(response, status=200):

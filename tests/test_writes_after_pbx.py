@@ -11,18 +11,14 @@ from django.utils import timezone
 from pbx import services, writes
 from pbx.models import DeviceState, UserPresence
 from terminals.models import Terminal
-from tests.fakes import RecordingGateway
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def gateway(settings, monkeypatch):
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
+def gateway(gateway, monkeypatch):
     monkeypatch.setattr(writes, "RETRY_DELAYS", (0, 0, 0))
-    RecordingGateway.reset()
-    yield RecordingGateway
-    RecordingGateway.reset()
+    return gateway
 
 
 @pytest.fixture

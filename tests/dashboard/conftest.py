@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from dashboard.models import Supervisor
 from swanproject.asgi import application
 
 ORIGIN = b"http://testserver"
-_names = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +19,6 @@ def fresh_cache_and_layer(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def make_supervisor(db):
-    def make(*companies, **fields):
-        fields.setdefault("username", f"supervisor-{next(_names)}")
-        user = get_user_model().objects.create_user(password="s3cret-Pass", **fields)
-        Supervisor.objects.create(user=user).companies.set(companies)
-        return user
-
-    return make
 
 
 def session_cookie(user) -> bytes:

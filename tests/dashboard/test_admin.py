@@ -13,7 +13,7 @@ from django.urls import reverse
 from agenda.models import Agenda, AgendaPhone
 from dashboard.models import Supervisor
 from terminals.models import Terminal
-from tests.fakes import RecordingGateway, drop, refuse
+from tests.fakes import drop, refuse
 
 CHANGELIST = "/admin/agenda/agenda/"
 IMPORT_URL = "/admin/agenda/agenda/import-csv/"
@@ -148,11 +148,8 @@ def test_the_import_needs_add_and_change_permission(client, django_user_model, a
 
 
 @pytest.fixture
-def pbx(settings):
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
-    RecordingGateway.reset()
-    yield RecordingGateway
-    RecordingGateway.reset()
+def pbx(gateway):
+    return gateway
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pbx.gateway.frames import Frame
 from pbx.livestate import LiveState
 from pbx.models import QueueMemberState
 from pbx.selectors import user_status_get
-from tests.fakes import RecordingGateway
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +20,6 @@ def event(**headers) -> Frame:
 def member_event(name: str, **headers) -> Frame:
     fields = {"Event": name, "Queue": "q-sales", "Paused": "0", "InCall": "0", **headers}
     return event(**fields)
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.PBX_GATEWAY = "tests.fakes.RecordingGateway"
-    RecordingGateway.reset()
-    yield RecordingGateway
-    RecordingGateway.reset()
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 SHARED_ASTERISK = Path(
     os.environ.get("SWAN_ASTERISK_DIR", Path(__file__).resolve().parents[3] / "shared" / "asterisk")
@@ -301,15 +302,3 @@ class Phones:
                     pid = info.get(key)
                     if pid and pid_alive(pid) and _cmdline_has(pid, str(self.asterisk.rundir)):
                         os.kill(pid, signal.SIGKILL)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05):
-    """The predicate's first truthy value, or None after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
