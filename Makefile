@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint venv
+.PHONY: run test lint venv serve
 
 venv: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo
 	$(PY) manage.py run_demo
+
+# The production web tier (docs/deployment.md): gunicorn for HTTP, daphne for the websockets.
+serve: venv
+	$(PY) -m swanproject.webtier
 
 test: venv
 	$(VENV)/bin/pytest

@@ -1,18 +1,18 @@
-"""HTTP load with wrk against daphne: userStatus, blf-users (500 users), queues-status, bare view.
+"""HTTP load with wrk: userStatus, blf-users (500 users), queues-status, beside a bare view.
 
-Runs SWAN under daphne (one process, as deployed) on the `swan_bench` PostgreSQL database with
-production settings (DEBUG off, Redis cache for the throttle counters), seeds one company of
-500 users with terminals and device states, a few queues with today's entries and an API key,
-then runs wrk against each endpoint and against `/bench/bare`, a bare Django view on the same
-server (benchmarks/bench_urls.py, loaded through benchmarks/bench_settings.py). It prints
-requests/s, p99 latency and the ratio of each endpoint to the bare view; the machines are noisy,
-so read the ratios. Traffic goes to 127.0.0.1 only; the server is always stopped.
+Seeds one company of 500 users with terminals and device states, a few queues with today's
+entries and an API key on the `swan_bench` PostgreSQL database, with production settings (DEBUG
+off, Redis cache for the throttle counters), then runs wrk against:
+- the ceiling: `/bench/bare`, a bare Django view (benchmarks/bench_urls.py, loaded through
+  benchmarks/bench_settings.py), under gunicorn with 2 sync workers, at the start and the end;
+- SWAN's endpoints and the bare view under the web tier of `make serve` (the same gunicorn
+  command, swanproject/webtier.py, with --workers workers);
+- with --daphne, the same under one daphne process (how SWAN was served before `make serve`).
+It prints requests/s, p99 latency and each figure as a share of the ceiling; the machines are
+noisy, so read the ratios. Traffic goes to 127.0.0.1 only; every server is always stopped.
 
-One connection per request (the settings' default, CONN_MAX_AGE=0): with persistent connections
-every request thread of daphne kept its own, 32 clients held 76 connections and the server
-answered 503 ("too many clients") once PostgreSQL's limit was reached.
-
-Run: .venv/bin/python benchmarks/load.py [--duration 10] [--connections 32] [--threads 2]
+Run: .venv/bin/python benchmarks/load.py [--duration 10] [--connections 64] [--threads 2]
+         [--workers N] [--daphne]
 Needs wrk (`apt-get install -y wrk`), PostgreSQL (BENCH_SERVER_URL, BENCH_DATABASE) and Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/13).
 """
@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from _setup import ROOT, setup
+
+sys.path.insert(0, str(ROOT))
+from swanproject.webtier import WebTier
 
 USERS = 500
 EXTENSION_BASE = 1000
@@ -249,35 +253,24 @@ def server_env(rate: str) -> dict[str, str]:
     return env
 
 
-class Daphne:
-    """daphne as a child process; always stopped, SIGKILL if it ignores SIGTERM (it may under load)."""
+class Server:
+    """A web server as a child process; always stopped, SIGKILL if it ignores SIGTERM."""
 
-    def __init__(self, port: int, env: dict[str, str], log: Path):
-        self.port = port
+    def __init__(self, label: str, argv: list[str], env: dict[str, str], log: Path):
+        self.label = label
         self.log = log
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                HOST,
-                "-p",
-                str(port),
-                "swanproject.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
+            argv, cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
         )
 
     def wait_ready(self, url: str, timeout: float = 40) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.process.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.label} exited with {self.process.returncode}:\n{self.tail()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -285,7 +278,7 @@ class Daphne:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"daphne not ready after {timeout:.0f} s:\n{self.tail()}")
+        raise RuntimeError(f"{self.label} not ready after {timeout:.0f} s:\n{self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
         self._log_file.flush()
@@ -295,11 +288,33 @@ class Daphne:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self._log_file.close()
+
+
+def web_tier(port: int, workers: int) -> WebTier:
+    return WebTier(
+        host=HOST,
+        http_port=port,
+        http_workers=workers,
+        http_timeout=30,
+        ws_port=port + 1,
+        ws_workers=1,
+    )
+
+
+def servers(port: int, env: dict[str, str], workers: int) -> dict[str, tuple[list[str], dict]]:
+    """The ceiling's server and SWAN's: the web tier's own commands (swanproject/webtier.py)."""
+    ceiling = web_tier(port, 2)
+    tier = web_tier(port, workers)
+    return {
+        "gunicorn-2": (ceiling.gunicorn_argv(), ceiling.http_env(env)),
+        f"web tier ({workers} gunicorn workers)": (tier.gunicorn_argv(), tier.http_env(env)),
+        "daphne": (tier.daphne_argv(port), env),
+    }
 
 
 def check(url: str, key: str, expect: str) -> None:
@@ -365,8 +380,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (max 60)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--daphne", action="store_true", help="also measure SWAN under daphne")
     parser.add_argument("--rate", default="1000000/s", help="SWAN_THROTTLE_RATE for the server")
     args = parser.parse_args()
     duration = max(1, min(args.duration, 60))
@@ -374,79 +391,62 @@ def main() -> None:
 
     setup()  # swan_bench database, migrated; DATABASE_URL now points to it
     key, slug = seed()
-    port = free_port()
-    base = f"http://{HOST}:{port}"
     queues_query = urlencode(
         [(f"queues[{group}][]", name) for group, names in QUEUES.items() for name in names]
     )
-    targets = [
-        ("bare view (ceiling)", "/bench/bare", "bare"),
+    endpoints = [
         (f"userStatus/{EXTENSION_BASE}", f"/userStatus/{EXTENSION_BASE}", "status"),
         (f"blf-users/{slug} ({USERS} users)", f"/blf-users/{slug}", "users"),
         (f"queues-status ({len(QUEUES)} groups)", f"/queues-status?{queues_query}", "queues"),
-        ("bare view again", "/bench/bare", "bare"),
     ]
-    log = Path(tempfile.gettempdir()) / f"swan-load-daphne-{port}.log"
-    server = Daphne(port, server_env(args.rate), log)
-    results: list[Result] = []
-    try:
-        server.wait_ready(f"{base}/bench/bare")
-        for _name, path, expect in targets:
-            check(base + path, key, expect)
-        for name, path, _expect in targets:
-            if args.warmup:
-                run_wrk(
-                    wrk,
-                    name,
-                    base + path,
-                    key,
-                    threads=args.threads,
-                    connections=args.connections,
-                    seconds=args.warmup,
-                )
-            results.append(
-                run_wrk(
-                    wrk,
-                    name,
-                    base + path,
-                    key,
-                    threads=args.threads,
-                    connections=args.connections,
-                    seconds=duration,
-                )
-            )
-    finally:
-        server.stop()
+    bare = ("bare view", "/bench/bare", "bare")
+    port = free_port()
+    commands = servers(port, server_env(args.rate), args.workers)
+    names = list(commands)
+    plan = [(names[0], [bare]), (names[1], [bare, *endpoints])]
+    if args.daphne:
+        plan.append((names[2], [bare, *endpoints]))
+    plan.append((names[0], [bare]))  # the ceiling again: the machine may have drifted
 
-    ceiling = (results[0].requests_per_second + results[-1].requests_per_second) / 2
-    ceiling_p99 = (results[0].p99_ms + results[-1].p99_ms) / 2
+    results: list[tuple[str, Result]] = []
+    for server_name, targets in plan:
+        argv, env = commands[server_name]
+        log = Path(tempfile.gettempdir()) / f"swan-load-{port}.log"
+        server = Server(server_name, argv, env, log)
+        base = f"http://{HOST}:{port}"
+        try:
+            server.wait_ready(f"{base}/bench/bare")
+            for _name, path, expect in targets:
+                check(base + path, key, expect)
+            for name, path, _expect in targets:
+                options = dict(threads=args.threads, connections=args.connections)
+                if args.warmup:
+                    run_wrk(wrk, name, base + path, key, seconds=args.warmup, **options)
+                results.append(
+                    (server_name, run_wrk(wrk, name, base + path, key, seconds=duration, **options))
+                )
+        finally:
+            server.stop()
+        if any(r.non_2xx or r.socket_errors for _s, r in results):
+            sys.exit(f"errors under {server_name}: the figures are not valid; its log is {log}")
+        log.unlink(missing_ok=True)
+
+    ceilings = [r for s, r in results if s == names[0]]
+    ceiling = statistics.mean(r.requests_per_second for r in ceilings)
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{duration}s (after {args.warmup} s "
-        f"warm-up), daphne 1 process, PostgreSQL (CONN_MAX_AGE=0), DEBUG off, "
-        f"Redis throttle cache, {os.cpu_count()} CPUs"
+        f"warm-up), PostgreSQL, DEBUG off, Redis throttle cache, {os.cpu_count()} CPUs"
     )
     print(
-        f"{'target':36} {'req/s':>9} {'p99 ms':>8} {'x bare req/s':>13} {'x bare p99':>11}  notes"
+        f"ceiling: bare Django view under gunicorn, 2 sync workers: {ceiling:.0f} req/s "
+        f"(runs: {', '.join(f'{r.requests_per_second:.0f}' for r in ceilings)})"
     )
-    for r in results:
-        notes = []
-        if r.non_2xx:
-            notes.append(f"{r.non_2xx} non-2xx!")
-        if r.socket_errors:
-            notes.append(f"socket errors: {r.socket_errors}")
+    print(f"{'server':32} {'target':36} {'req/s':>9} {'p99 ms':>8} {'x ceiling':>10}")
+    for server_name, r in results:
         print(
-            f"{r.name:36} {r.requests_per_second:9.1f} {r.p99_ms:8.1f} "
-            f"{r.requests_per_second / ceiling:13.3f} {r.p99_ms / ceiling_p99:11.2f}  "
-            f"{'; '.join(notes)}"
+            f"{server_name:32} {r.name:36} {r.requests_per_second:9.1f} {r.p99_ms:8.1f} "
+            f"{r.requests_per_second / ceiling:10.3f}"
         )
-    print(
-        f"(ratios against the mean of the two bare-view runs: {ceiling:.1f} req/s, p99 {ceiling_p99:.1f} ms)"
-    )
-    if any(r.non_2xx for r in results):
-        sys.exit(
-            f"some answers were not 2xx: the figures above are not valid; the server log is {log}"
-        )
-    log.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

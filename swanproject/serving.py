@@ -1,11 +1,11 @@
-"""How daphne serves the ASGI app: request bodies left to Django, static files with envelope errors."""
+"""How daphne and gunicorn serve the app: request bodies left to Django, static files with envelope errors."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler, StaticFilesHandler
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
@@ -24,6 +24,17 @@ class EnvelopeStaticFilesHandler(ASGIStaticFilesHandler):
     async def get_response_async(self, request: HttpRequest) -> HttpResponse:
         try:
             return await super().get_response_async(request)
+        except (SuspiciousOperation, ValueError) as exc:
+            logger.warning("static path refused path=%r error=%s", request.path, exc)
+            return envelope.not_found_view(request)
+
+
+class EnvelopeWSGIStaticFilesHandler(StaticFilesHandler):
+    """The same for the WSGI tier (gunicorn, `make serve`)."""
+
+    def get_response(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return super().get_response(request)
         except (SuspiciousOperation, ValueError) as exc:
             logger.warning("static path refused path=%r error=%s", request.path, exc)
             return envelope.not_found_view(request)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "swanproject.proxy.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "swanproject.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,8 +102,13 @@ else:
     # never reused (it piles up: 32 clients held 76 connections). psycopg's pool was tried and
     # dropped: a request cancelled mid-flight (SIGTERM, client gone) never gave its connection
     # back, and shutdown then waited on the pool. One connection per request, closed at its end.
+    # gunicorn's sync workers (`make serve`, swanproject/webtier.py) are processes that serve
+    # one request at a time: there each keeps one connection, checked before it is reused.
     DATABASE_CONN_MAX_AGE = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_MAX_AGE"] = DATABASE_CONN_MAX_AGE
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
+        "DATABASE_CONN_HEALTH_CHECKS", default=True
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Call history (docs/history.md)
@@ -175,6 +181,10 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "static_root")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Development and the demo serve static files from the ASGI app; production leaves them to the proxy.
 SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
+# Peers whose X-Forwarded-For names the client (the TLS proxy; swanproject/proxy.py).
+SWAN_TRUSTED_PROXIES = env.list("SWAN_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+# The websockets' port when no proxy serves them on the pages' own origin (`make serve` alone).
+SWAN_WEBSOCKET_PORT = env.int("SWAN_WEBSOCKET_PORT", default=0) or None
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["swanproject.envelope.EnvelopeRenderer"],
