@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -64,6 +65,7 @@ def company_dashboard_view(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "dashboard/not_found.html", {"slug": slug}, status=404)
     config = {
         "wsPath": f"/ws/dashboard/{company.slug}/",
+        "wsPort": settings.SWAN_WEBSOCKET_PORT,  # None: the page's own origin (the proxy routes)
         "company": company.slug,
         "timeZone": company.time_zone,
         "statusLabels": {status: str(label) for status, label in STATUS_LABELS.items()},

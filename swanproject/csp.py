@@ -9,11 +9,15 @@ from django.http import HttpRequest, HttpResponse
 
 
 def _websocket_sources(request: HttpRequest) -> str:
-    """The page's own host as ws:// and wss://: not every browser counts them in 'self'."""
+    """The page's own host as ws:// and wss://: not every browser counts them in 'self'; or,
+    with SWAN_WEBSOCKET_PORT, the same host name on the websockets' own port."""
     try:
         host = request.get_host()
     except DisallowedHost:  # Django's own 400 page for that host: 'self' alone
         return ""
+    if settings.SWAN_WEBSOCKET_PORT:
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        host = f"{name}:{settings.SWAN_WEBSOCKET_PORT}"
     return f" ws://{host} wss://{host}"
 
 

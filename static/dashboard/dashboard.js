@@ -451,7 +451,8 @@
 
   function connect() {
     reconnectTimer = null;
-    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + config.wsPath;
+    var host = config.wsPort ? location.hostname + ":" + config.wsPort : location.host;
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + host + config.wsPath;
     if (state.lastSeq !== null) url += "?since=" + encodeURIComponent(state.lastSeq);
     socket = new WebSocket(url);
     socket.addEventListener("open", function () {
