@@ -57,7 +57,7 @@ def test_http_on_gunicorn_websockets_on_daphne_and_a_clean_stop(processes, call_
 
 def test_the_tier_goes_down_when_one_server_dies(processes, call_centre):
     """systemd restarts the tier as a whole: a dead daphne must not leave HTTP half-served."""
-    tier, _http_port, ws_port = _tier(processes)
+    tier, _http_port, _ws_port = _tier(processes)
     daphne_pid = wait_until(lambda: _child_pid(tier.pid, "daphne"), 10)
     assert daphne_pid, tier.tail()
     os.kill(daphne_pid, signal.SIGKILL)
