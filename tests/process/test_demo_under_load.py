@@ -165,6 +165,30 @@ def _pbx_flags(ami_port: int, users) -> dict[str, tuple[bool, bool]]:
     return flags
 
 
+def _disagreement(users, log: str) -> str:
+    """What SWAN's live tables and the demo's log say about the users SWAN and the PBX disagree
+    on: enough to tell a lost event from a lost write."""
+    from pbx.models import QueueMemberState
+
+    lines = []
+    listener_lines = [line for line in log.splitlines() if "swan.listener" in line]
+    for user in users:
+        macs = [t.mac for t in user.terminals.all()]
+        rows = QueueMemberState.objects.filter(user=user).values_list(
+            "queue_name", "interface", "paused", "changed_at"
+        )
+        lines.append(f"{user.extension}: SWAN's members {list(rows)}")
+        mine = [
+            line
+            for line in log.splitlines()
+            if f"extension={user.extension} " in line or any(mac in line for mac in macs)
+        ]
+        lines.extend(f"  {line}" for line in mine[-8:])
+    lines.append("listener:")
+    lines.extend(f"  {line}" for line in listener_lines[-10:])
+    return "\n".join(lines)
+
+
 def _consistent(status: str | None, paused: bool, dnd: bool) -> bool:
     """The answered status can come from these flags (pbx.presence.derive_status: a ringing,
     busy or unreachable device decides before DND and the pause flag)."""
@@ -286,6 +310,9 @@ def test_demo_under_status_load(processes, tmp_path):
     bad = {line: log.count(line) for line in BAD_LOG_LINES if line in log}
     assert not bad, f"{bad}\n{demo.tail(6000)}"
     assert pbx == expected, f"the PBX {pbx}\nthe API's last answers {expected}"
-    assert swan == pbx, f"SWAN stores {swan}\nthe PBX has {pbx}"
+    assert swan == pbx, (
+        f"SWAN stores {swan}\nthe PBX has {pbx}\n"
+        + _disagreement([u for u in user_list if swan[u.extension] != pbx[u.extension]], log)
+    )
     for client in clients:
         assert _consistent(client.last_status, *expected[client.extension]), client
