@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
+from pbx.history import AlarmBreach
 from pbx.models import Company
 
 BUFFER_SIZE = 1000
@@ -71,6 +72,7 @@ class QueueUpdatePayload(TypedDict):
     """`queue.update`: one queue group's queues-status figures and who is in it now."""
 
     group: str
+    display_name: str
     queues: list[str]
     completed: int
     abandoned: int
@@ -83,6 +85,7 @@ class QueueUpdatePayload(TypedDict):
     currentCalls: int
     alarm: bool
     alarm_reasons: list[str]
+    alarm_breaches: list[AlarmBreach]
     alarm_rules: AlarmRules
     members: list[QueueMember]
     callers: list[QueueCaller]

@@ -23,7 +23,14 @@ from dashboard.broadcast import (
     pbx_connection,
 )
 from pbx.auth import ApiClient
-from pbx.history import ANSWERED, UNANSWERED, QueueStatus, day_bounds, queues_status
+from pbx.history import (
+    ANSWERED,
+    UNANSWERED,
+    alarm_breaches,
+    day_bounds,
+    longest_wait,
+    queues_status,
+)
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
 from pbx.presence import PresenceRow, presence_rows
@@ -77,25 +84,6 @@ def _company_client(company: Company) -> ApiClient:
     return ApiClient(key=None, company_ids=frozenset({company.pk}))
 
 
-def _alarm_reasons(
-    queue: Queue, status: QueueStatus, callers: list[QueueCallerState], now: datetime
-) -> list[str]:
-    """Which of the queue's rules are broken, for the wallboard to say why it is alarmed."""
-    longest_wait = max(((now - c.entered_at).total_seconds() for c in callers), default=0)
-    broken = {
-        "waiting_calls": queue.alarm_waiting_calls is not None
-        and len(callers) >= queue.alarm_waiting_calls,
-        "wait_seconds": queue.alarm_wait_seconds is not None
-        and bool(callers)
-        and longest_wait >= queue.alarm_wait_seconds,
-        "service_ratio": queue.alarm_service_ratio_below is not None
-        and Decimal(str(status["serviceRatio"])) < queue.alarm_service_ratio_below,
-        "abandoned_ratio": queue.alarm_abandoned_ratio_below is not None
-        and Decimal(str(status["abandonedRatio"])) < queue.alarm_abandoned_ratio_below,
-    }
-    return [reason for reason, is_broken in broken.items() if is_broken]
-
-
 def _as_float(value: Decimal | None) -> float | None:
     return float(value) if value is not None else None
 
@@ -139,13 +127,17 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
     for queue in queues:
         group = figures[queue.name]
         waiting = callers[queue.name]
+        oldest = min((c.entered_at for c in waiting), default=None)
+        breaches = alarm_breaches(queue, group["status"], longest_wait=longest_wait(oldest, now))
         groups.append(
             QueueUpdatePayload(
                 group=queue.name,
+                display_name=queue.shown_name,
                 queues=[queue.name],
                 **group["status"],
                 alarm=group["alarm"],
-                alarm_reasons=_alarm_reasons(queue, group["status"], waiting, now),
+                alarm_reasons=[breach["rule"] for breach in breaches],
+                alarm_breaches=breaches,
                 alarm_rules={
                     "waiting_calls": queue.alarm_waiting_calls,
                     "wait_seconds": queue.alarm_wait_seconds,

@@ -9,13 +9,14 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Model, OuterRef, Subquery
+from django.db.models import Count, Model, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from pbx.auth import default_rate
+from pbx.history import cdr_involving
 from pbx.models import (
     ApiKey,
     Company,
@@ -27,6 +28,7 @@ from pbx.models import (
     QueueMember,
     UserPresence,
 )
+from pbx.models.history import CdrRecord, QueueEntry
 from terminals.admin import TerminalInline
 
 _NETWORK_SEPARATORS = re.compile(r"[\s,;]+")
@@ -139,6 +141,7 @@ class QueueMemberInline(admin.TabularInline):
 class QueueAdmin(admin.ModelAdmin):
     list_display = [
         "name",
+        "display_name",
         "company",
         "member_count",
         "service_level_seconds",
@@ -149,11 +152,11 @@ class QueueAdmin(admin.ModelAdmin):
     ]
     list_filter = ["company"]
     list_select_related = ["company"]
-    search_fields = ["name", "company__name"]
+    search_fields = ["name", "display_name", "company__name"]
     autocomplete_fields = ["company"]
     inlines = [QueueMemberInline]
     fieldsets = [
-        (None, {"fields": ["company", "name", "service_level_seconds"]}),
+        (None, {"fields": ["company", "name", "display_name", "service_level_seconds"]}),
         (
             _("Alarm rules"),
             {
@@ -368,3 +371,159 @@ class UserPresenceAdmin(ReadOnlyAdmin):
     @admin.display(description=_("company"), ordering="user__company__name")
     def company(self, obj: UserPresence) -> Company:
         return obj.user.company
+
+
+# -- call history ------------------------------------------------------------------------------
+# Written by ingest from the PBX's files: browsable, never edited. The filters offer the
+# directory's queues and users (a few hundred rows), not the distinct values of the history
+# tables, which would scan millions of rows on every page.
+
+# The dispositions Asterisk writes in a CDR.
+CDR_DISPOSITIONS = ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]
+
+
+def _queue_choices() -> list[tuple[int, str]]:
+    return [
+        (queue.pk, f"{queue.shown_name} ({queue.company.name})")
+        for queue in Queue.objects.select_related("company").order_by("company__name", "name")
+    ]
+
+
+def _agent_choices() -> list[tuple[int, str]]:
+    return [
+        (user.pk, f"{user} ({user.company.name})")
+        for user in PbxUser.objects.select_related("company")
+    ]
+
+
+class QueueListFilter(admin.RelatedFieldListFilter):
+    """Queues by the name people see, with their company, in one query."""
+
+    def field_choices(self, field, request, model_admin):
+        return _queue_choices()
+
+
+class AgentListFilter(admin.RelatedFieldListFilter):
+    """Agents as "extension name (company)", in one query."""
+
+    def field_choices(self, field, request, model_admin):
+        return _agent_choices()
+
+
+@admin.register(QueueEntry)
+class QueueEntryAdmin(ReadOnlyAdmin):
+    """Queue calls: one row per caller's stay in a queue."""
+
+    list_display = [
+        "entered_at",
+        "queue_column",
+        "company",
+        "caller",
+        "outcome",
+        "wait_seconds",
+        "talk_seconds",
+        "agent_column",
+        "callid",
+    ]
+    list_filter = [
+        ("entered_at", admin.DateFieldListFilter),
+        "company",
+        ("queue", QueueListFilter),
+        ("agent_user", AgentListFilter),
+        "outcome",
+    ]
+    list_select_related = ["queue", "company", "agent_user"]
+    date_hierarchy = "entered_at"
+    search_fields = ["callid", "caller", "queue_name", "agent"]
+    ordering = ["-entered_at"]
+    show_full_result_count = False  # a second COUNT over the whole table on every page
+
+    @admin.display(description=_("queue"), ordering="queue_name")
+    def queue_column(self, obj: QueueEntry) -> str:
+        return obj.queue.shown_name if obj.queue else obj.queue_name
+
+    @admin.display(description=_("agent"), ordering="agent_user__extension")
+    def agent_column(self, obj: QueueEntry) -> str:
+        return str(obj.agent_user) if obj.agent_user else obj.agent
+
+
+class CdrQueueFilter(admin.SimpleListFilter):
+    """CDR rows of the calls that went through a queue (by the queue entries' call ids)."""
+
+    title = _("queue")
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return _queue_choices()
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        callids = QueueEntry.objects.filter(queue_id=self.value()).values("callid")
+        return queryset.filter(Q(linkedid__in=callids) | Q(uniqueid__in=callids))
+
+
+class CdrAgentFilter(admin.SimpleListFilter):
+    """CDR rows a user took part in, found as last-calls finds them."""
+
+    title = _("agent")
+    parameter_name = "agent"
+
+    def lookups(self, request, model_admin):
+        return _agent_choices()
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        user = PbxUser.objects.filter(pk=self.value()).first()
+        if user is None:
+            return queryset.none()
+        return queryset.filter(cdr_involving(user))
+
+
+class CdrDispositionFilter(admin.SimpleListFilter):
+    title = _("outcome")
+    parameter_name = "disposition"
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in CDR_DISPOSITIONS]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(disposition=self.value())
+
+
+@admin.register(CdrRecord)
+class CdrRecordAdmin(ReadOnlyAdmin):
+    """CDR calls: the PBX's own rows, several per call."""
+
+    list_display = [
+        "calldate",
+        "src",
+        "dst",
+        "clid",
+        "disposition",
+        "duration",
+        "billsec",
+        "channel",
+        "dstchannel",
+        "company",
+        "call_id",
+    ]
+    list_filter = [
+        ("calldate", admin.DateFieldListFilter),
+        "company",
+        CdrQueueFilter,
+        CdrAgentFilter,
+        CdrDispositionFilter,
+    ]
+    list_select_related = ["company"]
+    date_hierarchy = "calldate"
+    search_fields = ["src", "dst", "clid", "uniqueid", "linkedid"]
+    ordering = ["-calldate"]
+    show_full_result_count = False
+
+    @admin.display(description=_("call id"), ordering="linkedid")
+    def call_id(self, obj: CdrRecord) -> str:
+        return obj.call_id

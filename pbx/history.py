@@ -201,20 +201,59 @@ def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, _Totals]
     return totals
 
 
+class AlarmBreach(TypedDict):
+    """One alarm rule a queue breaks now: the rule, its threshold and the value breaking it."""
+
+    rule: str  # waiting_calls | wait_seconds | service_ratio | abandoned_ratio
+    threshold: float
+    value: float
+
+
+def alarm_breaches(
+    queue: Queue, status: QueueStatus, *, longest_wait: float | None
+) -> list[AlarmBreach]:
+    """The queue's alarm rules broken now (contract.md, queues-status `alarm`), in rule order.
+
+    `longest_wait`: seconds the longest-waiting caller has waited, None when nobody waits (the
+    wait rule then holds whatever its threshold).
+    """
+    breaches: list[AlarmBreach] = []
+    waiting = status["currentCalls"]
+    if queue.alarm_waiting_calls is not None and waiting >= queue.alarm_waiting_calls:
+        breaches.append(
+            {"rule": "waiting_calls", "threshold": queue.alarm_waiting_calls, "value": waiting}
+        )
+    if (
+        queue.alarm_wait_seconds is not None
+        and longest_wait is not None
+        and longest_wait >= queue.alarm_wait_seconds
+    ):
+        breaches.append(
+            {
+                "rule": "wait_seconds",
+                "threshold": queue.alarm_wait_seconds,
+                "value": int(longest_wait),
+            }
+        )
+    for rule, threshold, value in (
+        ("service_ratio", queue.alarm_service_ratio_below, status["serviceRatio"]),
+        ("abandoned_ratio", queue.alarm_abandoned_ratio_below, status["abandonedRatio"]),
+    ):
+        if threshold is not None and Decimal(str(value)) < threshold:
+            breaches.append({"rule": rule, "threshold": float(threshold), "value": value})
+    return breaches
+
+
+def longest_wait(oldest_entered_at: datetime | None, now: datetime) -> float | None:
+    """Seconds the longest-waiting caller has waited by `now`; None when nobody waits."""
+    if oldest_entered_at is None:
+        return None
+    return (now - oldest_entered_at).total_seconds()
+
+
 def _alarm(queue: Queue, totals: _Totals, now: datetime) -> bool:
-    status = totals.status()
-    longest = (now - totals.oldest_wait).total_seconds() if totals.oldest_wait else 0
-    return (
-        (queue.alarm_waiting_calls is not None and totals.waiting >= queue.alarm_waiting_calls)
-        or (queue.alarm_wait_seconds is not None and longest >= queue.alarm_wait_seconds)
-        or (
-            queue.alarm_service_ratio_below is not None
-            and Decimal(str(status["serviceRatio"])) < queue.alarm_service_ratio_below
-        )
-        or (
-            queue.alarm_abandoned_ratio_below is not None
-            and Decimal(str(status["abandonedRatio"])) < queue.alarm_abandoned_ratio_below
-        )
+    return bool(
+        alarm_breaches(queue, totals.status(), longest_wait=longest_wait(totals.oldest_wait, now))
     )
 
 
@@ -385,6 +424,11 @@ def _involving(user: PbxUser, devices: list[str]) -> Q:
 
 def _devices(user: PbxUser) -> list[str]:
     return sorted({same_device(t.interface) for t in user.terminals.all()})
+
+
+def cdr_involving(user: PbxUser) -> Q:
+    """The CDR rows the user took part in, as last-calls finds them (a filter for CdrRecord)."""
+    return _involving(user, _devices(user))
 
 
 def _other_number(row: CdrRecord, *, outgoing: bool) -> str:

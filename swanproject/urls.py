@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
     OpenApiJsonRenderer2,
@@ -34,10 +35,14 @@ from pbx.views import (
     WebPhoneUsernameView,
 )
 from swanproject import envelope, ops
+from swanproject.landing import landing_view
 from terminals.views import TerminalRegisterView
 
 # Both login pages lock an address out after LOGIN_FAILURE_LIMIT wrong passwords.
 admin.site.login_form = AdminLoginForm
+admin.site.site_header = _("SWAN administration")
+admin.site.site_title = _("SWAN admin")
+admin.site.index_title = _("Companies, PBX and call history")
 
 _PREFIX = f"{settings.SWAN_URL_PREFIX}/" if settings.SWAN_URL_PREFIX else ""
 _SEGMENT = r"[^/]+"
@@ -69,6 +74,7 @@ swan_urlpatterns = [
 ]
 
 urlpatterns = [
+    path("", landing_view, name="landing"),
     path("admin/", admin.site.urls),
     path("healthz", ops.healthz, name="healthz"),
     path("metrics", ops.metrics, name="metrics"),

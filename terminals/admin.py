@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext
@@ -14,12 +15,27 @@ from django.utils.translation import gettext_lazy as _
 
 from pbx.connection import pbx_gateway
 from pbx.gateway import PbxGateway
+from pbx.models import DeviceState
 from pbx.params import ParameterError, clean_mac
 from swanproject.envelope import ServiceUnavailable
 from terminals.models import Terminal
+from terminals.selectors import terminal_device_states
 from terminals.services import terminal_register, terminal_unregister
 
 _MAC_FRAGMENT = re.compile(r"^[0-9a-fA-F:.\-]{2,17}$")
+
+# What a device state means for a phone, in words an administrator reads at a glance.
+DEVICE_STATE_TEXTS = {
+    DeviceState.State.NOT_INUSE: _("reachable, idle"),
+    DeviceState.State.INUSE: _("reachable, in a call"),
+    DeviceState.State.BUSY: _("reachable, busy"),
+    DeviceState.State.RINGING: _("reachable, ringing"),
+    DeviceState.State.RINGINUSE: _("reachable, ringing during a call"),
+    DeviceState.State.ONHOLD: _("reachable, on hold"),
+    DeviceState.State.UNAVAILABLE: _("unreachable: no live contact"),
+    DeviceState.State.INVALID: _("unknown to the PBX"),
+    DeviceState.State.UNKNOWN: _("unknown"),
+}
 
 
 class TerminalAdminForm(forms.ModelForm):
@@ -51,18 +67,62 @@ class TerminalInline(admin.TabularInline):
     extra = 0
 
 
+class RegistrationListFilter(admin.BooleanFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("registered (terminal-register)")
+
+
+class TerminalChangeList(ChangeList):
+    """Loads the live device state of the page's terminals in one query."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        states = terminal_device_states(self.result_list)
+        for terminal in self.result_list:
+            terminal.live_device_state = states.get(terminal.pk)
+
+
 @admin.register(Terminal)
 class TerminalAdmin(admin.ModelAdmin):
     form = TerminalAdminForm
-    list_display = ["mac_column", "type", "user", "interface", "registered", "registered_at"]
-    list_filter = ["type", "registered", "user__company"]
+    list_display = [
+        "mac_column",
+        "type",
+        "user",
+        "interface",
+        "registration",
+        "registered_at",
+        "live_state",
+    ]
+    list_filter = ["type", ("registered", RegistrationListFilter), "user__company"]
     list_select_related = ["user"]
     search_fields = ["mac", "interface", "user__extension", "user__name"]
     autocomplete_fields = ["user"]
     # Registration is what the PBX did; only the register/unregister operations may change it.
-    fields = ["mac", "type", "user", "interface", "registered", "registered_at"]
-    readonly_fields = ["registered", "registered_at"]
+    fields = ["mac", "type", "user", "interface", "registration", "registered_at", "live_state"]
+    readonly_fields = ["registration", "registered_at", "live_state"]
     actions = ["register_on_pbx", "unregister_on_pbx"]
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return TerminalChangeList
+
+    @admin.display(
+        description=_("registered (terminal-register)"), boolean=True, ordering="registered"
+    )
+    def registration(self, obj: Terminal) -> bool:
+        """What terminal-register (or the admin action) last did, not whether the phone is up."""
+        return obj.registered
+
+    @admin.display(description=_("live device state (PBX)"))
+    def live_state(self, obj: Terminal) -> str:
+        if not hasattr(obj, "live_device_state"):  # the change page: one terminal
+            obj.live_device_state = terminal_device_states([obj]).get(obj.pk)
+        device = obj.live_device_state
+        if device is None:
+            return gettext("not reported by the PBX")
+        text = DEVICE_STATE_TEXTS.get(device.state, device.state)
+        return f"{text} ({device.state})"
 
     @admin.action(
         description=_("Register on the PBX (join the user's queues)"), permissions=["change"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 
 import pytest
 from django.contrib import admin
@@ -22,6 +23,7 @@ from pbx.models import (
     UserPresence,
     hash_api_key,
 )
+from pbx.models.history import CdrRecord, QueueEntry
 from terminals.models import Terminal
 
 RAW_KEY = re.compile(r"swan_[A-Za-z0-9_-]{40,}")
@@ -31,6 +33,8 @@ MODELS = [
     if model._meta.app_label in {"pbx", "agenda", "terminals"}
 ]
 _rows = itertools.count(1)
+# Written by the listener or by ingest: shown, never edited.
+READ_ONLY = [DeviceState, UserPresence, QueueEntry, CdrRecord]
 
 
 def url(model, view: str, *args) -> str:
@@ -64,6 +68,28 @@ def add_rows(make_company, make_user, make_queue, make_number, make_api_key):
             interface=f"PJSIP/{n}00", state="INUSE", changed_at=now, confirmed_at=now
         )
         UserPresence.objects.create(user=users[0], paused=True, changed_at=now, confirmed_at=now)
+        queue = Queue.objects.get(name=f"q-{n}")
+        QueueEntry.objects.create(
+            callid=f"{n}.1",
+            queue_name=queue.name,
+            queue=queue,
+            company=company,
+            entered_at=now,
+            outcome="answered",
+            agent=f"PJSIP/{n}00",
+            agent_user=users[0],
+        )
+        CdrRecord.objects.create(
+            calldate=now,
+            src=f"6000{n}",
+            dst=f"{n}00",
+            channel_device=f"PJSIP/{n}00",
+            disposition="ANSWERED",
+            uniqueid=f"{n}.1",
+            linkedid=f"{n}.1",
+            company=company,
+            digest=uuid.uuid4(),
+        )
 
     return add
 
@@ -79,6 +105,8 @@ def test_every_model_of_the_project_is_registered():
         "ApiKey",
         "DeviceState",
         "UserPresence",
+        "QueueEntry",
+        "CdrRecord",
         "Agenda",
         "AgendaPhone",
         "Terminal",
@@ -95,21 +123,23 @@ def test_changelist_and_change_pages_render(staff, add_rows, model):
 
 @pytest.mark.parametrize(
     "model",
-    [m for m in MODELS if m not in {DeviceState, UserPresence}],
+    [m for m in MODELS if m not in READ_ONLY],
     ids=lambda m: m.__name__,
 )
 def test_add_page_renders(staff, model):
     assert staff.get(url(model, "add")).status_code == 200
 
 
-@pytest.mark.parametrize("model", [DeviceState, UserPresence], ids=lambda m: m.__name__)
-def test_live_state_cannot_be_edited(staff, add_rows, model):
+@pytest.mark.parametrize("model", READ_ONLY, ids=lambda m: m.__name__)
+def test_live_state_and_history_cannot_be_edited(staff, add_rows, model):
     add_rows()
     obj = model.objects.first()
     assert staff.get(url(model, "add")).status_code == 403
     assert staff.get(url(model, "delete", obj.pk)).status_code == 403
     page = staff.get(url(model, "change", obj.pk)).content.decode()
     assert 'name="_save"' not in page
+    assert staff.post(url(model, "change", obj.pk), {}).status_code == 403
+    assert 'value="delete_selected"' not in staff.get(url(model, "changelist")).content.decode()
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

@@ -138,6 +138,15 @@ class Queue(models.Model):
         unique=True,
         validators=[validate_no_control_characters],
     )
+    display_name = models.CharField(
+        _("display name"),
+        max_length=128,
+        blank=True,
+        help_text=_(
+            "The name supervisors see on the dashboard and the wallboard. "
+            "Empty: the Asterisk queue name."
+        ),
+    )
     service_level_seconds = models.PositiveIntegerField(_("service level (seconds)"), default=20)
     alarm_waiting_calls = models.PositiveIntegerField(
         _("alarm: callers waiting at least"), null=True, blank=True, default=5
@@ -160,6 +169,11 @@ class Queue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def shown_name(self) -> str:
+        """The name to show people: the display name, else the Asterisk name."""
+        return self.display_name or self.name
 
 
 class QueueMember(models.Model):

@@ -203,7 +203,7 @@
       : h("p", { className: "empty", text: T.noCallers });
     return [
       h("header", { className: "queue-head" }, [
-        h("h3", { id: titleId, text: queue.group }),
+        h("h3", { id: titleId, text: queue.display_name || queue.group }),
         h("p", { className: "alarm-state" + (reasons.length ? " alarm-on" : ""), "data-alarm": reasons.length ? "on" : "off" }, [
           h("span", { "aria-hidden": "true", text: reasons.length ? "\u26A0 " : "\u2713 " }),
           alarmText
@@ -255,7 +255,7 @@
       var card = el.queues.querySelector('[data-group="' + CSS.escape(queue.group) + '"]');
       var on = reasons.length > 0;
       if (card && card.classList.contains("is-alarm") !== on) putQueue(queue);
-      if (on) alarmed.push(queue.group + ": " + reasons.map(function (r) { return config.alarmReasons[r] || r; }).join("; "));
+      if (on) alarmed.push((queue.display_name || queue.group) + ": " + reasons.map(function (r) { return config.alarmReasons[r] || r; }).join("; "));
     });
     var text = alarmed.length ? "\u26A0 " + T.alarm + " \u2014 " + alarmed.join(" \u00B7 ") : "";
     if (el.alarmBanner.textContent !== text) el.alarmBanner.textContent = text;

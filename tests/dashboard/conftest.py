@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -9,6 +15,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from swanproject.asgi import application
+from tests.dashboard.browser import REDIS_URL, ROOT, database_url, free_port, redis_reachable
 
 ORIGIN = b"http://testserver"
 
@@ -44,3 +51,72 @@ async def open_socket(
     communicator = WebsocketCommunicator(application, path, headers=all_headers)
     accepted, code = await communicator.connect(timeout=5)
     return communicator, accepted, code
+
+
+@pytest.fixture
+def redis_everywhere(settings):
+    """The test publishes from this process; Redis carries it to the server's websockets."""
+    if not redis_reachable():
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def server(transactional_db, redis_everywhere, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "swanproject.settings",
+        "DEBUG": "true",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SERVE_STATIC": "true",
+    }
+    log = (tmp_path / "daphne.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "swanproject.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(150):
+            if process.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("daphne did not start in 15 s")
+        if process.poll() is not None:
+            pytest.fail("daphne exited: " + (tmp_path / "daphne.log").read_text()[-2000:])
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        # daphne may ignore SIGTERM for long (tooling gotcha 7): this test's own server is killed.
+        process.kill()
+        process.wait(timeout=10)
+        log.close()

@@ -3,150 +3,30 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from django.db import connection
 from django.utils import timezone
 
 from dashboard import broadcast
 from pbx.models import DeviceState, QueueCallerState, QueueMemberState, UserPresence
 from pbx.models.history import QueueEntry
+from tests.dashboard.browser import (
+    ARGS,
+    BROWSER_MARKS,
+    CHROMIUM,
+    async_playwright,
+    expect,
+    watch_csp,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = BROWSER_MARKS
+
 # The README's picture is refreshed on purpose (SWAN_SCREENSHOT=docs/dashboard.png), not by every
 # run: a test run must not change tracked files.
 SCREENSHOT = Path(os.environ.get("SWAN_SCREENSHOT", "/tmp/swan-dashboard.png"))
-# A database of its own: the test empties it, and other users of Redis keep theirs.
-REDIS_URL = os.environ.get("DASHBOARD_E2E_REDIS_URL", "redis://127.0.0.1:6379/9")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-try:
-    from playwright.async_api import async_playwright, expect
-except ImportError:  # pragma: no cover - depends on the machine
-    async_playwright = None
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        async_playwright is None, reason="playwright is not installed (pip install playwright)"
-    ),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install -y chromium)"
-    ),
-]
-
-
-def _redis_reachable() -> bool:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(REDIS_URL)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    """The test database as a URL, for the server subprocess."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def redis_everywhere(settings):
-    """The test publishes from this process; Redis carries it to the server's websockets."""
-    if not _redis_reachable():
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
-    from django.core.cache import cache
-
-    cache.clear()
-
-
-@pytest.fixture
-def server(transactional_db, redis_everywhere, tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "swanproject.settings",
-        "DEBUG": "true",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SERVE_STATIC": "true",
-    }
-    log = (tmp_path / "daphne.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "swanproject.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(150):
-            if process.poll() is not None:
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("daphne did not start in 15 s")
-        if process.poll() is not None:
-            pytest.fail("daphne exited: " + (tmp_path / "daphne.log").read_text()[-2000:])
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        # daphne may ignore SIGTERM for long (tooling gotcha 7): this test's own server is killed.
-        process.kill()
-        process.wait(timeout=10)
-        log.close()
 
 
 def _populate(make_company, make_user, make_queue, make_supervisor):
@@ -231,27 +111,6 @@ def _caller_arrives(queue, n: int) -> None:
 def _device_changes(interface: str, state: str) -> None:
     now = timezone.now()
     DeviceState.objects.filter(interface=interface).update(state=state, changed_at=now)
-
-
-_REPORT_CSP_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
-});
-"""
-
-
-async def watch_csp(page) -> list[str]:
-    """Collects every Content-Security-Policy violation the page reports (the browser blocks it)."""
-    violations: list[str] = []
-    await page.add_init_script(_REPORT_CSP_VIOLATIONS)
-
-    def on_console(message) -> None:
-        text = message.text
-        if "CSP violation" in text or "Content Security Policy" in text:
-            violations.append(f"{page.url}: {text}")
-
-    page.on("console", on_console)
-    return violations
 
 
 async def test_a_supervisor_sees_status_changes_and_alarms_live(

@@ -98,3 +98,38 @@ def test_the_snapshot_takes_a_fixed_number_of_queries(
         snapshot = company_snapshot(company=company)
     assert len(snapshot["users"]) == 10
     assert len(snapshot["queues"]) == 4
+
+
+def test_queue_groups_say_which_threshold_is_broken_and_the_name_to_show(company, make_queue):
+    queue = make_queue(
+        company,
+        "q-soporte",
+        display_name="Soporte técnico",
+        alarm_waiting_calls=1,
+        alarm_wait_seconds=30,
+        alarm_service_ratio_below=80,
+    )
+    make_queue(company, "q-ventas")
+    now = timezone.now()
+    _entry(queue, 1, "answered", 10, now)
+    _entry(queue, 2, "answered", 30, now)
+    QueueCallerState.objects.create(
+        queue_name="q-soporte",
+        queue=queue,
+        unique_id="1.1",
+        caller_id_num="600111222",
+        position=1,
+        entered_at=now - timezone.timedelta(seconds=45),
+        confirmed_at=now,
+    )
+    soporte, ventas = queue_groups(company=company)
+    assert soporte["display_name"] == "Soporte técnico"
+    assert ventas["display_name"] == "q-ventas"  # no display name: the Asterisk name
+    assert soporte["alarm_reasons"] == ["waiting_calls", "wait_seconds", "service_ratio"]
+    waiting, wait, service = soporte["alarm_breaches"]
+    assert waiting == {"rule": "waiting_calls", "threshold": 1, "value": 1}
+    assert wait["rule"] == "wait_seconds"
+    assert wait["threshold"] == 30
+    assert 45 <= wait["value"] <= 50
+    assert service == {"rule": "service_ratio", "threshold": 80.0, "value": 50.0}
+    assert ventas["alarm_breaches"] == []
