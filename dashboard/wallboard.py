@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -58,6 +59,7 @@ def company_wallboard_view(request: HttpRequest, slug: str) -> HttpResponse:
     labels[LOGGED_OUT] = str(WALLBOARD_TEXTS["loggedOutLabel"])
     config = {
         "wsPath": f"/ws/dashboard/{company.slug}/",
+        "wsPort": settings.SWAN_WEBSOCKET_PORT,  # None: the page's own origin (the proxy routes)
         "company": company.slug,
         "timeZone": company.time_zone,
         "language": request.LANGUAGE_CODE,

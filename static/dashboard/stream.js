@@ -1,6 +1,6 @@
 /* SWAN dashboard stream client (docs/websocket.md): snapshot, numbered changes, resume, backoff.
  *
- * SwanStream.open(wsPath, { onMessage(message), onState({ open, retryAt }) }) applies nothing
+ * SwanStream.open(wsPath, { onMessage(message), onState({ open, retryAt }), wsPort }) applies nothing
  * itself: it hands over, in order and once each, every message that should be applied, and
  * reconnects with `?since=<last applied>` after a close or a hole in the numbering. */
 (function () {
@@ -41,7 +41,9 @@
     }
 
     function connect() {
-      var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + wsPath;
+      // wsPort: the websockets' own port when no proxy serves them on this origin (make serve).
+      var host = handlers.wsPort ? location.hostname + ":" + handlers.wsPort : location.host;
+      var url = (location.protocol === "https:" ? "wss://" : "ws://") + host + wsPath;
       if (lastSeq !== null) url += "?since=" + encodeURIComponent(lastSeq);
       socket = new WebSocket(url);
       socket.addEventListener("open", function () {

@@ -406,6 +406,7 @@
   }
 
   window.SwanStream.open(config.wsPath, {
+    wsPort: config.wsPort,
     onMessage: apply,
     onState: function (stream) {
       state.stream = stream;
