@@ -352,7 +352,8 @@ class LiveState:
 
     def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
         changes = LiveChanges()
-        touched_presence: set[int] = set()
+        # user → (paused, reason) as the member rows said before this batch touched them
+        touched_presence: dict[int, tuple[bool, str]] = {}
         for event in events:
             name = (event.get("Event") or "").lower()
             handler = self._handlers.get(name)
@@ -424,6 +425,7 @@ class LiveState:
         if row is None:
             row = self._new_member(queue, interface, wanted, now)
             row.calls_taken = _int(event.get("CallsTaken"))
+            self._note_pause_before(row.user_id, touched)
             row.save()
             self._member_devices = None
         else:
@@ -434,22 +436,20 @@ class LiveState:
                 del wanted["status"]
             if wanted.get("state_interface", row.state_interface) != row.state_interface:
                 self._member_devices = None
+            self._note_pause_before(row.user_id, touched)
             for name, value in wanted.items():
                 setattr(row, name, value)
             row.calls_taken = _int(event.get("CallsTaken"), row.calls_taken)
             row.changed_at = row.confirmed_at = now
             row.save()
         self._note_member(row, changes)
-        if row.user_id:
-            touched.add(row.user_id)
 
     def _on_member_removed(self, event, now, changes, touched):
         queue = event.get("Queue", "")
         interface = event.get("Interface") or event.get("Location") or ""
         for row in QueueMemberState.objects.filter(queue_name=queue, interface=interface):
             self._note_member(row, changes)
-            if row.user_id:
-                touched.add(row.user_id)
+            self._note_pause_before(row.user_id, touched)
             row.delete()
             self._member_devices = None
 
@@ -516,8 +516,30 @@ class LiveState:
     def _on_hangup(self, event, now, changes, touched):
         LiveChannel.objects.filter(unique_id=event.get("Uniqueid", "")).delete()
 
-    def _refresh_pause(self, user_ids: set[int], now: datetime, changes: LiveChanges) -> None:
-        """A user is paused while paused in any of its queues; the first reason names it."""
+    @staticmethod
+    def _pause_of(user_id: int) -> tuple[bool, str]:
+        reasons = list(
+            QueueMemberState.objects.filter(user_id=user_id, paused=True).values_list(
+                "paused_reason", flat=True
+            )
+        )
+        return bool(reasons), next((reason for reason in reasons if reason), "")
+
+    def _note_pause_before(self, user_id: int | None, touched: dict) -> None:
+        """The user's pause as its member rows say, before this batch first changes them."""
+        if user_id is not None and user_id not in touched:
+            touched[user_id] = self._pause_of(user_id)
+
+    def _refresh_pause(
+        self, before: dict[int, tuple[bool, str]], now: datetime, changes: LiveChanges
+    ) -> None:
+        """A user is paused while paused in any of its queues; the first reason names it.
+
+        Only a change of the member rows in this batch is written: a userStatus POST may have
+        stored the PBX's newer answer meanwhile (its events are in the next batch), and the
+        rows this batch saw must not put back the older state (docs/listener.md). A user seen
+        the first time, and every resync, take the rows' state as it is."""
+        user_ids = set(before)
         paused: dict[int, str] = {}
         for user_id, reason in QueueMemberState.objects.filter(
             user_id__in=user_ids, paused=True
@@ -538,7 +560,8 @@ class LiveState:
                     },
                 )
             wanted = (user_id in paused, paused.get(user_id, ""))
-            if not created and (presence.paused, presence.pause_reason) != wanted:
+            stored = (presence.paused, presence.pause_reason)
+            if not created and wanted != before[user_id] and stored != wanted:
                 UserPresence.objects.filter(pk=presence.pk).update(
                     paused=wanted[0], pause_reason=wanted[1], changed_at=now, confirmed_at=now
                 )

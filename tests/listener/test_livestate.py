@@ -286,3 +286,61 @@ def test_snapshot_without_device_list_keeps_device_states(company, make_user):
     LiveState().apply_events([event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE")])
     LiveState().apply_snapshot(snapshot())
     assert DeviceState.objects.get().state == "INUSE"
+
+
+def _member_event(name: str, *, paused: bool, status: int = 1) -> Frame:
+    return event(
+        Event=name,
+        Queue="main",
+        MemberName="Agente 129",
+        Interface="PJSIP/129",
+        StateInterface="PJSIP/129",
+        Status=status,
+        Paused=int(paused),
+        PausedReason="Descanso" if paused else "",
+    )
+
+
+def _stored_pause(user) -> tuple[bool, str]:
+    presence = UserPresence.objects.get(user=user)
+    return presence.paused, presence.pause_reason
+
+
+def test_an_older_batch_does_not_undo_a_pause_the_api_stored(agent129):
+    """Seen under load (issue 12): terminal-register re-added the phone unpaused, then a
+    userStatus POST paused it on the PBX and stored the pause; the listener's batch holding the
+    re-add, older than the pause, wrote "not paused" over it until the pause's own event came."""
+    state = LiveState()
+    state.apply_events([_member_event("QueueMemberAdded", paused=False)])
+    assert _stored_pause(agent129) == (False, "")
+
+    # The POST: the PBX paused the member, SWAN stored what the PBX answered.
+    UserPresence.objects.filter(user=agent129).update(paused=True, pause_reason="Descanso")
+    # The listener's next batch still holds what came before the pause: a re-add and a status.
+    state.apply_events(
+        [
+            event(Event="QueueMemberRemoved", Queue="main", Interface="PJSIP/129"),
+            _member_event("QueueMemberAdded", paused=False),
+            _member_event("QueueMemberStatus", paused=False, status=2),
+        ]
+    )
+    assert _stored_pause(agent129) == (True, "Descanso")
+
+    state.apply_events([_member_event("QueueMemberPause", paused=True)])  # the pause's event
+    assert _stored_pause(agent129) == (True, "Descanso")
+    state.apply_events([_member_event("QueueMemberPause", paused=False)])  # unpaused on the PBX
+    assert _stored_pause(agent129) == (False, "")
+
+
+def test_a_member_change_seen_by_the_listener_still_reaches_presence(agent129):
+    """Only what did not change is left alone: a pause and a re-add that drops it apply."""
+    state = LiveState()
+    state.apply_events([_member_event("QueueMemberAdded", paused=True)])
+    assert _stored_pause(agent129) == (True, "Descanso")
+    state.apply_events(
+        [
+            event(Event="QueueMemberRemoved", Queue="main", Interface="PJSIP/129"),
+            _member_event("QueueMemberAdded", paused=False),  # Asterisk re-adds unpaused
+        ]
+    )
+    assert _stored_pause(agent129) == (False, "")
