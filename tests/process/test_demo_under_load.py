@@ -139,8 +139,9 @@ def _drive(base: str, key: str, client: Client, deadline: float, seed: int) -> N
             client.problems.append("no status change answered 200 after the final register")
 
 
-def _pbx_flags(ami_port: int, users) -> dict[str, tuple[bool, bool]]:
-    """(paused, dnd) per extension, as the simulated PBX reports them over AMI."""
+def _pbx_state(ami_port: int, users):
+    """As the simulated PBX reports it over AMI: (paused, dnd) per extension, and the paused
+    flag of each of these users' members by (queue, interface)."""
     from pbx.dnd import dnd_key_of
     from pbx.gateway.ami import AmiGateway
 
@@ -152,17 +153,14 @@ def _pbx_flags(ami_port: int, users) -> dict[str, tuple[bool, bool]]:
     finally:
         gateway.close()
     states = {device.lower(): state for device, state in snapshot.device_states.items()}
-    flags = {}
+    flags, members = {}, {}
     for user in users:
         interfaces = {t.interface.lower() for t in user.terminals.all()}
-        paused = any(
-            member.paused
-            for member in snapshot.queue_members
-            if member.interface.lower() in interfaces
-        )
+        mine = [m for m in snapshot.queue_members if m.interface.lower() in interfaces]
+        members.update({(m.queue, m.interface): m.paused for m in mine})
         dnd = states.get(f"custom:dnd{dnd_key_of(user)}".lower(), "NOT_INUSE") == "BUSY"
-        flags[user.extension] = (paused, dnd)
-    return flags
+        flags[user.extension] = (any(m.paused for m in mine), dnd)
+    return flags, members
 
 
 def _disagreement(users, log: str) -> str:
@@ -207,7 +205,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def test_demo_under_status_load(processes, tmp_path):
-    from pbx.models import CdrRecord, PbxUser, QueueLogLine, UserPresence
+    from pbx.models import CdrRecord, PbxUser, QueueLogLine, QueueMemberState, UserPresence
 
     out = io.StringIO()
     call_command("setup_demo", "--password", "demo-load", stdout=out)
@@ -274,8 +272,16 @@ def test_demo_under_status_load(processes, tmp_path):
             for u in user_list
         }
 
-    wait_until(lambda: stored() == expected, timeout=15, interval=0.5)
-    pbx = _pbx_flags(ami_port, user_list)
+    def stored_members() -> dict[tuple[str, str], bool]:
+        rows = QueueMemberState.objects.filter(user__in=user_list)
+        return {(m.queue_name, m.interface): m.paused for m in rows}
+
+    # The clients are done, so the PBX holds still: SWAN has caught up once its members are the
+    # PBX's (a moment's agreement of the stored status alone could be a POST ahead of the events).
+    pbx, pbx_members = _pbx_state(ami_port, user_list)
+    wait_until(
+        lambda: stored_members() == pbx_members and stored() == expected, timeout=20, interval=0.5
+    )
     swan = stored()
     log = demo.log()
 
@@ -310,6 +316,7 @@ def test_demo_under_status_load(processes, tmp_path):
     bad = {line: log.count(line) for line in BAD_LOG_LINES if line in log}
     assert not bad, f"{bad}\n{demo.tail(6000)}"
     assert pbx == expected, f"the PBX {pbx}\nthe API's last answers {expected}"
+    assert stored_members() == pbx_members, "SWAN's members differ from the PBX's"
     assert swan == pbx, f"SWAN stores {swan}\nthe PBX has {pbx}\n" + _disagreement(
         [u for u in user_list if swan[u.extension] != pbx[u.extension]], log
     )
