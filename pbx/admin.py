@@ -139,9 +139,11 @@ class QueueMemberInline(admin.TabularInline):
 class QueueAdmin(admin.ModelAdmin):
     list_display = [
         "name",
+        "display_name",
         "company",
         "member_count",
         "service_level_seconds",
+        "short_abandon_seconds",
         "alarm_waiting_calls",
         "alarm_wait_seconds",
         "alarm_service_ratio_below",
@@ -149,11 +151,22 @@ class QueueAdmin(admin.ModelAdmin):
     ]
     list_filter = ["company"]
     list_select_related = ["company"]
-    search_fields = ["name", "company__name"]
+    search_fields = ["name", "display_name", "company__name"]
     autocomplete_fields = ["company"]
     inlines = [QueueMemberInline]
     fieldsets = [
-        (None, {"fields": ["company", "name", "service_level_seconds"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "company",
+                    "name",
+                    "display_name",
+                    "service_level_seconds",
+                    "short_abandon_seconds",
+                ]
+            },
+        ),
         (
             _("Alarm rules"),
             {

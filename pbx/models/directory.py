@@ -138,7 +138,22 @@ class Queue(models.Model):
         unique=True,
         validators=[validate_no_control_characters],
     )
+    display_name = models.CharField(
+        _("display name"),
+        max_length=120,
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text=_("Shown on reports and wallboards. Empty: the Asterisk queue name."),
+    )
     service_level_seconds = models.PositiveIntegerField(_("service level (seconds)"), default=20)
+    short_abandon_seconds = models.PositiveIntegerField(
+        _("short abandon under (seconds)"),
+        default=5,
+        help_text=_(
+            "Callers who hang up sooner are short abandons: reported apart and left out of the "
+            "service level. 0: none."
+        ),
+    )
     alarm_waiting_calls = models.PositiveIntegerField(
         _("alarm: callers waiting at least"), null=True, blank=True, default=5
     )
@@ -160,6 +175,11 @@ class Queue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """The name people read: the display name, else the Asterisk name."""
+        return self.display_name or self.name
 
 
 class QueueMember(models.Model):
