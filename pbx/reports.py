@@ -439,3 +439,46 @@ def _logged_in_to(company: Company, names: Sequence[str], period: Period) -> set
 
 def _seconds(value: timedelta | None) -> int:
     return round(value.total_seconds()) if value else 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Calls
+
+CALL_OUTCOMES = {
+    "answered": ANSWERED,
+    "unanswered": (Outcome.ABANDONED, Outcome.TIMEOUT, Outcome.EMPTY, Outcome.KEY_PRESS),
+    "abandoned": (Outcome.ABANDONED,),
+}
+
+
+def report_agent(*, company: Company, extension: str | None) -> PbxUser | None:
+    """The company's user with this extension (None without one); unknown: a 404."""
+    if not extension:
+        return None
+    user = PbxUser.objects.filter(company=company, extension=extension).first()
+    if user is None:
+        raise NotFound(
+            _("Extension %(extension)s not found in company '%(company)s'.")
+            % {"extension": extension, "company": company.slug}
+        )
+    return user
+
+
+def call_rows(
+    *,
+    queues: Sequence[Queue],
+    period: Period,
+    agent: PbxUser | None = None,
+    outcome: str | None = None,
+):
+    """The queue calls of the period, newest first, with the agent who answered (one query)."""
+    rows = QueueEntry.objects.filter(
+        queue_name__in=[q.name for q in queues],
+        entered_at__gte=period.start,
+        entered_at__lt=period.end,
+    )
+    if agent is not None:
+        rows = rows.filter(agent_user=agent)
+    if outcome:
+        rows = rows.filter(outcome__in=CALL_OUTCOMES[outcome])
+    return rows.select_related("agent_user").order_by("-entered_at", "-pk")
