@@ -118,6 +118,7 @@ def _page(request: HttpRequest, template: str, query: ReportQuery, section: str,
         query=query,
         section=section,
         outcome_choices=[(key, str(label)) for key, label in OUTCOME_CHOICES.items()],
+        queue_rows=max(2, min(len(query.all_queues), 6)),
         links={
             "queues": f"{base}?{query.query_string()}",
             "agents": f"{base}agents/?{query.query_string()}",
