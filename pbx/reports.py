@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import TypedDict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum, Value
+from django.db import connection, transaction
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Func,
+    Max,
+    Q,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, ExtractHour, Greatest, Least, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,6 +50,7 @@ from swanproject.envelope import NotFound
 
 Outcome = QueueEntry.Outcome
 MAX_DAYS = 366
+REPORT_WORK_MEM = "64MB"
 BUCKET_SECONDS = 15
 BUCKETS = 20  # [0, 15) … [285, 300) seconds, then one open bucket from 300 s on
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -159,10 +173,16 @@ def report_queues(*, company: Company, names: Sequence[str] | None) -> list[Queu
 
 
 def _below(queues: Iterable[Queue], threshold: str) -> Q:
-    """Entries waiting less than their queue's `threshold` field (thresholds differ by queue)."""
+    """Entries waiting less than their queue's `threshold` field (thresholds differ by queue).
+
+    One threshold for every queue asked about is a plain comparison: naming the queues again
+    would test each row against the whole list.
+    """
     by_level: dict[int, list[str]] = defaultdict(list)
     for queue in queues:
         by_level[getattr(queue, threshold)].append(queue.name)
+    if len(by_level) == 1:
+        return Q(wait_seconds__lt=next(iter(by_level)))
     condition = Q(pk__in=[])
     for level, names in by_level.items():
         condition |= Q(queue_name__in=names, wait_seconds__lt=level)
@@ -177,33 +197,6 @@ def _mean(total: int, count: int) -> float:
     return round(total / count, 2) if count else 0.0
 
 
-@dataclass
-class _Sums:
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    timeouts: int = 0
-    key: int = 0
-    empty: int = 0
-    short: int = 0
-    in_level: int = 0
-    wait: int = 0
-    wait_max: int = 0
-    talk: int = 0
-
-    def add(self, row: dict) -> None:
-        for name in ("offered", "answered", "abandoned", "timeouts", "key", "empty", "short"):
-            setattr(self, name, getattr(self, name) + row[name])
-        self.in_level += row["in_level"]
-        self.wait += row["wait"] or 0
-        self.talk += row["talk"] or 0
-        self.wait_max = max(self.wait_max, row["wait_max"] or 0)
-
-    @property
-    def unanswered(self) -> int:
-        return self.abandoned + self.timeouts + self.key + self.empty
-
-
 def queue_report(
     *, queues: Sequence[Queue], period: Period, now: datetime | None = None
 ) -> list[QueueReport]:
@@ -214,14 +207,12 @@ def queue_report(
     in_period = Q(queue_name__in=names, entered_at__gte=period.start, entered_at__lt=period.end)
     answered = Q(outcome__in=ANSWERED)
     abandoned = Q(outcome=Outcome.ABANDONED)
+    bins, place = _time_bins(period)
     # Count a column of the covering index, not the key: an index-only scan on PostgreSQL.
-    rows = (
+    grouped = (
         QueueEntry.objects.filter(in_period)
-        .annotate(
-            day=TruncDate("entered_at", tzinfo=period.zone),
-            hour=ExtractHour("entered_at", tzinfo=period.zone),
-        )
-        .values("queue_name", "day", "hour")
+        .annotate(**bins)
+        .values("queue_name", *bins)
         .annotate(
             offered=Count("outcome"),
             answered=Count("outcome", filter=answered),
@@ -231,68 +222,161 @@ def queue_report(
             empty=Count("outcome", filter=Q(outcome=Outcome.EMPTY)),
             short=Count("outcome", filter=abandoned & _below(queues, "short_abandon_seconds")),
             in_level=Count("outcome", filter=answered & _below(queues, "service_level_seconds")),
-            wait=Sum("wait_seconds", filter=answered),
-            wait_max=Max("wait_seconds", filter=answered),
-            talk=Sum("talk_seconds", filter=answered),
+            wait=Sum("wait_seconds", filter=answered, default=0),
+            wait_max=Max("wait_seconds", filter=answered, default=0),
+            talk=Sum("talk_seconds", filter=answered, default=0),
         )
         .order_by()
     )
-    totals = {name: _Sums() for name in names}
-    hours = {name: defaultdict(_Sums) for name in names}
-    days = {name: defaultdict(_Sums) for name in names}
-    for row in rows:
-        name = row["queue_name"]
-        totals[name].add(row)
-        hours[name][row["hour"]].add(row)
-        days[name][row["day"]].add(row)
+    # [offered, answered, abandoned, timeouts, key, empty, short, in level, wait, max, talk]
+    totals = {name: [0] * 11 for name in names}
+    # [answered, abandoned, unanswered] by local hour and by local day
+    hours = {name: [[0, 0, 0] for _ in range(24)] for name in names}
+    days: dict[str, dict[date, list[int]]] = {name: {} for name in names}
+    for kind, name, hour, day, *figures in _folded(grouped, place):
+        figures = [int(value or 0) for value in figures]
+        if kind == 0:
+            totals[name] = figures
+            continue
+        unanswered = figures[2] + figures[3] + figures[4] + figures[5]
+        counts = [figures[1], figures[2], unanswered]
+        if kind == 1:
+            hours[name][int(hour)] = counts
+        else:
+            day = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+            days[name][day] = counts
     buckets = _abandon_buckets(in_period)
-    result = []
-    for queue in queues:
-        t = totals[queue.name]
-        result.append(
-            {
-                "queue": queue.name,
-                "display_name": queue.label,
-                "offered": t.offered,
-                "answered": t.answered,
-                "unanswered": t.unanswered,
-                "abandoned": t.abandoned,
-                "timeouts": t.timeouts,
-                "exited_with_key": t.key,
-                "exited_empty": t.empty,
-                "short_abandons": t.short,
-                "service_level": _ratio(t.in_level, t.answered + t.unanswered - t.short),
-                "avg_wait": _mean(t.wait, t.answered),
-                "max_wait": t.wait_max,
-                "avg_talk": _mean(t.talk, t.answered),
-                "by_hour": [
-                    _counts({"hour": hour}, hours[queue.name].get(hour)) for hour in range(24)
-                ],
-                "by_day": [
-                    _counts({"date": day.isoformat()}, days[queue.name].get(day))
-                    for day in period.days()
-                ],
-                "abandon_wait_buckets": [
-                    {
-                        "from_seconds": n * BUCKET_SECONDS,
-                        "to_seconds": (n + 1) * BUCKET_SECONDS if n < BUCKETS else None,
-                        "abandoned": buckets.get((queue.name, n), 0),
-                    }
-                    for n in range(BUCKETS + 1)
-                ],
-            }
-        )
-    return result
+    return [
+        _queue_row(queue, totals[queue.name], hours[queue.name], days[queue.name], buckets, period)
+        for queue in queues
+    ]
 
 
-def _counts(row: dict, sums: _Sums | None) -> dict:
-    sums = sums or _Sums()
+def _queue_row(queue, total, hours, days, buckets, period: Period) -> QueueReport:
+    offered, answered, abandoned, timeouts, key, empty, short, in_level, wait, longest, talk = total
+    unanswered = abandoned + timeouts + key + empty
     return {
-        **row,
-        "answered": sums.answered,
-        "abandoned": sums.abandoned,
-        "unanswered": sums.unanswered,
+        "queue": queue.name,
+        "display_name": queue.label,
+        "offered": offered,
+        "answered": answered,
+        "unanswered": unanswered,
+        "abandoned": abandoned,
+        "timeouts": timeouts,
+        "exited_with_key": key,
+        "exited_empty": empty,
+        "short_abandons": short,
+        "service_level": _ratio(in_level, answered + unanswered - short),
+        "avg_wait": _mean(wait, answered),
+        "max_wait": longest,
+        "avg_talk": _mean(talk, answered),
+        "by_hour": [_counts({"hour": hour}, hours[hour]) for hour in range(24)],
+        "by_day": [
+            _counts({"date": day.isoformat()}, days.get(day, (0, 0, 0))) for day in period.days()
+        ],
+        "abandon_wait_buckets": [
+            {
+                "from_seconds": n * BUCKET_SECONDS,
+                "to_seconds": (n + 1) * BUCKET_SECONDS if n < BUCKETS else None,
+                "abandoned": buckets.get((queue.name, n), 0),
+            }
+            for n in range(BUCKETS + 1)
+        ],
     }
+
+
+_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+_FIGURES = (
+    "offered",
+    "answered",
+    "abandoned",
+    "timeouts",
+    "key",
+    "empty",
+    "short",
+    "in_level",
+    "wait",
+    "wait_max",
+    "talk",
+)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """SQL of a group's local hour and local day, over the grouped rows `g`, and its params."""
+
+    hour: str
+    day: str
+    params: tuple = ()
+
+
+def _time_bins(period: Period) -> tuple[dict[str, Any], _Place]:
+    """What to group entries by, and how the grouped rows give their local hour and day.
+
+    PostgreSQL: UTC bins of an hour (or 15 minutes, where the zone's offset is not whole
+    hours), put in local time afterwards, per bin: date_bin is far cheaper than converting
+    each entry to the zone. Elsewhere: the local date and hour, as Django computes them.
+    """
+    if connection.vendor != "postgresql":
+        bins = {
+            "day": TruncDate("entered_at", tzinfo=period.zone),
+            "hour": ExtractHour("entered_at", tzinfo=period.zone),
+        }
+        return bins, _Place("g.hour", "g.day")
+    offsets = {
+        datetime.combine(day, time(12), period.zone).utcoffset() for day in period.days()
+    } | {period.start.utcoffset(), period.end.utcoffset()}
+    step = 3600 if all(o.total_seconds() % 3600 == 0 for o in offsets if o is not None) else 900
+    bin_expression = Func(
+        Value(timedelta(seconds=step), output_field=DurationField()),
+        F("entered_at"),
+        Value(_ORIGIN, output_field=DateTimeField()),
+        function="date_bin",
+        output_field=DateTimeField(),
+    )
+    zone = str(period.zone)
+    return {"bin": bin_expression}, _Place(
+        "EXTRACT(HOUR FROM g.bin AT TIME ZONE %s)",
+        "CAST(CAST(g.bin AT TIME ZONE %s AS date) AS text)",  # NULL, NULL above: text
+        (zone, zone),
+    )
+
+
+def _folded(grouped, place: _Place) -> list[tuple]:
+    """The grouped figures added up per queue (kind 0), per local hour (1) and per local day (2).
+
+    The groups (a queue's hours of the period, tens of thousands) are added up in the database:
+    only a few thousand rows come back.
+    """
+    inner, params = grouped.query.sql_with_params()
+    figures = ", ".join(
+        f"MAX(g.{name})" if name == "wait_max" else f"SUM(g.{name})" for name in _FIGURES
+    )
+    sql = (
+        f"WITH g AS ({inner}) "
+        f"SELECT 0, g.queue_name, NULL, NULL, {figures} FROM g GROUP BY g.queue_name "
+        f"UNION ALL SELECT 1, g.queue_name, {place.hour}, NULL, {figures} FROM g GROUP BY 2, 3 "
+        f"UNION ALL SELECT 2, g.queue_name, NULL, {place.day}, {figures} FROM g GROUP BY 2, 4"
+    )
+    with _roomy_aggregates(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *place.params])
+        return cursor.fetchall()
+
+
+@contextmanager
+def _roomy_aggregates() -> Iterator[None]:
+    """PostgreSQL plans the grouped figures for far more groups than a period has, and with the
+    default work_mem spills them to disk: a transaction-local allowance keeps them in memory."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        yield
+
+
+def _counts(row: dict, counts: Sequence[int]) -> dict:
+    return {**row, "answered": counts[0], "abandoned": counts[1], "unanswered": counts[2]}
 
 
 def _abandon_buckets(in_period: Q) -> dict[tuple[str, int], int]:
@@ -301,7 +385,7 @@ def _abandon_buckets(in_period: Q) -> dict[tuple[str, int], int]:
         QueueEntry.objects.filter(in_period, outcome=Outcome.ABANDONED)
         .annotate(bucket=Least(F("wait_seconds") / BUCKET_SECONDS, Value(BUCKETS)))
         .values("queue_name", "bucket")
-        .annotate(n=Count("outcome"))
+        .annotate(n=Count("wait_seconds"))  # in the partial index of abandoned entries
         .order_by()
     )
     return {(row["queue_name"], int(row["bucket"])): row["n"] for row in rows}

@@ -377,7 +377,9 @@ def test_the_queue_report_runs_a_fixed_number_of_queries(api, company, make_queu
         body = result(api.get("/api/reports/queues", params))
     assert len(body["queues"]) == 5
     # the key (it sees all companies), the company, its queues, the figures, the abandon buckets
-    assert len(queries) == 5, [q["sql"] for q in queries]
+    # (on PostgreSQL the figures run in a savepoint with their own work_mem)
+    reads = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))]
+    assert len(reads) == 5, reads
 
 
 @pytest.mark.parametrize(
