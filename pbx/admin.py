@@ -145,6 +145,7 @@ class QueueAdmin(admin.ModelAdmin):
         "company",
         "member_count",
         "service_level_seconds",
+        "short_abandon_seconds",
         "alarm_waiting_calls",
         "alarm_wait_seconds",
         "alarm_service_ratio_below",
@@ -156,7 +157,18 @@ class QueueAdmin(admin.ModelAdmin):
     autocomplete_fields = ["company"]
     inlines = [QueueMemberInline]
     fieldsets = [
-        (None, {"fields": ["company", "name", "display_name", "service_level_seconds"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "company",
+                    "name",
+                    "display_name",
+                    "service_level_seconds",
+                    "short_abandon_seconds",
+                ]
+            },
+        ),
         (
             _("Alarm rules"),
             {

@@ -46,7 +46,7 @@ _COMPANY_KEYS = {
     "numbers",
     "agendas",
 }
-_QUEUE_KEYS = {"name", "service_level_seconds", "alarm"}
+_QUEUE_KEYS = {"name", "display_name", "service_level_seconds", "short_abandon_seconds", "alarm"}
 _ALARM_KEYS = {"waiting_calls", "wait_seconds", "service_ratio_below", "abandoned_ratio_below"}
 _USER_KEYS = {"extension", "name", "mobile", "department", "queues", "terminals"}
 _TERMINAL_KEYS = {"mac", "type", "interface"}
@@ -328,6 +328,19 @@ def _parse_queue(raw: Any, where: str) -> _Queue:
         if level is None:
             raise _Invalid("service_level_seconds must be a whole number from 1 to 86400")
         queue.given["service_level_seconds"] = level
+    if "display_name" in raw:
+        queue.given["display_name"] = (
+            ""
+            if raw["display_name"] is None
+            else _text(
+                raw, "display_name", max_length=_max_length(Queue, "display_name"), blank=True
+            )
+        )
+    if "short_abandon_seconds" in raw:
+        short = _whole(raw, "short_abandon_seconds", minimum=0, maximum=3600)
+        if short is None:
+            raise _Invalid("short_abandon_seconds must be a whole number from 0 to 3600")
+        queue.given["short_abandon_seconds"] = short
     if "alarm" not in raw:
         return queue
     # null switches every rule off; a rule left out keeps its stored value (or default).

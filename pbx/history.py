@@ -630,6 +630,37 @@ def _recording_token(client: ApiClient, call: str, user: PbxUser) -> str:
     )
 
 
+def supervisor_recording_token(*, call: str, company_id: int, login) -> str:
+    """A recording-file token for a dashboard supervisor (a Django login), as for an API key.
+
+    It is bound to the login and its password (the session hash): it stops working when the
+    login is deactivated, changes its password or no longer supervises the company.
+    """
+    return signing.dumps(
+        {"call": call, "company": company_id, "sup": login.pk, "sh": _login_hash(login)},
+        salt=RECORDING_SALT,
+    )
+
+
+def _login_hash(login) -> str:
+    return login.get_session_auth_hash()[:16]
+
+
+def _supervisor_still_valid(payload: dict[str, Any]) -> bool:
+    from django.contrib.auth import get_user_model
+
+    # Who may watch a company is the dashboard's rule; imported here, where it is needed,
+    # because the dashboard imports this module.
+    from dashboard.selectors import companies_for
+
+    login = get_user_model().objects.filter(pk=payload["sup"], is_active=True).first()
+    return (
+        login is not None
+        and payload.get("sh") == _login_hash(login)
+        and companies_for(login).filter(pk=payload["company"]).exists()
+    )
+
+
 def _admin_link(
     user: PbxUser, uniqueid: str, call: str, calldate: datetime, zone: ZoneInfo
 ) -> str | None:
@@ -685,11 +716,19 @@ class RecordingUnavailable(Exception):
 
 
 class RecordingRevoked(Exception):
-    """The signed URL is good but the key that issued it is not: inactive, gone, rotated."""
+    """The signed URL is good but the key that issued it is not: inactive, gone, rotated
+    (or the supervisor it was issued to lost access: `by_supervisor`)."""
+
+    def __init__(self, call: Any, *, by_supervisor: bool = False):
+        super().__init__(call)
+        self.by_supervisor = by_supervisor
 
 
 def _issuer_still_valid(payload: dict[str, Any]) -> bool:
-    """The issuing key is active, has the same secret (`kp`) and still sees the call's company."""
+    """The issuing key is active, has the same secret (`kp`) and still sees the call's company;
+    or the issuing supervisor still watches it."""
+    if "sup" in payload:
+        return _supervisor_still_valid(payload)
     if "key" not in payload or "kp" not in payload:
         return False  # signed before links were bound to keys
     return (
@@ -710,7 +749,7 @@ def recording_file(*, token: str) -> tuple[Path, str]:
     payload = signing.loads(token, salt=RECORDING_SALT, max_age=max_age)
     if not _issuer_still_valid(payload):
         logger.info("recording link refused: issuing key not valid key=%s", payload.get("key"))
-        raise RecordingRevoked(payload.get("call"))
+        raise RecordingRevoked(payload.get("call"), by_supervisor="sup" in payload)
     legs = [leg for leg in _call_legs(str(payload["call"])) if leg.company_id == payload["company"]]
     if not legs:
         raise RecordingUnavailable(payload["call"])

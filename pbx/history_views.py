@@ -112,7 +112,12 @@ class RecordingFileView(View):
             return error_response(403, _("This recording link has expired."))
         except signing.BadSignature:
             return error_response(403, _("This recording link is not valid."))
-        except history.RecordingRevoked:
+        except history.RecordingRevoked as exc:
+            if exc.by_supervisor:
+                return error_response(
+                    403,
+                    _("This recording link was issued to a supervisor who no longer has access."),
+                )
             return error_response(
                 403, _("This recording link was issued by an API key that is no longer valid.")
             )

@@ -24,6 +24,7 @@ from pbx.history_views import (
     RecordingGetView,
     UserResumeView,
 )
+from pbx.report_views import AgentReportView, QueueReportView
 from pbx.views import (
     BlfUsersListView,
     CallPlaceView,
@@ -71,6 +72,8 @@ swan_urlpatterns = [
     swan_path("last-calls/{extension}", LastCallsListView, "last-calls"),
     swan_path("recording/{callID}/{extension}", RecordingGetView, "recording"),
     swan_path("recording-file/{token}", RecordingFileView, "recording-file"),
+    swan_path("api/reports/queues", QueueReportView, "report-queues"),
+    swan_path("api/reports/agents", AgentReportView, "report-agents"),
 ]
 
 urlpatterns = [

@@ -357,6 +357,7 @@ def _queue_form(company, name: str, *users) -> dict:
         "company": company.pk,
         "name": name,
         "service_level_seconds": 20,
+        "short_abandon_seconds": 5,
         "alarm_waiting_calls": 5,
         "alarm_wait_seconds": 60,
         "memberships-TOTAL_FORMS": len(users),

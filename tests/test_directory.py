@@ -468,6 +468,16 @@ INVALID = [
         id="service-level",
     ),
     pytest.param(
+        _set("companies.0.queues.0.short_abandon_seconds", -1),
+        f"{C0} queues[0] (q-soporte): short_abandon_seconds must be a whole number from 0 to 3600",
+        id="short-abandon",
+    ),
+    pytest.param(
+        _set("companies.0.queues.0.display_name", "Soporte\ntécnico"),
+        f"{C0} queues[0] (q-soporte): display_name contains control characters",
+        id="display-name",
+    ),
+    pytest.param(
         _set("companies.0.queues.0.alarm.wait_seconds", "60"),
         f"{C0} queues[0] (q-soporte): alarm wait_seconds must be a whole number",
         id="alarm-seconds",
@@ -812,3 +822,22 @@ def test_it_rejects_a_device_another_company_already_has(make_company, make_user
     assert "interface PJSIP/acme-200 already belongs to a terminal of company 'other'" in str(
         error.value
     )
+
+
+@pytest.mark.django_db
+def test_a_queue_display_name_and_short_abandon_threshold():
+    doc = document()
+    doc["companies"][0]["queues"][0].update(display_name="Soporte técnico", short_abandon_seconds=8)
+    directory_load(doc)
+    soporte, ventas = Queue.objects.get(name="q-soporte"), Queue.objects.get(name="q-ventas")
+    assert (soporte.shown_name, soporte.short_abandon_seconds) == ("Soporte técnico", 8)
+    assert (ventas.display_name, ventas.shown_name, ventas.short_abandon_seconds) == (
+        "",
+        "q-ventas",
+        5,
+    )
+
+    doc["companies"][0]["queues"][0]["display_name"] = None  # back to the Asterisk name
+    directory_load(doc)
+    assert Queue.objects.get(name="q-soporte").shown_name == "q-soporte"
+    assert not directory_load(doc).changed

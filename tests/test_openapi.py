@@ -60,6 +60,8 @@ SWAN_OPERATION_IDS = {
     ("GET", "/last-calls/{extension}"): "last_calls_list",
     ("GET", "/recording/{callID}/{extension}"): "recording_get",
     ("GET", "/recording-file/{token}"): "recording_file_get",
+    ("GET", "/api/reports/queues"): "report_queues",
+    ("GET", "/api/reports/agents"): "report_agents",
 }
 SWAN_OPERATIONS = set(SWAN_OPERATION_IDS)
 RECORDING_FILE = "recording_file_get"  # the signed link is the credential: no API key
@@ -487,6 +489,8 @@ def test_schema_covers_every_swan_url():
         "last-calls",
         "recording",
         "recording-file",
+        "report-queues",
+        "report-agents",
     }
     assert routed == documented_names
 

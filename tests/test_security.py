@@ -464,6 +464,12 @@ TENANCY = [
     Case("recording", "GET", {"callID": "900.1", "extension": "300"}),
     Case("recording", "GET", {"callID": "900.1", "extension": "200"}),  # A's 200, B's call
     Case("recording", "GET", {"callID": "900.1", "extension": "200"}, {"company": "beta"}),
+    Case(
+        "report-queues", "GET", params={"company": "beta", "from": "2026-01-01", "to": "2026-01-31"}
+    ),
+    Case(
+        "report-agents", "GET", params={"company": "beta", "from": "2026-01-01", "to": "2026-01-31"}
+    ),
 ]
 
 

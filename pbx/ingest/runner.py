@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from pbx.agents import DirectorySnapshot
 from pbx.ingest import files
+from pbx.ingest.agent_activity import agent_records_in_text, record_agent_activity
 from pbx.ingest.cdr import parse_csv_line
 from pbx.ingest.queue_log import MalformedLine, parse_line
 from pbx.ingest.store import store_cdr, store_queue_log, store_queue_log_text
@@ -141,6 +142,10 @@ class FileIngest:
                 )
                 self.report.added += added
                 self.report.entries += entries
+                record_agent_activity(
+                    agent_records_in_text(block.text, local_tz=self.time_zone),
+                    directory=self.directory(),
+                )
                 files.advance(cursor, segment, block.last)
                 cursor.save()
             if self.progress and self.report.lines % self.progress_every == 0:
@@ -186,6 +191,7 @@ class FileIngest:
                 if self.kind == "queue_log":
                     added, entries = store_queue_log(batch, directory=self.directory())
                     self.report.entries += entries
+                    record_agent_activity(batch, directory=self.directory())
                 else:
                     added = store_cdr(batch)
                 self.report.added += added

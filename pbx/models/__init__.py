@@ -1,5 +1,6 @@
 """pbx models: the directory, and the live state the listener keeps."""
 
+from pbx.models.agents import AgentEvent, AgentPause, AgentSession
 from pbx.models.directory import (
     ApiKey,
     Company,
@@ -25,6 +26,9 @@ from pbx.models.live import (
 )
 
 __all__ = [
+    "AgentEvent",
+    "AgentPause",
+    "AgentSession",
     "ApiKey",
     "CdrRecord",
     "Company",

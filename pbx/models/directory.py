@@ -142,12 +142,21 @@ class Queue(models.Model):
         _("display name"),
         max_length=128,
         blank=True,
+        validators=[validate_no_control_characters],
         help_text=_(
-            "The name supervisors see on the dashboard and the wallboard. "
+            "The name supervisors see on the dashboard, the wallboard and reports. "
             "Empty: the Asterisk queue name."
         ),
     )
     service_level_seconds = models.PositiveIntegerField(_("service level (seconds)"), default=20)
+    short_abandon_seconds = models.PositiveIntegerField(
+        _("short abandon under (seconds)"),
+        default=5,
+        help_text=_(
+            "Callers who hang up sooner are short abandons: reported apart and left out of the "
+            "service level. 0: none."
+        ),
+    )
     alarm_waiting_calls = models.PositiveIntegerField(
         _("alarm: callers waiting at least"), null=True, blank=True, default=5
     )

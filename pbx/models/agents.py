@@ -1,0 +1,108 @@
+"""Agent activity from queue_log: the lines about agents, and login and pause intervals derived."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from pbx.models.directory import Company, PbxUser
+
+# The queue_log events kept as agent lines: logins, pauses, rings not answered, and restarts.
+SESSION_EVENTS = (
+    "ADDMEMBER",
+    "REMOVEMEMBER",
+    "AGENTLOGIN",
+    "AGENTLOGOFF",
+    "AGENTCALLBACKLOGIN",
+    "AGENTCALLBACKLOGOFF",
+)
+PAUSE_EVENTS = ("PAUSE", "UNPAUSE", "PAUSEALL", "UNPAUSEALL")
+RESTART_EVENT = "QUEUESTART"
+RING_NO_ANSWER = "RINGNOANSWER"
+AGENT_EVENTS = (*SESSION_EVENTS, *PAUSE_EVENTS, RESTART_EVENT, RING_NO_ANSWER)
+
+
+class AgentEvent(models.Model):
+    """A queue_log line about an agent (or a restart), with the user it names, kept at ingest."""
+
+    time = models.DateTimeField()
+    digest = models.UUIDField(help_text=_("Hash of the line, as the queue_log line's."))
+    event = models.CharField(max_length=32)
+    queue_name = models.CharField(max_length=128)
+    agent = models.CharField(max_length=128, help_text=_("As queue_log names it."))
+    agent_user = models.ForeignKey(
+        PbxUser, models.SET_NULL, null=True, blank=True, related_name="agent_events"
+    )
+    company = models.ForeignKey(
+        Company, models.SET_NULL, null=True, blank=True, related_name="agent_events"
+    )
+    data = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        verbose_name = _("agent event")
+        verbose_name_plural = _("agent events")
+        constraints = [
+            models.UniqueConstraint(fields=["time", "digest"], name="agent_event_unique")
+        ]
+        indexes = [
+            models.Index(fields=["agent_user", "time"], name="agent_event_user_idx"),
+            # Ring-no-answer counts per company and range; restarts by time.
+            models.Index(
+                fields=["event", "company", "time"],
+                include=["agent_user", "queue_name"],
+                name="agent_event_kind_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.agent} {self.event} {self.queue_name}"
+
+
+class AgentSession(models.Model):
+    """A span in which an agent was logged in to at least one queue; open while `ended_at` is null."""
+
+    agent_user = models.ForeignKey(PbxUser, models.CASCADE, related_name="agent_sessions")
+    company = models.ForeignKey(Company, models.CASCADE, related_name="agent_sessions")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("agent session")
+        verbose_name_plural = _("agent sessions")
+        indexes = [
+            models.Index(fields=["agent_user", "started_at"], name="agent_session_user_idx"),
+            # A range's spans are those ending after its start (or open): the scan starts there.
+            models.Index(
+                fields=["company", "ended_at"],
+                include=["agent_user", "started_at"],
+                name="agent_session_company_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_user_id} logged in {self.started_at} to {self.ended_at or '…'}"
+
+
+class AgentPause(models.Model):
+    """A span in which an agent was paused, with the reason it gave; open while `ended_at` is null."""
+
+    agent_user = models.ForeignKey(PbxUser, models.CASCADE, related_name="agent_pauses")
+    company = models.ForeignKey(Company, models.CASCADE, related_name="agent_pauses")
+    reason = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("agent pause")
+        verbose_name_plural = _("agent pauses")
+        indexes = [
+            models.Index(fields=["agent_user", "started_at"], name="agent_pause_user_idx"),
+            models.Index(
+                fields=["company", "ended_at"],
+                include=["agent_user", "started_at", "reason"],
+                name="agent_pause_company_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_user_id} paused ({self.reason}) {self.started_at} to {self.ended_at or '…'}"

@@ -1,0 +1,268 @@
+"""Agent lines and login/pause spans derived at ingest (pbx.ingest.agent_activity)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pbx.ingest.runner import FileIngest, cdr_time_zone
+from pbx.models import AgentEvent, AgentPause, AgentSession, IngestCursor
+from tests.conftest import fixtures_path
+
+pytestmark = pytest.mark.django_db
+
+SYNKBUG = ("queue_log", "issabel_synkbug_queue_log-20220801.txt")
+BOOK = ("queue_log", "asterisk_book_3rd_ed_sample_queue_log_partial.txt")
+WAZO = ("queue_log", "wazo_doc_xivo_queue_log_psql_table_rows.txt")
+
+
+def at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def write(path: Path, *lines: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+def spans(model, user) -> list[tuple]:
+    rows = model.objects.filter(agent_user=user).order_by("started_at")
+    if model is AgentPause:
+        return [(r.started_at, r.ended_at, r.reason) for r in rows]
+    return [(r.started_at, r.ended_at) for r in rows]
+
+
+def raw_sessions(path: Path, agent: str) -> list[tuple[int, int]]:
+    """The test's own reading of a sorted, one-queue file: ADDMEMBER opens, REMOVEMEMBER closes,
+    QUEUESTART closes at the time of the line before it."""
+    found, opened, previous = [], None, None
+    for raw in path.read_bytes().replace(b"\x00", b"").decode().splitlines():
+        fields = raw.split("|")
+        if len(fields) < 5 or not fields[0].isdigit():
+            continue
+        epoch, event = int(fields[0]), fields[4]
+        if event == "QUEUESTART" and opened is not None:
+            found.append((opened, previous))
+            opened = None
+        elif fields[3] == agent and event == "ADDMEMBER" and opened is None:
+            opened = epoch
+        elif fields[3] == agent and event == "REMOVEMEMBER" and opened is not None:
+            found.append((opened, epoch))
+            opened = None
+        previous = epoch
+    return [(start, end) for start, end in found if end > start]
+
+
+def test_the_issabel_file_gives_the_sessions_of_its_adds_and_removes(
+    ingest, company, make_user, make_queue
+):
+    path = fixtures_path(*SYNKBUG)
+    sathish = make_user(company, "1001", "Sathish", terminals=["SIP/1001"])
+    make_queue(company, "500")
+
+    ingest("ingest_queue_log", path)
+
+    # 35 ADDMEMBER, 35 REMOVEMEMBER, 35 UNPAUSE, 35 UNPAUSEALL, 1 RINGNOANSWER, 29 QUEUESTART
+    # (grep -a -c '|EVENT|'): all kept, the member lines matched to Sathish by interface
+    # (SIP/1001) and the pause and ring lines by member name (Sathish).
+    assert AgentEvent.objects.count() == 170
+    assert AgentEvent.objects.filter(agent_user=sathish).count() == 141
+    assert AgentEvent.objects.filter(event="QUEUESTART", agent_user__isnull=True).count() == 29
+    expected = raw_sessions(path, "SIP/1001")
+    # The ADDMEMBER of 07-30 12:41:46 is the last line before the restart of 08-01 04:50:08:
+    # its session ends where it began, and the REMOVEMEMBER after the restart closes nothing.
+    assert len(expected) == 34
+    assert spans(AgentSession, sathish) == [(at(s), at(e)) for s, e in expected]
+    assert AgentPause.objects.count() == 0  # only UNPAUSE lines: never paused
+    # awk: ADDMEMBER opens, REMOVEMEMBER adds $1 - open, QUEUESTART forgets the open one → 44221
+    assert sum((e - s) for s, e in expected) == 44_221
+
+
+def test_reading_the_file_again_adds_nothing(ingest, company, make_user, make_queue):
+    path = fixtures_path(*SYNKBUG)
+    sathish = make_user(company, "1001", "Sathish", terminals=["SIP/1001"])
+    make_queue(company, "500")
+    ingest("ingest_queue_log", path)
+    before = spans(AgentSession, sathish)
+    IngestCursor.objects.all().delete()
+
+    ingest("ingest_queue_log", path)
+
+    assert AgentEvent.objects.count() == 170
+    assert spans(AgentSession, sathish) == before
+
+
+def test_a_member_of_two_queues_is_logged_in_once(ingest, company, make_user, make_queue):
+    agent = make_user(company, "9990", terminals=[])  # matched by the extension in Local/9990@…
+    ringer = make_user(company, "9996", terminals=[])
+    make_queue(company, "7100")
+    make_queue(company, "7200")
+
+    ingest("ingest_queue_log", fixtures_path(*BOOK))
+
+    # REMOVEMEMBER of both queues at 1292284222 closes nothing (no ADDMEMBER before it); both
+    # ADDMEMBER at 1292284491 and both REMOVEMEMBER at 1292284552: one span of 61 s.
+    assert spans(AgentSession, agent) == [(at(1292284491), at(1292284552))]
+    assert AgentEvent.objects.filter(agent_user=ringer, event="RINGNOANSWER").count() == 2
+
+
+def test_chan_agent_callback_logins_make_sessions(ingest, company, make_user, make_queue):
+    agent = make_user(company, "3001", terminals=["Agent/3001"])
+    make_queue(company, "q1")
+
+    ingest("ingest_queue_log", fixtures_path(*WAZO), time_zone="UTC")
+
+    # AGENTCALLBACKLOGIN 15:27:23.896208, AGENTCALLBACKLOGOFF 15:28:06.249357 with logintime 43
+    # (whole seconds of Asterisk's clock: 23 → 06).
+    [(start, end)] = spans(AgentSession, agent)
+    assert start == datetime(2012, 7, 3, 15, 27, 23, 896208, tzinfo=UTC)
+    assert end == datetime(2012, 7, 3, 15, 28, 6, 249357, tzinfo=UTC)
+    assert abs((end - start).total_seconds() - 43) < 1
+
+
+@pytest.fixture
+def agent(company, make_user, make_queue):
+    user = make_user(company, "201", "Ana")
+    make_queue(company, "q1")
+    make_queue(company, "q2")
+    return user
+
+
+def run(path: Path, batch_size: int = 10_000) -> None:
+    FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone(), batch_size=batch_size).run()
+
+
+def test_pauses_by_reason_with_all_forms_and_per_queue_lines(agent, tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|MANAGER|q1|PJSIP/201|ADDMEMBER|",
+        "1700000000|MANAGER|q2|PJSIP/201|ADDMEMBER|",
+        # Asterisk's QueuePause without a queue: PAUSEALL, then PAUSE in each queue
+        "1700000100|NONE|NONE|Ana|PAUSEALL|Descanso",
+        "1700000100|NONE|q1|Ana|PAUSE|Descanso",
+        "1700000100|NONE|q2|Ana|PAUSE|Descanso",
+        "1700000400|NONE|NONE|Ana|UNPAUSEALL|",
+        "1700000400|NONE|q1|Ana|UNPAUSE|",
+        "1700000400|NONE|q2|Ana|UNPAUSE|",
+        # paused in one queue, then in the other with another reason, unpaused one at a time
+        "1700001000|NONE|q1|Ana|PAUSE|Comida",
+        "1700001600|NONE|q2|Ana|PAUSE|Reunión",
+        "1700002000|NONE|q1|Ana|UNPAUSE|",
+        "1700002300|NONE|q2|Ana|UNPAUSE|",
+        # a pause without a reason, then leaving every queue while paused
+        "1700003000|NONE|NONE|Ana|PAUSEALL|",
+        "1700003060|MANAGER|q1|PJSIP/201|REMOVEMEMBER|",
+        "1700003090|MANAGER|q2|PJSIP/201|REMOVEMEMBER|",
+    )
+
+    run(path)
+
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700003090))]
+    assert spans(AgentPause, agent) == [
+        (at(1700000100), at(1700000400), "Descanso"),
+        (at(1700001000), at(1700001600), "Comida"),
+        (at(1700001600), at(1700002300), "Reunión"),
+        (at(1700003000), at(1700003090), ""),
+    ]
+
+
+def test_a_session_open_at_the_end_of_a_batch_is_closed_by_a_later_one(agent, tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|MANAGER|q1|PJSIP/201|ADDMEMBER|",
+        "1700000050|NONE|q1|Ana|PAUSE|Descanso",
+    )
+    run(path)
+    assert spans(AgentSession, agent) == [(at(1700000000), None)]
+    assert spans(AgentPause, agent) == [(at(1700000050), None, "Descanso")]
+
+    write(
+        path,
+        "1700000070|MANAGER|q2|PJSIP/201|ADDMEMBER|",
+        "1700000090|NONE|q1|Ana|UNPAUSE|",
+    )
+    run(path)
+    write(path, "1700000200|MANAGER|q1|PJSIP/201|REMOVEMEMBER|")
+    run(path)
+    write(path, "1700000300|MANAGER|q2|PJSIP/201|REMOVEMEMBER|")
+    run(path)
+
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700000300))]
+    assert spans(AgentPause, agent) == [(at(1700000050), at(1700000090), "Descanso")]
+
+
+LINES = [
+    "1700000000|MANAGER|q1|PJSIP/201|ADDMEMBER|",
+    "1700000010|1.1|q1|NONE|ENTERQUEUE||600|1",
+    "1700000020|NONE|q1|Ana|PAUSE|Descanso",
+    "1700000080|NONE|q1|Ana|UNPAUSE|",
+    # re-login in one second: logged in throughout
+    "1700000100|MANAGER|q1|PJSIP/201|REMOVEMEMBER|",
+    "1700000100|MANAGER|q1|PJSIP/201|ADDMEMBER|",
+    # a login of no length: ADDMEMBER and REMOVEMEMBER in one second
+    "1700000500|MANAGER|q1|PJSIP/201|REMOVEMEMBER|",
+    "1700000600|MANAGER|q2|PJSIP/201|ADDMEMBER|",
+    "1700000600|MANAGER|q2|PJSIP/201|REMOVEMEMBER|",
+    "1700000700|MANAGER|q2|PJSIP/201|ADDMEMBER|",
+    "1700000750|NONE|q2|Ana|PAUSE|Descanso",
+    "1700000800|1.2|q2|NONE|ENTERQUEUE||601|1",
+    "1700000900|NONE|NONE|NONE|QUEUESTART|",
+    "1700000950|MANAGER|q2|PJSIP/201|REMOVEMEMBER|",
+]
+EXPECTED_SESSIONS = [
+    (at(1700000000), at(1700000500)),
+    # the restart ends it at the last line before it (the caller entering at 800)
+    (at(1700000700), at(1700000800)),
+]
+EXPECTED_PAUSES = [
+    (at(1700000020), at(1700000080), "Descanso"),
+    (at(1700000750), at(1700000800), "Descanso"),
+]
+
+
+def test_lines_of_one_second_and_restarts(agent, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, *LINES)
+    run(path)
+    assert spans(AgentSession, agent) == EXPECTED_SESSIONS
+    assert spans(AgentPause, agent) == EXPECTED_PAUSES
+
+
+@pytest.mark.parametrize("order", ["reversed", "shuffled"])
+def test_any_order_of_lines_and_batches_gives_the_same_spans(agent, tmp_path, order):
+    path = tmp_path / "queue_log"
+    lines = LINES[::-1] if order == "reversed" else LINES[1::2] + LINES[::2]
+    write(path, *lines)
+    run(path, batch_size=3)
+    assert spans(AgentSession, agent) == EXPECTED_SESSIONS
+    assert spans(AgentPause, agent) == EXPECTED_PAUSES
+
+
+def test_a_restart_read_after_the_session_closes_it(agent, tmp_path):
+    first, second = tmp_path / "queue_log", tmp_path / "queue_log-older"
+    write(
+        first,
+        "1700000000|MANAGER|q1|PJSIP/201|ADDMEMBER|",
+        "1700000100|1.1|q1|NONE|ENTERQUEUE||600|1",
+        "1700005000|MANAGER|q1|PJSIP/201|REMOVEMEMBER|",
+    )
+    run(first)
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700005000))]
+
+    write(second, "1700000200|NONE|NONE|NONE|QUEUESTART|")
+    run(second)
+
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700000100))]
+
+
+def test_lines_of_unknown_agents_are_kept_without_spans(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|MANAGER|q9|SIP/999|ADDMEMBER|", "1700000100|NONE|q9|x|PAUSE|")
+    run(path)
+    assert AgentEvent.objects.filter(agent_user__isnull=True).count() == 2
+    assert not AgentSession.objects.exists()
+    assert not AgentPause.objects.exists()
