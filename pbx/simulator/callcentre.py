@@ -815,12 +815,11 @@ class CallCentre:
         )
 
     def _originate_answered(self, spec: OriginateSpec, source: Channel) -> None:
-        if spec.application and spec.report:
-            self._emit_originated(spec, source)  # to an application: before the Newstate Up
         self._set_state(source, STATE_UP)
         if spec.exten and not spec.application:
             source.exten = spec.exten
-        if spec.report and not spec.application:
+        # Asterisk sends this one from the originating thread: it may also precede the Newstate
+        if spec.report:
             self._emit_originated(spec, source)
         if spec.application:
             source.application, source.app_data = spec.application, spec.data
@@ -832,11 +831,12 @@ class CallCentre:
         self._dial(spec, source)
 
     def _emit_originated(self, spec: OriginateSpec, source: Channel) -> None:
+        # main/manager.c: the channel's name once there is one, the dial string otherwise
         self._emit(
             ev.originate_response(
                 spec.action_id,
                 True,
-                spec.channel,
+                source.name,
                 self._originate_target(spec),
                 4,
                 source.uniqueid,

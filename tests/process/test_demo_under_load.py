@@ -310,9 +310,8 @@ def test_demo_under_status_load(processes, tmp_path):
     bad = {line: log.count(line) for line in BAD_LOG_LINES if line in log}
     assert not bad, f"{bad}\n{demo.tail(6000)}"
     assert pbx == expected, f"the PBX {pbx}\nthe API's last answers {expected}"
-    assert swan == pbx, (
-        f"SWAN stores {swan}\nthe PBX has {pbx}\n"
-        + _disagreement([u for u in user_list if swan[u.extension] != pbx[u.extension]], log)
+    assert swan == pbx, f"SWAN stores {swan}\nthe PBX has {pbx}\n" + _disagreement(
+        [u for u in user_list if swan[u.extension] != pbx[u.extension]], log
     )
     for client in clients:
         assert _consistent(client.last_status, *expected[client.extension]), client
