@@ -46,6 +46,11 @@ SPY_CALLER_LABELS = {
     Action.WHISPER: gettext_lazy("Whisper"),
     Action.BARGE: gettext_lazy("Barge"),
 }
+SPY_VERBS = {
+    Action.LISTEN: gettext_lazy("listen to"),
+    Action.WHISPER: gettext_lazy("whisper to"),
+    Action.BARGE: gettext_lazy("barge into the call of"),
+}
 REASON_MAX_LENGTH = 120  # as UserPresence.pause_reason and userStatus POST's `reason`
 
 
@@ -207,16 +212,11 @@ def _spy(
         ) from exc
     return _("Your phone %(phone)s rings: answer it to %(action)s extension %(extension)s.") % {
         "phone": phone,
-        "action": _SPY_VERBS[action],
+        "action": SPY_VERBS[action],
         "extension": user.extension,
     }
 
 
-_SPY_VERBS = {
-    Action.LISTEN: gettext_lazy("listen to"),
-    Action.WHISPER: gettext_lazy("whisper to"),
-    Action.BARGE: gettext_lazy("barge into the call of"),
-}
 _HANDLERS = {
     Action.PAUSE: _pause,
     Action.UNPAUSE: _unpause,

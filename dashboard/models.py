@@ -8,12 +8,11 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from pbx.gateway.base import SPY_TARGET_PATTERN
 from pbx.models import Company, validate_no_control_characters
 
-# A device the PBX can ring, as Originate's Channel takes it: Tech/resource, nothing else.
-phone_validator = RegexValidator(
-    r"^[A-Za-z0-9_-]+/[^\s,\"'\\|]+\Z", _("A PBX device such as PJSIP/250.")
-)
+# A device the PBX can ring and ChanSpy's Originate can name: Tech/resource, nothing else.
+phone_validator = RegexValidator(SPY_TARGET_PATTERN, _("A PBX device such as PJSIP/250."))
 
 
 class Supervisor(models.Model):

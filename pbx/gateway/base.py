@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A channel or device as ChanSpy's first argument: `Tech/resource`, nothing the dialplan's
 # argument parser would read as a separator, a quote or an escape.
-_SPY_TARGET = re.compile(r"^[A-Za-z0-9_-]+/[^\s,\"'\\|]+$")
+SPY_TARGET_PATTERN = r"^[A-Za-z0-9_-]+/[^\s,\"'\\|]+\Z"
+_SPY_TARGET = re.compile(SPY_TARGET_PATTERN)
 
 
 class PbxError(Exception):
