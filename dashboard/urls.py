@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from dashboard.action_views import company_action_view
 from dashboard.reports import views as reports
 from dashboard.views import company_dashboard_view, company_list_view
 from dashboard.wallboard import company_wallboard_view
@@ -18,4 +19,5 @@ urlpatterns = [
     path("<slug:slug>/reports/agents/", reports.agents_view, name="report-agents"),
     path("<slug:slug>/reports/calls/", reports.calls_view, name="report-calls"),
     path("<slug:slug>/reports/<slug:table>.csv", reports.export_view, name="report-export"),
+    path("<slug:slug>/actions/<str:action>/", company_action_view, name="action"),
 ]

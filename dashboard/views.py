@@ -8,6 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from dashboard.action_views import action_panel
+from dashboard.actions import allowed_actions
 from dashboard.selectors import companies_for, company_for
 from pbx.presence import STATUS_LABELS
 
@@ -72,4 +74,8 @@ def company_dashboard_view(request: HttpRequest, slug: str) -> HttpResponse:
         "texts": {key: str(text) for key, text in PAGE_TEXTS.items()},
         "alarmReasons": {key: str(text) for key, text in ALARM_REASON_TEXTS.items()},
     }
-    return render(request, "dashboard/company.html", {"company": company, "config": config})
+    context = {"company": company, "config": config}
+    actions = allowed_actions(request.user)
+    if actions:  # no permission, no buttons (a POST anyway is a 403)
+        context["actions"] = action_panel(company, actions)
+    return render(request, "dashboard/company.html", context)

@@ -127,3 +127,17 @@ def terminal_unregister(*, gateway: PbxGateway, terminal: Terminal) -> bool:
         membership.store(registered_without_queues=terminal.registered and not success)
     logger.info("terminal unregistered mac=%s success=%s", terminal.mac, success)
     return success
+
+
+def terminal_join(*, gateway: PbxGateway, terminal: Terminal) -> bool:
+    """Adds the user to each of its queues on this device without leaving any first (a
+    supervisor's "log in"; terminal-register POST leaves first). Already being there, on this
+    device or on a member that rings it, counts. True when the PBX has it in every queue."""
+    membership = _Membership(gateway, terminal)
+    success = False
+    try:
+        success = membership.join_all()
+    finally:
+        membership.store(registered_without_queues=success or terminal.registered)
+    logger.info("terminal joined mac=%s success=%s", terminal.mac, success)
+    return success

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from pbx.gateway import OriginateRequest, PbxActionFailed, PbxUnavailable, check_ami_value
+from pbx.gateway import (
+    OriginateRequest,
+    PbxActionFailed,
+    PbxUnavailable,
+    SpyRequest,
+    check_ami_value,
+)
+from pbx.gateway.base import spy_data
 
 
 class RecordingGateway:
@@ -47,19 +54,30 @@ class RecordingGateway:
         self._do("Originate", request=request)
         return True
 
+    def spy(self, request: SpyRequest) -> str:
+        spy_data(request)  # like AmiGateway: a bad channel or mode never leaves
+        self._do("Spy", request=request)
+        return "Originate successfully queued"
+
+    # Asterisk's answers (apps/app_queue.c), as AmiGateway returns them
     def queue_pause(self, *, interface, paused, queue=None, reason=""):
         self._do("QueuePause", interface=interface, paused=paused, queue=queue, reason=reason)
+        return f"Interface {'paused' if paused else 'unpaused'} successfully"
 
     def queue_add(
         self, *, queue, interface, member_name="", state_interface="", penalty=0, paused=False
     ):
         self._do("QueueAdd", queue=queue, interface=interface, member_name=member_name)
+        return "Added interface to queue"
 
     def queue_remove(self, *, queue, interface):
         self._do("QueueRemove", queue=queue, interface=interface)
+        return "Removed interface from queue"
 
     def set_dnd(self, *, key, enabled, reason=""):
         self._do("DND", key=key, enabled=enabled, reason=reason)
+        database = "Updated database successfully" if enabled else "Key deleted successfully"
+        return f"{database}; Variable Set"
 
     def snapshot(self):
         raise AssertionError("the endpoints under test never ask for a snapshot")

@@ -103,3 +103,20 @@ def test_setup_demo_password_option_replaces_an_existing_password(settings):
 
     assert "changed" in output
     assert get_user_model().objects.get(username="admin").check_password("a-new-demo-password")
+
+
+@pytest.mark.django_db
+def test_setup_demo_gives_the_admin_a_phone_the_simulator_answers(settings):
+    from dashboard.models import Supervisor
+    from pbx.simulator.directory import config_from_directory
+
+    settings.DEMO_ADMIN_PASSWORD = ""
+    output = run_setup_demo()
+    assert printed("Phone", output) == "PJSIP/299"
+    supervisor = Supervisor.objects.get(user__username="admin")
+    assert supervisor.phone == "PJSIP/299"
+    assert "PJSIP/299" in {device.interface for device in config_from_directory().devices}
+    supervisor.phone = "PJSIP/250"
+    supervisor.save()
+    run_setup_demo()
+    assert Supervisor.objects.get(user__username="admin").phone == "PJSIP/250"  # kept

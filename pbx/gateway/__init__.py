@@ -11,6 +11,7 @@ from pbx.gateway.base import (
     QueueCaller,
     QueueMemberState,
     RegistrationContact,
+    SpyRequest,
     check_ami_value,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "QueueCaller",
     "QueueMemberState",
     "RegistrationContact",
+    "SpyRequest",
     "check_ami_value",
 ]

@@ -28,7 +28,9 @@ from pbx.gateway.base import (
     PbxError,
     PbxSnapshot,
     PbxUnavailable,
+    SpyRequest,
     check_ami_value,
+    spy_data,
 )
 from pbx.gateway.frames import Frame, FrameParser, encode_action
 
@@ -385,9 +387,23 @@ class AmiGateway:
         )
         return self._ok(pairs).ok
 
+    def spy(self, request: SpyRequest) -> str:
+        """An Originate of the supervisor's device running ChanSpy on the agent's channel."""
+        pairs: Pairs = [
+            ("Action", "Originate"),
+            ("Channel", request.device),
+            ("Application", "ChanSpy"),
+            ("Data", spy_data(request)),
+            ("Timeout", request.timeout_ms),
+            ("Async", "true"),
+        ]
+        if request.caller_id:
+            pairs.append(("CallerID", request.caller_id))
+        return self._ok(pairs).message
+
     def queue_pause(
         self, *, interface: str, paused: bool, queue: str | None = None, reason: str = ""
-    ) -> None:
+    ) -> str:
         pairs: Pairs = [
             ("Action", "QueuePause"),
             ("Interface", interface),
@@ -397,7 +413,7 @@ class AmiGateway:
             pairs.append(("Queue", queue))
         if reason:
             pairs.append(("Reason", reason))
-        self._ok(pairs)
+        return self._ok(pairs).message
 
     def queue_add(
         self,
@@ -408,7 +424,7 @@ class AmiGateway:
         state_interface: str = "",
         penalty: int = 0,
         paused: bool = False,
-    ) -> None:
+    ) -> str:
         pairs: Pairs = [
             ("Action", "QueueAdd"),
             ("Queue", queue),
@@ -420,12 +436,14 @@ class AmiGateway:
             pairs.append(("MemberName", member_name))
         if state_interface:
             pairs.append(("StateInterface", state_interface))
-        self._ok(pairs)
+        return self._ok(pairs).message
 
-    def queue_remove(self, *, queue: str, interface: str) -> None:
-        self._ok([("Action", "QueueRemove"), ("Queue", queue), ("Interface", interface)])
+    def queue_remove(self, *, queue: str, interface: str) -> str:
+        return self._ok(
+            [("Action", "QueueRemove"), ("Queue", queue), ("Interface", interface)]
+        ).message
 
-    def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> None:
+    def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> str:
         """FreePBX's DND: the AstDB key drives the dialplan, the custom device state the BLF.
         `key` is pbx.dnd.dnd_key_of(user), never a bare extension of a shared PBX.
         `reason` is checked but not sent: FreePBX's mechanism has nowhere to keep it."""
@@ -446,6 +464,7 @@ class AmiGateway:
             raise PbxActionFailed("DBPut", db_reply.message)
         if not state_reply.ok:
             raise PbxActionFailed("Setvar", state_reply.message)
+        return f"{db_reply.message}; {state_reply.message}"
 
     def ping(self) -> None:
         """A round trip that proves the session is alive (the listener's heartbeat)."""

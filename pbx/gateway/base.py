@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from pbx.gateway.frames import Frame
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A channel or device as ChanSpy's first argument: `Tech/resource`, nothing the dialplan's
+# argument parser would read as a separator, a quote or an escape.
+SPY_TARGET_PATTERN = r"^[A-Za-z0-9_-]+/[^\s,\"'\\|]+\Z"
+_SPY_TARGET = re.compile(SPY_TARGET_PATTERN)
 
 
 class PbxError(Exception):
@@ -48,6 +52,33 @@ class OriginateRequest:
     caller_id: str | None = None
     timeout_ms: int = 30000
     variables: Mapping[str, str] = field(default_factory=dict)
+
+
+# ChanSpy's options per way of joining an agent's call (apps/app_chanspy.c): `q` no beep or
+# channel name spoken, `E` hang up when the spied-on channel does, `S` hang up when no channel
+# is left to spy on (the call ended while the supervisor's phone rang); `w` whisper to the agent
+# only, `B` barge: talk to both parties.
+SPY_OPTIONS = {"listen": "qES", "whisper": "qwES", "barge": "qBES"}
+
+
+@dataclass(frozen=True)
+class SpyRequest:
+    device: str  # the supervisor's phone, rung first, e.g. PJSIP/250
+    channel: str  # the agent's live channel, e.g. PJSIP/201-0000001a
+    mode: str  # a key of SPY_OPTIONS
+    caller_id: str | None = None  # what the supervisor's phone shows
+    timeout_ms: int = 30000
+
+
+def spy_data(request: SpyRequest) -> str:
+    """ChanSpy's `Data`: `<channel>,<options>`; ValueError for anything else."""
+    if request.mode not in SPY_OPTIONS:
+        raise ValueError(f"unknown spy mode {request.mode!r}")
+    for name, value in (("device", request.device), ("channel", request.channel)):
+        check_ami_value(name, value)
+        if not _SPY_TARGET.match(value):
+            raise ValueError(f"{name} {value!r} is not a Tech/resource channel name")
+    return f"{request.channel},{SPY_OPTIONS[request.mode]}"
 
 
 @dataclass(frozen=True)
@@ -114,9 +145,14 @@ class PbxGateway(Protocol):
 
     def originate(self, request: OriginateRequest) -> bool: ...
 
+    def spy(self, request: SpyRequest) -> str:
+        """Rings the supervisor's device; once answered it listens to, whispers to or barges
+        into the agent's channel. Returns the PBX's answer (the call is queued, not done)."""
+
+    # The queue actions return the PBX's answer (`Message:`), e.g. "Added interface to queue".
     def queue_pause(
         self, *, interface: str, paused: bool, queue: str | None = None, reason: str = ""
-    ) -> None: ...
+    ) -> str: ...
 
     def queue_add(
         self,
@@ -127,12 +163,13 @@ class PbxGateway(Protocol):
         state_interface: str = "",
         penalty: int = 0,
         paused: bool = False,
-    ) -> None: ...
+    ) -> str: ...
 
-    def queue_remove(self, *, queue: str, interface: str) -> None: ...
+    def queue_remove(self, *, queue: str, interface: str) -> str: ...
 
-    def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> None:
-        """DND on or off for one DND key (pbx.dnd: the extension, or prefix + extension)."""
+    def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> str:
+        """DND on or off for one DND key (pbx.dnd: the extension, or prefix + extension);
+        returns the PBX's answers to the AstDB and the device-state actions."""
 
     def ping(self) -> None: ...
 

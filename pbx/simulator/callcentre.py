@@ -60,6 +60,36 @@ class OriginateSpec:
     report: bool = True  # OriginateResponse is only sent for Async originates
 
 
+@dataclass
+class Spy:
+    """A channel running ChanSpy(<prefix>,<options>) and the channel it spies on now."""
+
+    channel: Channel
+    spec: OriginateSpec
+    prefix: str
+    options: str
+    target: Channel | None = None
+
+
+SPY_SCAN_SECONDS = 0.1  # app_chanspy waits 100 ms for a digit before each scan of the channels
+
+
+def chanspy_arguments(data: str) -> tuple[str, str]:
+    """`PJSIP/201-0000001a,qES` → (prefix, option letters); `all` or nothing spies on any
+    channel; an option's `(argument)` is dropped."""
+    prefix, _, options = data.partition(",")
+    prefix = prefix.strip()
+    letters, depth = [], 0
+    for ch in options.partition(",")[0]:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif not depth:
+            letters.append(ch)
+    return ("" if prefix == "all" else prefix), "".join(letters)
+
+
 def parse_caller_id(value: str) -> tuple[str, str]:
     """`"Name" <num>` → (name, num); a bare value is a number."""
     value = value.strip()
@@ -97,6 +127,7 @@ class CallCentre:
         self.channels: dict[str, Channel] = {}
         self.astdb: dict[tuple[str, str], str] = {}
         self.globals: dict[str, str] = {}
+        self.spies: dict[str, Spy] = {}  # spying channel name → its ChanSpy
         self._factory = ChannelFactory()
         self._outbox: list[Message] = []
         self._sequence = itertools.count()
@@ -288,6 +319,9 @@ class CallCentre:
             device.channels.remove(ch)
         self._emit(ev.hangup(ch, cause))
         self._refresh(ch.device)
+        self.spies.pop(ch.name, None)
+        for spy in [spy for spy in self.spies.values() if spy.target is ch]:
+            self._spy_lost_target(spy)
 
     def _refresh(self, interface: str) -> None:
         device = self.devices.get(interface)
@@ -745,6 +779,10 @@ class CallCentre:
         if spec.exten and not spec.application:
             source.connected_num = source.connected_name = spec.exten
             self._emit(ev.new_connected_line(source))
+        elif spec.application and spec.caller_id:
+            # an application has no number dialled: the connected line is the caller ID given
+            source.connected_num, source.connected_name = source.caller_num, source.caller_name
+            self._emit(ev.new_connected_line(source))
         self._set_state(source, STATE_RINGING)
         delay = self.rng.uniform(*self.behaviour.originate_answer_seconds)
         if delay > spec.timeout:
@@ -780,20 +818,25 @@ class CallCentre:
         self._set_state(source, STATE_UP)
         if spec.exten and not spec.application:
             source.exten = spec.exten
+        # Asterisk sends this one from the originating thread: it may also precede the Newstate
         if spec.report:
             self._emit_originated(spec, source)
         if spec.application:
             source.application, source.app_data = spec.application, spec.data
-            self.clock.after(5.0, self._application_done, spec, source)
+            if spec.application.lower() == "chanspy":
+                self._chanspy(spec, source)
+            else:
+                self.clock.after(5.0, self._application_done, spec, source)
             return
         self._dial(spec, source)
 
     def _emit_originated(self, spec: OriginateSpec, source: Channel) -> None:
+        # main/manager.c: the channel's name once there is one, the dial string otherwise
         self._emit(
             ev.originate_response(
                 spec.action_id,
                 True,
-                spec.channel,
+                source.name,
                 self._originate_target(spec),
                 4,
                 source.uniqueid,
@@ -805,6 +848,54 @@ class CallCentre:
     def _application_done(self, spec: OriginateSpec, source: Channel) -> None:
         self._close(source)
         self._outbound_cdr(spec, source, None, spec.application, spec.data, source.answered)
+
+    # -- ChanSpy (apps/app_chanspy.c) ---------------------------------------------------------
+
+    def _chanspy(self, spec: OriginateSpec, source: Channel) -> None:
+        prefix, options = chanspy_arguments(spec.data)
+        spy = Spy(source, spec, prefix, options)
+        self.spies[source.name] = spy
+        self.clock.after(SPY_SCAN_SECONDS, self._spy_scan, spy)
+
+    def _spy_candidates(self, spy: Spy) -> list[Channel]:
+        spying = {s.channel.name for s in self.spies.values()}
+        return [
+            ch
+            for ch in self.channels.values()
+            if ch.name.startswith(spy.prefix)
+            and ch is not spy.channel
+            and ch.name not in spying  # a spying channel cannot be spied on
+            and ("b" not in spy.options or ch.bridge_id)
+        ]
+
+    def _spy_scan(self, spy: Spy) -> None:
+        if self.spies.get(spy.channel.name) is not spy:
+            return  # hung up meanwhile
+        candidates = self._spy_candidates(spy)
+        if candidates:
+            spy.target = candidates[0]
+            self._emit(ev.chan_spy("ChanSpyStart", spy.channel, spy.target))
+        elif "S" in spy.options:
+            self._spy_done(spy)  # S: nothing (left) to spy on
+        else:
+            self.clock.after(SPY_SCAN_SECONDS, self._spy_scan, spy)
+
+    def _spy_lost_target(self, spy: Spy) -> None:
+        assert spy.target is not None
+        self._emit(ev.chan_spy("ChanSpyStop", spy.channel, spy.target))
+        spy.target = None
+        if "E" in spy.options:
+            self._spy_done(spy)  # E: exit when the spied-on channel hangs up
+        else:
+            self.clock.after(SPY_SCAN_SECONDS, self._spy_scan, spy)
+
+    def _spy_done(self, spy: Spy) -> None:
+        """ChanSpy returns and the originated channel hangs up (Asterisk reports cause 0)."""
+        self.spies.pop(spy.channel.name, None)
+        self._close(spy.channel, 0)
+        self._outbound_cdr(
+            spy.spec, spy.channel, None, spy.spec.application, spy.spec.data, spy.channel.answered
+        )
 
     def _dial(self, spec: OriginateSpec, source: Channel) -> None:
         b = self.behaviour

@@ -6,7 +6,8 @@ from pbx.simulator.config import CompanyConfig, DeviceConfig, MemberConfig, PbxC
 
 
 def config_from_directory() -> PbxConfig:
-    """Each terminal is a device; a queue member answers on their first terminal (registered first)."""
+    """Each terminal and each supervisor's phone is a device; a queue member answers on their
+    first terminal (registered first)."""
     from pbx.models import Company, Queue
     from terminals.models import Terminal
 
@@ -27,6 +28,16 @@ def config_from_directory() -> PbxConfig:
         )
         if user is not None:
             interface_of_user.setdefault(user.pk, terminal.interface)
+    # A supervisor's own phone (the one the dashboard rings to listen in) is a PBX endpoint too.
+    from dashboard.models import Supervisor
+
+    for phone, username in Supervisor.objects.exclude(phone="").values_list(
+        "phone", "user__username"
+    ):
+        if phone not in devices:
+            devices[phone] = DeviceConfig(
+                interface=phone, extension=phone.split("/", 1)[-1], name=username
+            )
     queues = []
     for queue in Queue.objects.select_related("company").prefetch_related("memberships__user"):
         members = tuple(

@@ -236,6 +236,11 @@ def queue_member(name: str, member: Member, device_state: str) -> Message:
     return event(name, AGENT, member_block(member, device_state))
 
 
+def chan_spy(name: str, spyer: Channel, spyee: Channel) -> Message:
+    """ChanSpyStart / ChanSpyStop: the spying channel, then the one spied on."""
+    return event(name, CALL, channel_block(spyer, "Spyer"), channel_block(spyee, "Spyee"))
+
+
 def originate_response(
     action_id: str | None,
     success: bool,

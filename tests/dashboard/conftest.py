@@ -73,10 +73,17 @@ def redis_everywhere(settings):
 
 
 @pytest.fixture
-def server(transactional_db, redis_everywhere, tmp_path):
+def server_env() -> dict[str, str]:
+    """More environment for the test server; a test module overrides it (e.g. AMI_PORT)."""
+    return {}
+
+
+@pytest.fixture
+def server(transactional_db, redis_everywhere, tmp_path, server_env):
     port = free_port()
     env = {
         **os.environ,
+        **server_env,
         "DATABASE_URL": database_url(),
         "REDIS_URL": REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "swanproject.settings",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx.gateway import OriginateRequest, PbxActionFailed
+from pbx.gateway import OriginateRequest, PbxActionFailed, SpyRequest
 from pbx.gateway.ami import AmiGateway
 from tests.amireplay import frame_get
 from tests.gateway.conftest import TIMEOUT
@@ -79,6 +79,68 @@ def test_queue_pause_without_a_queue_pauses_in_all_queues(server, gateway, captu
     assert headers["Reason"] == "Pause1"
 
 
+def test_queue_actions_return_the_pbx_answer(server, gateway):
+    server.expect("QueuePause", [["Response: Success", "Message: Interface paused successfully"]])
+    server.expect("QueueAdd", [["Response: Success", "Message: Added interface to queue"]])
+    assert gateway.queue_pause(interface="PJSIP/201", paused=True) == (
+        "Interface paused successfully"
+    )
+    assert gateway.queue_add(queue="sales", interface="PJSIP/201") == "Added interface to queue"
+
+
+QUEUED = ["Response: Success", "Message: Originate successfully queued"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"), [("listen", "qES"), ("whisper", "qwES"), ("barge", "qBES")]
+)
+def test_spy_rings_the_supervisor_and_runs_chanspy_on_the_channel(server, gateway, mode, options):
+    server.expect("Originate", [QUEUED])
+    answer = gateway.spy(
+        SpyRequest(
+            device="PJSIP/250",
+            channel="PJSIP/201-0000001a",
+            mode=mode,
+            caller_id='"Escucha 201" <201>',
+        )
+    )
+    assert answer == "Originate successfully queued"
+    (headers,) = sent(server, "Originate")
+    assert headers == {
+        "Action": "Originate",
+        "ActionID": headers["ActionID"],
+        "Channel": "PJSIP/250",
+        "Application": "ChanSpy",
+        "Data": f"PJSIP/201-0000001a,{options}",
+        "Timeout": "30000",
+        "Async": "true",
+        "CallerID": '"Escucha 201" <201>',
+    }
+
+
+@pytest.mark.parametrize(
+    ("device", "channel", "mode"),
+    [
+        ("PJSIP/250", "PJSIP/201-1a,b", "listen"),  # a second ChanSpy argument
+        ("PJSIP/250", "PJSIP/201-1a\r\nAction: Hangup", "listen"),
+        ("PJSIP/250\r\n", "PJSIP/201-1a", "listen"),
+        ("250", "PJSIP/201-1a", "listen"),  # no technology
+        ("PJSIP/250", 'PJSIP/201-1a"', "listen"),
+        ("PJSIP/250", "PJSIP/201-1a", "steal"),
+    ],
+)
+def test_spy_sends_nothing_for_a_bad_channel_or_mode(server, gateway, device, channel, mode):
+    with pytest.raises(ValueError, match=r"control character|Tech/resource|spy mode"):
+        gateway.spy(SpyRequest(device=device, channel=channel, mode=mode))
+    assert server.actions("Originate") == []
+
+
+def test_spy_raises_the_pbx_message_on_error(server, gateway):
+    server.expect("Originate", [["Response: Error", "Message: Permission denied"]])
+    with pytest.raises(PbxActionFailed, match="Permission denied"):
+        gateway.spy(SpyRequest(device="PJSIP/250", channel="PJSIP/201-1a", mode="listen"))
+
+
 def test_queue_pause_raises_when_the_interface_is_unknown(server, gateway):
     server.expect("QueuePause", [["Response: Error", "Message: Interface not found"]])
     with pytest.raises(PbxActionFailed, match="Interface not found"):
@@ -114,7 +176,9 @@ def test_queue_add_raises_when_already_a_member(server, gateway):
 
 def test_queue_remove(server, gateway):
     server.expect("QueueRemove", [["Response: Success", "Message: Removed interface from queue"]])
-    gateway.queue_remove(queue="sales", interface="PJSIP/201")
+    assert gateway.queue_remove(queue="sales", interface="PJSIP/201") == (
+        "Removed interface from queue"
+    )
     (headers,) = sent(server, "QueueRemove")
     assert (headers["Queue"], headers["Interface"]) == ("sales", "PJSIP/201")
 
@@ -130,7 +194,9 @@ def test_queue_remove_raises_when_not_a_member(server, gateway):
 def test_set_dnd_on_writes_freepbx_key_and_busy_device_state(server, gateway):
     server.expect("DBPut", [DB_UPDATED])
     server.expect("Setvar", [VARIABLE_SET])
-    gateway.set_dnd(key="201", enabled=True)
+    assert gateway.set_dnd(key="201", enabled=True) == (
+        "Updated database successfully; Variable Set"
+    )
     (db,) = sent(server, "DBPut")
     (state,) = sent(server, "Setvar")
     assert (db["Family"], db["Key"], db["Val"]) == ("DND", "201", "YES")
@@ -150,7 +216,8 @@ def test_set_dnd_with_a_company_prefixed_key_writes_that_key_and_device(server, 
 def test_set_dnd_off_deletes_the_key_even_if_it_was_never_set(server, gateway):
     server.expect("DBDel", [DB_NOT_FOUND])
     server.expect("Setvar", [VARIABLE_SET])
-    gateway.set_dnd(key="201", enabled=False)
+    # the PBX's answers as they were: the end state is right all the same
+    assert gateway.set_dnd(key="201", enabled=False) == "Database entry not found; Variable Set"
     (db,) = sent(server, "DBDel")
     (state,) = sent(server, "Setvar")
     assert (db["Family"], db["Key"]) == ("DND", "201")

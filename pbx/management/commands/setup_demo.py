@@ -17,6 +17,8 @@ from pbx.models import ApiKey
 DEMO_DIRECTORY = Path(__file__).resolve().parents[2] / "demo" / "directory.json"
 ADMIN_USERNAME = "admin"
 API_KEY_NAME = "demo"
+# The admin's own phone for the dashboard's listen, whisper and barge: the simulator answers it.
+DEMO_SUPERVISOR_PHONE = "PJSIP/299"
 
 
 class Command(BaseCommand):
@@ -41,6 +43,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             report = directory_load(document)
             password_line = self._ensure_admin(password)
+            phone = self._ensure_phone()
             raw_key = self._rotate_api_key()
 
         company = document["companies"][0]
@@ -55,6 +58,8 @@ class Command(BaseCommand):
             f"Admin:    {base}/admin/",
             f"Login:    {ADMIN_USERNAME}",
             f"Password: {password_line}",
+            f"Phone:    {phone} (the admin's, rung to listen in on an agent's call from the "
+            "dashboard's Actions; the simulated PBX answers it)",
             f"API key:  {raw_key}",
             "          (shown only now; run setup_demo again for a new one)",
             "",
@@ -87,6 +92,17 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = user.is_active = True
         user.save()
         return shown
+
+    def _ensure_phone(self) -> str:
+        """The admin's supervisor profile and phone; a phone set since is kept."""
+        from dashboard.models import Supervisor
+
+        admin = get_user_model().objects.get(username=ADMIN_USERNAME)
+        supervisor, _created = Supervisor.objects.get_or_create(user=admin)
+        if not supervisor.phone:
+            supervisor.phone = DEMO_SUPERVISOR_PHONE
+            supervisor.save(update_fields=["phone"])
+        return supervisor.phone
 
     def _rotate_api_key(self) -> str:
         # Only the hash is stored, so a second run can only show a working key by issuing a new one.
