@@ -78,10 +78,11 @@ def main() -> None:
     from django.db import connection
 
     from pbx.ingest.runner import FileIngest, cdr_time_zone
+    from pbx.models import AgentEvent, AgentPause, AgentSession
     from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
 
     with connection.cursor() as cursor:
-        for model in (QueueEntry, QueueLogLine, IngestCursor):
+        for model in (QueueEntry, QueueLogLine, IngestCursor, AgentEvent, AgentSession, AgentPause):
             cursor.execute(f"TRUNCATE {model._meta.db_table}")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "queue_log"

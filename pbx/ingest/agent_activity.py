@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from functools import reduce
-from operator import or_
 
+from django.db import connection
 from django.db.models import Q
 
 from pbx.agents import DirectorySnapshot
-from pbx.ingest.lines import last_line_before
+from pbx.ingest.lines import last_lines_before
 from pbx.ingest.queue_log import MalformedLine, QueueLogRecord, parse_line
 from pbx.models.agents import (
     AGENT_EVENTS,
@@ -87,20 +87,19 @@ def record_agent_activity(
 
     Returns how many agent lines were new. Call inside the batch's transaction.
     """
-    rows = _new_rows(records, directory)
-    if not rows:
+    new = _store_new(_rows(records, directory))
+    if not new:
         return 0
-    AgentEvent.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     since: dict[int, datetime] = {}
-    for row in rows:
-        if row.agent_user_id is not None and row.event in _SPAN_EVENTS:
-            _earliest(since, row.agent_user_id, row.time)
-    for restart in sorted({row.time for row in rows if row.event == RESTART_EVENT}):
-        for user_id in _users_spanning(restart):
-            _earliest(since, user_id, restart)
+    for moment, event, user_id in new:
+        if user_id is not None and event in _SPAN_EVENTS:
+            _earliest(since, user_id, moment)
+    restarts = sorted({moment for moment, event, _user in new if event == RESTART_EVENT})
+    for user_id, restart in _users_spanning(restarts).items():
+        _earliest(since, user_id, restart)
     if since:
         derive_spans(since)
-    return len(rows)
+    return len(new)
 
 
 def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> None:
@@ -108,45 +107,78 @@ def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> Non
         since[user_id] = moment
 
 
-def _new_rows(records: Iterable[QueueLogRecord], directory: DirectorySnapshot) -> list[AgentEvent]:
-    wanted: dict[tuple[datetime, object], QueueLogRecord] = {}
-    for record in records:
-        if record.event in _AGENT_EVENTS:
-            wanted.setdefault((record.time, record.digest), record)
-    if not wanted:
-        return []
-    stored = set()
-    keys = list(wanted)
-    for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
-        times = [moment for moment, _digest in chunk]
-        stored.update(
-            AgentEvent.objects.filter(
-                time__gte=min(times), time__lte=max(times), digest__in=[d for _t, d in chunk]
-            ).values_list("time", "digest")
-        )
+_COLUMNS = ("time", "digest", "event", "queue_name", "agent", "agent_user_id", "company_id", "data")
+_TYPES = ("timestamptz", "uuid", "text", "text", "text", "integer", "integer", "text")
+
+
+def _rows(records: Iterable[QueueLogRecord], directory: DirectorySnapshot) -> list[tuple]:
+    """The agent lines as AgentEvent values (_COLUMNS), once each, with the user each names."""
     companies = _user_companies(directory)
-    rows = []
-    for key, record in wanted.items():
-        if key in stored:
+    rows: dict[tuple, tuple] = {}
+    for record in records:
+        if record.event not in _AGENT_EVENTS:
+            continue
+        digest = record.digest  # a hash each time it is read
+        if (record.time, digest) in rows:
             continue
         _queue_id, company_id = directory.queue(record.queue_name)
         user_id = None
         if record.event != RESTART_EVENT:
             user_id = directory.agent_user(record.agent, company_id)
-        rows.append(
-            AgentEvent(
-                time=record.time,
-                digest=record.digest,
-                event=record.event,
-                queue_name=record.queue_name,
-                agent=record.agent,
-                agent_user_id=user_id,
-                company_id=company_id if company_id is not None else companies.get(user_id),
-                data=record.data,
-            )
+        rows[record.time, digest] = (
+            record.time,
+            digest,
+            record.event,
+            record.queue_name,
+            record.agent,
+            user_id,
+            company_id if company_id is not None else companies.get(user_id),
+            record.data,
         )
-    return rows
+    return list(rows.values())
+
+
+def _store_new(rows: list[tuple]) -> list[tuple[datetime, str, int | None]]:
+    """Stores the rows not stored yet; returns (time, event, user) of those it stored."""
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        # COPY into a staging table, then one INSERT … ON CONFLICT DO NOTHING RETURNING.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS swan_agent_stage ("
+                + ", ".join(f"{name} {kind}" for name, kind in zip(_COLUMNS, _TYPES, strict=True))
+                + ")"
+            )
+            with cursor.cursor.copy(
+                f"COPY swan_agent_stage ({', '.join(_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {AgentEvent._meta.db_table} ({', '.join(_COLUMNS)}) "
+                f"SELECT {', '.join(_COLUMNS)} FROM swan_agent_stage "
+                "ON CONFLICT (time, digest) DO NOTHING RETURNING time, event, agent_user_id"
+            )
+            new = cursor.fetchall()
+            cursor.execute("TRUNCATE swan_agent_stage")
+            return new
+    stored = set()
+    for start in range(0, len(rows), 400):
+        chunk = rows[start : start + 400]
+        times = [row[0] for row in chunk]
+        stored.update(
+            AgentEvent.objects.filter(
+                time__gte=min(times), time__lte=max(times), digest__in=[row[1] for row in chunk]
+            ).values_list("time", "digest")
+        )
+    new = [row for row in rows if (row[0], row[1]) not in stored]
+    AgentEvent.objects.bulk_create(
+        [AgentEvent(**dict(zip(_COLUMNS, row, strict=True))) for row in new],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+    return [(row[0], row[2], row[5]) for row in new]
 
 
 def _user_companies(directory: DirectorySnapshot) -> dict[int | None, int]:
@@ -157,12 +189,26 @@ def _user_companies(directory: DirectorySnapshot) -> dict[int | None, int]:
     }
 
 
-def _users_spanning(moment: datetime) -> set[int]:
-    """Agents logged in or paused across `moment` as derived so far: a restart there ends it."""
-    spanning = Q(started_at__lte=moment) & (Q(ended_at__isnull=True) | Q(ended_at__gte=moment))
-    users = set(AgentSession.objects.filter(spanning).values_list("agent_user_id", flat=True))
-    users.update(AgentPause.objects.filter(spanning).values_list("agent_user_id", flat=True))
-    return users
+def _users_spanning(restarts: list[datetime]) -> dict[int, datetime]:
+    """Agents logged in or paused across a restart, as derived so far, and the first such restart.
+
+    One query per span table: the spans that reach from before the first restart to after the
+    last, then which restart each one spans.
+    """
+    if not restarts:
+        return {}
+    reaching = Q(started_at__lte=restarts[-1]) & (
+        Q(ended_at__isnull=True) | Q(ended_at__gte=restarts[0])
+    )
+    found: dict[int, datetime] = {}
+    for model in (AgentSession, AgentPause):
+        for user_id, start, end in model.objects.filter(reaching).values_list(
+            "agent_user_id", "started_at", "ended_at"
+        ):
+            index = bisect_left(restarts, start)
+            if index < len(restarts) and (end is None or end >= restarts[index]):
+                _earliest(found, user_id, restarts[index])
+    return found
 
 
 # ------------------------------------------------------------------------------------------------
@@ -171,22 +217,27 @@ def _users_spanning(moment: datetime) -> set[int]:
 
 def derive_spans(since: dict[int, datetime]) -> None:
     """Derives again the spans of these agents from their lines, from `since` (or earlier)."""
-    anchors = _anchors(since)
-    by_user = _per_user(anchors)
-    AgentSession.objects.filter(by_user).delete()
-    AgentPause.objects.filter(by_user).delete()
-    events: dict[int, list[AgentEvent]] = defaultdict(list)
-    for event in AgentEvent.objects.filter(
-        _per_user(anchors, field="time"), event__in=_SPAN_EVENTS
-    ).order_by("time", "pk"):
-        events[event.agent_user_id].append(event)
+    anchors, stale = _anchors(since)
+    for model, pks in stale.items():
+        model.objects.filter(pk__in=pks).delete()
+    earliest = min(anchors.values())
+    events: dict[int, list] = defaultdict(list)
+    for event in (
+        AgentEvent.objects.filter(
+            agent_user_id__in=list(anchors), time__gte=earliest, event__in=_SPAN_EVENTS
+        )
+        .order_by("time", "pk")
+        .values_list("agent_user_id", "time", "event", "queue_name", "data", named=True)
+    ):
+        if event.time >= anchors[event.agent_user_id]:
+            events[event.agent_user_id].append(event)
     restarts = list(
-        AgentEvent.objects.filter(event=RESTART_EVENT, time__gte=min(anchors.values()))
+        AgentEvent.objects.filter(event=RESTART_EVENT, time__gte=earliest)
         .order_by("time")
         .values_list("time", flat=True)
         .distinct()
     )
-    alive = {restart: last_line_before(restart) or restart for restart in restarts}
+    alive = _LastSignOfLife(restarts)
     companies = dict(PbxUser.objects.filter(pk__in=list(anchors)).values_list("pk", "company_id"))
     sessions, pauses = [], []
     for user_id, anchor in anchors.items():
@@ -194,8 +245,7 @@ def derive_spans(since: dict[int, datetime]) -> None:
             continue  # the user was deleted meanwhile
         timeline = Timeline()
         timeline.replay(
-            events.get(user_id, []),
-            [(restart, alive[restart]) for restart in restarts if restart >= anchor],
+            events.get(user_id, []), [r for r in restarts if r >= anchor], last_line=alive
         )
         company_id = companies[user_id]
         sessions.extend(
@@ -224,37 +274,61 @@ def derive_spans(since: dict[int, datetime]) -> None:
     )
 
 
-def _per_user(anchors: dict[int, datetime], *, field: str = "started_at") -> Q:
-    return reduce(or_, (Q(agent_user_id=u, **{f"{field}__gte": t}) for u, t in anchors.items()))
-
-
-def _anchors(since: dict[int, datetime]) -> dict[int, datetime]:
-    """For each agent, the earliest start of a span that reaches `since`, followed to a fixed point.
+def _anchors(since: dict[int, datetime]) -> tuple[dict[int, datetime], dict[type, list[int]]]:
+    """For each agent, the earliest start of a span that reaches `since`, followed to a fixed point;
+    and the spans from there on, to derive again.
 
     At that moment the agent had no queue open and no pause: its spans can be derived from there
     on from its lines alone. A login span and a pause span may overlap, so the search goes on
-    until no span starts earlier and reaches the anchor.
+    until no span starts earlier and reaches the anchor. Only spans that end after the earliest
+    anchor (or are open) can reach one: those are read, again if the earliest anchor moves back.
     """
     anchors = dict(since)
+    bound = min(anchors.values())
+    spans = _spans_after(list(anchors), bound)
     while True:
-        reaching = reduce(
-            or_,
-            (
-                Q(agent_user_id=u, started_at__lt=t)
-                & (Q(ended_at__isnull=True) | Q(ended_at__gte=t))
-                for u, t in anchors.items()
-            ),
-        )
         lowered = False
-        for model in (AgentSession, AgentPause):
-            for user_id, start in model.objects.filter(reaching).values_list(
-                "agent_user_id", "started_at"
-            ):
-                if start < anchors[user_id]:
-                    anchors[user_id] = start
-                    lowered = True
+        for _model, _pk, user_id, start, end in spans:
+            anchor = anchors[user_id]
+            if start < anchor and (end is None or end >= anchor):
+                anchors[user_id] = start
+                lowered = True
         if not lowered:
-            return anchors
+            break
+        if min(anchors.values()) < bound:
+            bound = min(anchors.values())
+            spans = _spans_after(list(anchors), bound)
+    stale: dict[type, list[int]] = defaultdict(list)
+    for model, pk, user_id, start, _end in spans:
+        if start >= anchors[user_id]:
+            stale[model].append(pk)
+    return anchors, stale
+
+
+def _spans_after(users: list[int], bound: datetime) -> list[tuple]:
+    """(model, pk, user, start, end) of these agents' spans open or ending at `bound` or later."""
+    reaching = Q(agent_user_id__in=users) & (Q(ended_at__isnull=True) | Q(ended_at__gte=bound))
+    return [
+        (model, *row)
+        for model in (AgentSession, AgentPause)
+        for row in model.objects.filter(reaching).values_list(
+            "pk", "agent_user_id", "started_at", "ended_at"
+        )
+    ]
+
+
+class _LastSignOfLife:
+    """The last line before each restart: read together for the restarts of a derivation, the
+    first time one of them ends an open span."""
+
+    def __init__(self, restarts: Sequence[datetime]) -> None:
+        self._restarts = restarts
+        self._known: dict[datetime, datetime | None] | None = None
+
+    def __call__(self, restart: datetime) -> datetime:
+        if self._known is None:
+            self._known = last_lines_before(self._restarts)
+        return self._known.get(restart) or restart
 
 
 @dataclass(slots=True)
@@ -275,16 +349,22 @@ class Timeline:
     logins: list[Span] = field(default_factory=list)
     pauses: list[Span] = field(default_factory=list)
 
-    def replay(self, events: Sequence, restarts: Sequence[tuple[datetime, datetime]]) -> None:
-        """`events` in time order (any order within a second); `restarts` as (time, last line)."""
-        pending = list(restarts)
+    def replay(
+        self,
+        events: Sequence,
+        restarts: Sequence[datetime],
+        *,
+        last_line: Callable[[datetime], datetime],
+    ) -> None:
+        """`events` in time order (any order within a second), `restarts` in time order;
+        `last_line(restart)` is the time of the last line written before that restart."""
         by_second: dict[datetime, list] = defaultdict(list)
         for event in events:
             by_second[event.time].append(event)
-        for moment in sorted(by_second.keys() | {r for r, _alive in pending}):
-            for _at, alive in [r for r in pending if r[0] <= moment]:
-                self._restart(alive)
-            pending = [r for r in pending if r[0] > moment]
+        starts = set(restarts)
+        for moment in sorted(by_second.keys() | starts):
+            if moment in starts:
+                self._restart(moment, last_line)
             for event in self._in_order(by_second.get(moment, [])):
                 self._apply(event)
                 self._settle(moment)
@@ -361,9 +441,14 @@ class Timeline:
         elif open_pause is not None:
             open_pause.end = moment
 
-    def _restart(self, alive: datetime) -> None:
-        for span in (*self.logins, *self.pauses):
-            if span.end is None:
+    def _restart(self, moment: datetime, last_line: Callable[[datetime], datetime]) -> None:
+        # Only the last span of each kind can be open: a span is closed before the next opens.
+        open_spans = [
+            spans[-1] for spans in (self.logins, self.pauses) if spans and spans[-1].end is None
+        ]
+        if open_spans:
+            alive = last_line(moment)
+            for span in open_spans:
                 span.end = max(alive, span.start)
         self.queues.clear()
         self.paused.clear()

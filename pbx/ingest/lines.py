@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Max
 
 from pbx.models.history import QueueLogLine
 
 
-def last_line_before(moment: datetime) -> datetime | None:
-    """The time of the latest stored line written before `moment`: the PBX's last sign of life."""
-    return QueueLogLine.objects.filter(time__lt=moment).aggregate(last=Max("time"))["last"]
+def last_lines_before(moments: Sequence[datetime]) -> dict[datetime, datetime | None]:
+    """For each moment, the time of the latest stored line written before it (the PBX's last
+    sign of life before a restart); None where there is none."""
+    if not moments:
+        return {}
+    if connection.vendor == "postgresql":
+        # One statement; each moment is a backward step on the index that leads with time.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT m, (SELECT max("time") FROM {QueueLogLine._meta.db_table} '
+                'WHERE "time" < m) FROM unnest(%s::timestamptz[]) AS m',
+                [list(moments)],
+            )
+            return dict(cursor.fetchall())
+    return {
+        moment: QueueLogLine.objects.filter(time__lt=moment).aggregate(last=Max("time"))["last"]
+        for moment in moments
+    }

@@ -70,7 +70,8 @@ class AgentSession(models.Model):
         verbose_name = _("agent session")
         verbose_name_plural = _("agent sessions")
         indexes = [
-            models.Index(fields=["agent_user", "started_at"], name="agent_session_user_idx"),
+            # Ingest reads an agent's spans open or ending after a moment (derivation anchors).
+            models.Index(fields=["agent_user", "ended_at"], name="agent_session_user_idx"),
             # A range's spans are those ending after its start (or open): the scan starts there.
             models.Index(
                 fields=["company", "ended_at"],
@@ -96,7 +97,7 @@ class AgentPause(models.Model):
         verbose_name = _("agent pause")
         verbose_name_plural = _("agent pauses")
         indexes = [
-            models.Index(fields=["agent_user", "started_at"], name="agent_pause_user_idx"),
+            models.Index(fields=["agent_user", "ended_at"], name="agent_pause_user_idx"),
             models.Index(
                 fields=["company", "ended_at"],
                 include=["agent_user", "started_at", "reason"],
