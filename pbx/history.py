@@ -100,7 +100,7 @@ def _extension_order(extension: str) -> tuple[int, str]:
 
 
 @dataclass
-class _Totals:
+class QueueTotals:
     completed: int = 0
     abandoned: int = 0
     wait_sum: int = 0
@@ -110,7 +110,7 @@ class _Totals:
     waiting: int = 0
     oldest_wait: datetime | None = None
 
-    def add(self, other: _Totals) -> None:
+    def add(self, other: QueueTotals) -> None:
         self.completed += other.completed
         self.abandoned += other.abandoned
         self.wait_sum += other.wait_sum
@@ -159,9 +159,9 @@ def _today_filter(queues: Iterable[Queue], now: datetime) -> Q:
     return condition
 
 
-def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, _Totals]:
-    """Today's figures and the callers waiting now, per queue, in two indexed aggregates."""
-    totals = {name: _Totals() for name in queues}
+def entry_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+    """Today's figures per queue, from its queue entries, in one indexed aggregate."""
+    totals = {name: QueueTotals() for name in queues}
     if not queues:
         return totals
     by_level: dict[int, list[str]] = defaultdict(list)
@@ -189,19 +189,41 @@ def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, _Totals]
         t.completed, t.abandoned = row["completed"], row["abandoned"]
         t.wait_sum, t.wait_max, t.ring_ok = row["wait_sum"], row["wait_max"], row["ring_ok"]
         t.talk = row["talk"]
-    callers = (
-        QueueCallerState.objects.filter(queue_name__in=list(queues))
+    return totals
+
+
+def waiting_callers(names: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
+    """Callers waiting now per queue, and since when the longest has waited (one aggregate)."""
+    rows = (
+        QueueCallerState.objects.filter(queue_name__in=list(names))
         .values("queue_name")
         .annotate(waiting=Count("pk"), oldest=Min("entered_at"))
         .order_by()
     )
-    for row in callers:
-        totals[row["queue_name"]].waiting = row["waiting"]
-        totals[row["queue_name"]].oldest_wait = row["oldest"]
+    return {row["queue_name"]: (row["waiting"], row["oldest"]) for row in rows}
+
+
+def logged_in_members(names: Iterable[str]) -> dict[str, set[str]]:
+    """Extensions of the users logged in to each queue now, paused or not (one query)."""
+    members: dict[str, set[str]] = defaultdict(set)
+    for queue_name, extension in (
+        QueueMemberState.objects.filter(queue_name__in=list(names), user__isnull=False)
+        .values_list("queue_name", "user__extension")
+        .distinct()
+    ):
+        members[queue_name].add(extension)
+    return members
+
+
+def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+    """Today's figures and the callers waiting now, per queue, in two indexed aggregates."""
+    totals = entry_totals(queues, now)
+    for name, (waiting, oldest) in waiting_callers(queues).items():
+        totals[name].waiting, totals[name].oldest_wait = waiting, oldest
     return totals
 
 
-def _alarm(queue: Queue, totals: _Totals, now: datetime) -> bool:
+def _alarm(queue: Queue, totals: QueueTotals, now: datetime) -> bool:
     status = totals.status()
     longest = (now - totals.oldest_wait).total_seconds() if totals.oldest_wait else 0
     return (
@@ -218,6 +240,33 @@ def _alarm(queue: Queue, totals: _Totals, now: datetime) -> bool:
     )
 
 
+def group_statuses(
+    groups: dict[str, list[str]],
+    queues: dict[str, Queue],
+    totals: dict[str, QueueTotals],
+    members: dict[str, set[str]],
+    now: datetime,
+) -> dict[str, dict[str, QueueGroupStatus]]:
+    """queues-status's answer from per-queue figures: a group adds up its visible queues."""
+    result: dict[str, QueueGroupStatus] = {}
+    for group, queue_names in groups.items():
+        group_totals = QueueTotals()
+        extensions: set[str] = set()
+        alarm = False
+        for name in dict.fromkeys(queue_names):
+            if name not in queues:
+                continue  # unknown or not visible: an empty queue
+            group_totals.add(totals[name])
+            extensions |= members.get(name, set())
+            alarm = alarm or _alarm(queues[name], totals[name], now)
+        result[group] = {
+            "members": sorted(extensions, key=_extension_order),
+            "alarm": alarm,
+            "status": group_totals.status(),
+        }
+    return {"queues": result}
+
+
 def queues_status(
     *,
     client: ApiClient,
@@ -227,37 +276,15 @@ def queues_status(
 ) -> dict[str, dict[str, QueueGroupStatus]]:
     """queues-status: per group, members logged in now, alarm, and today's figures.
 
-    Four queries whatever the number of groups and queues (five with `company`).
+    Four queries whatever the number of groups and queues (five with `company`). The REST
+    endpoint answers the same from the web worker's read cache (pbx/live_cache.py).
     """
     now = now or timezone.now()
     company_obj = company_get(client=client, ident=company) if company else None
     names = {name for members in groups.values() for name in members}
     queues = _visible_queues(client=client, names=names, company=company_obj)
     totals = _queue_totals(queues, now)
-    members: dict[str, set[str]] = defaultdict(set)
-    for queue_name, extension in (
-        QueueMemberState.objects.filter(queue_name__in=list(queues), user__isnull=False)
-        .values_list("queue_name", "user__extension")
-        .distinct()
-    ):
-        members[queue_name].add(extension)
-    result: dict[str, QueueGroupStatus] = {}
-    for group, queue_names in groups.items():
-        group_totals = _Totals()
-        extensions: set[str] = set()
-        alarm = False
-        for name in dict.fromkeys(queue_names):
-            if name not in queues:
-                continue  # unknown or not visible: an empty queue
-            group_totals.add(totals[name])
-            extensions |= members[name]
-            alarm = alarm or _alarm(queues[name], totals[name], now)
-        result[group] = {
-            "members": sorted(extensions, key=_extension_order),
-            "alarm": alarm,
-            "status": group_totals.status(),
-        }
-    return {"queues": result}
+    return group_statuses(groups, queues, totals, logged_in_members(queues), now)
 
 
 def speech_time(seconds: int) -> str:
@@ -316,7 +343,7 @@ def user_resume(
         names = {name for members in groups.values() for name in members}
         queues = _visible_queues(client=client, names=names, company=company_obj)
         totals = _queue_totals(queues, now)
-        all_queues = _Totals()
+        all_queues = QueueTotals()
         for name in queues:
             all_queues.add(totals[name])
         result["waiting-calls"] = {

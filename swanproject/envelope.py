@@ -65,6 +65,24 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def json_bytes(data: Any) -> bytes:
+    """JSON as the envelope writes it: compact, UTF-8, non-ASCII left unescaped."""
+    return _dumps(data)
+
+
+class Prerendered:
+    """A successful result already rendered as JSON (json_bytes): the renderer wraps it in the
+    envelope without encoding it again. Read caches keep their answers so (pbx/live_cache.py)."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes):
+        self.json = json
+
+
+_OK_PREFIX = b'{"error":false,"error-msg":null,"result":'
+
+
 class SafeJSONParser(JSONParser):
     """DRF's JSON parser, with a body nested past Python's recursion limit answered as a 400."""
 
@@ -86,6 +104,8 @@ class EnvelopeRenderer(BaseRenderer):
         response = (renderer_context or {}).get("response")
         if response is not None and response.exception:
             return _dumps(data)
+        if isinstance(data, Prerendered):
+            return _OK_PREFIX + data.json + b"}"
         return _dumps(envelope(result=data))
 
 
