@@ -50,8 +50,10 @@ QUEUES = {
     "ventas": ["q-ventas-1", "q-ventas-2", "q-ventas-3"],
     "soporte": ["q-soporte-1", "q-soporte-2"],
     "postventa": ["q-postventa-1", "q-postventa-2", "q-postventa-3"],
+    "citas": ["q-citas-1"],
+    "urgencias": ["q-urgencias-1"],
 }
-ENTRIES_PER_QUEUE = 1500
+ENTRIES_TODAY = 100_000  # spread over the queues
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 HOST = "127.0.0.1"
 
@@ -190,7 +192,7 @@ def seed() -> tuple[str, str]:
     outcomes = ["answered"] * 7 + ["abandoned", "timeout", "transferred"]
     rows = []
     for i, q in enumerate(queues):
-        for n in range(ENTRIES_PER_QUEUE):
+        for n in range(ENTRIES_TODAY // len(queues)):
             outcome = rng.choice(outcomes)
             answered = outcome in ("answered", "transferred")
             rows.append(

@@ -342,34 +342,50 @@ def user_resume(
     if groups:
         names = {name for members in groups.values() for name in members}
         queues = _visible_queues(client=client, names=names, company=company_obj)
-        totals = _queue_totals(queues, now)
-        all_queues = QueueTotals()
-        for name in queues:
-            all_queues.add(totals[name])
-        result["waiting-calls"] = {
-            group: sum(totals[name].waiting for name in dict.fromkeys(names) if name in queues)
-            for group, names in groups.items()
-        }
-        result["queue"] = {
-            "completed": all_queues.completed,
-            "abandoned": all_queues.abandoned,
-            "totalSpeechTime": speech_time(all_queues.talk),
-        }
+        result.update(queue_resume(groups, queues, _queue_totals(queues, now)))
     if user is not None:
-        result["user"] = _user_figures(
-            user=user, company=company_obj, department=department_obj, queues=queues, now=now
+        base_ids = _base_user_ids(
+            user=user, company=company_obj, department=department_obj, queues=queues
+        )
+        start, end = day_bounds(company_obj.time_zone, now)
+        result["user"] = user_figures(
+            user_id=user.pk,
+            totals=agent_totals(base_ids, start, end),
+            members=len(base_ids),
+            last=last_call(user=user),
         )
     return result
 
 
-def _user_figures(
+def queue_resume(
+    groups: dict[str, list[str]], queues: dict[str, Queue], totals: dict[str, QueueTotals]
+) -> dict[str, Any]:
+    """user-resume's `waiting-calls` per group and `queue`, today's totals of all the queues."""
+    all_queues = QueueTotals()
+    for name in queues:
+        all_queues.add(totals[name])
+    return {
+        "waiting-calls": {
+            group: sum(totals[name].waiting for name in dict.fromkeys(names) if name in queues)
+            for group, names in groups.items()
+        },
+        "queue": {
+            "completed": all_queues.completed,
+            "abandoned": all_queues.abandoned,
+            "totalSpeechTime": speech_time(all_queues.talk),
+        },
+    }
+
+
+def _base_user_ids(
     *,
     user: PbxUser,
     company: Company,
     department: Department | None,
     queues: dict[str, Queue],
-    now: datetime,
-) -> dict[str, Any]:
+) -> set[int]:
+    """Whom the user is compared with: its department, else its queues' members, else its
+    company; the user always counts."""
     if department is not None:
         base_users: QuerySet = PbxUser.objects.filter(department=department)
     elif queues:
@@ -378,25 +394,45 @@ def _user_figures(
         )
     else:
         base_users = PbxUser.objects.filter(company=company)
-    base_ids = set(base_users.values_list("pk", flat=True)) | {user.pk}
-    start, end = day_bounds(company.time_zone, now)
-    mine = Q(agent_user=user)
-    figures = QueueEntry.objects.filter(
-        agent_user__in=base_ids, outcome__in=ANSWERED, entered_at__gte=start, entered_at__lt=end
-    ).aggregate(
-        all_completed=Count("pk"),
-        all_talk=Sum("talk_seconds", default=0),
-        completed=Count("pk", filter=mine),
-        talk=Sum("talk_seconds", filter=mine, default=0),
+    return set(base_users.values_list("pk", flat=True)) | {user.pk}
+
+
+def agent_totals(
+    user_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[int, tuple[int, int]]:
+    """Queue calls each of these users answered between start and end, and their talk seconds
+    (one aggregate on the agent index)."""
+    rows = (
+        QueueEntry.objects.filter(
+            agent_user__in=list(user_ids),
+            outcome__in=ANSWERED,
+            entered_at__gte=start,
+            entered_at__lt=end,
+        )
+        .values("agent_user")
+        .annotate(completed=Count("pk"), talk=Sum("talk_seconds", default=0))
+        .order_by()
     )
-    members = len(base_ids)
-    last = _last_call(user=user)
+    return {row["agent_user"]: (row["completed"], row["talk"]) for row in rows}
+
+
+def user_figures(
+    *,
+    user_id: int,
+    totals: dict[int, tuple[int, int]],
+    members: int,
+    last: LastCall | None,
+) -> dict[str, Any]:
+    """user-resume's `user`: its figures against the base's per-member average."""
+    completed, talk = totals.get(user_id, (0, 0))
+    all_completed = sum(count for count, _talk in totals.values())
+    all_talk = sum(seconds for _count, seconds in totals.values())
     return {
-        "completed": figures["completed"],
-        "totalSpeechTime": speech_time(figures["talk"]),
+        "completed": completed,
+        "totalSpeechTime": speech_time(talk),
         "lastCall": last["number"] if last else None,
-        "stats_complete": _comparison(figures["completed"], figures["all_completed"] / members),
-        "stats_time": _comparison(figures["talk"], figures["all_talk"] / members),
+        "stats_complete": _comparison(completed, all_completed / members),
+        "stats_time": _comparison(talk, all_talk / members),
     }
 
 
@@ -467,13 +503,14 @@ def _calls(
     return [call for _, _, call in calls]
 
 
-def _last_call(*, user: PbxUser) -> LastCall | None:
+def last_call(*, user: PbxUser, devices: list[str] | None = None) -> LastCall | None:
     """The user's newest call as last-calls orders them: by the call's first row on the user.
 
     The newest row alone can belong to an older call (a caller who waited rang the user again
     on a retry), so every call with a row since the start of that row's call is a candidate.
+    `devices`, when the caller knows them, spares reading the user's terminals.
     """
-    devices = _devices(user)
+    devices = _devices(user) if devices is None else devices
     involving = CdrRecord.objects.filter(_involving(user, devices))
     latest = involving.order_by("-calldate", "-pk").first()
     if latest is None:

@@ -47,13 +47,18 @@ class UserResumeView(SwanView):
 
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
+        extension = clean_extension(extension)
+        company = get_str(params, "company", required=True)
+        groups = get_groups(params, "queues")
+        department = get_str(params, "department")
+        self.live_probe(request, catch_up=True)
         return Response(
-            history.user_resume(
+            live_cache.user_resume(
                 client=request.user,
-                extension=clean_extension(extension),
-                company=get_str(params, "company", required=True),
-                groups=get_groups(params, "queues"),
-                department=get_str(params, "department"),
+                extension=extension,
+                company=company,
+                groups=groups,
+                department=department,
             )
         )
 

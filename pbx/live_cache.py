@@ -17,23 +17,29 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from pbx import live_version, selectors
 from pbx.agents import same_device
 from pbx.auth import ApiClient
 from pbx.history import (
     QueueTotals,
+    agent_totals,
     day_bounds,
     entry_totals,
     group_statuses,
+    last_call,
     logged_in_members,
+    queue_resume,
+    user_figures,
     waiting_callers,
 )
 from pbx.live_version import Changed, Probe
-from pbx.models import Company, Department, PbxUser, Queue
-from pbx.presence import PresenceRow, presence_rows
+from pbx.models import Company, Department, PbxUser, Queue, QueueMember
+from pbx.presence import STATUS_LABELS, PresenceRow, presence_rows
 from swanproject.envelope import Prerendered, json_bytes
 from terminals.models import Terminal
 
@@ -46,6 +52,7 @@ class _User:
     pk: int
     company_id: int
     extension: str
+    department_id: int | None
     department: str | None
 
 
@@ -58,38 +65,58 @@ class _Directory:
     by_extension: dict[tuple[int, str], int] = field(default_factory=dict)
     company_users: dict[int, list[int]] = field(default_factory=dict)  # in extension order
     departments: dict[int, dict[str, str]] = field(default_factory=dict)  # lower → name
+    department_pks: dict[int, list[tuple[str, int]]] = field(default_factory=dict)  # by name
+    department_users: dict[int, set[int]] = field(default_factory=dict)
     device_users: dict[str, set[int]] = field(default_factory=dict)
+    user_devices: dict[int, list[str]] = field(default_factory=dict)  # as history reads them
     queues: dict[str, Queue] = field(default_factory=dict)
+    queue_members: dict[str, set[int]] = field(default_factory=dict)  # as configured
 
     @classmethod
     def load(cls) -> _Directory:
         directory = cls()
         directory.companies = {c.pk: c for c in Company.objects.order_by("pk")}
         company_users: dict[int, list[_User]] = defaultdict(list)
-        for pk, company_id, extension, department in PbxUser.objects.values_list(
-            "pk", "company_id", "extension", "department__name"
+        department_users: dict[int, set[int]] = defaultdict(set)
+        for pk, company_id, extension, department_id, department in PbxUser.objects.values_list(
+            "pk", "company_id", "extension", "department_id", "department__name"
         ):
-            user = _User(pk, company_id, extension, department)
+            user = _User(pk, company_id, extension, department_id, department)
             directory.users[pk] = user
             directory.by_extension[company_id, extension] = pk
             company_users[company_id].append(user)
+            if department_id is not None:
+                department_users[department_id].add(pk)
+        directory.department_users = dict(department_users)
         directory.company_users = {
             company_id: [u.pk for u in sorted(users, key=lambda u: (len(u.extension), u.extension))]
             for company_id, users in company_users.items()
         }
         departments: dict[int, dict[str, str]] = defaultdict(dict)
-        for company_id, name in Department.objects.values_list("company_id", "name"):
+        department_pks: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for pk, company_id, name in Department.objects.order_by("name").values_list(
+            "pk", "company_id", "name"
+        ):
             departments[company_id][name.lower()] = name
+            department_pks[company_id].append((name, pk))
         directory.departments = dict(departments)
+        directory.department_pks = dict(department_pks)
         devices: dict[str, set[int]] = defaultdict(set)
+        user_devices: dict[int, set[str]] = defaultdict(set)
         for user_id, interface in Terminal.objects.filter(user__isnull=False).values_list(
             "user_id", "interface"
         ):
             devices[same_device(interface).lower()].add(user_id)
+            user_devices[user_id].add(same_device(interface))
         directory.device_users = dict(devices)
+        directory.user_devices = {pk: sorted(names) for pk, names in user_devices.items()}
         directory.queues = {
             q.name: q for q in Queue.objects.select_related("company").order_by("name")
         }
+        members: dict[str, set[int]] = defaultdict(set)
+        for queue_name, user_id in QueueMember.objects.values_list("queue__name", "user_id"):
+            members[queue_name].add(user_id)
+        directory.queue_members = dict(members)
         return directory
 
     def visible(self, client: ApiClient) -> list[Company]:
@@ -102,6 +129,31 @@ class _Directory:
             if company.slug.lower() == wanted or company.name.lower() == wanted:
                 return company
         raise selectors.company_not_found(ident)
+
+    def user_find(self, client: ApiClient, extension: str, company: str | None) -> int | None:
+        """As selectors.user_find: the user's pk, None if none, 409 if ambiguous."""
+        if company is not None:
+            companies = [self.company_get(client, company)]
+        else:
+            companies = self.visible(client)
+        found = [
+            pk for c in companies if (pk := self.by_extension.get((c.pk, extension))) is not None
+        ]
+        if len(found) > 1:
+            raise selectors.extension_ambiguous(extension)
+        return found[0] if found else None
+
+    def visible_queues(
+        self, client: ApiClient, names: Iterable[str], company: Company | None
+    ) -> dict[str, Queue]:
+        """As history._visible_queues."""
+        return {
+            name: queue
+            for name in set(names)
+            if (queue := self.queues.get(name)) is not None
+            and client.sees_company(queue.company_id)
+            and (company is None or queue.company_id == company.pk)
+        }
 
 
 @dataclass
@@ -124,49 +176,49 @@ class LiveCache:
             self.version: int | None = None
             self._directory: _Directory | None = None
             self._rows: dict[int, PresenceRow] = {}
-            self._json: dict[tuple[int, bool], bytes] = {}
+            # user → (with mobile, language) → the row as JSON
+            self._json: dict[int, dict[tuple[bool, str], bytes]] = {}
             self._queue_live: dict[str, _QueueLive] = {}
             self._figures: dict[str, tuple[datetime, QueueTotals]] = {}
+            # base of comparison → (day start, its user ids, today's answered calls and talk
+            # per user); any change of the history drops them all
+            self._agent_totals: dict[tuple, tuple[datetime, set[int], dict]] = {}
 
     # -- keeping up -------------------------------------------------------------------------
 
     def catch_up(self) -> Probe:
-        """Probes the shared state and drops whatever changed since the last request."""
-        probe = live_version.probe()
+        """Probes the shared state and applies whatever changed since the last request."""
         with self._lock:
-            self._catch_up(probe)
+            probe, changes = live_version.probe_with_changes(
+                after=self.version, at_most=MAX_CHANGES_BEHIND
+            )
+            if self.version != probe.version:
+                if changes is None:  # a directory change, a new database, or too far behind
+                    self.reset()
+                else:
+                    for changed in changes:
+                        self._apply(changed)
+                self.version = probe.version
         return probe
 
-    def _catch_up(self, probe: Probe) -> None:
-        if self.version == probe.version:
-            return
-        changes = None
-        if (
-            self.version is not None
-            and probe.reset <= self.version < probe.version
-            and probe.version - self.version <= MAX_CHANGES_BEHIND
-        ):
-            changes = live_version.changes_between(self.version, probe.version)
-        if changes is None:  # a directory change, a new database, or too far behind
-            self.reset()
-        else:
-            for changed in changes:
-                self._drop(changed)
-        self.version = probe.version
-
-    def _drop(self, changed: Changed) -> None:
+    def _apply(self, changed: Changed) -> None:
         users = set(changed.users)
         if self._directory is not None:
             for device in changed.devices:
                 users |= self._directory.device_users.get(same_device(device).lower(), set())
         for user_id in users:
-            self._rows.pop(user_id, None)
-            self._json.pop((user_id, False), None)
-            self._json.pop((user_id, True), None)
+            row = changed.rows.get(user_id)
+            if row is None:
+                self._rows.pop(user_id, None)
+            else:
+                self._rows[user_id] = row
+            self._json.pop(user_id, None)
         for name in changed.queues:
             self._queue_live.pop(name, None)
         for name in changed.history:
             self._figures.pop(name, None)
+        if changed.history:
+            self._agent_totals.clear()
 
     def _dir(self) -> _Directory:
         if self._directory is None:
@@ -182,39 +234,31 @@ class LiveCache:
                 self._rows[row.user_id] = row
 
     def _row_json(self, user_id: int, *, with_mobile: bool) -> bytes | None:
-        """The user's row as JSON; None if the user was deleted since the directory was read
-        (the change that says so comes with the next request)."""
-        key = (user_id, with_mobile)
-        rendered = self._json.get(key)
+        """The user's row as JSON, in the request's language; None if the user was deleted
+        since the directory was read (the change that says so comes with the next request)."""
+        renderings = self._json.setdefault(user_id, {})
+        key = (with_mobile, get_language())
+        rendered = renderings.get(key)
         if rendered is None:
             row = self._rows.get(user_id)
             if row is None:
                 return None
             data: dict = dict(row.as_user_status())
+            # The label in this request's language: the row may come from another process.
+            data["description"] = row.reason or str(STATUS_LABELS[row.status])
             if with_mobile:
                 data["mobile"] = row.mobile or None
-            rendered = self._json[key] = json_bytes(data)
+            rendered = renderings[key] = json_bytes(data)
         return rendered
 
     def user_status(self, *, client: ApiClient, extension: str, company: str | None) -> Prerendered:
         """userStatus GET: as selectors.user_get + user_status_get."""
         with self._lock:
-            directory = self._dir()
-            if company is not None:
-                companies = [directory.company_get(client, company)]
-            else:
-                companies = directory.visible(client)
-            found = [
-                pk
-                for c in companies
-                if (pk := directory.by_extension.get((c.pk, extension))) is not None
-            ]
-            if len(found) > 1:
-                raise selectors.extension_ambiguous(extension)
-            if not found:
+            pk = self._dir().user_find(client, extension, company)
+            if pk is None:
                 raise selectors.extension_not_found(extension)
-            self._load_rows(found)
-            rendered = self._row_json(found[0], with_mobile=False)
+            self._load_rows([pk])
+            rendered = self._row_json(pk, with_mobile=False)
             if rendered is None:
                 raise selectors.extension_not_found(extension)
             return Prerendered(rendered)
@@ -259,23 +303,89 @@ class LiveCache:
             directory = self._dir()
             company_obj = directory.company_get(client, company) if company else None
             names = {name for members in groups.values() for name in members}
-            queues = {
-                name: queue
-                for name in names
-                if (queue := directory.queues.get(name)) is not None
-                and client.sees_company(queue.company_id)
-                and (company_obj is None or queue.company_id == company_obj.pk)
-            }
-            self._load_queues(queues, now)
-            totals: dict[str, QueueTotals] = {}
-            members: dict[str, set[str]] = {}
-            for name in queues:
-                live = self._queue_live[name]
-                totals[name] = dataclasses.replace(
-                    self._figures[name][1], waiting=live.waiting, oldest_wait=live.oldest
-                )
-                members[name] = live.members
+            queues = directory.visible_queues(client, names, company_obj)
+            totals = self._queue_totals(queues, now)
+            members = {name: self._queue_live[name].members for name in queues}
             return group_statuses(groups, queues, totals, members, now)
+
+    def user_resume(
+        self,
+        *,
+        client: ApiClient,
+        extension: str,
+        company: str,
+        groups: dict[str, list[str]] | None,
+        department: str | None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """user-resume: as history.user_resume, from the figures kept here; the user's last
+        call is read from the CDR each time."""
+        now = now or timezone.now()
+        with self._lock:
+            directory = self._dir()
+            company_obj = directory.company_get(client, company)
+            user_pk = directory.user_find(client, extension, company)
+            department_pk = None
+            if department:
+                wanted = department.lower()
+                department_pk = next(
+                    (
+                        pk
+                        for name, pk in directory.department_pks.get(company_obj.pk, [])
+                        if name.lower() == wanted
+                    ),
+                    None,
+                )
+                if department_pk is None:
+                    raise selectors.department_not_found(department, company_obj)
+            result: dict[str, Any] = {"waiting-calls": {}}
+            queues: dict[str, Queue] = {}
+            if groups:
+                names = {name for members in groups.values() for name in members}
+                queues = directory.visible_queues(client, names, company_obj)
+                result.update(queue_resume(groups, queues, self._queue_totals(queues, now)))
+            if user_pk is None:
+                return result
+            if department_pk is not None:
+                base_key: tuple = ("department", department_pk)
+                base = directory.department_users.get(department_pk, set())
+            elif queues:
+                base_key = ("queues", frozenset(queues))
+                base = set().union(*(directory.queue_members.get(n, set()) for n in queues))
+            else:
+                base_key = ("company", company_obj.pk)
+                base = set(directory.company_users.get(company_obj.pk, []))
+            base = base | {user_pk}
+            start, end = day_bounds(company_obj.time_zone, now)
+            cached = self._agent_totals.get(base_key)
+            if cached is None or cached[0] != start or not base <= cached[1]:
+                # The user counts in its base even when not of it: keep its figures beside.
+                ids = base | (cached[1] if cached is not None and cached[0] == start else set())
+                cached = (start, ids, agent_totals(ids, start, end))
+                self._agent_totals[base_key] = cached
+            totals = {pk: figures for pk, figures in cached[2].items() if pk in base}
+            user = directory.users[user_pk]
+            devices = directory.user_devices.get(user_pk, [])
+        person = PbxUser(pk=user.pk, company=company_obj, extension=user.extension)
+        result["user"] = user_figures(
+            user_id=user_pk,
+            totals=totals,
+            members=len(base),
+            last=last_call(user=person, devices=devices),
+        )
+        return result
+
+    def _queue_totals(self, queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+        """Today's figures and the callers waiting now, per queue, as history._queue_totals."""
+        self._load_queues(queues, now)
+        return {
+            name: dataclasses.replace(
+                self._figures[name][1],
+                waiting=self._queue_live[name].waiting,
+                oldest_wait=self._queue_live[name].oldest,
+            )
+            for name in queues
+        }
 
     def _load_queues(self, queues: dict[str, Queue], now: datetime) -> None:
         stale = {}

@@ -18,16 +18,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pbx.models import ListenerLease, LiveChange, LiveVersion
+from pbx.models import ListenerLease, LiveChange, LiveVersion, PbxUser
+from pbx.presence import PresenceRow, presence_rows
 
 # LiveChange rows kept; a reader further behind than this starts again from the database.
 KEEP_CHANGES = 2000
 PRUNE_EVERY = 500
+# Users whose new status a change stores at most; the caches read a bigger one themselves.
+ROWS_AT_MOST = 200
 _DEVICE_EVENTS = frozenset({"devicestatechange"})
 _QUEUE_EVENTS = frozenset(
     {
@@ -48,21 +52,17 @@ _QUEUE_EVENTS = frozenset(
 @dataclass
 class Changed:
     """What one change touched: users (ids), devices (names), queues (names, live members and
-    callers) and history (queue names whose queue entries changed)."""
+    callers) and history (queue names whose queue entries changed); `rows`, the new status of
+    some of the users, read by the writer so that the read caches need not read it again."""
 
     users: set[int] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
     queues: set[str] = field(default_factory=set)
     history: set[str] = field(default_factory=set)
+    rows: dict[int, PresenceRow] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.users or self.devices or self.queues or self.history)
-
-    def merge(self, other: Changed) -> None:
-        self.users |= other.users
-        self.devices |= other.devices
-        self.queues |= other.queues
-        self.history |= other.history
 
     def dumps(self) -> str:
         return json.dumps(
@@ -71,19 +71,34 @@ class Changed:
                 "devices": sorted(self.devices),
                 "queues": sorted(self.queues),
                 "history": sorted(self.history),
+                "rows": [_row_fields(row) for row in self.rows.values()],
             },
+            ensure_ascii=False,
             separators=(",", ":"),
         )
 
     @classmethod
     def loads(cls, text: str) -> Changed:
         data = json.loads(text)
+        rows = [_row_of(fields) for fields in data.get("rows", ())]
         return cls(
             users=set(data["users"]),
             devices=set(data["devices"]),
             queues=set(data["queues"]),
             history=set(data["history"]),
+            rows={row.user_id: row for row in rows},
         )
+
+
+def _row_fields(row: PresenceRow) -> list:
+    since = row.since.isoformat() if row.since is not None else None
+    return [row.user_id, row.company_id, row.extension, row.name, row.mobile, row.status,
+            row.description, row.reason, since]  # fmt: skip
+
+
+def _row_of(fields: list) -> PresenceRow:
+    *head, since = fields
+    return PresenceRow(*head, since=datetime.fromisoformat(since) if since else None)
 
 
 def live_changed(
@@ -93,17 +108,25 @@ def live_changed(
     queues: Iterable[str] = (),
     history: Iterable[str] = (),
     everything: bool = False,
+    with_rows: bool = False,
 ) -> int | None:
     """Numbers a change; call it inside the writer's transaction, after its writes.
 
-    `everything` (the directory changed) makes every read cache start again. Returns the new
-    version, or None when nothing was named.
+    `everything` (the directory changed) makes every read cache start again. `with_rows`
+    (the listener) also stores the users' new status, read here once instead of by every web
+    worker: read after the version row is locked, it is at least as new as every change
+    numbered before. Returns the new version, or None when nothing was named.
     """
     changed = Changed(set(users), set(devices), set(queues), set(history))
     if not changed and not everything:
         return None
     with transaction.atomic(savepoint=False):
         version = _bump(everything=everything)
+        if with_rows and 0 < len(changed.users) <= ROWS_AT_MOST:
+            changed.rows = {
+                row.user_id: row
+                for row in presence_rows(PbxUser.objects.filter(pk__in=changed.users))
+            }
         if changed:
             LiveChange.objects.create(version=version, changed=changed.dumps())
         if version % PRUNE_EVERY == 0:
@@ -112,12 +135,13 @@ def live_changed(
 
 
 def announce(changed: Changed) -> int | None:
-    """live_changed for what `changed_by_events` found."""
+    """live_changed for what `changed_by_events` found, with the users' new status."""
     return live_changed(
         users=changed.users,
         devices=changed.devices,
         queues=changed.queues,
         history=changed.history,
+        with_rows=True,
     )
 
 
@@ -168,18 +192,31 @@ def _probe_sql() -> str:
     global _PROBE_SQL
     if _PROBE_SQL is None:
         version = connection.ops.quote_name(LiveVersion._meta.db_table)
+        change = connection.ops.quote_name(LiveChange._meta.db_table)
         lease = connection.ops.quote_name(ListenerLease._meta.db_table)
-        # One round trip for both; the version row may be absent (new or flushed database).
+        # One statement, so one snapshot: the version, the link, and the changes after the
+        # caller's version (never before the latest reset). The version row may be absent (a
+        # new or flushed database).
         _PROBE_SQL = (
-            f"SELECT v.version, v.reset, EXISTS (SELECT 1 FROM {lease} l WHERE l.connected "
-            f"AND l.expires_at > %s AND l.holder <> '') FROM (SELECT 1 AS one) AS o "
-            f"LEFT JOIN {version} v ON v.id = 1"
+            f"SELECT 0, v.version, v.reset, EXISTS (SELECT 1 FROM {lease} l WHERE l.connected "
+            f"AND l.expires_at > %s AND l.holder <> ''), NULL "
+            f"FROM (SELECT 1 AS one) AS o LEFT JOIN {version} v ON v.id = 1 "
+            f"UNION ALL SELECT 1, d.version, NULL, NULL, d.changed FROM ("
+            f"SELECT c.version, c.changed FROM {change} c WHERE c.version > %s "
+            f"AND c.version > COALESCE((SELECT r.reset FROM {version} r WHERE r.id = 1), 0) "
+            f"ORDER BY c.version LIMIT %s) AS d ORDER BY 1, 2"
         )
     return _PROBE_SQL
 
 
 def probe() -> Probe:
-    """The live version and the PBX link's state, in one query.
+    """The live version and the PBX link's state, in one query."""
+    return probe_with_changes(after=None, at_most=0)[0]
+
+
+def probe_with_changes(*, after: int | None, at_most: int) -> tuple[Probe, list[Changed] | None]:
+    """probe(), and in the same query up to `at_most` of the changes numbered after `after`;
+    None instead of them when they cannot all be had (some no longer kept, or a reset since).
 
     With CONN_HEALTH_CHECKS (the web tier's persistent connections) Django would first send
     `SELECT 1` to check a reused connection: this query is that check instead. If the
@@ -194,29 +231,23 @@ def probe() -> Probe:
     if check:
         connection.health_check_done = True
     try:
-        return _probe()
+        rows = _probe(after, at_most)
     except (OperationalError, InterfaceError):
         if not check:
             raise
         connection.close()
-        return _probe()
+        rows = _probe(after, at_most)
+    _kind, version, reset, live, _changed = rows[0]
+    found = Probe(version=version or 0, reset=reset or 0, link_live=bool(live))
+    if after is None or after < found.reset or after > found.version:
+        return found, None
+    changes = [Changed.loads(text) for _kind, _version, _r, _l, text in rows[1:]]
+    return found, changes if len(changes) == found.version - after else None
 
 
-def _probe() -> Probe:
+def _probe(after: int | None, at_most: int) -> list[tuple]:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    skip = after if after is not None and at_most > 0 else 2**62
     with connection.cursor() as cursor:
-        cursor.execute(_probe_sql(), [now])
-        version, reset, live = cursor.fetchone()
-    return Probe(version=version or 0, reset=reset or 0, link_live=bool(live))
-
-
-def changes_between(after: int, upto: int) -> list[Changed] | None:
-    """The changes numbered after..upto, in order; None if any is no longer kept."""
-    rows = list(
-        LiveChange.objects.filter(version__gt=after, version__lte=upto)
-        .order_by("version")
-        .values_list("changed", flat=True)
-    )
-    if len(rows) != upto - after:
-        return None
-    return [Changed.loads(text) for text in rows]
+        cursor.execute(_probe_sql(), [now, skip, at_most])
+        return cursor.fetchall()

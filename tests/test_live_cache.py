@@ -25,6 +25,7 @@ from pbx.models import (
     ListenerLease,
     LiveChange,
     LiveVersion,
+    QueueMember,
     QueueMemberState,
 )
 from pbx.models.history import QueueEntry
@@ -286,6 +287,28 @@ def test_changes_no_longer_kept_make_the_cache_read_everything_again(api, ana):
     assert status_of(api) == "busy"
 
 
+def test_the_listener_hands_the_new_status_to_the_caches(api, ana, django_assert_num_queries):
+    """Read once by the listener, inside its transaction, instead of by every worker."""
+    assert status_of(api) == "available"
+    LiveState().apply_events(
+        [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "RINGING"}]
+    )
+    with django_assert_num_queries(1):  # the probe brings the change and the row
+        assert status_of(api) == "ringing"
+
+
+def test_descriptions_are_in_each_requests_language(api, ana):
+    assert result(api.get("/userStatus/200"))["description"] == "Disponible"
+    english = result(api.get("/userStatus/200", HTTP_ACCEPT_LANGUAGE="en"))
+    assert english["description"] == "Available"
+    LiveState().apply_events(
+        [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}]
+    )
+    rows = result(api.get("/blf-users/onfarma", HTTP_ACCEPT_LANGUAGE="en"))
+    assert rows[0]["description"] == "Busy"
+    assert result(api.get("/blf-users/onfarma"))[0]["description"] == "Ocupado"
+
+
 def test_warm_reads_cost_one_query(api, ana, django_assert_num_queries):
     groups = {"queues[g][]": "q-soporte"}
     for path, params in (
@@ -314,11 +337,11 @@ def test_a_cached_answer_still_says_when_the_link_went_stale(api, ana, monkeypat
 def test_the_probe_replaces_the_health_check_and_reconnects_once(monkeypatch):
     calls = []
 
-    def flaky():
+    def flaky(after, at_most):
         calls.append(connections[DEFAULT_DB_ALIAS].health_check_done)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return live_version.Probe(version=3, reset=1, link_live=False)
+        return [(0, 3, 1, False, None)]
 
     closed = []
     wrapper = connections[DEFAULT_DB_ALIAS]
@@ -333,7 +356,7 @@ def test_the_probe_replaces_the_health_check_and_reconnects_once(monkeypatch):
 
 
 def test_a_broken_connection_inside_a_transaction_is_not_retried(monkeypatch):
-    def broken():
+    def broken(after, at_most):
         raise InterfaceError("connection already closed")
 
     monkeypatch.setattr(live_version, "_probe", broken)
@@ -348,3 +371,72 @@ def test_a_new_database_starts_the_version_itself(ana):
     assert live_version.live_changed(everything=True) == 2
     assert live_version.probe() == live_version.Probe(version=2, reset=2, link_live=False)
     assert live_version.live_changed() is None  # nothing named: no change
+
+
+# -- user-resume ------------------------------------------------------------------------------
+
+
+def resume(api, extension="200", **params):
+    return result(api.get(f"/user-resume/{extension}", {"company": "onfarma", **params}))
+
+
+def answered(queue, user, *, talk=60):
+    return QueueEntry.objects.create(
+        callid=f"{user.pk}.{QueueEntry.objects.count()}",
+        queue_name=queue,
+        entered_at=timezone.now() - timedelta(minutes=5),
+        outcome="answered",
+        wait_seconds=4,
+        talk_seconds=talk,
+        agent_user=user,
+    )
+
+
+def test_an_ingested_queue_log_is_answered_by_the_next_user_resume(api, ana, tmp_path):
+    groups = {"queues[g][]": "q-soporte"}
+    before = resume(api, **groups)
+    assert (before["user"]["completed"], before["queue"]["completed"]) == (0, 0)
+    start = int(timezone.now().timestamp()) - 120
+    log = write_queue_log(
+        tmp_path / "queue_log",
+        [
+            f"{start}|1.1|q-soporte|NONE|ENTERQUEUE||600111222|1",
+            f"{start + 5}|1.1|q-soporte|PJSIP/200|CONNECT|5|1.2|2",
+            f"{start + 65}|1.1|q-soporte|PJSIP/200|COMPLETECALLER|5|60|1",
+        ],
+    )
+    call_command("ingest_queue_log", str(log), stdout=io.StringIO())
+    after = resume(api, **groups)
+    assert (after["user"]["completed"], after["queue"]["completed"]) == (1, 1)
+    assert after["user"]["totalSpeechTime"] == "01 minutos 00 segundos"
+
+
+def test_the_base_of_comparison_follows_the_configured_queue_members(api, ana, make_user):
+    bea = make_user(ana.company, "201", "Bea")
+    membership = QueueMember.objects.create(queue=ana.queues.get(), user=bea)
+    answered("q-soporte", ana)
+    answered("q-soporte", bea)
+    answered("q-soporte", bea)
+    groups = {"queues[g][]": "q-soporte"}
+    # Ana 1 call against an average of 1.5: 66.67 %
+    assert resume(api, **groups)["user"]["stats_complete"]["percentage"] == 66.67
+    membership.delete()  # Bea leaves the queue (the admin's inline, or a shell)
+    assert resume(api, **groups)["user"]["stats_complete"]["percentage"] == 100.0
+
+
+def test_a_user_outside_its_base_still_counts_in_it(api, ana, make_user):
+    """As history.user_resume: the base is the queue's members and the user, once each."""
+    outsider = make_user(ana.company, "202", "Carla")
+    answered("q-soporte", ana, talk=30)
+    answered("q-soporte", outsider)
+    groups = {"queues[g][]": "q-soporte"}
+    mine = resume(api, "202", **groups)["user"]
+    assert (mine["completed"], mine["stats_complete"]["percentage"]) == (1, 100.0)
+    assert resume(api, **groups)["user"]["stats_complete"]["percentage"] == 100.0
+
+
+def test_a_warm_user_resume_reads_only_the_last_call(api, ana, django_assert_num_queries):
+    params = {"queues[g][]": "q-soporte", "department": ""}
+    resume(api, **params)
+    with django_assert_num_queries(2):  # the probe, the user's newest CDR row (none)
+        resume(api, **params)
