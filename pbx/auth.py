@@ -176,14 +176,23 @@ def default_rate() -> str:
     return ApiKeyRateThrottle.THROTTLE_RATES[ApiKeyRateThrottle.scope]
 
 
-def _redis_client(backend: RedisCache):
-    """The backend's redis-py client for writes, made once: redis-py builds its table of
-    response callbacks anew for every client, which Django does for every cache call."""
-    client = getattr(backend, "_swan_write_client", None)
-    if client is None:
-        client = backend._cache.get_client(write=True)
-        backend._swan_write_client = client
-    return client
+# INCR, and the window's expiry with the first count: atomic, one round trip.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+def _count_script(backend: RedisCache):
+    """The counting script on the backend's redis-py client for writes, made once: redis-py
+    builds its table of response callbacks anew for every client, which Django does for every
+    cache call."""
+    script = getattr(backend, "_swan_count_script", None)
+    if script is None:
+        script = backend._cache.get_client(write=True).register_script(_COUNT_SCRIPT)
+        backend._swan_count_script = script
+    return script
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -227,13 +236,10 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     def _increment(self, counter: str, timeout: int) -> int:
         backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache
         if isinstance(backend, RedisCache):
-            # One round trip instead of Django's three (SET NX, EXISTS, INCR): SET NX and INCR
-            # pipelined. The value is the plain integer Django's RedisCache itself stores.
+            # One round trip instead of Django's three (SET NX, EXISTS, INCR). The value is the
+            # plain integer Django's RedisCache itself stores for an int.
             key = backend.make_and_validate_key(counter)
-            pipe = _redis_client(backend).pipeline(transaction=False)
-            pipe.set(key, 0, ex=timeout, nx=True)
-            pipe.incr(key)
-            return pipe.execute()[1]
+            return int(_count_script(backend)(keys=[key], args=[timeout]))
         self.cache.add(counter, 0, timeout)
         return self.cache.incr(counter)
 

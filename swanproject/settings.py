@@ -188,6 +188,7 @@ SWAN_WEBSOCKET_PORT = env.int("SWAN_WEBSOCKET_PORT", default=0) or None
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["swanproject.envelope.EnvelopeRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "swanproject.envelope.FirstRendererNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "swanproject.envelope.SafeJSONParser",
         "rest_framework.parsers.FormParser",
