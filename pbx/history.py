@@ -95,8 +95,10 @@ def _ratio(numerator: float, divisor: float, *, if_zero: float) -> float:
     return if_zero if not divisor else round(numerator * 100 / divisor, 2)
 
 
-def _extension_order(extension: str) -> tuple[int, str]:
-    return (len(extension), extension)
+def in_extension_order(extensions: Iterable[str]) -> list[str]:
+    """Shorter first, then by digits: 99, 100, 200 (the sort is stable, so by text, then by
+    length, is that order without a key function called per item)."""
+    return sorted(sorted(extensions), key=len)
 
 
 @dataclass
@@ -260,7 +262,7 @@ def group_statuses(
             extensions |= members.get(name, set())
             alarm = alarm or _alarm(queues[name], totals[name], now)
         result[group] = {
-            "members": sorted(extensions, key=_extension_order),
+            "members": in_extension_order(extensions),
             "alarm": alarm,
             "status": group_totals.status(),
         }

@@ -178,6 +178,8 @@ class LiveCache:
             self._rows: dict[int, PresenceRow] = {}
             # user → (with mobile, language) → the row as JSON
             self._json: dict[int, dict[tuple[bool, str], bytes]] = {}
+            # company → (departments, with mobile, language) → a blf-users answer as JSON
+            self._lists: dict[int, dict[tuple, bytes]] = {}
             self._queue_live: dict[str, _QueueLive] = {}
             self._figures: dict[str, tuple[datetime, QueueTotals]] = {}
             # base of comparison → (day start, its user ids, today's answered calls and talk
@@ -213,6 +215,9 @@ class LiveCache:
             else:
                 self._rows[user_id] = row
             self._json.pop(user_id, None)
+            user = self._directory.users.get(user_id) if self._directory is not None else None
+            if user is not None:
+                self._lists.pop(user.company_id, None)
         for name in changed.queues:
             self._queue_live.pop(name, None)
         for name in changed.history:
@@ -233,11 +238,12 @@ class LiveCache:
             for row in presence_rows(PbxUser.objects.filter(pk__in=missing)):
                 self._rows[row.user_id] = row
 
-    def _row_json(self, user_id: int, *, with_mobile: bool) -> bytes | None:
-        """The user's row as JSON, in the request's language; None if the user was deleted
-        since the directory was read (the change that says so comes with the next request)."""
-        renderings = self._json.setdefault(user_id, {})
-        key = (with_mobile, get_language())
+    def _row_json(self, user_id: int, key: tuple[bool, str]) -> bytes | None:
+        """The user's row as JSON, `key` = (with mobile, language); None if the user was
+        deleted since the directory was read (the change that says so comes next request)."""
+        renderings = self._json.get(user_id)
+        if renderings is None:
+            renderings = self._json[user_id] = {}
         rendered = renderings.get(key)
         if rendered is None:
             row = self._rows.get(user_id)
@@ -246,7 +252,7 @@ class LiveCache:
             data: dict = dict(row.as_user_status())
             # The label in this request's language: the row may come from another process.
             data["description"] = row.reason or str(STATUS_LABELS[row.status])
-            if with_mobile:
+            if key[0]:
                 data["mobile"] = row.mobile or None
             rendered = renderings[key] = json_bytes(data)
         return rendered
@@ -258,7 +264,7 @@ class LiveCache:
             if pk is None:
                 raise selectors.extension_not_found(extension)
             self._load_rows([pk])
-            rendered = self._row_json(pk, with_mobile=False)
+            rendered = self._row_json(pk, (False, get_language()))
             if rendered is None:
                 raise selectors.extension_not_found(extension)
             return Prerendered(rendered)
@@ -276,16 +282,24 @@ class LiveCache:
             directory = self._dir()
             company_obj = directory.company_get(client, company)
             user_ids = directory.company_users.get(company_obj.pk, [])
+            wanted: frozenset[str] = frozenset()
             if departments:
                 known = directory.departments.get(company_obj.pk, {})
                 missing = [name for name in departments if name.lower() not in known]
                 if missing:
                     raise selectors.department_not_found(missing[0], company_obj)
-                wanted = {known[name.lower()] for name in departments}
-                user_ids = [pk for pk in user_ids if directory.users[pk].department in wanted]
-            self._load_rows(user_ids)
-            rows = [self._row_json(pk, with_mobile=with_mobile) for pk in user_ids]
-            return Prerendered(b"[" + b",".join(row for row in rows if row is not None) + b"]")
+                wanted = frozenset(known[name.lower()] for name in departments)
+            key = (with_mobile, get_language())
+            lists = self._lists.setdefault(company_obj.pk, {})
+            answer = lists.get((wanted, *key))
+            if answer is None:
+                if wanted:
+                    user_ids = [pk for pk in user_ids if directory.users[pk].department in wanted]
+                self._load_rows(user_ids)
+                rows = [self._row_json(pk, key) for pk in user_ids]
+                answer = b"[" + b",".join(row for row in rows if row is not None) + b"]"
+                lists[wanted, *key] = answer
+            return Prerendered(answer)
 
     # -- queues -----------------------------------------------------------------------------
 

@@ -16,11 +16,19 @@ every request, never cached, so it is no writer here.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    transaction,
+)
 from django.db.models import F
 from django.utils import timezone
 
@@ -185,28 +193,30 @@ class Probe:
     link_live: bool
 
 
-_PROBE_SQL = None
+_PREPARED_NAME = "swan_live_probe"
+# PostgreSQL connections (psycopg's) on which the probe is a prepared statement: planning the
+# query cost several times more than running it. A prepared statement lives as long as its
+# session, whatever becomes of the transaction it was prepared in.
+_prepared: weakref.WeakSet = weakref.WeakSet()
 
 
-def _probe_sql() -> str:
-    global _PROBE_SQL
-    if _PROBE_SQL is None:
-        version = connection.ops.quote_name(LiveVersion._meta.db_table)
-        change = connection.ops.quote_name(LiveChange._meta.db_table)
-        lease = connection.ops.quote_name(ListenerLease._meta.db_table)
-        # One statement, so one snapshot: the version, the link, and the changes after the
-        # caller's version (never before the latest reset). The version row may be absent (a
-        # new or flushed database).
-        _PROBE_SQL = (
-            f"SELECT 0, v.version, v.reset, EXISTS (SELECT 1 FROM {lease} l WHERE l.connected "
-            f"AND l.expires_at > %s AND l.holder <> ''), NULL "
-            f"FROM (SELECT 1 AS one) AS o LEFT JOIN {version} v ON v.id = 1 "
-            f"UNION ALL SELECT 1, d.version, NULL, NULL, d.changed FROM ("
-            f"SELECT c.version, c.changed FROM {change} c WHERE c.version > %s "
-            f"AND c.version > COALESCE((SELECT r.reset FROM {version} r WHERE r.id = 1), 0) "
-            f"ORDER BY c.version LIMIT %s) AS d ORDER BY 1, 2"
-        )
-    return _PROBE_SQL
+def _probe_sql(placeholders: tuple[str, str, str] = ("%s", "%s", "%s")) -> str:
+    version = connection.ops.quote_name(LiveVersion._meta.db_table)
+    change = connection.ops.quote_name(LiveChange._meta.db_table)
+    lease = connection.ops.quote_name(ListenerLease._meta.db_table)
+    now, after, limit = placeholders
+    # One statement, so one snapshot: the version, the link, and the changes after the
+    # caller's version (never before the latest reset). The version row may be absent (a new
+    # or flushed database).
+    return (
+        f"SELECT 0, v.version, v.reset, EXISTS (SELECT 1 FROM {lease} l WHERE l.connected "
+        f"AND l.expires_at > {now} AND l.holder <> ''), NULL "
+        f"FROM (SELECT 1 AS one) AS o LEFT JOIN {version} v ON v.id = 1 "
+        f"UNION ALL SELECT 1, d.version, NULL, NULL, d.changed FROM ("
+        f"SELECT c.version, c.changed FROM {change} c WHERE c.version > {after} "
+        f"AND c.version > COALESCE((SELECT r.reset FROM {version} r WHERE r.id = 1), 0) "
+        f"ORDER BY c.version LIMIT {limit}) AS d ORDER BY 1, 2"
+    )
 
 
 def probe() -> Probe:
@@ -237,6 +247,10 @@ def probe_with_changes(*, after: int | None, at_most: int) -> tuple[Probe, list[
             raise
         connection.close()
         rows = _probe(after, at_most)
+    except ProgrammingError:
+        if connection.in_atomic_block:
+            raise
+        rows = _probe(after, at_most)  # the prepared statement was lost: prepared again
     _kind, version, reset, live, _changed = rows[0]
     found = Probe(version=version or 0, reset=reset or 0, link_live=bool(live))
     if after is None or after < found.reset or after > found.version:
@@ -247,7 +261,19 @@ def probe_with_changes(*, after: int | None, at_most: int) -> tuple[Probe, list[
 
 def _probe(after: int | None, at_most: int) -> list[tuple]:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    skip = after if after is not None and at_most > 0 else 2**62
+    params = [now, after if after is not None and at_most > 0 else 2**62, at_most]
     with connection.cursor() as cursor:
-        cursor.execute(_probe_sql(), [now, skip, at_most])
+        if connection.vendor != "postgresql":
+            cursor.execute(_probe_sql(), params)
+            return cursor.fetchall()
+        raw = connection.connection
+        if raw not in _prepared:
+            sql = _probe_sql(("$1::timestamptz", "$2::bigint", "$3::bigint"))
+            cursor.execute(f"PREPARE {_PREPARED_NAME} AS {sql}")
+            _prepared.add(raw)
+        try:
+            cursor.execute(f"EXECUTE {_PREPARED_NAME}(%s, %s, %s)", params)
+        except ProgrammingError:
+            _prepared.discard(raw)  # the session lost it (DEALLOCATE, a pooler's DISCARD ALL)
+            raise
         return cursor.fetchall()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,6 +71,7 @@ def ana(company, make_user, make_queue):
 
 def test_a_status_post_is_answered_by_the_next_get(api, ana):
     assert status_of(api) == "available"  # now cached
+    assert result(api.get("/blf-users/onfarma"))[0]["status"] == "available"
     result(api.post("/userStatus/200", {"status": "busy", "reason": "Reunión"}))
     assert result(api.get("/userStatus/200"))["description"] == "Reunión"
     assert result(api.get("/blf-users/onfarma"))[0]["status"] == "busy"
@@ -79,8 +80,10 @@ def test_a_status_post_is_answered_by_the_next_get(api, ana):
 def test_a_listener_event_is_answered_by_the_next_get(api, ana):
     state = LiveState()
     assert status_of(api) == "available"
+    assert result(api.get("/blf-users/onfarma"))[0]["status"] == "available"
     state.apply_events([{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}])
     assert status_of(api) == "busy"
+    assert result(api.get("/blf-users/onfarma"))[0]["status"] == "busy"
     state.apply_events(
         [
             {
@@ -440,3 +443,13 @@ def test_a_warm_user_resume_reads_only_the_last_call(api, ana, django_assert_num
     resume(api, **params)
     with django_assert_num_queries(2):  # the probe, the user's newest CDR row (none)
         resume(api, **params)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_prepared_probe_is_prepared_again():
+    if connection.vendor != "postgresql":
+        pytest.skip("the probe is a prepared statement on PostgreSQL only")
+    first = live_version.probe()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE swan_live_probe")
+    assert live_version.probe() == first
