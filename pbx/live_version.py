@@ -154,12 +154,10 @@ def announce(changed: Changed) -> int | None:
 
 
 def _bump(*, everything: bool) -> int:
-    fields = {"version": F("version") + 1}
-    if everything:
-        fields["reset"] = F("version") + 1
     for _attempt in range(3):
-        if LiveVersion.objects.filter(pk=1).update(**fields):
-            return LiveVersion.objects.values_list("version", flat=True).get(pk=1)
+        version = _increment(everything=everything)
+        if version is not None:
+            return version
         try:  # a new or flushed database: the row is created by its first writer
             with transaction.atomic():
                 LiveVersion.objects.create(pk=1, version=1, reset=1)
@@ -167,6 +165,26 @@ def _bump(*, everything: bool) -> int:
         except IntegrityError:
             continue  # created by another writer this instant: bump that one
     raise RuntimeError("the live version row could not be written")
+
+
+def _increment(*, everything: bool) -> int | None:
+    """The row's next version, None when there is no row; one statement where the database
+    can return rows from an UPDATE (PostgreSQL, SQLite 3.35+)."""
+    if not connection.features.can_return_rows_from_bulk_insert:
+        fields = {"version": F("version") + 1}
+        if everything:
+            fields["reset"] = F("version") + 1
+        if not LiveVersion.objects.filter(pk=1).update(**fields):
+            return None
+        return LiveVersion.objects.values_list("version", flat=True).get(pk=1)
+    table = connection.ops.quote_name(LiveVersion._meta.db_table)
+    reset = ", reset = version + 1" if everything else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET version = version + 1{reset} WHERE id = 1 RETURNING version"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def changed_by_events(events: Iterable[Mapping[str, str]], user_ids: Iterable[int]) -> Changed:

@@ -367,7 +367,11 @@ def test_a_broken_connection_inside_a_transaction_is_not_retried(monkeypatch):
         live_version.probe()
 
 
-def test_a_new_database_starts_the_version_itself(ana):
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "update-select"])
+def test_a_new_database_starts_the_version_itself(ana, returning, monkeypatch):
+    features = connection.features
+    monkeypatch.delitem(features.__dict__, "can_return_rows_from_bulk_insert", raising=False)
+    monkeypatch.setattr(type(features), "can_return_rows_from_bulk_insert", returning)
     LiveVersion.objects.all().delete()
     assert live_version.probe().version == 0
     assert live_version.live_changed(users=[ana.pk]) == 1
