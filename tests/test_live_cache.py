@@ -457,3 +457,13 @@ def test_a_lost_prepared_probe_is_prepared_again():
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE swan_live_probe")
     assert live_version.probe() == first
+
+
+def test_the_refresh_command_makes_the_caches_read_everything_again(api, ana):
+    assert status_of(api) == "available"
+    DeviceState.objects.filter(interface="PJSIP/200").update(state="INUSE")  # SQL-like: unseen
+    assert status_of(api) == "available"
+    out = io.StringIO()
+    call_command("refresh_read_caches", stdout=out)
+    assert "start again" in out.getvalue()
+    assert status_of(api) == "busy"
