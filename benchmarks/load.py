@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,10 +51,13 @@ QUEUES = {
     "ventas": ["q-ventas-1", "q-ventas-2", "q-ventas-3"],
     "soporte": ["q-soporte-1", "q-soporte-2"],
     "postventa": ["q-postventa-1", "q-postventa-2", "q-postventa-3"],
+    "citas": ["q-citas-1"],
+    "urgencias": ["q-urgencias-1"],
 }
-ENTRIES_PER_QUEUE = 1500
+ENTRIES_TODAY = 100_000  # spread over the queues
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 HOST = "127.0.0.1"
+CEILING = "gunicorn-2 (ceiling)"
 
 
 @dataclass
@@ -190,7 +194,7 @@ def seed() -> tuple[str, str]:
     outcomes = ["answered"] * 7 + ["abandoned", "timeout", "transferred"]
     rows = []
     for i, q in enumerate(queues):
-        for n in range(ENTRIES_PER_QUEUE):
+        for n in range(ENTRIES_TODAY // len(queues)):
             outcome = rng.choice(outcomes)
             answered = outcome in ("answered", "transferred")
             rows.append(
@@ -306,15 +310,25 @@ def web_tier(port: int, workers: int) -> WebTier:
     )
 
 
-def servers(port: int, env: dict[str, str], workers: int) -> dict[str, tuple[list[str], dict]]:
-    """The ceiling's server and SWAN's: the web tier's own commands (swanproject/webtier.py)."""
-    ceiling = web_tier(port, 2)
-    tier = web_tier(port, workers)
-    return {
-        "gunicorn-2": (ceiling.gunicorn_argv(), ceiling.http_env(env)),
-        f"web tier ({workers} gunicorn workers)": (tier.gunicorn_argv(), tier.http_env(env)),
-        "daphne": (tier.daphne_argv(port), env),
+def server_commands(
+    env: dict[str, str], workers: int, *, daphne: bool
+) -> dict[str, tuple[int, list[str], dict]]:
+    """name → (port, argv, env): the ceiling's server and SWAN's, the web tier's own commands
+    (swanproject/webtier.py), each on its own port so that all run side by side."""
+    ceiling = web_tier(free_port(), 2)
+    tier = web_tier(free_port(), workers)
+    commands = {
+        CEILING: (ceiling.http_port, ceiling.gunicorn_argv(), ceiling.http_env(env)),
+        f"web tier ({workers} gunicorn workers)": (
+            tier.http_port,
+            tier.gunicorn_argv(),
+            tier.http_env(env),
+        ),
     }
+    if daphne:
+        port = free_port()
+        commands["daphne"] = (port, tier.daphne_argv(port), env)
+    return commands
 
 
 def check(url: str, key: str, expect: str) -> None:
@@ -380,6 +394,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (max 60)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
+    parser.add_argument("--rounds", type=int, default=1, help="ceiling/target pairs per target")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
@@ -387,6 +402,7 @@ def main() -> None:
     parser.add_argument("--rate", default="1000000/s", help="SWAN_THROTTLE_RATE for the server")
     args = parser.parse_args()
     duration = max(1, min(args.duration, 60))
+    rounds = max(1, min(args.rounds, 10))
     wrk = require_wrk()
 
     setup()  # swan_bench database, migrated; DATABASE_URL now points to it
@@ -400,53 +416,85 @@ def main() -> None:
         (f"queues-status ({len(QUEUES)} groups)", f"/queues-status?{queues_query}", "queues"),
     ]
     bare = ("bare view", "/bench/bare", "bare")
-    port = free_port()
-    commands = servers(port, server_env(args.rate), args.workers)
-    names = list(commands)
-    plan = [(names[0], [bare]), (names[1], [bare, *endpoints])]
-    if args.daphne:
-        plan.append((names[2], [bare, *endpoints]))
-    plan.append((names[0], [bare]))  # the ceiling again: the machine may have drifted
+    commands = server_commands(server_env(args.rate), args.workers, daphne=args.daphne)
+    targets = [
+        (name, target) for name in commands if name != CEILING for target in (bare, *endpoints)
+    ]
+    options = dict(threads=args.threads, connections=args.connections)
 
-    results: list[tuple[str, Result]] = []
-    for server_name, targets in plan:
-        argv, env = commands[server_name]
-        log = Path(tempfile.gettempdir()) / f"swan-load-{port}.log"
-        server = Server(server_name, argv, env, log)
-        base = f"http://{HOST}:{port}"
-        try:
-            server.wait_ready(f"{base}/bench/bare")
-            for _name, path, expect in targets:
-                check(base + path, key, expect)
-            for name, path, _expect in targets:
-                options = dict(threads=args.threads, connections=args.connections)
-                if args.warmup:
-                    run_wrk(wrk, name, base + path, key, seconds=args.warmup, **options)
-                results.append(
-                    (server_name, run_wrk(wrk, name, base + path, key, seconds=duration, **options))
+    started: dict[str, Server] = {}
+    logs = {
+        name: Path(tempfile.gettempdir()) / f"swan-load-{port}.log"
+        for name, (port, *_) in commands.items()
+    }
+    # (round, server, target name, ceiling runs around it, the target's run)
+    pairs: list[tuple[int, str, Result, Result, Result]] = []
+    try:
+        for name, (_port, argv, env) in commands.items():
+            started[name] = Server(name, argv, env, logs[name])
+        for name, (port, *_rest) in commands.items():
+            started[name].wait_ready(f"http://{HOST}:{port}/bench/bare")
+        url = {name: f"http://{HOST}:{port}" for name, (port, *_rest) in commands.items()}
+        check(url[CEILING] + bare[1], key, bare[2])
+        for name, (_label, path, expect) in targets:
+            check(url[name] + path, key, expect)
+        if args.warmup:  # every worker reads its caches and connects before it is measured
+            run_wrk(wrk, "warm-up", url[CEILING] + bare[1], key, seconds=args.warmup, **options)
+            for name, (label, path, _expect) in targets:
+                run_wrk(wrk, label, url[name] + path, key, seconds=args.warmup, **options)
+        # Each target between two runs of the ceiling: the machine is shared and drifts.
+        for round_number in range(1, rounds + 1):
+            before = run_wrk(
+                wrk, "bare view", url[CEILING] + bare[1], key, seconds=duration, **options
+            )
+            for name, (label, path, _expect) in targets:
+                result = run_wrk(wrk, label, url[name] + path, key, seconds=duration, **options)
+                after = run_wrk(
+                    wrk, "bare view", url[CEILING] + bare[1], key, seconds=duration, **options
                 )
-        finally:
+                pairs.append((round_number, name, before, result, after))
+                before = after
+    finally:
+        for server in started.values():
             server.stop()
-        if any(r.non_2xx or r.socket_errors for _s, r in results):
-            sys.exit(f"errors under {server_name}: the figures are not valid; its log is {log}")
+    failed = [(name, r) for _n, name, *runs in pairs for r in runs if r.non_2xx or r.socket_errors]
+    if failed:
+        name, r = failed[0]
+        sys.exit(f"errors under {name} ({r.name}): the figures are not valid; logs in {logs}")
+    for log in logs.values():
         log.unlink(missing_ok=True)
 
-    ceilings = [r for s, r in results if s == names[0]]
-    ceiling = statistics.mean(r.requests_per_second for r in ceilings)
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{duration}s (after {args.warmup} s "
-        f"warm-up), PostgreSQL, DEBUG off, Redis throttle cache, {os.cpu_count()} CPUs"
+        f"warm-up), PostgreSQL, DEBUG off, Redis throttle cache, {os.cpu_count()} CPUs, "
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print(
-        f"ceiling: bare Django view under gunicorn, 2 sync workers: {ceiling:.0f} req/s "
-        f"(runs: {', '.join(f'{r.requests_per_second:.0f}' for r in ceilings)})"
+        "ceiling: a bare Django view under gunicorn, 2 sync workers, measured before and after "
+        "each target; x ceiling = the target's req/s over the mean of those two"
     )
-    print(f"{'server':32} {'target':36} {'req/s':>9} {'p99 ms':>8} {'x ceiling':>10}")
-    for server_name, r in results:
+    print(
+        f"{'round':>5} {'server':32} {'target':36} {'req/s':>9} {'p99 ms':>8} "
+        f"{'ceiling':>9} {'x ceiling':>10}"
+    )
+    ratios: dict[tuple[str, str], list[float]] = defaultdict(list)
+    p99s: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for round_number, name, before, result, after in pairs:
+        ceiling = (before.requests_per_second + after.requests_per_second) / 2
+        ratio = result.requests_per_second / ceiling
+        ratios[name, result.name].append(ratio)
+        p99s[name, result.name].append(result.p99_ms)
         print(
-            f"{server_name:32} {r.name:36} {r.requests_per_second:9.1f} {r.p99_ms:8.1f} "
-            f"{r.requests_per_second / ceiling:10.3f}"
+            f"{round_number:>5} {name:32} {result.name:36} {result.requests_per_second:9.1f} "
+            f"{result.p99_ms:8.1f} {ceiling:9.0f} {ratio:10.3f}"
         )
+    if rounds > 1:
+        print(f"over {rounds} rounds: median x ceiling, and the worst p99")
+        for (name, target), values in ratios.items():
+            print(
+                f"{'':>5} {name:32} {target:36} {'':>9} {max(p99s[name, target]):8.1f} "
+                f"{'':>9} {statistics.median(values):10.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -6,4 +6,9 @@ class PbxConfig(AppConfig):
     name = "pbx"
 
     def ready(self) -> None:
-        from pbx import checks  # noqa: F401  (registers the system checks)
+        from pbx import (
+            checks,  # noqa: F401  (registers the system checks)
+            signals,
+        )
+
+        signals.connect()

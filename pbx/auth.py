@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.redis import RedisCache
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -72,12 +78,70 @@ def _raw_key(request) -> str | None:
     return request.META.get("HTTP_X_API_KEY", "").strip() or None
 
 
+class KeyCache:
+    """Active keys and their companies, per process, for SWAN_API_KEY_CACHE_SECONDS.
+
+    A key deactivated, limited to other companies or given another rate in the meantime is
+    read again once its entry is that old; unknown keys are never cached (each one counts
+    towards the address's lockout)."""
+
+    MAX_ENTRIES = 1000
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, ApiClient]] = {}
+
+    def get(self, key_hash: str) -> ApiClient | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, client: ApiClient) -> None:
+        seconds = settings.SWAN_API_KEY_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {h: e for h, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[key_hash] = (now + seconds, client)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+key_cache = KeyCache()
+
+
+def _active_key(key_hash: str) -> ApiClient | None:
+    """The client of an active key, from the cache or the database (two queries)."""
+    client = key_cache.get(key_hash)
+    if client is not None:
+        return client
+    key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    client = ApiClient(key=key, company_ids=company_ids_of(key))
+    key_cache.put(key_hash, client)
+    return client
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         raw = _raw_key(request)
         if raw is None:
             return None
-        key = ApiKey.objects.filter(key_hash=hash_api_key(raw), is_active=True).first()
+        client = _active_key(hash_api_key(raw))
+        key = client.key if client is not None else None
         address = request.META.get("REMOTE_ADDR")
         if key is None:
             wait = lockout.bad_key_attempt(address=address)
@@ -89,10 +153,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.PermissionDenied(
                 _("This API key may not be used from %(address)s.") % {"address": address}
             )
-        now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return ApiClient(key=key, company_ids=company_ids_of(key)), key
+        return client, key
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="swan"'
@@ -113,6 +174,25 @@ def parse_rate(rate: str) -> tuple[int, int]:
 def default_rate() -> str:
     """SWAN_THROTTLE_RATE: the rate of a key with no `throttle_rate` of its own."""
     return ApiKeyRateThrottle.THROTTLE_RATES[ApiKeyRateThrottle.scope]
+
+
+# INCR, and the window's expiry with the first count: atomic, one round trip.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+def _count_script(backend: RedisCache):
+    """The counting script on the backend's redis-py client for writes, made once: redis-py
+    builds its table of response callbacks anew for every client, which Django does for every
+    cache call."""
+    script = getattr(backend, "_swan_count_script", None)
+    if script is None:
+        script = backend._cache.get_client(write=True).register_script(_COUNT_SCRIPT)
+        backend._swan_count_script = script
+    return script
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -148,11 +228,20 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         now = self.timer()
         window = int(now // duration)
         counter = f"throttle_{self.scope}_{pk}_{duration}_{window}"
-        self.cache.add(counter, 0, duration + 1)
-        if self.cache.incr(counter) <= limit:
+        if self._increment(counter, duration + 1) <= limit:
             return True
         self._wait = (window + 1) * duration - now
         return False
+
+    def _increment(self, counter: str, timeout: int) -> int:
+        backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache
+        if isinstance(backend, RedisCache):
+            # One round trip instead of Django's three (SET NX, EXISTS, INCR). The value is the
+            # plain integer Django's RedisCache itself stores for an int.
+            key = backend.make_and_validate_key(counter)
+            return int(_count_script(backend)(keys=[key], args=[timeout]))
+        self.cache.add(counter, 0, timeout)
+        return self.cache.incr(counter)
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)

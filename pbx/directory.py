@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 
 from agenda.models import Agenda, AgendaPhone
+from pbx.live_version import live_changed
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from pbx.params import ParameterError, clean_extension, clean_mac, normalize_phone_number
 from terminals.models import Terminal
@@ -188,6 +189,8 @@ def directory_load(document: dict[str, Any], *, prune: bool = False) -> Director
     report = DirectoryReport(pruned=prune)
     with transaction.atomic():
         _Loader(companies, prune=prune, report=report).run()
+        if report.changed:  # bulk writes send no signals (pbx/signals.py)
+            live_changed(everything=True)
     return report
 
 

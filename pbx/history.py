@@ -95,12 +95,14 @@ def _ratio(numerator: float, divisor: float, *, if_zero: float) -> float:
     return if_zero if not divisor else round(numerator * 100 / divisor, 2)
 
 
-def _extension_order(extension: str) -> tuple[int, str]:
-    return (len(extension), extension)
+def in_extension_order(extensions: Iterable[str]) -> list[str]:
+    """Shorter first, then by digits: 99, 100, 200 (the sort is stable, so by text, then by
+    length, is that order without a key function called per item)."""
+    return sorted(sorted(extensions), key=len)
 
 
 @dataclass
-class _Totals:
+class QueueTotals:
     completed: int = 0
     abandoned: int = 0
     wait_sum: int = 0
@@ -110,7 +112,7 @@ class _Totals:
     waiting: int = 0
     oldest_wait: datetime | None = None
 
-    def add(self, other: _Totals) -> None:
+    def add(self, other: QueueTotals) -> None:
         self.completed += other.completed
         self.abandoned += other.abandoned
         self.wait_sum += other.wait_sum
@@ -159,9 +161,9 @@ def _today_filter(queues: Iterable[Queue], now: datetime) -> Q:
     return condition
 
 
-def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, _Totals]:
-    """Today's figures and the callers waiting now, per queue, in two indexed aggregates."""
-    totals = {name: _Totals() for name in queues}
+def entry_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+    """Today's figures per queue, from its queue entries, in one indexed aggregate."""
+    totals = {name: QueueTotals() for name in queues}
     if not queues:
         return totals
     by_level: dict[int, list[str]] = defaultdict(list)
@@ -189,15 +191,37 @@ def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, _Totals]
         t.completed, t.abandoned = row["completed"], row["abandoned"]
         t.wait_sum, t.wait_max, t.ring_ok = row["wait_sum"], row["wait_max"], row["ring_ok"]
         t.talk = row["talk"]
-    callers = (
-        QueueCallerState.objects.filter(queue_name__in=list(queues))
+    return totals
+
+
+def waiting_callers(names: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
+    """Callers waiting now per queue, and since when the longest has waited (one aggregate)."""
+    rows = (
+        QueueCallerState.objects.filter(queue_name__in=list(names))
         .values("queue_name")
         .annotate(waiting=Count("pk"), oldest=Min("entered_at"))
         .order_by()
     )
-    for row in callers:
-        totals[row["queue_name"]].waiting = row["waiting"]
-        totals[row["queue_name"]].oldest_wait = row["oldest"]
+    return {row["queue_name"]: (row["waiting"], row["oldest"]) for row in rows}
+
+
+def logged_in_members(names: Iterable[str]) -> dict[str, set[str]]:
+    """Extensions of the users logged in to each queue now, paused or not (one query)."""
+    members: dict[str, set[str]] = defaultdict(set)
+    for queue_name, extension in (
+        QueueMemberState.objects.filter(queue_name__in=list(names), user__isnull=False)
+        .values_list("queue_name", "user__extension")
+        .distinct()
+    ):
+        members[queue_name].add(extension)
+    return members
+
+
+def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+    """Today's figures and the callers waiting now, per queue, in two indexed aggregates."""
+    totals = entry_totals(queues, now)
+    for name, (waiting, oldest) in waiting_callers(queues).items():
+        totals[name].waiting, totals[name].oldest_wait = waiting, oldest
     return totals
 
 
@@ -251,10 +275,37 @@ def longest_wait(oldest_entered_at: datetime | None, now: datetime) -> float | N
     return (now - oldest_entered_at).total_seconds()
 
 
-def _alarm(queue: Queue, totals: _Totals, now: datetime) -> bool:
+def _alarm(queue: Queue, totals: QueueTotals, now: datetime) -> bool:
     return bool(
         alarm_breaches(queue, totals.status(), longest_wait=longest_wait(totals.oldest_wait, now))
     )
+
+
+def group_statuses(
+    groups: dict[str, list[str]],
+    queues: dict[str, Queue],
+    totals: dict[str, QueueTotals],
+    members: dict[str, set[str]],
+    now: datetime,
+) -> dict[str, dict[str, QueueGroupStatus]]:
+    """queues-status's answer from per-queue figures: a group adds up its visible queues."""
+    result: dict[str, QueueGroupStatus] = {}
+    for group, queue_names in groups.items():
+        group_totals = QueueTotals()
+        extensions: set[str] = set()
+        alarm = False
+        for name in dict.fromkeys(queue_names):
+            if name not in queues:
+                continue  # unknown or not visible: an empty queue
+            group_totals.add(totals[name])
+            extensions |= members.get(name, set())
+            alarm = alarm or _alarm(queues[name], totals[name], now)
+        result[group] = {
+            "members": in_extension_order(extensions),
+            "alarm": alarm,
+            "status": group_totals.status(),
+        }
+    return {"queues": result}
 
 
 def queues_status(
@@ -266,37 +317,15 @@ def queues_status(
 ) -> dict[str, dict[str, QueueGroupStatus]]:
     """queues-status: per group, members logged in now, alarm, and today's figures.
 
-    Four queries whatever the number of groups and queues (five with `company`).
+    Four queries whatever the number of groups and queues (five with `company`). The REST
+    endpoint answers the same from the web worker's read cache (pbx/live_cache.py).
     """
     now = now or timezone.now()
     company_obj = company_get(client=client, ident=company) if company else None
     names = {name for members in groups.values() for name in members}
     queues = _visible_queues(client=client, names=names, company=company_obj)
     totals = _queue_totals(queues, now)
-    members: dict[str, set[str]] = defaultdict(set)
-    for queue_name, extension in (
-        QueueMemberState.objects.filter(queue_name__in=list(queues), user__isnull=False)
-        .values_list("queue_name", "user__extension")
-        .distinct()
-    ):
-        members[queue_name].add(extension)
-    result: dict[str, QueueGroupStatus] = {}
-    for group, queue_names in groups.items():
-        group_totals = _Totals()
-        extensions: set[str] = set()
-        alarm = False
-        for name in dict.fromkeys(queue_names):
-            if name not in queues:
-                continue  # unknown or not visible: an empty queue
-            group_totals.add(totals[name])
-            extensions |= members[name]
-            alarm = alarm or _alarm(queues[name], totals[name], now)
-        result[group] = {
-            "members": sorted(extensions, key=_extension_order),
-            "alarm": alarm,
-            "status": group_totals.status(),
-        }
-    return {"queues": result}
+    return group_statuses(groups, queues, totals, logged_in_members(queues), now)
 
 
 def speech_time(seconds: int) -> str:
@@ -354,34 +383,50 @@ def user_resume(
     if groups:
         names = {name for members in groups.values() for name in members}
         queues = _visible_queues(client=client, names=names, company=company_obj)
-        totals = _queue_totals(queues, now)
-        all_queues = _Totals()
-        for name in queues:
-            all_queues.add(totals[name])
-        result["waiting-calls"] = {
-            group: sum(totals[name].waiting for name in dict.fromkeys(names) if name in queues)
-            for group, names in groups.items()
-        }
-        result["queue"] = {
-            "completed": all_queues.completed,
-            "abandoned": all_queues.abandoned,
-            "totalSpeechTime": speech_time(all_queues.talk),
-        }
+        result.update(queue_resume(groups, queues, _queue_totals(queues, now)))
     if user is not None:
-        result["user"] = _user_figures(
-            user=user, company=company_obj, department=department_obj, queues=queues, now=now
+        base_ids = _base_user_ids(
+            user=user, company=company_obj, department=department_obj, queues=queues
+        )
+        start, end = day_bounds(company_obj.time_zone, now)
+        result["user"] = user_figures(
+            user_id=user.pk,
+            totals=agent_totals(base_ids, start, end),
+            members=len(base_ids),
+            last=last_call(user=user),
         )
     return result
 
 
-def _user_figures(
+def queue_resume(
+    groups: dict[str, list[str]], queues: dict[str, Queue], totals: dict[str, QueueTotals]
+) -> dict[str, Any]:
+    """user-resume's `waiting-calls` per group and `queue`, today's totals of all the queues."""
+    all_queues = QueueTotals()
+    for name in queues:
+        all_queues.add(totals[name])
+    return {
+        "waiting-calls": {
+            group: sum(totals[name].waiting for name in dict.fromkeys(names) if name in queues)
+            for group, names in groups.items()
+        },
+        "queue": {
+            "completed": all_queues.completed,
+            "abandoned": all_queues.abandoned,
+            "totalSpeechTime": speech_time(all_queues.talk),
+        },
+    }
+
+
+def _base_user_ids(
     *,
     user: PbxUser,
     company: Company,
     department: Department | None,
     queues: dict[str, Queue],
-    now: datetime,
-) -> dict[str, Any]:
+) -> set[int]:
+    """Whom the user is compared with: its department, else its queues' members, else its
+    company; the user always counts."""
     if department is not None:
         base_users: QuerySet = PbxUser.objects.filter(department=department)
     elif queues:
@@ -390,25 +435,45 @@ def _user_figures(
         )
     else:
         base_users = PbxUser.objects.filter(company=company)
-    base_ids = set(base_users.values_list("pk", flat=True)) | {user.pk}
-    start, end = day_bounds(company.time_zone, now)
-    mine = Q(agent_user=user)
-    figures = QueueEntry.objects.filter(
-        agent_user__in=base_ids, outcome__in=ANSWERED, entered_at__gte=start, entered_at__lt=end
-    ).aggregate(
-        all_completed=Count("pk"),
-        all_talk=Sum("talk_seconds", default=0),
-        completed=Count("pk", filter=mine),
-        talk=Sum("talk_seconds", filter=mine, default=0),
+    return set(base_users.values_list("pk", flat=True)) | {user.pk}
+
+
+def agent_totals(
+    user_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[int, tuple[int, int]]:
+    """Queue calls each of these users answered between start and end, and their talk seconds
+    (one aggregate on the agent index)."""
+    rows = (
+        QueueEntry.objects.filter(
+            agent_user__in=list(user_ids),
+            outcome__in=ANSWERED,
+            entered_at__gte=start,
+            entered_at__lt=end,
+        )
+        .values("agent_user")
+        .annotate(completed=Count("pk"), talk=Sum("talk_seconds", default=0))
+        .order_by()
     )
-    members = len(base_ids)
-    last = _last_call(user=user)
+    return {row["agent_user"]: (row["completed"], row["talk"]) for row in rows}
+
+
+def user_figures(
+    *,
+    user_id: int,
+    totals: dict[int, tuple[int, int]],
+    members: int,
+    last: LastCall | None,
+) -> dict[str, Any]:
+    """user-resume's `user`: its figures against the base's per-member average."""
+    completed, talk = totals.get(user_id, (0, 0))
+    all_completed = sum(count for count, _talk in totals.values())
+    all_talk = sum(seconds for _count, seconds in totals.values())
     return {
-        "completed": figures["completed"],
-        "totalSpeechTime": speech_time(figures["talk"]),
+        "completed": completed,
+        "totalSpeechTime": speech_time(talk),
         "lastCall": last["number"] if last else None,
-        "stats_complete": _comparison(figures["completed"], figures["all_completed"] / members),
-        "stats_time": _comparison(figures["talk"], figures["all_talk"] / members),
+        "stats_complete": _comparison(completed, all_completed / members),
+        "stats_time": _comparison(talk, all_talk / members),
     }
 
 
@@ -484,13 +549,14 @@ def _calls(
     return [call for _, _, call in calls]
 
 
-def _last_call(*, user: PbxUser) -> LastCall | None:
+def last_call(*, user: PbxUser, devices: list[str] | None = None) -> LastCall | None:
     """The user's newest call as last-calls orders them: by the call's first row on the user.
 
     The newest row alone can belong to an older call (a caller who waited rang the user again
     on a retry), so every call with a row since the start of that row's call is a candidate.
+    `devices`, when the caller knows them, spares reading the user's terminals.
     """
-    devices = _devices(user)
+    devices = _devices(user) if devices is None else devices
     involving = CdrRecord.objects.filter(_involving(user, devices))
     latest = involving.order_by("-calldate", "-pk").first()
     if latest is None:

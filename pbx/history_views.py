@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pbx import history
+from pbx.live_cache import live_cache
 from pbx.params import clean_extension, get_groups, get_int, get_str
 from pbx.views import SwanView
 from swanproject.envelope import NotFound, error_response
@@ -33,12 +34,11 @@ class QueuesStatusView(SwanView):
 
     def get(self, request: Request) -> Response:
         params = self.params(request)
+        groups = get_groups(params, "queues", required=True)
+        company = get_str(params, "company")
+        self.live_probe(request, catch_up=True)
         return Response(
-            history.queues_status(
-                client=request.user,
-                groups=get_groups(params, "queues", required=True),
-                company=get_str(params, "company"),
-            )
+            live_cache.queues_status(client=request.user, groups=groups, company=company)
         )
 
 
@@ -47,13 +47,18 @@ class UserResumeView(SwanView):
 
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
+        extension = clean_extension(extension)
+        company = get_str(params, "company", required=True)
+        groups = get_groups(params, "queues")
+        department = get_str(params, "department")
+        self.live_probe(request, catch_up=True)
         return Response(
-            history.user_resume(
+            live_cache.user_resume(
                 client=request.user,
-                extension=clean_extension(extension),
-                company=get_str(params, "company", required=True),
-                groups=get_groups(params, "queues"),
-                department=get_str(params, "department"),
+                extension=extension,
+                company=company,
+                groups=groups,
+                department=department,
             )
         )
 

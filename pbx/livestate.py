@@ -19,6 +19,7 @@ from django.utils import timezone
 from pbx.agents import DirectorySnapshot, device_of, same_device
 from pbx.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
+from pbx.live_version import announce, changed_by_events, live_changed
 from pbx.models import (
     DeviceState,
     LiveChannel,
@@ -128,6 +129,8 @@ class LiveState:
         self._sync_callers(snapshot, now, changes)
         self._sync_channels(snapshot, now, changes)
         self._sync_presence(now, changes, dnd_devices=snapshot.device_states or None)
+        if changes:
+            live_changed(everything=True)
         return changes
 
     def _sync_devices(self, states: Mapping[str, str], now: datetime, changes: LiveChanges):
@@ -329,7 +332,9 @@ class LiveState:
         for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
             try:
                 with transaction.atomic():
-                    return self._apply_batch(events, now, guarded=False)
+                    changes = self._apply_batch(events, now, guarded=False)
+                    announce(changed_by_events(events, changes.user_ids))
+                    return changes
             except OperationalError as exc:
                 self._member_devices = None
                 if delay is None:
@@ -348,7 +353,9 @@ class LiveState:
                 break
         self._member_devices = None  # the rolled-back batch may have changed it
         with transaction.atomic():
-            return self._apply_batch(events, now, guarded=True)
+            changes = self._apply_batch(events, now, guarded=True)
+            announce(changed_by_events(events, changes.user_ids))
+            return changes
 
     def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
         changes = LiveChanges()

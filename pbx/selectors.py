@@ -15,13 +15,37 @@ from pbx.models import (
     Company,
     Department,
     DeviceState,
-    ListenerLease,
     LiveChannel,
     PbxUser,
     PublicNumber,
 )
 from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
 from swanproject.envelope import Conflict, NotFound
+
+
+def company_not_found(ident: str) -> NotFound:
+    return NotFound(_("Company '%(company)s' not found.") % {"company": ident})
+
+
+def extension_not_found(extension: str) -> NotFound:
+    return NotFound(_("Extension %(extension)s not found.") % {"extension": extension})
+
+
+def extension_ambiguous(extension: str) -> Conflict:
+    return Conflict(
+        _(
+            "Extension %(extension)s exists in several companies: "
+            "name one with the 'company' parameter."
+        )
+        % {"extension": extension}
+    )
+
+
+def department_not_found(department: str, company: Company) -> NotFound:
+    return NotFound(
+        _("Department '%(department)s' not found in company '%(company)s'.")
+        % {"department": department, "company": company.slug}
+    )
 
 
 def company_get(*, client: ApiClient, ident: str) -> Company:
@@ -33,7 +57,7 @@ def company_get(*, client: ApiClient, ident: str) -> Company:
         .first()
     )
     if company is None:
-        raise NotFound(_("Company '%(company)s' not found.") % {"company": ident})
+        raise company_not_found(ident)
     return company
 
 
@@ -54,20 +78,14 @@ def user_find(*, client: ApiClient, extension: str, company: str | None = None) 
         )[:2]
     )
     if len(users) > 1:
-        raise Conflict(
-            _(
-                "Extension %(extension)s exists in several companies: "
-                "name one with the 'company' parameter."
-            )
-            % {"extension": extension}
-        )
+        raise extension_ambiguous(extension)
     return users[0] if users else None
 
 
 def user_get(*, client: ApiClient, extension: str, company: str | None = None) -> PbxUser:
     user = user_find(client=client, extension=extension, company=company)
     if user is None:
-        raise NotFound(_("Extension %(extension)s not found.") % {"extension": extension})
+        raise extension_not_found(extension)
     return user
 
 
@@ -97,10 +115,7 @@ def blf_users(
         }
         missing = [name for name in departments if name.lower() not in known]
         if missing:
-            raise NotFound(
-                _("Department '%(department)s' not found in company '%(company)s'.")
-                % {"department": missing[0], "company": company_obj.slug}
-            )
+            raise department_not_found(missing[0], company_obj)
         users = users.filter(department__name__in=[known[name.lower()] for name in departments])
     rows = []
     for presence in presence_rows(users):
@@ -186,12 +201,3 @@ def web_phone(*, user: PbxUser) -> dict:
         "username": terminal.mac,
         "is_registered": state is not None and state not in UNREACHABLE_DEVICE_STATES,
     }
-
-
-def pbx_link_is_live() -> bool:
-    """True while an active listener holds its lease and is connected to the PBX."""
-    return (
-        ListenerLease.objects.filter(connected=True, expires_at__gt=timezone.now())
-        .exclude(holder="")
-        .exists()
-    )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from pbx.agents import extension_in, same_device
 from pbx.dnd import dnd_key_of, dnd_key_sharers
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
+from pbx.live_version import live_changed
 from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
 from pbx.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
 from pbx.selectors import user_status_get
@@ -80,6 +81,7 @@ def _save_presence(user: PbxUser, **flags) -> None:
             setattr(presence, name, value)
         presence.changed_at = now
         presence.save()
+    live_changed(users=[user.pk])
 
 
 def member_interfaces(user: PbxUser) -> list[str]:

@@ -7,8 +7,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pbx import selectors, services
+from pbx import live_version, selectors, services
 from pbx.connection import pbx_gateway
+from pbx.live_cache import live_cache
 from pbx.models import PbxUser
 from pbx.params import (
     check_body_size,
@@ -36,8 +37,18 @@ class SwanView(APIView):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if self.reads_live_state and response.status_code < 400:
-            response["X-Swan-Live-State"] = "live" if selectors.pbx_link_is_live() else "stale"
+            live = self.live_probe(request).link_live
+            response["X-Swan-Live-State"] = "live" if live else "stale"
         return response
+
+    def live_probe(self, request: Request, *, catch_up: bool = False) -> live_version.Probe:
+        """This request's one look at the shared live state; `catch_up` also brings the read
+        cache up to date with it (pbx/live_cache.py)."""
+        probe = getattr(request, "swan_probe", None)
+        if probe is None:
+            probe = live_cache.catch_up() if catch_up else live_version.probe()
+            request.swan_probe = probe
+        return probe
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         """After the key and the rate: all input checked before the view acts on any of it."""
@@ -78,11 +89,11 @@ class BlfUsersListView(SwanView):
 
     def get(self, request: Request, company: str) -> Response:
         params = self.params(request)
-        rows = selectors.blf_users(
-            client=request.user,
-            company=company,
-            departments=get_str_list(params, "departments"),
-            with_mobile=get_bool(params, "withMobile"),
+        departments = get_str_list(params, "departments")
+        with_mobile = get_bool(params, "withMobile")
+        self.live_probe(request, catch_up=True)
+        rows = live_cache.blf_users(
+            client=request.user, company=company, departments=departments, with_mobile=with_mobile
         )
         return Response(rows)
 
@@ -101,8 +112,12 @@ class UserStatusView(SwanView):
 
     def get(self, request: Request, extension: str) -> Response:
         params = self.params(request)
-        user = self.extension_user(request, extension, params)
-        return Response(selectors.user_status_get(user=user))
+        extension = clean_extension(extension)
+        company = get_str(params, "company")
+        self.live_probe(request, catch_up=True)
+        return Response(
+            live_cache.user_status(client=request.user, extension=extension, company=company)
+        )
 
     def post(self, request: Request, extension: str) -> Response:
         params = self.params(request)

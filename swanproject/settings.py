@@ -188,6 +188,7 @@ SWAN_WEBSOCKET_PORT = env.int("SWAN_WEBSOCKET_PORT", default=0) or None
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["swanproject.envelope.EnvelopeRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "swanproject.envelope.FirstRendererNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "swanproject.envelope.SafeJSONParser",
         "rest_framework.parsers.FormParser",
@@ -230,6 +231,10 @@ SWAN_PARAM_MAX_DEPTH = env.int("SWAN_PARAM_MAX_DEPTH", default=64)
 # written the PHP way (`phones[0][name]=…&phones[0][number]=…`) are 20,000 fields, about 1 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=25_000)
+
+# Active API keys are kept per process this long (pbx/auth.py): a key deactivated, given other
+# companies or another rate in the admin acts so within it. 0: read the key on every request.
+SWAN_API_KEY_CACHE_SECONDS = env.float("SWAN_API_KEY_CACHE_SECONDS", default=5.0)
 
 # Failed authentication per client address (pbx/lockout.py): after the limit within the window,
 # the address is refused for the lockout (429 for API keys; valid keys still pass).

@@ -141,3 +141,17 @@ def make_supervisor(db):
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_read_caches():
+    """No test sees what a read cache of the process kept from another (pbx/live_cache.py, the
+    API key cache): SQLite reuses primary keys, and versions roll back with each test."""
+    from pbx.auth import key_cache
+    from pbx.live_cache import live_cache
+
+    live_cache.reset()
+    key_cache.clear()
+    yield
+    live_cache.reset()
+    key_cache.clear()

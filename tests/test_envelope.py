@@ -182,3 +182,18 @@ def test_unknown_path_answer_declares_utf8(api):
     response = api.get("/ñ")
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert body(response)["error"] is True
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/*, text/html"])
+def test_an_answer_is_json_whatever_json_friendly_accept_says(api, company, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    response = api.get("/company-numbers/onfarma", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(response.content) == {"error": False, "error-msg": None, "result": []}
+
+
+def test_an_accept_that_refuses_json_is_a_406_envelope(api, company):
+    response = api.get("/company-numbers/onfarma", HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+    assert json.loads(response.content)["error"] is True

@@ -173,12 +173,15 @@ def test_blf_users_runs_a_constant_number_of_queries(
         )
         for user in users[:500]
     )
-    # key lookup, key companies, last-used update, company, users, terminals, queue members,
-    # device states
-    with django_assert_max_num_queries(9):
+    # key lookup, key companies, last-used update; the probe (pbx/live_version.py); the read
+    # cache's directory: companies, users, departments, terminals, queues; the users' live
+    # state: users, terminals, queue members, device states
+    with django_assert_max_num_queries(13):
         rows = result(api.get("/blf-users/onfarma", {"withMobile": "1"}))
     assert len(rows) == 1000
     assert sum(row["status"] == "available" for row in rows) == 500
+    with django_assert_max_num_queries(1):  # then the probe alone, the key and rows kept
+        assert result(api.get("/blf-users/onfarma", {"withMobile": "1"})) == rows
 
 
 # company-numbers/{company}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 
 from pbx.agents import DirectorySnapshot
+from pbx.live_version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogLine
 
 Outcome = QueueEntry.Outcome
@@ -140,11 +141,16 @@ def rederive(callids: set[str], *, directory: DirectorySnapshot) -> int:
     # PostgreSQL takes the whole batch as one array parameter; SQLite needs chunks.
     step = len(ordered) if connection.vendor == "postgresql" else IN_CHUNK
     created = 0
+    queues: set[str] = set()
     for start in range(0, len(ordered), step):
         chunk = ordered[start : start + step]
-        rows = _entry_rows(_stored_lines(chunk), directory)
+        lines = _stored_lines(chunk)
+        rows = _entry_rows(lines, directory)
         _replace_entries(chunk, rows)
         created += len(rows)
+        queues |= {queue_name for _callid, queue_name in lines}
+    # Entries come only from these lines: their queues are every queue whose figures changed.
+    live_changed(history=queues)
     return created
 
 

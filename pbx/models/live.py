@@ -159,3 +159,37 @@ class ListenerLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or '-'}"
+
+
+class LiveVersion(models.Model):
+    """One row: the number of the latest change of what the web workers' read caches hold.
+
+    Writers bump it at the end of their transaction (pbx/live_version.py), so changes are
+    numbered in commit order: the row's lock makes a second writer wait for the first's commit.
+    """
+
+    version = models.BigIntegerField(default=0)
+    reset = models.BigIntegerField(
+        default=0, help_text=_("The latest change that invalidated everything (the directory).")
+    )
+
+    class Meta:
+        verbose_name = _("live version")
+        verbose_name_plural = _("live versions")
+
+    def __str__(self) -> str:
+        return f"v{self.version} (reset v{self.reset})"
+
+
+class LiveChange(models.Model):
+    """What one numbered change touched, so that a read cache drops only that (docs/api.md)."""
+
+    version = models.BigIntegerField(primary_key=True)
+    changed = models.TextField(help_text=_("JSON: users, devices, queues, history."))
+
+    class Meta:
+        verbose_name = _("live change")
+        verbose_name_plural = _("live changes")
+
+    def __str__(self) -> str:
+        return f"v{self.version}"
