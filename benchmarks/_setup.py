@@ -28,3 +28,13 @@ def setup() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, skip_checks=True)
+
+
+def cpu_pressure() -> str:
+    """How much of the last minute runnable tasks waited for a CPU (Linux PSI), whoever's."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "CPU pressure unknown"
+    fields = dict(item.split("=") for item in line.split()[1:])
+    return f"CPU pressure: tasks waited for a CPU {fields['avg60']} % of the last minute"

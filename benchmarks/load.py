@@ -1,18 +1,21 @@
 """HTTP load with wrk: userStatus, blf-users (500 users), queues-status, beside a bare view.
 
-Seeds one company of 500 users with terminals and device states, a few queues with today's
-entries and an API key on the `swan_bench` PostgreSQL database, with production settings (DEBUG
-off, Redis cache for the throttle counters), then runs wrk against:
+Seeds one company of 500 users with terminals and device states, 5 queue groups (10 queues) with
+100,000 of today's entries and an API key on the `swan_bench` PostgreSQL database, with
+production settings (DEBUG off, Redis cache for the throttle counters), then runs, side by side
+on their own ports:
 - the ceiling: `/bench/bare`, a bare Django view (benchmarks/bench_urls.py, loaded through
-  benchmarks/bench_settings.py), under gunicorn with 2 sync workers, at the start and the end;
+  benchmarks/bench_settings.py), under gunicorn with 2 sync workers;
 - SWAN's endpoints and the bare view under the web tier of `make serve` (the same gunicorn
   command, swanproject/webtier.py, with --workers workers);
 - with --daphne, the same under one daphne process (how SWAN was served before `make serve`).
-It prints requests/s, p99 latency and each figure as a share of the ceiling; the machines are
-noisy, so read the ratios. Traffic goes to 127.0.0.1 only; every server is always stopped.
+Every target is measured between two runs of the ceiling, --rounds times; it prints requests/s,
+p99 latency and each figure as a share of the mean of its two ceiling runs: the machines are
+noisy and shared, so read the ratios. Traffic goes to 127.0.0.1 only; every server is always
+stopped.
 
-Run: .venv/bin/python benchmarks/load.py [--duration 10] [--connections 64] [--threads 2]
-         [--workers N] [--daphne]
+Run: .venv/bin/python benchmarks/load.py [--duration 10] [--rounds 1] [--connections 64]
+         [--threads 2] [--workers N] [--daphne]
 Needs wrk (`apt-get install -y wrk`), PostgreSQL (BENCH_SERVER_URL, BENCH_DATABASE) and Redis
 (BENCH_REDIS_URL, default redis://127.0.0.1:6379/13).
 """
@@ -40,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _setup import ROOT, setup
+from _setup import ROOT, cpu_pressure, setup
 
 sys.path.insert(0, str(ROOT))
 from swanproject.webtier import WebTier
@@ -467,7 +470,7 @@ def main() -> None:
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{duration}s (after {args.warmup} s "
         f"warm-up), PostgreSQL, DEBUG off, Redis throttle cache, {os.cpu_count()} CPUs, "
-        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; {cpu_pressure()}"
     )
     print(
         "ceiling: a bare Django view under gunicorn, 2 sync workers, measured before and after "
