@@ -316,6 +316,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DAPHNE_LOG = os.environ.get("BENCH_DAPHNE_LOG", "/tmp/swan-bench-daphne.log")
+
+
 def start_daphne(port: int) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
@@ -340,13 +343,15 @@ def start_daphne(port: int) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: nobody reads a pipe while clients run, and a full one blocks daphne.
+        stderr=open(DAPHNE_LOG, "wb"),  # noqa: SIM115 (the child holds it; closed at exit)
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"daphne exited: {process.stderr.read().decode()[-2000:]}")
+            with open(DAPHNE_LOG, errors="replace") as log:
+                raise RuntimeError(f"daphne exited: {log.read()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return process
@@ -365,6 +370,16 @@ def stop_daphne(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # daphne may ignore SIGTERM under load
         process.wait(5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def clients_main(url: str, count: int, ready, stop, results) -> None:
@@ -455,10 +470,13 @@ def part_latency() -> None:
             target=clients_main, args=(url, CLIENTS, ready, stop, results), daemon=True
         )
         clients.start()
+        cpu_pids = {"daphne": daphne.pid, "clients": clients.pid, "listener+bench": os.getpid()}
         if not ready.wait(90):
             raise RuntimeError("the websocket clients did not all connect within 90 s")
         time.sleep(0.5)
         sent: list[tuple[int, bool, float]] = []  # (user id, dnd on, sent at)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in cpu_pids.items()}
+        wall_before = time.monotonic()
         ordered = sorted(extensions)
         total = int(RATE * DURATION)
         started = time.monotonic()
@@ -474,6 +492,8 @@ def part_latency() -> None:
                 sent.append((extensions[extension], on, time.monotonic()))
                 sim.step(0)
         time.sleep(SETTLE)
+        wall = time.monotonic() - wall_before
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in cpu_pids.items()}
         stop.set()
         arrivals = results.get(timeout=30)
         if isinstance(arrivals, str):
@@ -493,6 +513,16 @@ def part_latency() -> None:
         f"{len(latencies):,} matched, {lost:,} lost"
     )
     print(f"  AMI event → websocket message: {summary(latencies)}")
+    delivered = max(len(latencies), 1)
+    print(
+        "  CPU over the "
+        + f"{wall:.1f} s: "
+        + ", ".join(
+            f"{name} {seconds:.2f} s ({seconds / wall * 100:.0f}% of a core, "
+            f"{seconds / delivered * 1e6:.0f} µs per message delivered)"
+            for name, seconds in cpu.items()
+        )
+    )
     # Where the time goes: in this process (queued, applied, published), then past Redis.
     applied, publishing = [], []
     for user_id, _on, sent_at in sent:

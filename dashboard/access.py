@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.db.models import Exists, OuterRef
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
@@ -141,24 +141,33 @@ class Grant:
     session_key: str | None = None
 
 
-def key_grant_refusal(grant: Grant) -> int | None:
-    """The close code a new connection with this key would get now, in one query; None: fine."""
-    listed = ApiKey.companies.through.objects.filter(
-        apikey_id=OuterRef("pk"), company_id=grant.company_id
-    )
-    key = (
-        ApiKey.objects.filter(key_hash=grant.key_hash, is_active=True)
-        .annotate(
-            listed=Exists(listed),
-            company_exists=Exists(Company.objects.filter(pk=grant.company_id)),
+def _key_grant_refusals(grants: list[Grant]) -> dict[Grant, int]:
+    """The close codes of API-key grants that lapsed, in three queries however many there are."""
+    if not grants:
+        return {}
+    keys = {
+        key.key_hash: key
+        for key in ApiKey.objects.filter(
+            key_hash__in={grant.key_hash for grant in grants}, is_active=True
         )
-        .first()
+    }
+    company_ids = {grant.company_id for grant in grants}
+    existing = set(Company.objects.filter(pk__in=company_ids).values_list("pk", flat=True))
+    listed = set(
+        ApiKey.companies.through.objects.filter(
+            apikey_id__in=[key.pk for key in keys.values()], company_id__in=company_ids
+        ).values_list("apikey_id", "company_id")
     )
-    if key is None or not key.allows_address(grant.address):
-        return CLOSE_UNAUTHENTICATED
-    if not key.company_exists or not (key.all_companies or key.listed):
-        return CLOSE_UNKNOWN_COMPANY
-    return None
+    refusals: dict[Grant, int] = {}
+    for grant in grants:
+        key = keys.get(grant.key_hash)
+        if key is None or not key.allows_address(grant.address):
+            refusals[grant] = CLOSE_UNAUTHENTICATED
+        elif grant.company_id not in existing or not (
+            key.all_companies or (key.pk, grant.company_id) in listed
+        ):
+            refusals[grant] = CLOSE_UNKNOWN_COMPANY
+    return refusals
 
 
 def _session_user(grant: Grant):
@@ -185,8 +194,15 @@ def session_grant_refusal(grant: Grant) -> int | None:
     return None
 
 
-def grant_refusal(grant: Grant) -> int | None:
-    """Whether an open connection may go on: None, or the code to close it with."""
-    if grant.key_hash is not None:
-        return key_grant_refusal(grant)
-    return session_grant_refusal(grant)
+def grant_refusals(grants: Iterable[Grant]) -> dict[Grant, int]:
+    """Which open connections may not go on: {grant: the code to close them with}.
+
+    One check for every socket of a process: sockets sharing a key (a wallboard's hundreds) share
+    one grant, and all API-key grants take three queries together; sessions are checked one by one.
+    """
+    unique = set(grants)
+    refusals = _key_grant_refusals([grant for grant in unique if grant.key_hash is not None])
+    for grant in unique:
+        if grant.key_hash is None and (code := session_grant_refusal(grant)) is not None:
+            refusals[grant] = code
+    return refusals

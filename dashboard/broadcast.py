@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -221,8 +222,10 @@ def publish(company_id: int, message_type: str, payload: dict) -> int:
         }
         _store(company_id, message)
         if layer is not None:
+            # Encoded once here, not once per socket: every socket sends this very text.
             async_to_sync(layer.group_send)(
-                group_name(company_id), {"type": GROUP_MESSAGE_TYPE, "message": message}
+                group_name(company_id),
+                {"type": GROUP_MESSAGE_TYPE, "seq": seq, "text": json.dumps(message)},
             )
     return seq
 

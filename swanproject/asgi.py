@@ -9,13 +9,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "swanproject.settings")
 django_asgi_app = get_asgi_application()  # set up Django before importing anything with models
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from swanproject.serving import (  # noqa: E402
     EnvelopeStaticFilesHandler,
+    SessionsWhenCookies,
     leave_request_bodies_to_django,
 )
 
@@ -31,7 +31,7 @@ application = ProtocolTypeRouter(
         "http": http_app,
         # Origins are checked by the dashboard consumer itself, more strictly than channels'
         # AllowedHostsOriginValidator (which lets a missing Origin through).
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": SessionsWhenCookies(URLRouter(websocket_urlpatterns)),
     }
 )
 

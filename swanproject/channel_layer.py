@@ -1,4 +1,18 @@
-"""channels-redis whose receive outlives a Redis hiccup instead of ending the consumer (1011)."""
+"""channels-redis with one reader per process, a bounded connection pool, and Redis hiccups survived.
+
+- **One reader.** channels-redis lets every consumer of a process take turns at a lock to read
+  the process's messages, and every consumer creates two tasks and a queue per message to wait
+  for its own: with 500 sockets, most of daphne's time per message. Here one task per process
+  reads (BZPOPMIN) and puts each message into the inboxes of the channels it names; a consumer's
+  `receive` is a plain `Queue.get`.
+- **Hiccups.** When that read fails on Redis (timeout, dropped connection), the reader waits for
+  Redis (ping, with backoff) and tells every consumer: `RECOVERED` (it rejoins its group and
+  catches up) or, after `recovery_limit` seconds, `UNAVAILABLE` (it closes with a code the client
+  resumes from). No consumer ever sees the exception (1011).
+- **Pool.** redis-py's asyncio pool refuses the 101st concurrent command ("Too many
+  connections"): 200 sockets reconnecting at once failed their `group_add`. The pool here has
+  `pool_size` connections and makes the others wait for one (`pool_timeout` seconds at most).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +21,8 @@ import itertools
 import logging
 import time
 
-from channels_redis.core import RedisChannelLayer
+from channels_redis.core import BoundedQueue, RedisChannelLayer
+from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -21,25 +36,121 @@ REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
-    """A receive that fails on Redis waits for Redis (ping, with backoff) instead of raising."""
+    """A RedisChannelLayer whose process-local channels are fed by one reader task."""
 
     retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0)
 
-    def __init__(self, *args, recovery_limit: float = 60.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        recovery_limit: float = 60.0,
+        pool_size: int = 50,
+        pool_timeout: float = 10.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.recovery_limit = recovery_limit  # seconds without Redis before consumers close
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
+        self._inboxes: dict[str, asyncio.Queue] = {}
+        self._reader: asyncio.Task | None = None
+
+    def create_pool(self, index: int) -> aioredis.ConnectionPool:
+        host = dict(self.hosts[index])
+        if "address" not in host:  # sentinels and the like: channels-redis's own pool
+            return super().create_pool(index)
+        return aioredis.BlockingConnectionPool.from_url(
+            host.pop("address"), max_connections=self.pool_size, timeout=self.pool_timeout, **host
+        )
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        channel = await super().new_channel(prefix)
+        self._inboxes[channel] = BoundedQueue(self.capacity)
+        return channel
 
     async def receive(self, channel: str) -> dict:
+        if "!" not in channel:  # a channel shared between processes: channels-redis reads it
+            try:
+                return await super().receive(channel)
+            except REDIS_ERRORS as exc:
+                self._log_failure(channel, exc)
+            return {"type": await self._wait_for_redis(channel)}
+        assert self.non_local_name(channel).endswith(self.client_prefix + "!"), "Wrong prefix"
+        inbox = self._inboxes.get(channel)
+        if inbox is None:
+            inbox = self._inboxes[channel] = BoundedQueue(self.capacity)
+        self._ensure_reader()
         try:
-            return await super().receive(channel)
-        except REDIS_ERRORS as exc:
-            logger.warning(
-                "channel layer receive failed channel=%s error=%s: %s",
-                channel,
-                type(exc).__name__,
-                exc,
-            )
-        return {"type": await self._wait_for_redis(channel)}
+            return await inbox.get()
+        except asyncio.CancelledError:
+            # The consumer is gone (channels cancels its receive when it ends).
+            if self._inboxes.get(channel) is inbox:
+                del self._inboxes[channel]
+            if not self._inboxes and self._reader is not None:
+                self._reader.cancel()  # nothing left to read for; BZPOPMIN loses nothing
+                self._reader = None
+            raise
+
+    def _ensure_reader(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._reader is None or self._reader.done() or self._reader.get_loop() is not loop:
+            self._reader = loop.create_task(self._read(), name="channel-layer-reader")
+
+    async def _pop(self, local: str) -> list[bytes]:
+        """The process's waiting messages, oldest first: one blocking pop, then all the rest.
+
+        channels-redis pops one message per three round trips (a backup queue guards against
+        a cancelled receive). This reader is cancelled only when no consumer is left to give
+        a message to, so it pops plainly, and everything waiting in one more round trip.
+        """
+        connection = self.connection(self.consistent_hash(local))
+        key = self.prefix + local
+        first = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+        if first is None:
+            return []
+        rest = await connection.zpopmin(key, count=self.capacity)
+        return [first[1], *(member for member, _score in rest)]
+
+    async def _read(self) -> None:
+        local = f"specific.{self.client_prefix}!"
+        while True:
+            try:
+                popped = await self._pop(local)
+            except REDIS_ERRORS as exc:
+                self._log_failure(local, exc)
+                self._tell_everyone({"type": await self._wait_for_redis(local)})
+                continue
+            except Exception:  # the reader must outlive anything, or every stream stops
+                logger.exception("channel layer read failed channel=%s", local)
+                await asyncio.sleep(0.5)
+                continue
+            for member in popped:
+                try:
+                    message = self.deserialize(member)
+                    target = message.pop("__asgi_channel__")
+                except Exception:
+                    logger.exception("channel layer dropped an unreadable message")
+                    continue
+                self._deliver(target, message)
+
+    def _deliver(self, target: str | list[str], message: dict) -> None:
+        for channel in target if isinstance(target, list) else [target]:
+            inbox = self._inboxes.get(channel)
+            if inbox is not None:  # else its consumer is gone
+                inbox.put_nowait(message)
+
+    def _tell_everyone(self, message: dict) -> None:
+        for inbox in self._inboxes.values():
+            inbox.put_nowait(dict(message))
+
+    @staticmethod
+    def _log_failure(channel: str, exc: Exception) -> None:
+        logger.warning(
+            "channel layer receive failed channel=%s error=%s: %s",
+            channel,
+            type(exc).__name__,
+            exc,
+        )
 
     async def _wait_for_redis(self, channel: str) -> str:
         """RECOVERED once Redis answers a PING again, UNAVAILABLE after `recovery_limit`."""

@@ -148,6 +148,14 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, **CHANNEL_LAYER_REDIS_OPTIONS}],
                 "recovery_limit": env.float("CHANNEL_LAYER_RECOVERY_SECONDS", default=60.0),
+                # Connections per process; more concurrent commands wait for one (up to the
+                # timeout) instead of failing with "Too many connections".
+                "pool_size": env.int("CHANNEL_LAYER_POOL_SIZE", default=50),
+                "pool_timeout": env.float("CHANNEL_LAYER_POOL_TIMEOUT", default=10.0),
+                # Messages a socket (and a process) may have waiting before the oldest is
+                # dropped (channels-redis's default is 100: four seconds of a busy company).
+                # A socket that still misses one fills the gap from the buffer (docs/websocket.md).
+                "capacity": 1000,
             },
         }
     }
@@ -258,6 +266,11 @@ LOGIN_REDIRECT_URL = env("LOGIN_REDIRECT_URL", default="/dashboard/")
 DASHBOARD_ALLOWED_ORIGINS = env.list("DASHBOARD_ALLOWED_ORIGINS", default=[])
 # Open websockets are re-checked this often: a revoked key or supervisor is closed within it.
 DASHBOARD_REVALIDATE_SECONDS = env.float("DASHBOARD_REVALIDATE_SECONDS", default=5.0)
+# The websockets' database work runs on this many threads per web process, each keeping its
+# connection this many seconds (dashboard/dbpool.py): a process holds at most that many
+# connections, however many sockets connect at once.
+DASHBOARD_DB_THREADS = env.int("DASHBOARD_DB_THREADS", default=4)
+DASHBOARD_DB_CONN_MAX_AGE = env.float("DASHBOARD_DB_CONN_MAX_AGE", default=60.0)
 
 # Production hardening; each can be relaxed from the environment for a plain-HTTP lab.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -15,6 +15,15 @@ FIXTURES_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtu
 _sequence = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _close_websocket_db_connections():
+    """The websockets' DB threads keep their connections: close them before the next test."""
+    yield
+    from dashboard import dbpool
+
+    dbpool.close_connections()
+
+
 def fixtures_path(*parts: str) -> Path:
     """A file of ../shared/fixtures; the calling test skips when the folder is absent."""
     path = FIXTURES_DIR.joinpath(*parts)

@@ -24,7 +24,7 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import OperationalError
 
-from dashboard import consumers
+from dashboard import access
 from dashboard.consumers import (
     CLOSE_TOO_MANY_FAILURES,
     CLOSE_UNAUTHENTICATED,
@@ -198,14 +198,14 @@ async def test_a_failed_recheck_keeps_the_socket_open_and_checks_again(
     """The database down for a moment does not close every dashboard; the next check does."""
     answers = iter([OperationalError("down"), OperationalError("down"), CLOSE_UNAUTHENTICATED])
 
-    def recheck(grant):
+    def recheck(grants):
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return dict.fromkeys(grants, answer)
 
     raw = await database_sync_to_async(make_api_key)(company)
-    monkeypatch.setattr(consumers, "grant_refusal", recheck)
+    monkeypatch.setattr(access, "grant_refusals", recheck)
     communicator, accepted, _ = await open_socket(f"{PATH}?key={raw}", origin=None)
     try:
         assert accepted

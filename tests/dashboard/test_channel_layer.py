@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,56 +20,139 @@ from tests.dashboard.conftest import open_socket
 PATH = "/ws/dashboard/onfarma/"
 
 
-class FlakyRedis:
-    """Answers PING with the scripted errors first, then PONG."""
+class FakeRedis:
+    """The few commands the reader sends: pops from scripted batches, then PINGs that may fail."""
 
-    def __init__(self, failures: list[Exception]):
-        self.failures = failures
+    def __init__(self, batches: list, ping_failures: list[Exception] | None = None):
+        self.batches = list(batches)  # each: a list of members, or an exception to raise
+        self.ping_failures = list(ping_failures or [])
         self.pings = 0
+        self.commands: list[str] = []
+
+    async def bzpopmin(self, key, timeout):
+        self.commands.append("BZPOPMIN")
+        if not self.batches:
+            await asyncio.sleep(3600)  # nothing more: block like an idle Redis
+        batch = self.batches[0]
+        if isinstance(batch, Exception):
+            self.batches.pop(0)
+            raise batch
+        return key, batch.pop(0), 1.0
+
+    async def zpopmin(self, key, count):
+        self.commands.append("ZPOPMIN")
+        batch = self.batches.pop(0) if self.batches and isinstance(self.batches[0], list) else []
+        return [(member, 1.0) for member in batch]
 
     async def ping(self) -> bool:
         self.pings += 1
-        if self.failures:
-            raise self.failures.pop(0)
+        if self.ping_failures:
+            raise self.ping_failures.pop(0)
         return True
 
 
-@pytest.fixture
-def layer(monkeypatch) -> ResilientRedisChannelLayer:
+def _layer(redis: FakeRedis, recovery_limit: float = 60.0) -> ResilientRedisChannelLayer:
+    layer = ResilientRedisChannelLayer(hosts=["redis://127.0.0.1:1"], recovery_limit=recovery_limit)
+    layer.retry_delays = (0.001, 0.01)
+    layer.connection = lambda index: redis
+    return layer
+
+
+def _member(layer: ResilientRedisChannelLayer, channels: list[str], n: int) -> bytes:
+    return layer.serialize({"type": "test.message", "n": n, "__asgi_channel__": channels})
+
+
+async def _stop(layer: ResilientRedisChannelLayer, *receives: asyncio.Task) -> None:
+    await asyncio.sleep(0)  # the receives start waiting, as a consumer's do
+    for task in receives:
+        task.cancel()
+    await asyncio.gather(*receives, return_exceptions=True)
+    assert layer._reader is None  # the last receive gone, the reader stops
+
+
+async def test_one_reader_hands_every_popped_message_to_each_channel_it_names():
+    redis = FakeRedis([])
+    layer = _layer(redis)
+    one, two = await layer.new_channel(), await layer.new_channel()
+    redis.batches = [
+        [_member(layer, [one, two], 1), _member(layer, [one], 2)],
+        [_member(layer, [two], 3)],
+    ]
+    got_one = [await layer.receive(one), await layer.receive(one)]
+    got_two = [await layer.receive(two), await layer.receive(two)]
+    assert [m["n"] for m in got_one] == [1, 2]
+    assert [m["n"] for m in got_two] == [1, 3]
+    assert "__asgi_channel__" not in got_one[0]
+    # Per batch, a blocking pop and then everything else waiting in one more command.
+    assert redis.commands[:4] == ["BZPOPMIN", "ZPOPMIN", "BZPOPMIN", "ZPOPMIN"]
+    await _stop(layer, *(asyncio.ensure_future(layer.receive(c)) for c in (one, two)))
+
+
+async def test_a_failed_read_waits_for_redis_and_tells_every_consumer_it_recovered(caplog):
+    redis = FakeRedis(
+        [RedisTimeoutError("Timeout reading from 127.0.0.1:6379")],
+        [RedisConnectionError("refused"), RedisConnectionError("refused")],
+    )
+    layer = _layer(redis)
+    channels = [await layer.new_channel() for _ in range(3)]
+    got = await asyncio.gather(*(layer.receive(channel) for channel in channels))
+    assert got == [{"type": RECOVERED}] * 3
+    assert redis.pings == 3  # one wait for the whole process, not one per consumer
+    assert "channel layer receive failed" in caplog.text
+    assert "channel layer recovered" in caplog.text
+    await _stop(layer, *(asyncio.ensure_future(layer.receive(c)) for c in channels))
+
+
+async def test_redis_away_past_the_limit_is_reported_unavailable(caplog):
+    redis = FakeRedis([RedisConnectionError("refused")], [RedisConnectionError("refused")] * 1000)
+    layer = _layer(redis, recovery_limit=0.05)
+    channel = await layer.new_channel()
+    assert await layer.receive(channel) == {"type": UNAVAILABLE}
+    assert "channel layer gave up" in caplog.text
+    await _stop(layer, asyncio.ensure_future(layer.receive(channel)))
+
+
+async def test_an_unreadable_message_is_dropped_and_the_next_one_still_arrives(caplog):
+    redis = FakeRedis([])
+    layer = _layer(redis)
+    channel = await layer.new_channel()
+    unreadable = b"r" * 12 + b"\xc1"  # after the random prefix, a byte msgpack never uses
+    redis.batches = [[unreadable, layer.serialize([1]), _member(layer, [channel], 7)]]
+    assert (await layer.receive(channel))["n"] == 7
+    assert "dropped an unreadable message" in caplog.text
+    await _stop(layer, asyncio.ensure_future(layer.receive(channel)))
+
+
+async def test_a_general_channel_still_survives_a_failed_receive(monkeypatch):
     async def failing_receive(self, channel):
         raise RedisTimeoutError("Timeout reading from 127.0.0.1:6379")
 
     monkeypatch.setattr(RedisChannelLayer, "receive", failing_receive)
-    layer = ResilientRedisChannelLayer(hosts=["redis://127.0.0.1:1"], recovery_limit=0.05)
-    layer.retry_delays = (0.001, 0.01)
-    return layer
+    layer = _layer(FakeRedis([], [RedisConnectionError("refused")]))
+    assert await layer.receive("some.worker") == {"type": RECOVERED}
 
 
-async def test_a_failed_receive_waits_for_redis_and_reports_it_recovered(layer, caplog):
-    redis = FlakyRedis([RedisConnectionError("refused"), RedisConnectionError("refused")])
-    layer.connection = lambda index: redis
-    channel = await layer.new_channel()
-    assert await layer.receive(channel) == {"type": RECOVERED}
-    assert redis.pings == 3
-    assert "channel layer receive failed" in caplog.text
-    assert "channel layer recovered" in caplog.text
-
-
-async def test_redis_away_past_the_limit_is_reported_unavailable(layer, caplog):
-    redis = FlakyRedis([RedisConnectionError("refused")] * 1000)
-    layer.connection = lambda index: redis
-    assert await layer.receive(await layer.new_channel()) == {"type": UNAVAILABLE}
-    assert "channel layer gave up" in caplog.text
-
-
-async def test_other_errors_still_raise(monkeypatch):
+async def test_other_errors_of_a_general_channel_still_raise(monkeypatch):
     async def broken(self, channel):
         raise ValueError("not a Redis problem")
 
     monkeypatch.setattr(RedisChannelLayer, "receive", broken)
     layer = ResilientRedisChannelLayer(hosts=["redis://127.0.0.1:1"])
     with pytest.raises(ValueError, match="not a Redis problem"):
-        await layer.receive(await layer.new_channel())
+        await layer.receive("some.worker")
+
+
+def test_the_pool_makes_commands_wait_for_a_connection_instead_of_failing():
+    layer = ResilientRedisChannelLayer(
+        hosts=[{"address": "redis://127.0.0.1:1/4", "socket_timeout": 15}],
+        pool_size=7,
+        pool_timeout=3.0,
+    )
+    pool = layer.create_pool(0)
+    assert isinstance(pool, BlockingConnectionPool)
+    assert (pool.max_connections, pool.timeout) == (7, 3.0)
+    assert pool.connection_kwargs["db"] == 4
+    assert pool.connection_kwargs["socket_timeout"] == 15
 
 
 @pytest.fixture
