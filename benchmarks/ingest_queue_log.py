@@ -78,11 +78,11 @@ def main() -> None:
     from django.db import connection
 
     from pbx.ingest.runner import FileIngest, cdr_time_zone
-    from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
+    from pbx.models.history import IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
 
     with connection.cursor() as cursor:
-        for model in (QueueEntry, QueueLogLine, IngestCursor):
-            cursor.execute(f"TRUNCATE {model._meta.db_table}")
+        for model in (QueueEntry, QueueLogLine, QueueLogFile, IngestCursor):
+            cursor.execute(f"TRUNCATE {model._meta.db_table} CASCADE")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "queue_log"
         lines = make_file(path, count)

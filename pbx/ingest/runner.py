@@ -12,16 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from pbx.agents import DirectorySnapshot
-from pbx.ingest import files
+from pbx.ingest import derive, files, logfiles
 from pbx.ingest.cdr import parse_csv_line
 from pbx.ingest.queue_log import MalformedLine, parse_line
-from pbx.ingest.store import store_cdr, store_queue_log, store_queue_log_text
+from pbx.ingest.repeats import WINDOW, RepeatFilter
+from pbx.ingest.store import commit_without_flush, known_lines, store_cdr, store_queue_log
 
 MAX_KEPT_MALFORMED = 1000
 DIRECTORY_REFRESH_SECONDS = 60.0
+DERIVE_EVERY = 100_000  # lines stored before their entries are derived, within one run
 
 
 @dataclass
@@ -94,21 +96,25 @@ class FileIngest:
     def run(self) -> Report:
         """Reads what is there now and returns; what was read is remembered in the cursor."""
         self._started = self._started or time.monotonic()
+        if self.kind == "queue_log":
+            self._derive()  # what a run stopped by a crash stored without deriving
         cursor = files.cursor_for(self.path, kind=self.kind)
         segments, notes = files.plan(self.path, cursor)
         self.report.notes.extend(notes)
         for segment in segments:
             files.start_segment(cursor, segment)
-            if self.kind == "queue_log" and connection.vendor == "postgresql":
-                self._run_blocks(cursor, segment)
+            if self.kind == "queue_log":
+                self._run_queue_log(cursor, segment)
             else:
                 self._run_lines(cursor, segment)
             if self.stop.requested:
                 break
+        if self.kind == "queue_log":
+            self._derive()
         return self.report
 
     def _run_lines(self, cursor, segment: files.Segment) -> None:
-        """Line by line: each parsed in Python, stored every `batch_size` records."""
+        """Master.csv line by line: each parsed in Python, stored every `batch_size` records."""
         batch: list[Any] = []
         last: files.RawLine | None = None
         for line in files.read_lines(segment):
@@ -118,35 +124,57 @@ class FileIngest:
             if record is not None:
                 batch.append(record)
             if len(batch) >= self.batch_size or (not batch and line.number % self.batch_size == 0):
-                self._store(batch, cursor, segment, last)
+                self._store_cdr(batch, cursor, segment, last)
                 batch = []
                 if self.stop.requested:
                     return
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
         if last is not None:
-            self._store(batch, cursor, segment, last)
+            self._store_cdr(batch, cursor, segment, last)
 
-    def _run_blocks(self, cursor, segment: files.Segment) -> None:
-        """queue_log on PostgreSQL: `batch_size` lines at a time, split and stored in SQL."""
+    def _run_queue_log(self, cursor, segment: files.Segment) -> None:
+        """queue_log: `batch_size` lines at a time, stored under the file they belong to."""
+        logfile = logfiles.identify(segment.path)
+        if logfile is None:
+            return  # empty: nothing to read yet
+        repeats = RepeatFilter(files.lines_before(segment, WINDOW))
         for block in files.read_blocks(segment, self._block_size):
             self.report.lines += block.count
+            lines = files.block_lines(block)
+            # Lines this file already gave (read again under another name, or without a cursor).
+            known = min(max(logfile.lines - block.first_number + 1, 0), block.count)
             with transaction.atomic():
-                added, entries = store_queue_log_text(
-                    block.text,
-                    parse=lambda i, text, first=block.first_number: self._parse_counted(
-                        first + i, text
-                    ),
-                    directory=self.directory(),
-                )
-                self.report.added += added
-                self.report.entries += entries
+                commit_without_flush()
+                if known:
+                    self.report.ignored += known_lines(
+                        lines[:known], repeats=repeats, parse=self._parser(block.first_number)
+                    )
+                if known < block.count:
+                    first = block.first_number + known
+                    stored = store_queue_log(
+                        logfile, first, lines[known:], repeats=repeats, parse=self._parser(first)
+                    )
+                    self.report.added += stored.added
+                    self.report.ignored += stored.blank
                 files.advance(cursor, segment, block.last)
+                logfiles.advance(logfile, segment.path, block.last)
                 cursor.save()
+                logfile.save(update_fields=["lines", "size", "fingerprint", "fingerprint_length"])
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
+            if logfile.lines - logfile.derived_lines >= DERIVE_EVERY:
+                self.report.entries += derive.derive_pending(logfile, directory=self.directory())
             if self.stop.requested:
                 return
+
+    def _derive(self) -> None:
+        """Everything derived from stored lines happens in derive.derive_pending (one place)."""
+        for logfile in derive.pending_files():
+            self.report.entries += derive.derive_pending(logfile, directory=self.directory())
+
+    def _parser(self, first: int) -> Callable[[int, str], Any]:
+        return lambda index, text: self._parse_counted(first + index, text)
 
     def _block_size(self) -> int:
         # Blocks end on progress marks, so progress lines read as they do line by line.
@@ -178,17 +206,12 @@ class FileIngest:
             return parse_line(text, local_tz=self.time_zone)
         return parse_csv_line(text, local_tz=self.time_zone, directory=self.directory())
 
-    def _store(
+    def _store_cdr(
         self, batch: list[Any], cursor, segment: files.Segment, last: files.RawLine | None
     ) -> None:
         with transaction.atomic():
             if batch:
-                if self.kind == "queue_log":
-                    added, entries = store_queue_log(batch, directory=self.directory())
-                    self.report.entries += entries
-                else:
-                    added = store_cdr(batch)
-                self.report.added += added
+                self.report.added += store_cdr(batch)
             if last is not None:
                 files.advance(cursor, segment, last)
             cursor.save()
