@@ -20,6 +20,7 @@ from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
 
 logger = logging.getLogger("swan.ingest")
 CALLS_PER_STATEMENT = 20_000
+DERIVE_LOCK = 0x5_3741_4E  # "SWAN": the advisory lock key of queue_log derivations
 
 
 def pending_files() -> list[QueueLogFile]:
@@ -31,19 +32,22 @@ def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> in
     """Derives what the file's lines not derived yet give; returns how many entries were made."""
     with transaction.atomic():
         commit_without_flush()
-        locked = QueueLogFile.objects.select_for_update().get(pk=logfile.pk)
-        first, last = locked.derived_lines + 1, locked.lines
+        _one_deriver_at_a_time()
+        derived, last = QueueLogFile.objects.values_list("derived_lines", "lines").get(
+            pk=logfile.pk
+        )
+        first = derived + 1
         if first > last:
             return 0
         callids = sorted(
             QueueLogLine.objects.filter(
-                file=locked, number__gte=first, number__lte=last, event__in=ENTRY_EVENTS
+                file=logfile, number__gte=first, number__lte=last, event__in=ENTRY_EVENTS
             )
             .values_list("callid", flat=True)
             .distinct()
         )
         made = _entries(callids, directory) if callids else 0
-        QueueLogFile.objects.filter(pk=locked.pk).update(derived_lines=last)
+        QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)
     logfile.derived_lines = last
     logger.debug(
         "queue_log derived file=%s lines=%s-%s calls=%s entries=%s",
@@ -54,6 +58,18 @@ def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> in
         made,
     )
     return made
+
+
+def _one_deriver_at_a_time() -> None:
+    """Derivers wait for each other (two would replace the same calls' entries at once).
+
+    Not a lock on the file's row: the ingest updates that row with every batch it stores, and
+    must not wait for a derivation running beside it (runner.BackgroundDeriver). SQLite lets one
+    writer in at a time anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
 
 
 def _entries(callids: list[str], directory: DirectorySnapshot) -> int:

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from pbx.agents import DirectorySnapshot
 from pbx.ingest import derive, files, logfiles
+from pbx.ingest.background import BackgroundDeriver
 from pbx.ingest.cdr import parse_csv_line
 from pbx.ingest.queue_log import MalformedLine, parse_line
 from pbx.ingest.repeats import WINDOW, RepeatFilter
@@ -79,10 +80,12 @@ class FileIngest:
     time_zone: zoneinfo.ZoneInfo
     batch_size: int = 10000
     progress_every: int = 100_000
+    derive_every: int = DERIVE_EVERY
     progress: Callable[[str], None] | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     report: Report = field(default_factory=Report)
     _directory: DirectorySnapshot | None = None
+    _deriver: BackgroundDeriver | None = None
     _directory_loaded: float = 0.0
     _started: float = 0.0
 
@@ -101,14 +104,23 @@ class FileIngest:
         cursor = files.cursor_for(self.path, kind=self.kind)
         segments, notes = files.plan(self.path, cursor)
         self.report.notes.extend(notes)
-        for segment in segments:
-            files.start_segment(cursor, segment)
-            if self.kind == "queue_log":
-                self._run_queue_log(cursor, segment)
-            else:
-                self._run_lines(cursor, segment)
-            if self.stop.requested:
-                break
+        try:
+            for segment in segments:
+                files.start_segment(cursor, segment)
+                if self.kind == "queue_log":
+                    self._run_queue_log(cursor, segment)
+                else:
+                    self._run_lines(cursor, segment)
+                if self.stop.requested:
+                    break
+        except BaseException:
+            if self._deriver is not None:
+                self._deriver.finish(raising=False)
+                self._deriver = None
+            raise
+        if self._deriver is not None:
+            self.report.entries += self._deriver.finish()
+            self._deriver = None
         if self.kind == "queue_log":
             self._derive()
         return self.report
@@ -139,6 +151,7 @@ class FileIngest:
         if logfile is None:
             return  # empty: nothing to read yet
         repeats = RepeatFilter(files.lines_before(segment, WINDOW))
+        derived = logfile.derived_lines
         for block in files.read_blocks(segment, self._block_size):
             self.report.lines += block.count
             lines = files.block_lines(block)
@@ -163,10 +176,20 @@ class FileIngest:
                 logfile.save(update_fields=["lines", "size", "fingerprint", "fingerprint_length"])
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
-            if logfile.lines - logfile.derived_lines >= DERIVE_EVERY:
-                self.report.entries += derive.derive_pending(logfile, directory=self.directory())
+            if logfile.lines - derived >= self.derive_every:
+                derived = logfile.lines
+                self._derive_soon(logfile)
             if self.stop.requested:
                 return
+
+    def _derive_soon(self, logfile) -> None:
+        """Derives what was stored so far: beside the ingest when it can, else right now."""
+        if self._deriver is None and BackgroundDeriver.usable():
+            self._deriver = BackgroundDeriver(self.directory())
+        if self._deriver is not None:
+            self._deriver.poke()
+        else:
+            self.report.entries += derive.derive_pending(logfile, directory=self.directory())
 
     def _derive(self) -> None:
         """Everything derived from stored lines happens in derive.derive_pending (one place)."""

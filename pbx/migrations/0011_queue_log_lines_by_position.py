@@ -38,6 +38,10 @@ def lines_to_files(apps, schema_editor):
             size=cursor.offset,
             derived_lines=cursor.line_number,
         )
+    with schema_editor.connection.cursor() as sql:
+        sql.execute("SELECT EXISTS (SELECT 1 FROM pbx_legacyqueuelogline)")
+        if not sql.fetchone()[0]:
+            return
     legacy = QueueLogFile.objects.using(db).create(
         fingerprint=LEGACY_FINGERPRINT, fingerprint_length=0
     )
