@@ -64,7 +64,7 @@ def _one_deriver_at_a_time() -> None:
     """Derivers wait for each other (two would replace the same calls' entries at once).
 
     Not a lock on the file's row: the ingest updates that row with every batch it stores, and
-    must not wait for a derivation running beside it (runner.BackgroundDeriver). SQLite lets one
+    must not wait for a derivation running beside it (background.BackgroundDeriver). SQLite lets one
     writer in at a time anyway.
     """
     if connection.vendor == "postgresql":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +123,8 @@ def read_lines(segment: Segment) -> Iterator[RawLine]:
             yield RawLine(number, _decode(raw), offset)
 
 
-def read_blocks(segment: Segment, size: Callable[[], int]) -> Iterator[Block]:
-    """Like read_lines, `size()` complete lines at a time, without a Python object per line."""
+def read_blocks(segment: Segment, size: Callable[[int], int]) -> Iterator[Block]:
+    """Like read_lines, `size(lines read so far)` complete lines at a time, as whole texts."""
     number = segment.line_number
     offset = segment.offset
     complete: list[bytes] = []
@@ -130,7 +132,7 @@ def read_blocks(segment: Segment, size: Callable[[], int]) -> Iterator[Block]:
     with segment.path.open("rb") as handle:
         handle.seek(offset)
         while True:
-            wanted = size()
+            wanted = size(number - segment.line_number)
             while len(complete) < wanted and (chunk := handle.read(READ_BYTES)):
                 lines = (partial + chunk).split(b"\n")
                 partial = lines.pop()
@@ -146,6 +148,44 @@ def read_blocks(segment: Segment, size: Callable[[], int]) -> Iterator[Block]:
             offset += len(data)
             yield Block(text, number + 1, len(raws), offset)
             number += len(raws)
+
+
+def read_ahead(blocks: Iterator[Block], depth: int = 2) -> Iterator[tuple[Block, list[str]]]:
+    """The blocks with their lines (block_lines), read and split on a thread ahead of the caller.
+
+    The next block is read from the file while the database stores this one. Stopping early
+    (an error, a stop request) stops the reader too.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def read() -> None:
+        try:
+            for block in blocks:
+                item = (block, block_lines(block))
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(done)
+        except BaseException as exc:  # the caller raises it
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="queue_log-read", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def lines_before(segment: Segment, count: int) -> list[str]:

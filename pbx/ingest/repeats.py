@@ -19,7 +19,8 @@ class RepeatFilter:
     def __init__(self, window: Iterable[str] = (), size: int = WINDOW) -> None:
         self.size = size
         self._recent: list[str] = list(window)[-size:]
-        self._seen = set(self._recent)
+        self._seen: set[str] | dict[str, int] = set(self._recent)
+        self._batch: tuple[list[str], dict[str, int]] | None = None
 
     def candidates(self, lines: list[str]) -> list[int]:
         """Indexes of lines equal to an earlier line of the batch or of the window, in order.
@@ -29,7 +30,8 @@ class RepeatFilter:
         """
         # Each distinct line → the index it first appears at (zip from the end: the first wins).
         first = dict(zip(reversed(lines), range(len(lines) - 1, -1, -1), strict=True))
-        again = self._seen.intersection(first)
+        self._batch = (lines, first)
+        again = first.keys() & self._seen
         if len(first) == len(lines) and not again:
             return []
         repeated = set(range(len(lines))).difference(first.values())
@@ -39,9 +41,16 @@ class RepeatFilter:
     def seen(self, key: str) -> bool:
         return key in self._seen
 
-    def remember(self, keys: list[str]) -> None:
-        """Adds the batch's lines (and the canonical text of lines read in Python) to the window."""
-        self._recent.extend(keys)
+    def remember(self, lines: list[str], extra: list[str] | None = None) -> None:
+        """Adds a batch's lines (and the canonical text of lines read in Python) to the window."""
+        batch, self._batch = self._batch, None
+        if batch is not None and batch[0] is lines and not extra and len(lines) >= self.size:
+            # The batch fills the window by itself: its lines, already counted, are the window.
+            self._recent = lines[-self.size :]
+            self._seen = batch[1]
+            return
+        self._recent.extend(lines)
+        self._recent.extend(extra or ())
         if len(self._recent) > self.size:
             del self._recent[: len(self._recent) - self.size]
         self._seen = set(self._recent)

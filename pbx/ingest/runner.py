@@ -152,9 +152,10 @@ class FileIngest:
             return  # empty: nothing to read yet
         repeats = RepeatFilter(files.lines_before(segment, WINDOW))
         derived = logfile.derived_lines
-        for block in files.read_blocks(segment, self._block_size):
+        base = self.report.lines
+        blocks = files.read_blocks(segment, lambda read: self._block_size(base + read))
+        for block, lines in files.read_ahead(blocks):
             self.report.lines += block.count
-            lines = files.block_lines(block)
             # Lines this file already gave (read again under another name, or without a cursor).
             known = min(max(logfile.lines - block.first_number + 1, 0), block.count)
             with transaction.atomic():
@@ -199,9 +200,9 @@ class FileIngest:
     def _parser(self, first: int) -> Callable[[int, str], Any]:
         return lambda index, text: self._parse_counted(first + index, text)
 
-    def _block_size(self) -> int:
+    def _block_size(self, lines: int) -> int:
         # Blocks end on progress marks, so progress lines read as they do line by line.
-        return min(self.batch_size, self.progress_every - self.report.lines % self.progress_every)
+        return min(self.batch_size, self.progress_every - lines % self.progress_every)
 
     def _parse_counted(self, number: int, text: str) -> Any:
         """The line's record; None for a blank or malformed line, counted in the report."""

@@ -71,7 +71,7 @@ def store_queue_log(
     records = _new_records(original, rest, repeats, parse)
     added += _insert_records(logfile.pk, first, records)
     # psql dump lines are known by their canonical text, plain lines by their own.
-    repeats.remember([*original, *(r.line for i, r in records if r.line != original[i])])
+    repeats.remember(original, [r.line for i, r in records if r.line != original[i]])
     return Stored(added, blank)
 
 
