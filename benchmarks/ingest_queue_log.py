@@ -1,11 +1,20 @@
 """Ingest 1,000,000 queue_log lines into PostgreSQL; lines/s and the ratio to a bare COPY.
 
-Run: .venv/bin/python benchmarks/ingest_queue_log.py [LINES]   (BENCH_SERVER_URL, BENCH_DATABASE)
+Run: .venv/bin/python benchmarks/ingest_queue_log.py [LINES] [--rounds 3] [--directory FILE]
+                                                  [--dump DIR]    (BENCH_SERVER_URL, BENCH_DATABASE)
+
+Each round copies the file into a one-column table (the ceiling), then ingests it into empty
+history tables; both are printed side by side, with the best and the median of the rounds.
+--directory loads a load_directory document first (agents matched to users); --dump writes the
+stored lines and entries (every column but keys, sorted) to DIR/lines.tsv and DIR/entries.tsv, to
+compare two versions of the ingest row for row (the script runs unchanged on older trees).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +30,15 @@ FILES = [
     "am1nch1k_asteriks_queue_log_only_system_events.txt",
 ]
 PSEUDO_IDS = {"NONE", "MANAGER", "CLI", "REALTIME"}
+DUMPS = {
+    "lines": "SELECT time, callid, queue_name, agent, event, data FROM pbx_queuelogline "
+    "ORDER BY time, callid, queue_name, agent, event, data",
+    "entries": "SELECT e.callid, e.queue_name, q.name, c.slug, e.caller, e.entered_at, "
+    "e.answered_at, e.ended_at, e.outcome, e.wait_seconds, e.talk_seconds, e.agent, u.extension "
+    "FROM pbx_queueentry e LEFT JOIN pbx_queue q ON q.id = e.queue_id "
+    "LEFT JOIN pbx_company c ON c.id = e.company_id LEFT JOIN pbx_pbxuser u ON u.id = e.agent_user_id "
+    "ORDER BY e.callid, e.queue_name, e.entered_at",
+}
 
 
 def fixture_lines() -> list[list[str]]:
@@ -72,41 +90,95 @@ def bare_copy(path: Path) -> float:
     return elapsed
 
 
-def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    setup()
+def empty_history() -> None:
+    from django.apps import apps
     from django.db import connection
 
-    from pbx.ingest.runner import FileIngest, cdr_time_zone
-    from pbx.models import AgentEvent, AgentPause, AgentSession
-    from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
-
+    names = ["QueueEntry", "QueueLogLine", "QueueLogFile", "IngestCursor"]
+    names += ["AgentEvent", "AgentSession", "AgentPause"]  # the reports' agent activity
+    tables = [
+        m._meta.db_table for m in apps.get_app_config("pbx").get_models() if m.__name__ in names
+    ]  # QueueLogFile is new in 0011
     with connection.cursor() as cursor:
-        for model in (QueueEntry, QueueLogLine, IngestCursor, AgentEvent, AgentSession, AgentPause):
-            cursor.execute(f"TRUNCATE {model._meta.db_table}")
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+
+
+def ingest(path: Path):
+    from pbx.ingest.runner import FileIngest, cdr_time_zone
+
+    ingest = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC"))
+    started = time.perf_counter()
+    report = ingest.run()
+    return report, time.perf_counter() - started
+
+
+def dump(folder: Path) -> None:
+    from django.db import connection
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET timezone = 'UTC'")
+        for name, query in DUMPS.items():
+            with (
+                (folder / f"{name}.tsv").open("wb") as out,
+                cursor.cursor.copy(f"COPY ({query}) TO STDOUT") as copy,
+            ):
+                for data in copy:
+                    out.write(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("lines", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--directory", type=Path)
+    parser.add_argument("--dump", type=Path)
+    args = parser.parse_args()
+    setup()
+    if args.directory:
+        from pbx.directory import directory_load
+
+        directory_load(json.loads(args.directory.read_text()))
+
+    rounds = []
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "queue_log"
-        lines = make_file(path, count)
-        copy_seconds = bare_copy(path)
+        lines = make_file(path, args.lines)
+        for number in range(1, args.rounds + 1):
+            copy_seconds = bare_copy(path)
+            empty_history()
+            report, seconds = ingest(path)
+            rounds.append((copy_seconds, seconds))
+            print(
+                f"round {number}: bare COPY {copy_seconds:.2f} s, ingest {seconds:.2f} s "
+                f"({lines / seconds:,.0f} lines/s): {seconds / copy_seconds:.2f}x",
+                flush=True,
+            )
+        from pbx.models.history import IngestCursor
 
-        ingest = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC"))
-        started = time.perf_counter()
-        report = ingest.run()
-        seconds = time.perf_counter() - started
-
-        again = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC"))
         IngestCursor.objects.all().delete()
-        started = time.perf_counter()
-        rerun = again.run()
-        rerun_seconds = time.perf_counter() - started
+        rerun, rerun_seconds = ingest(path)
 
+    copies, ingests = zip(*rounds, strict=True)
     print(
         f"lines:            {lines:,} ({report.added:,} stored, {report.entries:,} entries derived)"
     )
-    print(f"bare COPY:        {copy_seconds:.2f} s  ({lines / copy_seconds:,.0f} lines/s)")
-    print(f"ingest_queue_log: {seconds:.2f} s  ({lines / seconds:,.0f} lines/s)")
-    print(f"ratio to COPY:    {seconds / copy_seconds:.2f}x")
+    print(
+        f"bare COPY:        best {min(copies):.2f} s, median {statistics.median(copies):.2f} s "
+        f"({lines / min(copies):,.0f} lines/s)"
+    )
+    print(
+        f"ingest_queue_log: best {min(ingests):.2f} s, median {statistics.median(ingests):.2f} s "
+        f"({lines / min(ingests):,.0f} lines/s)"
+    )
+    print(
+        f"ratio to COPY:    best/best {min(ingests) / min(copies):.2f}x, "
+        f"median/median {statistics.median(ingests) / statistics.median(copies):.2f}x"
+    )
     print(f"re-run (all duplicates, cursor forgotten): {rerun_seconds:.2f} s, {rerun.added} added")
+    if args.dump:
+        dump(args.dump)
+        print(f"dumped lines.tsv and entries.tsv to {args.dump}")
 
 
 if __name__ == "__main__":

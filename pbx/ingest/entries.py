@@ -7,8 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
-
 from pbx.agents import DirectorySnapshot
 from pbx.live_version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogLine
@@ -138,15 +136,16 @@ def derive(lines: Iterable[Line]) -> list[EntryDraft]:
 def rederive(callids: set[str], *, directory: DirectorySnapshot) -> int:
     """Derives again every entry of these calls from their stored lines; returns how many exist."""
     ordered = sorted(callids)
-    # PostgreSQL takes the whole batch as one array parameter; SQLite needs chunks.
-    step = len(ordered) if connection.vendor == "postgresql" else IN_CHUNK
     created = 0
     queues: set[str] = set()
-    for start in range(0, len(ordered), step):
-        chunk = ordered[start : start + step]
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
         lines = _stored_lines(chunk)
         rows = _entry_rows(lines, directory)
-        _replace_entries(chunk, rows)
+        QueueEntry.objects.filter(callid__in=chunk).delete()
+        QueueEntry.objects.bulk_create(
+            [QueueEntry(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500
+        )
         created += len(rows)
         queues |= {queue_name for _callid, queue_name in lines}
     # Entries come only from these lines: their queues are every queue whose figures changed.
@@ -155,15 +154,12 @@ def rederive(callids: set[str], *, directory: DirectorySnapshot) -> int:
 
 
 def _stored_lines(callids: list[str]) -> dict[tuple[str, str], list[Line]]:
-    """The entry lines of these calls, by (callid, queue)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_STORED_LINES, [callids])
-            rows = cursor.fetchall()
-    else:
-        rows = QueueLogLine.objects.filter(callid__in=callids, event__in=ENTRY_EVENTS).values_list(
-            "callid", "queue_name", "time", "agent", "event", "data"
-        )
+    """The entry lines of these calls, by (callid, queue), in the order they were stored."""
+    rows = (
+        QueueLogLine.objects.filter(callid__in=callids, event__in=ENTRY_EVENTS)
+        .order_by("file_id", "number")
+        .values_list("callid", "queue_name", "time", "agent", "event", "data")
+    )
     grouped: dict[tuple[str, str], list[Line]] = defaultdict(list)
     for callid, queue_name, time, agent, event, data in rows:
         grouped[callid, queue_name].append(Line(time, agent, event, data.split("|")))
@@ -198,19 +194,6 @@ def _entry_rows(
     return list(unique.values())
 
 
-def _replace_entries(callids: list[str], rows: list[tuple]) -> None:
-    """Deletes the calls' entries and stores these instead."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {_ENTRY_TABLE} WHERE callid = ANY(%s)", [callids])
-        _copy_entries(rows)
-    else:
-        QueueEntry.objects.filter(callid__in=callids).delete()
-        QueueEntry.objects.bulk_create(
-            [QueueEntry(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500
-        )
-
-
 _COLUMNS = [
     "callid",
     "queue_name",
@@ -226,21 +209,3 @@ _COLUMNS = [
     "agent",
     "agent_user_id",
 ]
-
-
-_ENTRY_TABLE = QueueEntry._meta.db_table
-# The event list is spelled out, not a parameter, so that the planner can use the partial index.
-_STORED_LINES = (
-    f"SELECT callid, queue_name, time, agent, event, data FROM {QueueLogLine._meta.db_table} "
-    f"WHERE callid = ANY(%s) AND event IN ({', '.join(repr(e) for e in ENTRY_EVENTS)})"
-)
-
-
-def _copy_entries(rows: Iterable[tuple]) -> None:
-    """Django's bulk_create spends more time preparing values than PostgreSQL spends storing."""
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {_ENTRY_TABLE} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)

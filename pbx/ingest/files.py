@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 from pbx.models.history import IngestCursor
 
 logger = logging.getLogger("swan.ingest")
 FINGERPRINT_BYTES = 1024
+READ_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -121,27 +123,100 @@ def read_lines(segment: Segment) -> Iterator[RawLine]:
             yield RawLine(number, _decode(raw), offset)
 
 
-def read_blocks(segment: Segment, size: Callable[[], int]) -> Iterator[Block]:
-    """Like read_lines, `size()` complete lines at a time, without a Python object per line."""
+def read_blocks(segment: Segment, size: Callable[[int], int]) -> Iterator[Block]:
+    """Like read_lines, `size(lines read so far)` complete lines at a time, as whole texts."""
     number = segment.line_number
     offset = segment.offset
+    complete: list[bytes] = []
+    partial = b""  # the last line, still without its newline
     with segment.path.open("rb") as handle:
         handle.seek(offset)
-        while raws := list(islice(handle, size())):
-            partial = not raws[-1].endswith(b"\n")
-            if partial:
-                raws.pop()  # Asterisk is still writing it
-            if raws:
-                data = b"".join(raws)
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = "".join(map(_decode, raws))
-                offset += len(data)
-                yield Block(text, number + 1, len(raws), offset)
-                number += len(raws)
-            if partial:
-                return
+        while True:
+            wanted = size(number - segment.line_number)
+            while len(complete) < wanted and (chunk := handle.read(READ_BYTES)):
+                lines = (partial + chunk).split(b"\n")
+                partial = lines.pop()
+                complete.extend(lines)
+            if not complete:
+                return  # a partial line waits: Asterisk is still writing it
+            raws, complete = complete[:wanted], complete[wanted:]
+            data = b"\n".join(raws) + b"\n"
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = "".join(_decode(raw) + "\n" for raw in raws)
+            offset += len(data)
+            yield Block(text, number + 1, len(raws), offset)
+            number += len(raws)
+
+
+def read_ahead(blocks: Iterator[Block], depth: int = 2) -> Iterator[tuple[Block, list[str]]]:
+    """The blocks with their lines (block_lines), read and split on a thread ahead of the caller.
+
+    The next block is read from the file while the database stores this one. Stopping early
+    (an error, a stop request) stops the reader too.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def read() -> None:
+        try:
+            for block in blocks:
+                item = (block, block_lines(block))
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(done)
+        except BaseException as exc:  # the caller raises it
+            ready.put(exc)
+
+    reader = threading.Thread(target=read, name="queue_log-read", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+def lines_before(segment: Segment, count: int) -> list[str]:
+    """Up to `count` lines that end where the segment starts, oldest first (the repeats window)."""
+    if segment.offset == 0 or count <= 0:
+        return []
+    size = 64 * 1024
+    with segment.path.open("rb") as handle:
+        while True:
+            start = max(0, segment.offset - size)
+            handle.seek(start)
+            raws = handle.read(segment.offset - start).split(b"\n")[:-1]
+            if len(raws) > count or start == 0:
+                return [clean(_decode(raw)) for raw in raws[-count:]]
+            size *= 4
+
+
+def clean(text: str) -> str:
+    """A line as it is compared and parsed: no NUL bytes (a crash), no carriage return."""
+    return text.replace("\x00", "").rstrip("\r")
+
+
+def block_lines(block: Block) -> list[str]:
+    """The block's lines, cleaned as `clean` does, without a Python loop for ordinary text."""
+    text = block.text[:-1]
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    return lines
 
 
 def _decode(raw: bytes) -> str:

@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from pbx.agents import DirectorySnapshot
-from pbx.ingest import files
+from pbx.ingest import derive, files, logfiles
 from pbx.ingest.agent_activity import agent_records_in_text, record_agent_activity
+from pbx.ingest.background import BackgroundDeriver
 from pbx.ingest.cdr import parse_csv_line
 from pbx.ingest.queue_log import MalformedLine, parse_line
-from pbx.ingest.store import store_cdr, store_queue_log, store_queue_log_text
+from pbx.ingest.repeats import WINDOW, RepeatFilter
+from pbx.ingest.store import commit_without_flush, known_lines, store_cdr, store_queue_log
 
 MAX_KEPT_MALFORMED = 1000
 DIRECTORY_REFRESH_SECONDS = 60.0
+DERIVE_EVERY = 100_000  # lines stored before their entries are derived, within one run
 
 
 @dataclass
@@ -78,10 +81,12 @@ class FileIngest:
     time_zone: zoneinfo.ZoneInfo
     batch_size: int = 10000
     progress_every: int = 100_000
+    derive_every: int = DERIVE_EVERY
     progress: Callable[[str], None] | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     report: Report = field(default_factory=Report)
     _directory: DirectorySnapshot | None = None
+    _deriver: BackgroundDeriver | None = None
     _directory_loaded: float = 0.0
     _started: float = 0.0
 
@@ -95,21 +100,34 @@ class FileIngest:
     def run(self) -> Report:
         """Reads what is there now and returns; what was read is remembered in the cursor."""
         self._started = self._started or time.monotonic()
+        if self.kind == "queue_log":
+            self._derive()  # what a run stopped by a crash stored without deriving
         cursor = files.cursor_for(self.path, kind=self.kind)
         segments, notes = files.plan(self.path, cursor)
         self.report.notes.extend(notes)
-        for segment in segments:
-            files.start_segment(cursor, segment)
-            if self.kind == "queue_log" and connection.vendor == "postgresql":
-                self._run_blocks(cursor, segment)
-            else:
-                self._run_lines(cursor, segment)
-            if self.stop.requested:
-                break
+        try:
+            for segment in segments:
+                files.start_segment(cursor, segment)
+                if self.kind == "queue_log":
+                    self._run_queue_log(cursor, segment)
+                else:
+                    self._run_lines(cursor, segment)
+                if self.stop.requested:
+                    break
+        except BaseException:
+            if self._deriver is not None:
+                self._deriver.finish(raising=False)
+                self._deriver = None
+            raise
+        if self._deriver is not None:
+            self.report.entries += self._deriver.finish()
+            self._deriver = None
+        if self.kind == "queue_log":
+            self._derive()
         return self.report
 
     def _run_lines(self, cursor, segment: files.Segment) -> None:
-        """Line by line: each parsed in Python, stored every `batch_size` records."""
+        """Master.csv line by line: each parsed in Python, stored every `batch_size` records."""
         batch: list[Any] = []
         last: files.RawLine | None = None
         for line in files.read_lines(segment):
@@ -119,43 +137,78 @@ class FileIngest:
             if record is not None:
                 batch.append(record)
             if len(batch) >= self.batch_size or (not batch and line.number % self.batch_size == 0):
-                self._store(batch, cursor, segment, last)
+                self._store_cdr(batch, cursor, segment, last)
                 batch = []
                 if self.stop.requested:
                     return
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
         if last is not None:
-            self._store(batch, cursor, segment, last)
+            self._store_cdr(batch, cursor, segment, last)
 
-    def _run_blocks(self, cursor, segment: files.Segment) -> None:
-        """queue_log on PostgreSQL: `batch_size` lines at a time, split and stored in SQL."""
-        for block in files.read_blocks(segment, self._block_size):
+    def _run_queue_log(self, cursor, segment: files.Segment) -> None:
+        """queue_log: `batch_size` lines at a time, stored under the file they belong to."""
+        logfile = logfiles.identify(segment.path)
+        if logfile is None:
+            return  # empty: nothing to read yet
+        repeats = RepeatFilter(files.lines_before(segment, WINDOW))
+        derived = logfile.derived_lines
+        base = self.report.lines
+        blocks = files.read_blocks(segment, lambda read: self._block_size(base + read))
+        for block, lines in files.read_ahead(blocks):
             self.report.lines += block.count
+            # Lines this file already gave (read again under another name, or without a cursor).
+            known = min(max(logfile.lines - block.first_number + 1, 0), block.count)
             with transaction.atomic():
-                added, entries = store_queue_log_text(
-                    block.text,
-                    parse=lambda i, text, first=block.first_number: self._parse_counted(
-                        first + i, text
-                    ),
-                    directory=self.directory(),
-                )
-                self.report.added += added
-                self.report.entries += entries
+                commit_without_flush()
+                if known:
+                    self.report.ignored += known_lines(
+                        lines[:known], repeats=repeats, parse=self._parser(block.first_number)
+                    )
+                if known < block.count:
+                    first = block.first_number + known
+                    stored = store_queue_log(
+                        logfile, first, lines[known:], repeats=repeats, parse=self._parser(first)
+                    )
+                    self.report.added += stored.added
+                    self.report.ignored += stored.blank
+                # Agent lines keep their own record (logins, pauses: reports); it skips known ones.
                 record_agent_activity(
                     agent_records_in_text(block.text, local_tz=self.time_zone),
                     directory=self.directory(),
                 )
                 files.advance(cursor, segment, block.last)
+                logfiles.advance(logfile, segment.path, block.last)
                 cursor.save()
+                logfile.save(update_fields=["lines", "size", "fingerprint", "fingerprint_length"])
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
+            if logfile.lines - derived >= self.derive_every:
+                derived = logfile.lines
+                self._derive_soon(logfile)
             if self.stop.requested:
                 return
 
-    def _block_size(self) -> int:
+    def _derive_soon(self, logfile) -> None:
+        """Derives what was stored so far: beside the ingest when it can, else right now."""
+        if self._deriver is None and BackgroundDeriver.usable():
+            self._deriver = BackgroundDeriver(self.directory())
+        if self._deriver is not None:
+            self._deriver.poke()
+        else:
+            self.report.entries += derive.derive_pending(logfile, directory=self.directory())
+
+    def _derive(self) -> None:
+        """Everything derived from stored lines happens in derive.derive_pending (one place)."""
+        for logfile in derive.pending_files():
+            self.report.entries += derive.derive_pending(logfile, directory=self.directory())
+
+    def _parser(self, first: int) -> Callable[[int, str], Any]:
+        return lambda index, text: self._parse_counted(first + index, text)
+
+    def _block_size(self, lines: int) -> int:
         # Blocks end on progress marks, so progress lines read as they do line by line.
-        return min(self.batch_size, self.progress_every - self.report.lines % self.progress_every)
+        return min(self.batch_size, self.progress_every - lines % self.progress_every)
 
     def _parse_counted(self, number: int, text: str) -> Any:
         """The line's record; None for a blank or malformed line, counted in the report."""
@@ -183,18 +236,12 @@ class FileIngest:
             return parse_line(text, local_tz=self.time_zone)
         return parse_csv_line(text, local_tz=self.time_zone, directory=self.directory())
 
-    def _store(
+    def _store_cdr(
         self, batch: list[Any], cursor, segment: files.Segment, last: files.RawLine | None
     ) -> None:
         with transaction.atomic():
             if batch:
-                if self.kind == "queue_log":
-                    added, entries = store_queue_log(batch, directory=self.directory())
-                    self.report.entries += entries
-                    record_agent_activity(batch, directory=self.directory())
-                else:
-                    added = store_cdr(batch)
-                self.report.added += added
+                self.report.added += store_cdr(batch)
             if last is not None:
                 files.advance(cursor, segment, last)
             cursor.save()

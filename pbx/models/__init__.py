@@ -15,7 +15,7 @@ from pbx.models.directory import (
     validate_no_control_characters,
     validate_time_zone,
 )
-from pbx.models.history import CdrRecord, IngestCursor, QueueEntry, QueueLogLine
+from pbx.models.history import CdrRecord, IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
 from pbx.models.live import (
     DeviceState,
     ListenerLease,
@@ -46,6 +46,7 @@ __all__ = [
     "Queue",
     "QueueCallerState",
     "QueueEntry",
+    "QueueLogFile",
     "QueueLogLine",
     "QueueMember",
     "QueueMemberState",

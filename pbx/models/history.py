@@ -24,25 +24,59 @@ ENTRY_EVENTS = (
 )
 
 
-class QueueLogLine(models.Model):
-    """One queue_log line as Asterisk wrote it, kept so that entries can be derived again."""
+class QueueLogFile(models.Model):
+    """One queue_log file as ingest knows it, whatever it is called now: its first bytes and how far it was read.
 
+    A file renamed by logrotate, copied, or read again after its cursor was lost is recognised by
+    its first KiB, and its lines already read are not stored again.
+    """
+
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of the file's first bytes."))
+    fingerprint_length = models.PositiveIntegerField(help_text=_("How many bytes (1024 at most)."))
+    lines = models.PositiveBigIntegerField(default=0, help_text=_("Lines read from the start."))
+    size = models.PositiveBigIntegerField(default=0, help_text=_("Bytes read from the start."))
+    derived_lines = models.PositiveBigIntegerField(
+        default=0, help_text=_("Lines whose queue entries have been derived.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("queue_log file")
+        verbose_name_plural = _("queue_log files")
+        indexes = [models.Index(fields=["fingerprint"], name="qlog_file_fingerprint_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint[:12]}… ({self.lines} lines)"
+
+
+class QueueLogLine(models.Model):
+    """One queue_log line as Asterisk wrote it, kept so that entries can be derived again.
+
+    Its key is where it was read: the file and the line number in it. Ingest stores each line of a
+    file once, in order, and the cursor moves in the same transaction.
+    """
+
+    pk = models.CompositePrimaryKey("file", "number")
+    # No database constraint or index of its own: the key's index starts with it, and a deferred
+    # foreign-key check on every line cost more at commit than storing the line (benchmarks/).
+    file = models.ForeignKey(
+        QueueLogFile,
+        models.CASCADE,
+        related_name="lines_stored",
+        db_constraint=False,
+        db_index=False,
+    )
+    number = models.BigIntegerField(help_text=_("Line number in the file, from 1."))
     time = models.DateTimeField()
     callid = models.CharField(max_length=64)
     queue_name = models.CharField(max_length=128)
     agent = models.CharField(max_length=128)
     event = models.CharField(max_length=32)
     data = models.CharField(max_length=1024, blank=True, help_text=_("data1|data2|… as written."))
-    digest = models.UUIDField(help_text=_("Hash of the line: re-reading adds nothing."))
 
     class Meta:
         verbose_name = _("queue_log line")
         verbose_name_plural = _("queue_log lines")
-        constraints = [
-            # Time first: new lines land at the right edge of the index instead of at random
-            # places, which keeps inserts cheap on big tables. It is also the index on time.
-            models.UniqueConstraint(fields=["time", "digest"], name="qlog_line_unique")
-        ]
         indexes = [
             models.Index(
                 fields=["callid", "queue_name"],

@@ -9,11 +9,14 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from django.db import connection
 
+from pbx.ingest.background import BackgroundDeriver
 from pbx.ingest.runner import FileIngest, StopFlag, cdr_time_zone
-from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
+from pbx.models.history import IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
 from tests.conftest import fixtures_path
 
 pytestmark = pytest.mark.django_db
@@ -339,3 +342,149 @@ def test_the_fixture_copy_behaves_like_the_original(ingest, tmp_path):
     shutil.copy(fixtures_path(*SYNKBUG), copy)
     ingest("ingest_queue_log", copy)
     assert QueueEntry.objects.count() == 30
+
+
+# -- dedupe by position, repeats, crashes (issue 12, item 8) ----------------------------------
+
+
+def test_a_rotated_file_read_again_by_its_new_name_adds_nothing(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1", "1700000030|1.1|q1|NONE|ABANDON|1|1|30")
+    ingest("ingest_queue_log", path)
+    rotated = tmp_path / "queue_log-20231114"
+    path.rename(rotated)
+    write(path, "1700000040|2.1|q1|NONE|ENTERQUEUE||601|1", mode="w")
+    ingest("ingest_queue_log", path)
+
+    out, _ = ingest("ingest_queue_log", rotated)  # someone ingests the old file by name
+
+    assert "2 lines read, 0 new, 2 already stored" in out
+    assert QueueLogLine.objects.count() == 3
+    assert QueueLogFile.objects.count() == 2
+
+
+def test_a_file_read_while_short_is_recognised_once_it_grew(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    ingest("ingest_queue_log", path)
+    write(path, *[f"{1700000001 + n}|NONE|NONE|NONE|QUEUESTART|" for n in range(40)])
+    assert path.stat().st_size > 1024  # past the fingerprint's KiB
+    IngestCursor.objects.all().delete()
+
+    out, _ = ingest("ingest_queue_log", path)
+
+    assert "41 lines read, 40 new, 1 already stored" in out
+    assert QueueLogFile.objects.get().fingerprint_length == 1024
+
+
+def test_lines_repeated_across_batches_are_stored_once(tmp_path):
+    path = tmp_path / "queue_log"
+    enter = "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1"
+    write(path, enter, "1700000001|NONE|NONE|NONE|QUEUESTART|", enter, "", enter)
+    report = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone(), batch_size=2).run()
+
+    assert (report.lines, report.added, report.ignored, report.duplicates) == (5, 2, 1, 2)
+    assert QueueLogLine.objects.filter(event="ENTERQUEUE").count() == 1
+
+
+def test_a_repeat_of_a_line_read_by_an_earlier_run_is_found_in_the_file(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    enter = "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1"
+    write(path, enter)
+    ingest("ingest_queue_log", path)
+    write(path, enter, "1700000030|1.1|q1|NONE|ABANDON|1|1|30")
+
+    out, _ = ingest("ingest_queue_log", path)
+
+    assert "2 lines read, 1 new, 1 already stored" in out
+    assert QueueEntry.objects.get().outcome == "abandoned"
+
+
+def test_a_psql_row_and_the_same_line_in_a_file_are_one_line(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1341386001|1341386001.0|q1|NONE|ENTERQUEUE||600|1",
+        " 2012-07-04 07:13:21 | 1341386001.0 | q1 | NONE | ENTERQUEUE | | 600 | 1",
+        " 2012-07-04 07:13:21 | 1341386001.0 | q1 | NONE | ENTERQUEUE | | 600 | 1",
+    )
+    out, _ = ingest("ingest_queue_log", path, time_zone="UTC")
+    assert "3 lines read, 1 new, 2 already stored" in out
+
+
+def test_a_batch_that_fails_stores_nothing_and_keeps_the_cursor(ingest, tmp_path, monkeypatch):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    ingest("ingest_queue_log", path)
+    write(path, "1700000030|1.1|q1|NONE|ABANDON|1|1|30")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("pbx.ingest.logfiles.advance", crash)  # after the lines were inserted
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest("ingest_queue_log", path)
+    monkeypatch.undo()
+
+    assert QueueLogLine.objects.count() == 1
+    assert IngestCursor.objects.get().line_number == 1
+    out, _ = ingest("ingest_queue_log", path)
+    assert "1 lines read, 1 new" in out
+    assert QueueEntry.objects.get().outcome == "abandoned"
+
+
+def test_entries_a_crash_left_underived_are_derived_by_the_next_run(ingest, tmp_path, monkeypatch):
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1", "1700000030|1.1|q1|NONE|ABANDON|1|1|30")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr("pbx.ingest.derive._entries", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        ingest("ingest_queue_log", path)
+    monkeypatch.undo()
+    assert QueueLogLine.objects.count() == 2  # the lines and the cursor were committed
+    assert not QueueEntry.objects.exists()
+    assert QueueLogFile.objects.get().derived_lines == 0
+
+    out, _ = ingest("ingest_queue_log", path)  # nothing new to read: the pending lines first
+
+    assert "0 lines read" in out
+    assert QueueEntry.objects.get().outcome == "abandoned"
+    assert QueueLogFile.objects.get().derived_lines == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a second connection: PostgreSQL")
+def test_entries_are_derived_beside_the_ingest_on_a_second_connection(tmp_path):
+    path = tmp_path / "queue_log"
+    lines = []
+    for n in range(300):
+        lines += [
+            f"{1700000000 + n}|{n}.1|q1|NONE|ENTERQUEUE||600|1",
+            f"{1700000005 + n}|{n}.1|q1|SIP/200|CONNECT|5|{n}.2|1",
+            f"{1700000050 + n}|{n}.1|q1|SIP/200|COMPLETECALLER|5|45|1",
+        ]
+    write(path, *lines)
+    ingest = FileIngest(
+        path=path, kind="queue_log", time_zone=cdr_time_zone(), batch_size=100, derive_every=200
+    )
+    threads = []
+    real = BackgroundDeriver.__init__
+
+    def spy(self, *args, **kwargs):
+        threads.append(self)
+        real(self, *args, **kwargs)
+
+    with mock.patch.object(BackgroundDeriver, "__init__", spy):
+        report = ingest.run()
+
+    assert len(threads) == 1
+    assert report.entries >= 300  # a call cut by a derivation's end is derived twice
+    assert QueueEntry.objects.count() == 300
+    assert (
+        QueueEntry.objects.filter(outcome="answered", wait_seconds=5, talk_seconds=45).count()
+        == 300
+    )
+    assert QueueLogFile.objects.get().derived_lines == 900
