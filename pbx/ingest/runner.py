@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from pbx.agents import DirectorySnapshot
 from pbx.ingest import derive, files, logfiles
@@ -25,7 +25,9 @@ from pbx.ingest.store import commit_without_flush, known_lines, store_cdr, store
 
 MAX_KEPT_MALFORMED = 1000
 DIRECTORY_REFRESH_SECONDS = 60.0
-DERIVE_EVERY = 100_000  # lines stored before their entries are derived, within one run
+# Lines stored before their entries are derived, within one run. SQLite derives in Python, after
+# every batch as it always did: a stop request then never waits for more than one batch's entries.
+DERIVE_EVERY = 100_000
 
 
 @dataclass
@@ -81,7 +83,7 @@ class FileIngest:
     time_zone: zoneinfo.ZoneInfo
     batch_size: int = 10000
     progress_every: int = 100_000
-    derive_every: int = DERIVE_EVERY
+    derive_every: int | None = None  # DERIVE_EVERY on PostgreSQL, every batch elsewhere
     progress: Callable[[str], None] | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     report: Report = field(default_factory=Report)
@@ -153,6 +155,7 @@ class FileIngest:
             return  # empty: nothing to read yet
         repeats = RepeatFilter(files.lines_before(segment, WINDOW))
         derived = logfile.derived_lines
+        every = self.derive_every or (DERIVE_EVERY if connection.vendor == "postgresql" else 1)
         base = self.report.lines
         blocks = files.read_blocks(segment, lambda read: self._block_size(base + read))
         for block, lines in files.read_ahead(blocks):
@@ -183,7 +186,7 @@ class FileIngest:
                 logfile.save(update_fields=["lines", "size", "fingerprint", "fingerprint_length"])
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
-            if logfile.lines - derived >= self.derive_every:
+            if logfile.lines - derived >= every:
                 derived = logfile.lines
                 self._derive_soon(logfile)
             if self.stop.requested:
