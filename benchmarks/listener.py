@@ -2,11 +2,11 @@
 
 1. Throughput: the simulator at full speed (an hour of a busy call centre in one burst) against
    the real Listener; events applied per second with the dashboard publisher, and with a null one.
-2. Latency: AMI event → websocket message, p50/p99/max over 200 API-key clients of a daphne
+2. Latency: AMI event → websocket message, p50/p99/max over 500 API-key clients of a daphne
    subprocess, with the listener in this process publishing through Redis.
 
 Run: .venv/bin/python benchmarks/listener.py [--part throughput|latency|all] [--call-rate 30]
-         [--clients 200] [--rate 25] [--duration 20]
+         [--clients 500] [--rate 25] [--duration 20]
 Environment: BENCH_SERVER_URL, BENCH_DATABASE (default swan_bench_listener, created and migrated
 by _setup.py), BENCH_REDIS_URL (default redis://127.0.0.1:6379/11; that Redis database is
 flushed). Needs `websockets` for part 2. Talks to 127.0.0.1 only, stops by itself (about 2 min).
@@ -48,7 +48,7 @@ BURST_SECONDS = 3600.0  # simulated time stepped in one go
 STEP_SECONDS = 5.0  # the burst is sent in slices of this much simulated time
 THROUGHPUT_TIMEOUT = 240.0
 # Part 2
-CLIENTS = 200
+CLIENTS = 500
 RATE = 25.0  # device state changes per second
 DURATION = 20.0
 SETTLE = 3.0  # seconds to wait for late messages after the last event
