@@ -1,4 +1,4 @@
-"""Migration 0011: queue_log lines keep their values under (file, number); cursors become files."""
+"""Migration 0014: queue_log lines keep their values under (file, number); cursors become files."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ from django.db.migrations.executor import MigrationExecutor
 
 from pbx.models.history import IngestCursor, QueueLogFile, QueueLogLine
 
-BEFORE = [("pbx", "0010_apikey_throttle_rate")]
-AFTER = [("pbx", "0011_queue_log_lines_by_position")]
+BEFORE = [("pbx", "0013_live_version")]
+AFTER = [("pbx", "0014_queue_log_lines_by_position")]
 LINES = [
     "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1",
     "1700000030|1.1|q1|NONE|ABANDON|1|1|30",
 ]
+
+
+@pytest.fixture(autouse=True)
+def latest_schema_afterwards():
+    """Whatever a test leaves, the tests after it run on the latest schema."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def migrate(target):
