@@ -164,3 +164,14 @@ def _fresh_read_caches():
     yield
     live_cache.reset()
     key_cache.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def websocket_db_threads_closed(django_db_setup, django_db_blocker):
+    """The websocket consumers' database threads (dashboard/dbpool.py) keep connections; close
+    them before the test database is dropped, or PostgreSQL refuses to drop it."""
+    yield
+    from dashboard import dbpool
+
+    with django_db_blocker.unblock():
+        dbpool.close_connections()
