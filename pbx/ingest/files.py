@@ -160,21 +160,24 @@ def read_ahead(blocks: Iterator[Block], depth: int = 2) -> Iterator[tuple[Block,
     stop = threading.Event()
     done = object()
 
+    def offer(item: object) -> bool:
+        """Queues `item` unless the caller stopped reading: a full queue must not hang the join."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def read() -> None:
         try:
             for block in blocks:
-                item = (block, block_lines(block))
-                while not stop.is_set():
-                    try:
-                        ready.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer((block, block_lines(block))):
                     return
-            ready.put(done)
+            offer(done)
         except BaseException as exc:  # the caller raises it
-            ready.put(exc)
+            offer(exc)
 
     reader = threading.Thread(target=read, name="queue_log-read", daemon=True)
     reader.start()
