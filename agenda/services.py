@@ -11,10 +11,10 @@ from rest_framework.exceptions import PermissionDenied
 
 from agenda.models import Agenda, AgendaPhone
 from pbx.auth import ApiClient
+from pbx.errors import Conflict, NotFound
 from pbx.models import Company
 from pbx.params import ParameterError, normalize_phone_number
 from pbx.selectors import company_get
-from swanproject.envelope import Conflict, NotFound
 
 BATCH_SIZE = 1000
 NAME_MAX_LENGTH = AgendaPhone._meta.get_field("name").max_length

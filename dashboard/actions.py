@@ -18,11 +18,11 @@ from dashboard.audit import audit_write
 from dashboard.models import AuditEntry, Supervisor
 from dashboard.transcript import PbxAnswer, Transcript
 from pbx.agents import same_device
-from pbx.gateway import PbxActionFailed, PbxGateway, SpyRequest
+from pbx.errors import Conflict, DomainError, message_of, status_of
+from pbx.gateway import PbxActionFailed, PbxGateway, PbxUnavailable, SpyRequest
 from pbx.models import Company, LiveChannel, PbxUser
 from pbx.presence import AVAILABLE, PAUSE, UserStatus
-from pbx.services import pbx_call, user_status_set, user_unregister
-from swanproject.envelope import Conflict, SwanError
+from pbx.services import user_status_set, user_unregister
 from terminals.services import terminal_join
 
 logger = logging.getLogger("swan.dashboard")
@@ -200,7 +200,7 @@ def _spy(
         device=phone, channel=channel, mode=action, caller_id=f'"{label}" <{user.extension}>'
     )
     try:
-        pbx_call(lambda: transcript.spy(request))
+        transcript.spy(request)
     except ValueError as exc:  # a channel or phone name ChanSpy could not take as it is
         logger.warning("spy refused channel=%s phone=%s error=%s", channel, phone, exc)
         raise Conflict(
@@ -288,9 +288,11 @@ def action_run(
             exc.status_code,
             exc.message,
         )
-    except SwanError as exc:  # the services' 409 (refused, not possible) and 503 (PBX down)
-        result.status_code, result.message = exc.status_code, exc.message
-        result.outcome = Outcome.UNAVAILABLE if exc.status_code == 503 else Outcome.REFUSED
+    except (DomainError, PbxUnavailable) as exc:  # refused, not possible, or the PBX is down
+        if isinstance(exc, PbxUnavailable):
+            logger.warning("pbx unavailable error=%s", exc)
+        result.status_code, result.message = status_of(exc), message_of(exc)
+        result.outcome = Outcome.UNAVAILABLE if result.status_code == 503 else Outcome.REFUSED
     result.answers = transcript.answers
     audit_write(actor=actor, company=company, result=result)
     return result

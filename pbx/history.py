@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from pbx.agents import device_of, same_device
 from pbx.auth import ApiClient
+from pbx.errors import NotFound
 from pbx.models import (
     ApiKey,
     Company,
@@ -34,7 +35,6 @@ from pbx.models import (
 )
 from pbx.models.history import CdrRecord, QueueEntry
 from pbx.selectors import company_get, user_find, user_get
-from swanproject.envelope import NotFound
 
 ANSWERED = (QueueEntry.Outcome.ANSWERED, QueueEntry.Outcome.TRANSFERRED)
 UNANSWERED = (

@@ -17,10 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pbx import history
+from pbx.errors import NotFound
 from pbx.live_cache import live_cache
 from pbx.params import clean_extension, get_groups, get_int, get_str
 from pbx.views import SwanView
-from swanproject.envelope import NotFound, error_response
+from swanproject.envelope import error_response
 
 CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits: \d would take ٣

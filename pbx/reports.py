@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce, ExtractHour, Greatest, Least, T
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from pbx.errors import NotFound
 from pbx.history import ANSWERED
 from pbx.models import Company, PbxUser, Queue, QueueMember
 from pbx.models.agents import (
@@ -46,7 +47,6 @@ from pbx.models.agents import (
 )
 from pbx.models.history import QueueEntry
 from pbx.params import ParameterError
-from swanproject.envelope import NotFound
 
 Outcome = QueueEntry.Outcome
 MAX_DAYS = 366

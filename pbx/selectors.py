@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from pbx.agents import same_device
 from pbx.auth import ApiClient
+from pbx.errors import Conflict, NotFound
 from pbx.models import (
     Company,
     Department,
@@ -20,7 +21,6 @@ from pbx.models import (
     PublicNumber,
 )
 from pbx.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
-from swanproject.envelope import Conflict, NotFound
 
 
 def company_not_found(ident: str) -> NotFound:

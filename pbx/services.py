@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from django.db import DatabaseError
 from django.utils import timezone
@@ -11,13 +10,13 @@ from django.utils.translation import gettext as _
 
 from pbx.agents import extension_in, same_device
 from pbx.dnd import dnd_key_of, dnd_key_sharers
-from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway, PbxUnavailable
+from pbx.errors import Conflict
+from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway
 from pbx.live_version import live_changed
 from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
 from pbx.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
 from pbx.selectors import user_status_get
 from pbx.writes import record_pbx_change
-from swanproject.envelope import Conflict, ServiceUnavailable
 
 logger = logging.getLogger("swan.pbx")
 
@@ -26,19 +25,6 @@ SETTABLE_STATUSES = (AVAILABLE, BUSY, PAUSE)
 _ALREADY_THERE = "already there"
 _NOT_THERE = "not there"
 _NOT_FOUND = "not found"
-
-
-def pbx_unavailable(exc: PbxUnavailable) -> ServiceUnavailable:
-    logger.warning("pbx unavailable error=%s", exc)
-    return ServiceUnavailable(_("The PBX cannot be reached right now; try again later."))
-
-
-def pbx_call(action: Callable[[], object]) -> object:
-    """Runs one gateway call, turning an unreachable PBX into the 503 envelope."""
-    try:
-        return action()
-    except PbxUnavailable as exc:
-        raise pbx_unavailable(exc) from exc
 
 
 def queue_member_add(gateway: PbxGateway, *, queue: str, interface: str, user: PbxUser) -> bool:
@@ -185,8 +171,6 @@ def user_status_set(
         else:
             gateway.set_dnd(key=key, enabled=True, reason=reason)
             flags = {"dnd": True, "dnd_reason": reason}
-    except PbxUnavailable as exc:
-        raise pbx_unavailable(exc) from exc
     except PbxActionFailed as exc:
         logger.warning("status change refused extension=%s error=%s", user.extension, exc)
         raise Conflict(
@@ -228,7 +212,7 @@ def call_place(*, gateway: PbxGateway, user: PbxUser, destination: str) -> bool:
         caller_id=f"{destination} <{destination}>",
     )
     try:
-        success = bool(pbx_call(lambda: gateway.originate(request)))
+        success = bool(gateway.originate(request))
     except PbxActionFailed as exc:
         logger.warning("originate refused extension=%s error=%s", user.extension, exc)
         success = False
@@ -253,10 +237,8 @@ def user_unregister(*, gateway: PbxGateway, user: PbxUser) -> bool:
 
     success = True
     for queue, interface in sorted(_user_memberships(user)):
-        removed = pbx_call(
-            lambda q=queue, i=interface: queue_member_remove(gateway, queue=q, interface=i)
-        )
-        success = success and bool(removed)
+        removed = queue_member_remove(gateway, queue=queue, interface=interface)
+        success = success and removed
     if success:
         record_pbx_change(
             lambda: Terminal.objects.filter(user=user, type=Terminal.Type.WEBPHONE).update(

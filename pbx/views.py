@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from pbx import live_version, selectors, services
 from pbx.connection import pbx_gateway
+from pbx.errors import Conflict
 from pbx.live_cache import live_cache
 from pbx.models import PbxUser
 from pbx.params import (
@@ -22,7 +23,6 @@ from pbx.params import (
     get_str_list,
     request_params,
 )
-from swanproject.envelope import Conflict
 
 
 class SwanView(APIView):

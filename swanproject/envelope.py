@@ -27,6 +27,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
+from pbx.errors import DomainError, message_of, status_of
+from pbx.gateway import PbxUnavailable
+
 logger = logging.getLogger("swan.api")
 
 
@@ -48,10 +51,6 @@ class SwanError(exceptions.APIException):
 
 class NotFound(SwanError):
     status_code = status.HTTP_404_NOT_FOUND
-
-
-class Conflict(SwanError):
-    status_code = status.HTTP_409_CONFLICT
 
 
 class ServiceUnavailable(SwanError):
@@ -194,9 +193,20 @@ def request_error(exc: Exception) -> SwanError | None:
     return None
 
 
+def domain_answer(exc: Exception) -> SwanError | None:
+    """A domain error, or an unreachable PBX, as the SWAN error it is answered with."""
+    status_code = status_of(exc)
+    if status_code is None:
+        return None
+    if isinstance(exc, PbxUnavailable):
+        logger.warning("pbx unavailable error=%s", exc)
+    result = exc.result if isinstance(exc, DomainError) else None
+    return SwanError(message_of(exc), status_code=status_code, result=result)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: every error, known or not, becomes an enveloped answer."""
-    exc = request_error(exc) or exc
+    exc = request_error(exc) or domain_answer(exc) or exc
     if isinstance(exc, Http404):
         exc = NotFound(str(exc) if str(exc) else _("Not found."))
     elif isinstance(exc, PermissionDenied):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
@@ -14,13 +15,15 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from pbx.connection import pbx_gateway
-from pbx.gateway import PbxGateway
+from pbx.errors import message_of
+from pbx.gateway import PbxGateway, PbxUnavailable
 from pbx.models import DeviceState
 from pbx.params import ParameterError, clean_mac
-from swanproject.envelope import ServiceUnavailable
 from terminals.models import Terminal
 from terminals.selectors import terminal_device_states
 from terminals.services import terminal_register, terminal_unregister
+
+logger = logging.getLogger("swan.terminals")
 
 _MAC_FRAGMENT = re.compile(r"^[0-9a-fA-F:.\-]{2,17}$")
 
@@ -151,12 +154,13 @@ class TerminalAdmin(admin.ModelAdmin):
                 for terminal in terminals:
                     self._run_one(request, gateway, terminal, operation, done)
                     pending.remove(terminal)
-        except ServiceUnavailable as exc:
+        except PbxUnavailable as exc:
+            logger.warning("pbx unavailable error=%s", exc)
             failed = ", ".join(t.mac_display for t in pending)
             self.message_user(
                 request,
                 gettext("%(error)s Not done, or stopped half-way: %(terminals)s.")
-                % {"error": exc.message, "terminals": failed},
+                % {"error": message_of(exc), "terminals": failed},
                 messages.ERROR,
             )
 

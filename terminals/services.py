@@ -9,16 +9,15 @@ from django.utils.translation import gettext as _
 
 from pbx.agents import same_device
 from pbx.auth import ApiClient
+from pbx.errors import Conflict, NotFound
 from pbx.gateway import PbxGateway
 from pbx.services import (
     members_on_device,
-    pbx_call,
     queue_member_add,
     queue_member_remove,
     user_queue_names,
 )
 from pbx.writes import record_pbx_change
-from swanproject.envelope import Conflict, NotFound
 from terminals.models import Terminal
 
 logger = logging.getLogger("swan.terminals")
@@ -59,13 +58,11 @@ class _Membership:
 
     def join_all(self) -> bool:
         for queue in self.queues:
-            if self.members.get(queue) or pbx_call(
-                lambda q=queue: queue_member_add(
-                    self.gateway,
-                    queue=q,
-                    interface=self.terminal.interface,
-                    user=self.terminal.user,
-                )
+            if self.members.get(queue) or queue_member_add(
+                self.gateway,
+                queue=queue,
+                interface=self.terminal.interface,
+                user=self.terminal.user,
             ):
                 self.joined.add(queue)
         return self.joined == set(self.queues)
@@ -74,11 +71,7 @@ class _Membership:
         for queue in self.queues:
             interfaces = {self.terminal.interface, *self.members.get(queue, ())}
             removed = [
-                pbx_call(
-                    lambda q=queue, i=interface: queue_member_remove(
-                        self.gateway, queue=q, interface=i
-                    )
-                )
+                queue_member_remove(self.gateway, queue=queue, interface=interface)
                 for interface in sorted(interfaces)
             ]
             if all(removed):

@@ -23,10 +23,10 @@ from dashboard.reports import tables
 from dashboard.reports.charts import bar_chart
 from dashboard.selectors import company_for
 from pbx import reports
+from pbx.errors import NotFound
 from pbx.history import ANSWERED, supervisor_recording_token
 from pbx.models import Company, PbxUser, Queue
 from pbx.params import ParameterError
-from swanproject.envelope import NotFound
 
 logger = logging.getLogger("swan.dashboard")
 DEFAULT_DAYS = 7
