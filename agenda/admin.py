@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import csv
-import io
-from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -19,31 +16,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from agenda.csv_format import CSV_HEADER, CSV_MAX_BYTES, parse_agenda_csv
 from agenda.models import Agenda, AgendaPhone
-from agenda.services import BATCH_SIZE, clean_phone_entries
-from pbx.params import ParameterError, normalize_phone_number
+from agenda.services import agendas_import
+from pbx.csv_cells import csv_safe
+from pbx.params import normalize_phone_number
 
 # Beyond this an inline page gets heavy and its POST exceeds DATA_UPLOAD_MAX_NUMBER_FIELDS.
 MAX_INLINE_PHONES = 200
-CSV_HEADER = ["agenda", "name", "number"]
-CSV_MAX_BYTES = 10 * 1024 * 1024
-CSV_MAX_ERRORS_SHOWN = 20
-# OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Texts starting with the escape quote get one too, so that import can always take it off again.
-_ESCAPED_STARTS = (*FORMULA_STARTS, "'")
-
-
-def csv_safe(text: str) -> str:
-    """A text as exported: a leading `'` before a would-be formula (or a leading quote)."""
-    return f"'{text}" if text.startswith(_ESCAPED_STARTS) else text
-
-
-def csv_unsafe(text: str) -> str:
-    """The inverse of csv_safe on import: export → import keeps every name exactly."""
-    if text.startswith("'") and text[1:].startswith(_ESCAPED_STARTS):
-        return text[1:]
-    return text
 
 
 class AgendaCsvForm(forms.Form):
@@ -51,85 +31,6 @@ class AgendaCsvForm(forms.Form):
         label=_("CSV file"),
         help_text=_("Columns agenda,name,number; a header line is optional. UTF-8."),
     )
-
-
-@dataclass
-class CsvImportResult:
-    agendas_created: int = 0
-    phones_created: int = 0
-    phones_renamed: int = 0
-    phones_unchanged: int = 0
-
-
-def parse_agenda_csv(data: bytes) -> dict[str, dict[str, str]]:
-    """{agenda: {normalised number: name}}; raises ValidationError listing the bad lines."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(_("The file is not UTF-8 text.")) from exc
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    agendas: dict[str, dict[str, str]] = {}
-    errors: list[str] = []
-    for line, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
-        if not any(cell.strip() for cell in row):
-            continue
-        if line == 1 and [cell.strip().lower() for cell in row] == CSV_HEADER:
-            continue
-        if len(row) != len(CSV_HEADER):
-            errors.append(
-                gettext("Line %(line)d: expected 3 columns (agenda, name, number), got %(n)d.")
-                % {"line": line, "n": len(row)}
-            )
-            continue
-        agenda, name, number = (csv_unsafe(cell.strip()) for cell in row)
-        if not agenda or len(agenda) > Agenda._meta.get_field("name").max_length:
-            errors.append(
-                gettext("Line %(line)d: the agenda name is empty or too long.") % {"line": line}
-            )
-            continue
-        try:
-            phones = clean_phone_entries([{"name": name, "number": number}])
-        except ParameterError as exc:
-            message = exc.message.replace("phones[0]", gettext("line %(line)d") % {"line": line})
-            errors.append(message[0].upper() + message[1:])
-            continue
-        agendas.setdefault(agenda, {}).update(phones)
-    if errors:
-        shown = errors[:CSV_MAX_ERRORS_SHOWN]
-        if len(errors) > len(shown):
-            shown.append(gettext("… and %(n)d more errors.") % {"n": len(errors) - len(shown)})
-        raise ValidationError(shown)
-    if not agendas:
-        raise ValidationError(_("The file has no phones."))
-    return agendas
-
-
-@transaction.atomic
-def import_agendas(agendas: dict[str, dict[str, str]]) -> CsvImportResult:
-    """Creates missing agendas (without a company) and phones; renames existing numbers."""
-    result = CsvImportResult()
-    for agenda_name, phones in agendas.items():
-        agenda, created = Agenda.objects.get_or_create(name=agenda_name)
-        result.agendas_created += created
-        existing = {p.number: p for p in agenda.phones.select_for_update()}
-        to_create, to_rename = [], []
-        for number, name in phones.items():
-            phone = existing.get(number)
-            if phone is None:
-                to_create.append(AgendaPhone(agenda=agenda, name=name, number=number))
-            elif phone.name != name:
-                phone.name = name
-                to_rename.append(phone)
-            else:
-                result.phones_unchanged += 1
-        AgendaPhone.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
-        AgendaPhone.objects.bulk_update(to_rename, ["name"], batch_size=BATCH_SIZE)
-        result.phones_created += len(to_create)
-        result.phones_renamed += len(to_rename)
-    return result
 
 
 class AgendaPhoneForm(forms.ModelForm):
@@ -199,7 +100,7 @@ class AgendaAdmin(admin.ModelAdmin):
             try:
                 if upload.size > CSV_MAX_BYTES:
                     raise ValidationError(_("The file is larger than 10 MB."))
-                result = import_agendas(parse_agenda_csv(upload.read()))
+                result = agendas_import(parse_agenda_csv(upload.read()))
             except ValidationError as exc:
                 for message in exc.messages:
                     messages.error(request, message)
@@ -213,9 +114,9 @@ class AgendaAdmin(admin.ModelAdmin):
                     )
                     % {
                         "agendas": result.agendas_created,
-                        "created": result.phones_created,
-                        "renamed": result.phones_renamed,
-                        "unchanged": result.phones_unchanged,
+                        "created": result.phones.created,
+                        "renamed": result.phones.renamed,
+                        "unchanged": result.phones.unchanged,
                     },
                 )
                 return redirect("admin:agenda_agenda_changelist")

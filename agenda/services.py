@@ -1,8 +1,14 @@
-"""Writes to agendas: upsert phones, delete phones. Each call is one transaction."""
+"""Writes to agendas: upsert phones, delete phones, import them. Each call is one transaction.
+
+`phones_merge` is the one rule for writing phones into agendas, used by update-agenda, the
+admin's CSV import and the directory file: a new number is added, a known one takes the given
+name, none is removed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +24,38 @@ from pbx.selectors import company_get
 
 BATCH_SIZE = 1000
 NAME_MAX_LENGTH = AgendaPhone._meta.get_field("name").max_length
+
+
+@dataclass
+class PhonesMerged:
+    created: int = 0
+    renamed: int = 0
+    unchanged: int = 0
+
+
+def phones_merge(phones_by_agenda: Mapping[int, Mapping[str, str]]) -> PhonesMerged:
+    """Writes {agenda id: {normalised number: name}}: new numbers added, known ones renamed.
+
+    What is stored is read once, under row locks, so that two writers of one agenda queue up.
+    """
+    merged = PhonesMerged()
+    stored = AgendaPhone.objects.select_for_update().filter(agenda_id__in=list(phones_by_agenda))
+    existing = {(phone.agenda_id, phone.number): phone for phone in stored}
+    to_create, to_rename = [], []
+    for agenda_id, phones in phones_by_agenda.items():
+        for number, name in phones.items():
+            phone = existing.get((agenda_id, number))
+            if phone is None:
+                to_create.append(AgendaPhone(agenda_id=agenda_id, name=name, number=number))
+            elif phone.name != name:
+                phone.name = name
+                to_rename.append(phone)
+            else:
+                merged.unchanged += 1
+    AgendaPhone.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
+    AgendaPhone.objects.bulk_update(to_rename, ["name"], batch_size=BATCH_SIZE)
+    merged.created, merged.renamed = len(to_create), len(to_rename)
+    return merged
 
 
 def clean_phone_entries(entries: Sequence[Any]) -> dict[str, str]:
@@ -111,20 +149,7 @@ def agenda_upsert(
     elif company is not None and agenda.company_id != company_get(client=client, ident=company).pk:
         raise Conflict(_("Agenda '%(name)s' belongs to another company.") % {"name": name})
 
-    existing = {phone.number: phone for phone in agenda.phones.select_for_update()}
-    to_create = [
-        AgendaPhone(agenda=agenda, name=phone_name, number=number)
-        for number, phone_name in phones.items()
-        if number not in existing
-    ]
-    to_rename = []
-    for number, phone_name in phones.items():
-        phone = existing.get(number)
-        if phone is not None and phone.name != phone_name:
-            phone.name = phone_name
-            to_rename.append(phone)
-    AgendaPhone.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
-    AgendaPhone.objects.bulk_update(to_rename, ["name"], batch_size=BATCH_SIZE)
+    phones_merge({agenda.pk: phones})
     return agenda
 
 
@@ -139,3 +164,22 @@ def agenda_phones_delete(*, client: ApiClient, name: str, numbers: list[str] | N
         phones = phones.filter(number__in=numbers)
     deleted, _per_model = phones.delete()
     return deleted
+
+
+@dataclass
+class AgendasImported:
+    agendas_created: int = 0
+    phones: PhonesMerged = field(default_factory=PhonesMerged)
+
+
+@transaction.atomic
+def agendas_import(agendas: Mapping[str, Mapping[str, str]]) -> AgendasImported:
+    """The admin's CSV import: missing agendas created (without a company), then their phones."""
+    imported = AgendasImported()
+    ids = {}
+    for name in agendas:
+        agenda, created = Agenda.objects.get_or_create(name=name)
+        imported.agendas_created += created
+        ids[name] = agenda.pk
+    imported.phones = phones_merge({ids[name]: phones for name, phones in agendas.items()})
+    return imported

@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 
 from agenda.models import Agenda, AgendaPhone
+from agenda.services import phones_merge
 from pbx.live_version import live_changed
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from pbx.params import ParameterError, clean_extension, clean_mac, normalize_phone_number
@@ -866,20 +867,13 @@ class _Loader:
             wanted[agenda.name] = ({"name": agenda.name, **update}, update)
         _save(Agenda, self.report.agendas, self.existing_agendas, wanted)
         agenda_ids = dict(Agenda.objects.filter(name__in=list(wanted)).values_list("name", "pk"))
-        listed = {agenda_ids[a.name]: a.phones for _c, a in self.agendas if a.phones is not None}
-        self.existing_phones = {
-            (p.agenda_id, p.number): p
-            for p in AgendaPhone.objects.filter(agenda_id__in=list(listed))
+        self.listed_phones = {
+            agenda_ids[a.name]: a.phones for _c, a in self.agendas if a.phones is not None
         }
-        self.wanted_phones = {
-            (agenda_id, number): (
-                {"agenda_id": agenda_id, "number": number, "name": name},
-                {"name": name},
-            )
-            for agenda_id, phones in listed.items()
-            for number, name in phones.items()
-        }
-        _save(AgendaPhone, self.report.agenda_phones, self.existing_phones, self.wanted_phones)
+        merged = phones_merge(self.listed_phones)
+        self.report.agenda_phones.created += merged.created
+        self.report.agenda_phones.updated += merged.renamed
+        self.report.agenda_phones.unchanged += merged.unchanged
 
     def _company_ids_listing(self, attribute: str) -> set[int]:
         return {
@@ -932,7 +926,11 @@ class _Loader:
         _delete(PublicNumber, self.report.numbers, stale)
 
     def _prune_phones(self) -> None:
+        """An agenda listing its phones keeps only those: the others are deleted."""
+        stored = AgendaPhone.objects.filter(agenda_id__in=list(self.listed_phones))
         stale = [
-            phone.pk for key, phone in self.existing_phones.items() if key not in self.wanted_phones
+            pk
+            for pk, agenda_id, number in stored.values_list("pk", "agenda_id", "number")
+            if number not in self.listed_phones[agenda_id]
         ]
         _delete(AgendaPhone, self.report.agenda_phones, stale)

@@ -18,11 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from agenda.admin import csv_safe
 from dashboard.reports import tables
 from dashboard.reports.charts import bar_chart
 from dashboard.selectors import company_for
 from pbx import reports
+from pbx.csv_cells import csv_safe
 from pbx.errors import NotFound
 from pbx.history import ANSWERED, supervisor_recording_token
 from pbx.models import Company, PbxUser, Queue

@@ -281,7 +281,7 @@ def test_the_export_neutralises_formulas_with_a_leading_quote(admin_client):
 
 @pytest.mark.parametrize("name", ["\tx", "\rx"])
 def test_the_export_neutralises_a_leading_tab_or_carriage_return(name):
-    from agenda.admin import csv_safe
+    from pbx.csv_cells import csv_safe
 
     assert csv_safe(name) == f"'{name}"
 
