@@ -19,6 +19,7 @@ from agenda.services import phones_merge
 from pbx.live_version import live_changed
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from pbx.params import ParameterError, clean_extension, clean_mac, normalize_phone_number
+from pbx.text import has_control_character
 from terminals.models import Terminal
 
 BATCH_SIZE = 1000
@@ -29,7 +30,6 @@ PRUNABLE = frozenset(
     {"departments", "users", "queue_members", "terminals", "numbers", "agenda_phones"}
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOKEN = re.compile(r"[^\s]+")  # dialplan contexts and queue names reach the PBX: no blanks
 _INTERFACE = re.compile(r"[A-Za-z0-9_]+/[^\s]+")
@@ -232,7 +232,7 @@ def _text(raw: dict[str, Any], key: str, *, max_length: int, blank: bool = False
     value = raw.get(key)
     if not isinstance(value, str):
         raise _Invalid(f"{key} must be a text")
-    if _CONTROL.search(value):
+    if has_control_character(value):
         raise _Invalid(f"{key} contains control characters")
     value = value.strip()
     if not value and not blank:

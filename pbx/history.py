@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from pbx.agents import device_of, same_device
 from pbx.auth import ApiClient
 from pbx.errors import NotFound
+from pbx.local_time import local_time
 from pbx.models import (
     ApiKey,
     Company,
@@ -538,7 +539,7 @@ def _calls(
                 call_id,
                 {
                     "uniqueid": call_id,
-                    "calldate": first.calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    "calldate": local_time(first.calldate, zone),
                     "duration": max(answered) if answered else 0,
                     "number": _other_number(on_phone[0], outgoing=outgoing),
                     "direction": "outgoing" if outgoing else "incoming",
@@ -736,7 +737,7 @@ def _admin_link(
     return template.format(
         uniqueid=uniqueid,
         linkedid=call,
-        calldate=calldate.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+        calldate=local_time(calldate, zone),
         company=user.company.slug,
         extension=user.extension,
     )

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
 
+from pbx.text import has_control_character
 from swanproject.envelope import SwanError
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
@@ -27,7 +28,6 @@ _MAC = re.compile(r"^[0-9a-f]{12}$")
 _PHONE_FILLERS = re.compile(r"[\s.\-()\[\]/]")
 _PHONE = re.compile(r"^\+?[0-9]{1,32}$")
 _DESTINATION = re.compile(r"\+?[0-9*#]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -180,7 +180,7 @@ def check_encodable(name: str, value: Any) -> None:
 
 def check_path_segment(name: str, value: str) -> str:
     """A path parameter: no control characters, valid UTF-8 (PostgreSQL refuses NUL in text)."""
-    if _CONTROL.search(value) or not _encodable(value):
+    if has_control_character(value) or not _encodable(value):
         raise ParameterError(
             _("The parameter '%(name)s' contains control characters.") % {"name": name}
         )
@@ -202,7 +202,7 @@ def get_str(
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ParameterError(_("The parameter '%(name)s' must be a text.") % {"name": name})
     value = str(value)
-    if _CONTROL.search(value):
+    if has_control_character(value):
         raise ParameterError(
             _("The parameter '%(name)s' contains control characters.") % {"name": name}
         )
@@ -299,7 +299,7 @@ def get_str_list(
                 _("The parameter '%(name)s' must be an array of texts.") % {"name": name}
             )
         text = str(item)
-        if _CONTROL.search(text):
+        if has_control_character(text):
             raise ParameterError(
                 _("The parameter '%(name)s' contains control characters.") % {"name": name}
             )
@@ -324,7 +324,7 @@ def get_groups(
     groups: dict[str, list[str]] = {}
     for group, members in value.items():
         members = get_str_list({str(group): members}, str(group)) or []
-        if _CONTROL.search(str(group)):
+        if has_control_character(str(group)):
             raise ParameterError(
                 _("The parameter '%(name)s' contains control characters.") % {"name": name}
             )

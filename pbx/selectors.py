@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -12,6 +11,7 @@ from django.utils.translation import gettext as _
 from pbx.agents import same_device
 from pbx.auth import ApiClient
 from pbx.errors import Conflict, NotFound
+from pbx.local_time import local_time
 from pbx.models import (
     Company,
     Department,
@@ -149,7 +149,7 @@ def user_status_get(*, user: PbxUser) -> UserStatus:
 
 
 def _local(moment: datetime, company: Company) -> str:
-    return moment.astimezone(ZoneInfo(company.time_zone)).strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(moment, company.time_zone)
 
 
 def current_calls(*, user: PbxUser, now: datetime | None = None) -> list[dict]:

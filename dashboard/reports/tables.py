@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from pbx.local_time import local_time
 from pbx.models.history import QueueEntry
 from pbx.reports import AgentReport, QueueReport
 
@@ -162,7 +163,7 @@ def call_cells(entry, *, zone, labels: dict[str, str], outcomes: dict[str, str])
     """One call as the CSV (and the page) shows it."""
     agent = entry.agent_user
     return [
-        entry.entered_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+        local_time(entry.entered_at, zone),
         labels.get(entry.queue_name, entry.queue_name),
         entry.caller,
         outcomes[entry.outcome],

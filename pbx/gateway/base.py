@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from pbx.text import has_control_character
+
 if TYPE_CHECKING:
     from pbx.gateway.frames import Frame
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A channel or device as ChanSpy's first argument: `Tech/resource`, nothing the dialplan's
 # argument parser would read as a separator, a quote or an escape.
 SPY_TARGET_PATTERN = r"^[A-Za-z0-9_-]+/[^\s,\"'\\|]+\Z"
@@ -38,7 +39,7 @@ class PbxActionFailed(PbxError):
 def check_ami_value(name: str, value: object) -> str:
     """AMI is line based: a CR, LF or other control character would inject headers."""
     text = "" if value is None else str(value)
-    if _CONTROL.search(text):
+    if has_control_character(text):
         raise ValueError(f"AMI value for {name!r} contains a control character")
     return text
 
