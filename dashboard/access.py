@@ -13,7 +13,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
-from dashboard.selectors import companies_for
+from dashboard.supervision import companies_for
 from pbx import lockout
 from pbx.models import ApiKey, Company, hash_api_key
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dashboard.actions import REASON_MAX_LENGTH, Action, action_run
-from dashboard.selectors import company_for
+from dashboard.supervision import company_for
 from pbx.connection import pbx_gateway
 from pbx.models import Company, PbxUser
 from swanproject.envelope import envelope

@@ -9,11 +9,11 @@ so that the page and the audit log can show what the PBX answered.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dashboard.action_result import ActionResult, Outcome
 from dashboard.audit import audit_write
 from dashboard.models import AuditEntry, Supervisor
 from dashboard.transcript import PbxAnswer, Transcript
@@ -21,14 +21,13 @@ from pbx.agents import same_device
 from pbx.errors import Conflict, DomainError, message_of, status_of
 from pbx.gateway import PbxActionFailed, PbxGateway, PbxUnavailable, SpyRequest
 from pbx.models import Company, LiveChannel, PbxUser
-from pbx.presence import AVAILABLE, PAUSE, UserStatus
+from pbx.presence import AVAILABLE, PAUSE
 from pbx.services import user_status_set, user_unregister
 from terminals.services import terminal_join
 
 logger = logging.getLogger("swan.dashboard")
 
 Action = AuditEntry.Action
-Outcome = AuditEntry.Outcome
 SPY_ACTIONS = (Action.LISTEN, Action.WHISPER, Action.BARGE)
 # The Supervisor flag that allows each action.
 PERMISSIONS = {
@@ -71,37 +70,6 @@ def allowed_actions(user, supervisor: Supervisor | None = None) -> list[str]:
     if supervisor is None:
         return []
     return [action for action in Action.values if getattr(supervisor, PERMISSIONS[action])]
-
-
-@dataclass
-class ActionResult:
-    """How one action ended: what the page shows and the audit log keeps."""
-
-    action: str
-    extension: str
-    name: str = ""
-    outcome: str = Outcome.DONE
-    status_code: int = 200
-    message: str = ""
-    detail: str = ""
-    answers: list[PbxAnswer] = field(default_factory=list)
-    status: UserStatus | None = None  # the agent's status after a pause or unpause
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == Outcome.DONE
-
-    def as_dict(self) -> dict:
-        return {
-            "action": self.action,
-            "extension": self.extension,
-            "name": self.name,
-            "ok": self.ok,
-            "outcome": self.outcome,
-            "message": self.message,
-            "pbx": [answer.as_dict() for answer in self.answers],
-            "status": self.status,
-        }
 
 
 class Refused(Exception):

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from dashboard.action_result import ActionResult
 from dashboard.models import AuditEntry
 from pbx.models import Company
 from pbx.writes import record_pbx_change
-
-if TYPE_CHECKING:
-    from dashboard.actions import ActionResult
 
 logger = logging.getLogger("swan.dashboard")
 

@@ -6,14 +6,14 @@ import json
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
-from pbx.history import AlarmBreach
+from dashboard.payloads import Message, PbxConnectionPayload
+from dashboard.pbx_link import PBX_STATE_KEY
 from pbx.models import Company
 
 BUFFER_SIZE = 1000
@@ -21,7 +21,6 @@ BUFFER_SIZE = 1000
 CHUNK_SIZE = 50
 BUFFER_TIMEOUT = 24 * 3600
 GROUP_MESSAGE_TYPE = "dashboard.message"
-PBX_STATE_KEY = "dashboard:pbx-connection"
 
 MESSAGE_TYPES: frozenset[str] = frozenset(
     {"snapshot", "user.status", "queue.update", "calls.hourly", "pbx.connection"}
@@ -30,114 +29,6 @@ MESSAGE_TYPES: frozenset[str] = frozenset(
 # Numbering, buffering and sending happen under one lock, so the threads of one process (the
 # listener's callbacks) send in seq order; across processes clients detect and heal any reordering.
 _publish_lock = threading.Lock()
-
-
-class UserStatusPayload(TypedDict):
-    """`user.status`: one BLF row (pbx.presence.user_status) and when the status began.
-
-    `reason` is the pause or do-not-disturb reason alone ("" when `description` is just the
-    translated status label), so a page in another language can label the status itself.
-    """
-
-    extension: str
-    id: int
-    name: str
-    status: str
-    description: str
-    reason: str
-    since: str | None
-
-
-class QueueMember(TypedDict):
-    extension: str | None
-    name: str
-    paused: bool
-    paused_reason: str
-    in_call: bool
-
-
-class QueueCaller(TypedDict):
-    caller: str
-    position: int
-    entered_at: str
-
-
-class AlarmRules(TypedDict):
-    waiting_calls: int | None
-    wait_seconds: int | None
-    service_ratio_below: float | None
-    abandoned_ratio_below: float | None
-
-
-class QueueUpdatePayload(TypedDict):
-    """`queue.update`: one queue group's queues-status figures and who is in it now."""
-
-    group: str
-    display_name: str
-    queues: list[str]
-    completed: int
-    abandoned: int
-    abandonedRatio: float
-    avgRingTime: float
-    avgRingTimeRatio: float
-    maxRingTime: int
-    ringTimeOK: int
-    serviceRatio: float
-    currentCalls: int
-    alarm: bool
-    alarm_reasons: list[str]
-    alarm_breaches: list[AlarmBreach]
-    alarm_rules: AlarmRules
-    members: list[QueueMember]
-    callers: list[QueueCaller]
-
-
-class HourCount(TypedDict):
-    hour: int
-    answered: int
-    abandoned: int
-
-
-class CallsHourlyPayload(TypedDict):
-    """`calls.hourly`: today's queue calls per local hour, answered vs abandoned."""
-
-    date: str
-    hours: list[HourCount]
-
-
-class PbxConnectionPayload(TypedDict):
-    """`pbx.connection`: whether the listener is connected to the PBX, and since when."""
-
-    connected: bool | None
-    since: str | None
-
-
-class CompanyInfo(TypedDict):
-    slug: str
-    name: str
-    time_zone: str
-
-
-class SnapshotPayload(TypedDict):
-    """`snapshot`: everything a dashboard shows; it replaces whatever the client had."""
-
-    company: CompanyInfo
-    users: list[UserStatusPayload]
-    queues: list[QueueUpdatePayload]
-    hourly: CallsHourlyPayload
-    pbx: PbxConnectionPayload
-    stale: bool
-    generated_at: str
-
-
-class Message(TypedDict):
-    """What a websocket client receives; `seq` increases by one per message of the company."""
-
-    type: str
-    seq: int
-    company: int
-    sent_at: str
-    payload: dict[str, Any]
 
 
 def group_name(company_id: int) -> str:
@@ -228,14 +119,6 @@ def publish(company_id: int, message_type: str, payload: dict) -> int:
                 {"type": GROUP_MESSAGE_TYPE, "seq": seq, "text": json.dumps(message)},
             )
     return seq
-
-
-def pbx_connection() -> PbxConnectionPayload:
-    """The listener's last word on the PBX connection; `connected` is None if it never spoke."""
-    state = cache.get(PBX_STATE_KEY)
-    if state is None:
-        return {"connected": None, "since": None}
-    return state
 
 
 def set_pbx_connected(connected: bool) -> None:

@@ -30,10 +30,11 @@ from dashboard.access import (
     raw_api_key,
     scope_header,
 )
-from dashboard.broadcast import Message, current_seq, group_name, messages_since
+from dashboard.broadcast import current_seq, group_name, messages_since
+from dashboard.payloads import Message
 from dashboard.revalidation import revalidator
-from dashboard.selectors import company_for
 from dashboard.snapshots import snapshot_text
+from dashboard.supervision import company_for
 from pbx.models import Company, hash_api_key
 from swanproject.channel_layer import REDIS_ERRORS
 

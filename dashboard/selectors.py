@@ -10,18 +10,17 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import ExtractHour
-from django.http import Http404
 from django.utils import timezone
 
-from dashboard.broadcast import (
+from dashboard.payloads import (
     CallsHourlyPayload,
     HourCount,
     QueueMember,
     QueueUpdatePayload,
     SnapshotPayload,
     UserStatusPayload,
-    pbx_connection,
 )
+from dashboard.pbx_link import pbx_connection
 from pbx.auth import ApiClient
 from pbx.history import (
     ANSWERED,
@@ -34,23 +33,6 @@ from pbx.history import (
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
 from pbx.presence import PresenceRow, presence_rows
-
-
-def companies_for(user) -> QuerySet[Company]:
-    """The companies a logged-in person may watch: all for superusers, else their supervisor's."""
-    if not user.is_authenticated or not user.is_active:
-        return Company.objects.none()
-    if user.is_superuser:
-        return Company.objects.all()
-    return Company.objects.filter(supervisors__user=user)
-
-
-def company_for(user, *, slug: str) -> Company:
-    """The company with this slug if the person may watch it, else 404 as if it did not exist."""
-    company = companies_for(user).filter(slug=slug).first()
-    if company is None:
-        raise Http404("No such company.")
-    return company
 
 
 def _iso(value: datetime | None) -> str | None:

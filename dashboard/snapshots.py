@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 from django.utils import timezone
 
 from dashboard import dbpool
-from dashboard.broadcast import Message
+from dashboard.payloads import Message
 from dashboard.selectors import company_snapshot
 from pbx.models import Company
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dashboard.action_views import action_panel
 from dashboard.actions import allowed_actions
-from dashboard.selectors import companies_for, company_for
+from dashboard.supervision import companies_for, company_for
 from pbx.presence import STATUS_LABELS
 
 # Texts the page's script writes; "%s" is filled in by the script.

@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.selectors import company_for
+from dashboard.supervision import company_for
 from dashboard.views import PAGE_TEXTS
 from pbx.presence import STATUS_LABELS
 

@@ -19,6 +19,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dashboard.supervision import companies_for
 from pbx.agents import device_of, same_device
 from pbx.auth import ApiClient
 from pbx.errors import NotFound
@@ -715,10 +716,6 @@ def _login_hash(login) -> str:
 
 def _supervisor_still_valid(payload: dict[str, Any]) -> bool:
     from django.contrib.auth import get_user_model
-
-    # Who may watch a company is the dashboard's rule; imported here, where it is needed,
-    # because the dashboard imports this module.
-    from dashboard.selectors import companies_for
 
     login = get_user_model().objects.filter(pk=payload["sup"], is_active=True).first()
     return (

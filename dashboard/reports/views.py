@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from dashboard.reports import tables
 from dashboard.reports.charts import bar_chart
-from dashboard.selectors import company_for
+from dashboard.supervision import company_for
 from pbx import reports
 from pbx.csv_cells import csv_safe
 from pbx.errors import NotFound

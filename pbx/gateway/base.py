@@ -6,12 +6,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from pbx.text import has_control_character
-
-if TYPE_CHECKING:
-    from pbx.gateway.frames import Frame
+from pbx.gateway.frames import Frame, check_ami_value
 
 # A channel or device as ChanSpy's first argument: `Tech/resource`, nothing the dialplan's
 # argument parser would read as a separator, a quote or an escape.
@@ -34,14 +31,6 @@ class PbxActionFailed(PbxError):
         super().__init__(f"{action}: {message}")
         self.action = action
         self.message = message
-
-
-def check_ami_value(name: str, value: object) -> str:
-    """AMI is line based: a CR, LF or other control character would inject headers."""
-    text = "" if value is None else str(value)
-    if has_control_character(text):
-        raise ValueError(f"AMI value for {name!r} contains a control character")
-    return text
 
 
 @dataclass(frozen=True)
@@ -138,7 +127,7 @@ class PbxSnapshot:
 
 # An AMI event: a read-only mapping with case-insensitive keys whose `pairs` keep every header in
 # wire order (repeated ChanVariable, Variable …); `get_all(key)` gives a repeated key's values.
-EventHandler = Callable[["Frame"], None]
+EventHandler = Callable[[Frame], None]
 
 
 class PbxGateway(Protocol):

@@ -5,7 +5,16 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterable, Iterator, Mapping
 
-from pbx.gateway.base import check_ami_value
+from pbx.text import has_control_character
+
+
+def check_ami_value(name: str, value: object) -> str:
+    """AMI is line based: a CR, LF or other control character would inject headers."""
+    text = "" if value is None else str(value)
+    if has_control_character(text):
+        raise ValueError(f"AMI value for {name!r} contains a control character")
+    return text
+
 
 END_COMMAND = "--END COMMAND--"
 

@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
-from dashboard import broadcast
+from dashboard import broadcast, pbx_link
 from pbx.models import DeviceState, QueueCallerState, UserPresence
 
 
@@ -92,7 +92,7 @@ async def test_it_sends_to_the_company_group():
 def test_set_pbx_connected_tells_every_company_once(make_company):
     companies = [make_company(), make_company()]
     broadcast.set_pbx_connected(False)
-    assert broadcast.pbx_connection()["connected"] is False
+    assert pbx_link.pbx_connection()["connected"] is False
     seqs = [broadcast.current_seq(c.pk) for c in companies]
     for company, seq in zip(companies, seqs, strict=True):
         (message,) = broadcast.messages_since(company.pk, seq - 1)
