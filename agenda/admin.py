@@ -20,7 +20,7 @@ from agenda.csv_format import CSV_HEADER, CSV_MAX_BYTES, parse_agenda_csv
 from agenda.models import Agenda, AgendaPhone
 from agenda.services import agendas_import
 from pbx.csv_cells import csv_safe
-from pbx.params import normalize_phone_number
+from pbx.values import normalize_phone_number
 
 # Beyond this an inline page gets heavy and its POST exceeds DATA_UPLOAD_MAX_NUMBER_FIELDS.
 MAX_INLINE_PHONES = 200

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from agenda.models import Agenda
 from agenda.services import clean_phone_entries
 from pbx.csv_cells import csv_unsafe
-from pbx.params import ParameterError
+from pbx.errors import InvalidValue
 
 CSV_HEADER = ["agenda", "name", "number"]
 CSV_MAX_BYTES = 10 * 1024 * 1024
@@ -50,7 +50,7 @@ def parse_agenda_csv(data: bytes) -> dict[str, dict[str, str]]:
             continue
         try:
             phones = clean_phone_entries([{"name": name, "number": number}])
-        except ParameterError as exc:
+        except InvalidValue as exc:
             message = exc.message.replace("phones[0]", gettext("line %(line)d") % {"line": line})
             errors.append(message[0].upper() + message[1:])
             continue

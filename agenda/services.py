@@ -16,11 +16,11 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 
 from agenda.models import Agenda, AgendaPhone
-from pbx.auth import ApiClient
-from pbx.errors import Conflict, NotFound
+from pbx.directory.api_keys import ApiClient
+from pbx.directory.lookups import company_get
+from pbx.errors import Conflict, InvalidValue, NotFound
 from pbx.models import Company
-from pbx.params import ParameterError, normalize_phone_number
-from pbx.selectors import company_get
+from pbx.values import normalize_phone_number
 
 BATCH_SIZE = 1000
 NAME_MAX_LENGTH = AgendaPhone._meta.get_field("name").max_length
@@ -64,15 +64,15 @@ def clean_phone_entries(entries: Sequence[Any]) -> dict[str, str]:
     for index, entry in enumerate(entries):
         where = f"phones[{index}]"
         if not isinstance(entry, dict):
-            raise ParameterError(
+            raise InvalidValue(
                 _("%(where)s must be an object with 'name' and 'number'.") % {"where": where}
             )
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise ParameterError(_("%(where)s has no 'name'.") % {"where": where})
+            raise InvalidValue(_("%(where)s has no 'name'.") % {"where": where})
         name = name.strip()
         if len(name) > NAME_MAX_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-            raise ParameterError(
+            raise InvalidValue(
                 _(
                     "%(where)s: the name is longer than %(max)s characters or has control characters."
                 )
@@ -80,7 +80,7 @@ def clean_phone_entries(entries: Sequence[Any]) -> dict[str, str]:
             )
         number = normalize_phone_number(entry.get("number"))
         if number is None:
-            raise ParameterError(
+            raise InvalidValue(
                 _("%(where)s: '%(number)s' is not a valid phone number.")
                 % {"where": where, "number": str(entry.get("number"))[:40]}
             )
@@ -93,7 +93,7 @@ def clean_phone_numbers(entries: Sequence[Any]) -> list[str]:
     for index, entry in enumerate(entries):
         number = normalize_phone_number(entry)
         if number is None:
-            raise ParameterError(
+            raise InvalidValue(
                 _("phones[%(index)s]: '%(number)s' is not a valid phone number.")
                 % {"index": index, "number": str(entry)[:40]}
             )
@@ -121,7 +121,7 @@ def _company_for_new_agenda(*, client: ApiClient, company: str | None) -> Compan
         raise PermissionDenied(
             _("This API key is limited to companies that no longer exist: it sees nothing.")
         )
-    raise ParameterError(
+    raise InvalidValue(
         _("The parameter 'company' is required: this API key serves several companies.")
     )
 

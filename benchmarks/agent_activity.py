@@ -91,7 +91,7 @@ def main() -> None:
     setup()
     from django.db import connection
 
-    import pbx.ingest.runner as runner
+    import pbx.history.ingest.runner as runner
     from pbx.models import AgentEvent, AgentPause, AgentSession, Company, PbxUser, Queue
     from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
     from terminals.models import Terminal

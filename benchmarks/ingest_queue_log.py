@@ -104,7 +104,7 @@ def empty_history() -> None:
 
 
 def ingest(path: Path):
-    from pbx.ingest.runner import FileIngest, cdr_time_zone
+    from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 
     ingest = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC"))
     started = time.perf_counter()
@@ -136,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     setup()
     if args.directory:
-        from pbx.directory import directory_load
+        from pbx.directory.loading import directory_load
 
         directory_load(json.loads(args.directory.read_text()))
 

@@ -62,7 +62,7 @@ def build_directory() -> None:
     """One company, USERS users with one terminal each, QUEUES queues; live state emptied."""
     from django.db import connection
 
-    from pbx.directory import directory_load
+    from pbx.directory.loading import directory_load
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -189,7 +189,7 @@ class Counter:
 class RunningListener:
     def __init__(self, port: int, publisher, name: str):
         from pbx.gateway.ami import AmiGateway
-        from pbx.listener import Listener, ListenerSettings
+        from pbx.live.listener import Listener, ListenerSettings
 
         self.listener = Listener(
             gateway_factory=lambda: AmiGateway("127.0.0.1", port, "swan", "bench", timeout=5.0),
@@ -280,8 +280,8 @@ def throughput_run(label: str, publisher, behaviour, config, expected: int, coun
 
 
 def part_throughput() -> None:
-    from pbx.listener import DashboardPublisher
-    from pbx.livestate import LiveState
+    from pbx.live.listener import DashboardPublisher
+    from pbx.live.state_tables import LiveState
     from pbx.simulator import Behaviour
     from pbx.simulator.directory import config_from_directory
 
@@ -430,7 +430,7 @@ def clients_main(url: str, count: int, ready, stop, results) -> None:
 
 
 def part_latency() -> None:
-    from pbx.listener import DashboardPublisher
+    from pbx.live.listener import DashboardPublisher
     from pbx.models import ApiKey, PbxUser
     from pbx.simulator import QUIET
     from pbx.simulator.directory import config_from_directory

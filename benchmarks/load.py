@@ -90,7 +90,7 @@ def seed() -> tuple[str, str]:
     """
     from django.db import connection
 
-    from pbx import history
+    from pbx.history import selectors as history
     from pbx.models import (
         ApiKey,
         Company,

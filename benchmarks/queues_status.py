@@ -23,8 +23,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from pbx import history
-    from pbx.auth import ApiClient
+    from pbx.directory.api_keys import ApiClient
+    from pbx.history import selectors as history
     from pbx.models import ApiKey, Company, PbxUser, Queue, QueueCallerState, QueueMemberState
     from pbx.models.history import QueueEntry
 

@@ -8,7 +8,7 @@ database, then prints:
   `--runs` runs (p50/p95), each followed by an unpause;
 - Asterisk's CPU time (utime+stime of its process, /proc/<pid>/stat) and log lines
   (messages.log, full.log) per QueuePause, for a new AMI login per action (what the REST views
-  do: pbx/connection.py opens a gateway per request) against one kept-open session.
+  do: pbx/gateway/connection.py opens a gateway per request) against one kept-open session.
 Figures only, no targets.
 """
 
@@ -60,7 +60,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from pbx.directory import directory_load
+    from pbx.directory.loading import directory_load
     from pbx.gateway.ami import AmiGateway
     from pbx.models import ApiKey, Company
     from tests.realpbx.conftest import directory_document

@@ -75,8 +75,8 @@ def build(agents: int) -> str:
     all-companies API key. Returns the raw key."""
     from django.db import connection
 
-    from pbx import history
-    from pbx.directory import directory_load
+    from pbx.directory.loading import directory_load
+    from pbx.history import selectors as history
     from pbx.models import ApiKey, Company, PbxUser, Queue
     from pbx.models.history import CdrRecord, QueueEntry
 

@@ -32,7 +32,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from pbx import reports
+    from pbx.history import reports
     from pbx.models import ApiKey, Company, Queue
     from pbx.models.history import QueueEntry
 
@@ -102,7 +102,7 @@ def main() -> None:
 
 
 def _fresh(connection):
-    from pbx import reports
+    from pbx.history import reports
     from pbx.models import Company, PbxUser, Queue
 
     with connection.cursor() as cursor:

@@ -14,7 +14,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
 from dashboard.supervision import companies_for
-from pbx import lockout
+from pbx.directory import lockout
 from pbx.models import ApiKey, Company, hash_api_key
 
 logger = logging.getLogger("swan.dashboard")

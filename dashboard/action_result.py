@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from dashboard.models import AuditEntry
 from dashboard.transcript import PbxAnswer
-from pbx.presence import UserStatus
+from pbx.live.presence import UserStatus
 
 Outcome = AuditEntry.Outcome
 

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from dashboard.actions import REASON_MAX_LENGTH, Action, action_run
 from dashboard.supervision import company_for
-from pbx.connection import pbx_gateway
+from pbx.gateway.connection import pbx_gateway
 from pbx.models import Company, PbxUser
 from swanproject.envelope import envelope
 

@@ -17,12 +17,12 @@ from dashboard.action_result import ActionResult, Outcome
 from dashboard.audit import audit_write
 from dashboard.models import AuditEntry, Supervisor
 from dashboard.transcript import PbxAnswer, Transcript
-from pbx.agents import same_device
+from pbx.directory.agents import same_device
 from pbx.errors import Conflict, DomainError, message_of, status_of
 from pbx.gateway import PbxActionFailed, PbxGateway, PbxUnavailable, SpyRequest
+from pbx.live.presence import AVAILABLE, PAUSE
+from pbx.live.services import user_status_set, user_unregister
 from pbx.models import Company, LiveChannel, PbxUser
-from pbx.presence import AVAILABLE, PAUSE
-from pbx.services import user_status_set, user_unregister
 from terminals.services import terminal_join
 
 logger = logging.getLogger("swan.dashboard")

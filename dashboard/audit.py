@@ -6,8 +6,8 @@ import logging
 
 from dashboard.action_result import ActionResult
 from dashboard.models import AuditEntry
+from pbx.live.writes import record_pbx_change
 from pbx.models import Company
-from pbx.writes import record_pbx_change
 
 logger = logging.getLogger("swan.dashboard")
 

@@ -23,7 +23,7 @@ BUFFER_TIMEOUT = 24 * 3600
 GROUP_MESSAGE_TYPE = "dashboard.message"
 
 MESSAGE_TYPES: frozenset[str] = frozenset(
-    {"snapshot", "user.status", "queue.update", "calls.hourly", "pbx.connection"}
+    {"snapshot", "user.status", "queue.update", "calls.hourly", "pbx.gateway.connection"}
 )
 
 # Numbering, buffering and sending happen under one lock, so the threads of one process (the
@@ -129,7 +129,7 @@ def set_pbx_connected(connected: bool) -> None:
     state: PbxConnectionPayload = {"connected": connected, "since": timezone.now().isoformat()}
     cache.set(PBX_STATE_KEY, state, timeout=None)
     for company_id in Company.objects.values_list("pk", flat=True):
-        publish(company_id, "pbx.connection", dict(state))
+        publish(company_id, "pbx.gateway.connection", dict(state))
 
 
 def publish_users(user_ids: Iterable[int]) -> list[int]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from pbx.history import AlarmBreach
+from pbx.history.selectors import AlarmBreach
 
 
 class UserStatusPayload(TypedDict):
-    """`user.status`: one BLF row (pbx.presence.user_status) and when the status began.
+    """`user.status`: one BLF row (pbx.live.presence.user_status) and when the status began.
 
     `reason` is the pause or do-not-disturb reason alone ("" when `description` is just the
     translated status label), so a page in another language can label the status itself.
@@ -84,7 +84,7 @@ class CallsHourlyPayload(TypedDict):
 
 
 class PbxConnectionPayload(TypedDict):
-    """`pbx.connection`: whether the listener is connected to the PBX, and since when."""
+    """`pbx.gateway.connection`: whether the listener is connected to the PBX, and since when."""
 
     connected: bool | None
     since: str | None

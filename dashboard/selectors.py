@@ -21,8 +21,8 @@ from dashboard.payloads import (
     UserStatusPayload,
 )
 from dashboard.pbx_link import pbx_connection
-from pbx.auth import ApiClient
-from pbx.history import (
+from pbx.directory.api_keys import ApiClient
+from pbx.history.selectors import (
     ANSWERED,
     UNANSWERED,
     alarm_breaches,
@@ -30,9 +30,9 @@ from pbx.history import (
     longest_wait,
     queues_status,
 )
+from pbx.live.presence import PresenceRow, presence_rows
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
-from pbx.presence import PresenceRow, presence_rows
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from dashboard.action_views import action_panel
 from dashboard.actions import allowed_actions
 from dashboard.supervision import companies_for, company_for
-from pbx.presence import STATUS_LABELS
+from pbx.live.presence import STATUS_LABELS
 
 # Texts the page's script writes; "%s" is filled in by the script.
 PAGE_TEXTS = {

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dashboard.supervision import company_for
 from dashboard.views import PAGE_TEXTS
-from pbx.presence import STATUS_LABELS
+from pbx.live.presence import STATUS_LABELS
 
 LOGGED_OUT = "logged_out"
 

@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from pbx.auth import default_rate
-from pbx.history import cdr_involving
+from pbx.api.authentication import default_rate
+from pbx.history.selectors import cdr_involving
 from pbx.models import (
     ApiKey,
     Company,

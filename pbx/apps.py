@@ -6,9 +6,7 @@ class PbxConfig(AppConfig):
     name = "pbx"
 
     def ready(self) -> None:
-        from pbx import (
-            checks,  # noqa: F401  (registers the system checks)
-            signals,
-        )
+        from pbx import checks  # noqa: F401  (registers the system checks)
+        from pbx.directory import signals
 
         signals.connect()

@@ -24,6 +24,10 @@ class DomainError(Exception):
         self.result = result
 
 
+class InvalidValue(DomainError):
+    """A value that is not what it must be: a parameter, a field of a file (400)."""
+
+
 class NotFound(DomainError):
     """No such object for this caller: another company's object is not found either."""
 
@@ -37,6 +41,7 @@ PBX_UNAVAILABLE_MESSAGE = _("The PBX cannot be reached right now; try again late
 _STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
+    (InvalidValue, 400),
     (DomainError, 400),
     (PbxUnavailable, 503),
 )

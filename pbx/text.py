@@ -1,4 +1,4 @@
-"""Rules on text that every entry point applies the same way."""
+"""The rule on text every entry point applies the same way: no control characters."""
 
 from __future__ import annotations
 

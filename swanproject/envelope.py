@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -29,6 +28,7 @@ from rest_framework.response import Response
 
 from pbx.errors import DomainError, message_of, status_of
 from pbx.gateway import PbxUnavailable
+from pbx.prerendered import Prerendered, json_bytes
 
 logger = logging.getLogger("swan.api")
 
@@ -59,25 +59,6 @@ class ServiceUnavailable(SwanError):
 
 def envelope(*, result: Any = None, error_msg: str | None = None) -> dict[str, Any]:
     return {"error": error_msg is not None, "error-msg": error_msg, "result": result}
-
-
-def _dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def json_bytes(data: Any) -> bytes:
-    """JSON as the envelope writes it: compact, UTF-8, non-ASCII left unescaped."""
-    return _dumps(data)
-
-
-class Prerendered:
-    """A successful result already rendered as JSON (json_bytes): the renderer wraps it in the
-    envelope without encoding it again. Read caches keep their answers so (pbx/live_cache.py)."""
-
-    __slots__ = ("json",)
-
-    def __init__(self, json: bytes):
-        self.json = json
 
 
 _OK_PREFIX = b'{"error":false,"error-msg":null,"result":'
@@ -120,10 +101,10 @@ class EnvelopeRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type=None, renderer_context=None) -> bytes:
         response = (renderer_context or {}).get("response")
         if response is not None and response.exception:
-            return _dumps(data)
+            return json_bytes(data)
         if isinstance(data, Prerendered):
             return _OK_PREFIX + data.json + b"}"
-        return _dumps(envelope(result=data))
+        return json_bytes(envelope(result=data))
 
 
 def _validation_message(detail: Any) -> str:
@@ -239,7 +220,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def error_response(status_code: int, message: str) -> HttpResponse:
     return HttpResponse(
-        _dumps(envelope(error_msg=message)),
+        json_bytes(envelope(error_msg=message)),
         status=status_code,
         content_type="application/json; charset=utf-8",
     )

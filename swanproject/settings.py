@@ -202,9 +202,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["pbx.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["pbx.auth.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["pbx.auth.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["pbx.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["pbx.api.authentication.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["pbx.api.authentication.ApiKeyRateThrottle"],
     # Per API key; a key's own `throttle_rate` overrides it. One helpdesk calls with one key for
     # all its agents: 1,000 agents polling userStatus every 5 s and blf-users every 10 s are
     # ~300 requests/s; 60000/min (1,000/s) serves that, plus wallboards, with headroom.
@@ -221,8 +221,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # Also imports swanproject.openapi, which registers the endpoints' schema extensions.
-    "PREPROCESSING_HOOKS": ["swanproject.openapi.preprocess_legacy_paths"],
+    # Also imports pbx.api.openapi, which registers the endpoints' schema extensions.
+    "PREPROCESSING_HOOKS": ["pbx.api.openapi.preprocess_legacy_paths"],
     # The docs page loads its JS and CSS from this service, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -240,11 +240,11 @@ SWAN_PARAM_MAX_DEPTH = env.int("SWAN_PARAM_MAX_DEPTH", default=64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=25_000)
 
-# Active API keys are kept per process this long (pbx/auth.py): a key deactivated, given other
+# Active API keys are kept per process this long (pbx/directory/api_keys.py): a key deactivated, given other
 # companies or another rate in the admin acts so within it. 0: read the key on every request.
 SWAN_API_KEY_CACHE_SECONDS = env.float("SWAN_API_KEY_CACHE_SECONDS", default=5.0)
 
-# Failed authentication per client address (pbx/lockout.py): after the limit within the window,
+# Failed authentication per client address (pbx/directory/lockout.py): after the limit within the window,
 # the address is refused for the lockout (429 for API keys; valid keys still pass).
 API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)

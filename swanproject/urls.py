@@ -15,17 +15,18 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from agenda.views import AgendaPhonesDeleteView, AgendaUpdateView
 from dashboard.forms import AdminLoginForm, LoginForm
-from pbx.history_views import (
+from pbx.api.agenda_views import AgendaPhonesDeleteView, AgendaUpdateView
+from pbx.api.history_views import (
     LastCallsListView,
     QueuesStatusView,
     RecordingFileView,
     RecordingGetView,
     UserResumeView,
 )
-from pbx.report_views import AgentReportView, QueueReportView
-from pbx.views import (
+from pbx.api.report_views import AgentReportView, QueueReportView
+from pbx.api.terminal_views import TerminalRegisterView
+from pbx.api.views import (
     BlfUsersListView,
     CallPlaceView,
     CompanyNumbersListView,
@@ -37,7 +38,6 @@ from pbx.views import (
 )
 from swanproject import envelope, ops
 from swanproject.landing import landing_view
-from terminals.views import TerminalRegisterView
 
 # Both login pages lock an address out after LOGIN_FAILURE_LIMIT wrong passwords.
 admin.site.login_form = AdminLoginForm

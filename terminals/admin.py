@@ -14,11 +14,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from pbx.connection import pbx_gateway
-from pbx.errors import message_of
+from pbx.errors import InvalidValue, message_of
 from pbx.gateway import PbxGateway, PbxUnavailable
+from pbx.gateway.connection import pbx_gateway
 from pbx.models import DeviceState
-from pbx.params import ParameterError, clean_mac
+from pbx.values import clean_mac
 from terminals.models import Terminal
 from terminals.selectors import terminal_device_states
 from terminals.services import terminal_register, terminal_unregister
@@ -56,7 +56,7 @@ class TerminalAdminForm(forms.ModelForm):
     def clean_mac(self) -> str:
         try:
             return clean_mac(self.cleaned_data["mac"])
-        except ParameterError as exc:
+        except InvalidValue as exc:
             raise ValidationError(exc.message, code="invalid") from exc
 
 

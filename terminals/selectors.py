@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pbx.agents import same_device
+from pbx.directory.agents import same_device
+from pbx.live.presence import device_key
 from pbx.models import DeviceState
-from pbx.presence import device_key
 from terminals.models import Terminal
 
 
 def terminal_device_states(terminals: Iterable[Terminal]) -> dict[int, DeviceState]:
     """Terminal id → the listener's DeviceState of its interface, in one query.
 
-    Matched as the user status matches them (pbx.presence): `Local/201@from-queue/n` is the
+    Matched as the user status matches them (pbx.live.presence): `Local/201@from-queue/n` is the
     device `Local/201@from-queue`. A terminal the PBX never reported has no entry.
     """
     terminals = [t for t in terminals if t.interface]

@@ -7,17 +7,17 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from pbx.agents import same_device
-from pbx.auth import ApiClient
+from pbx.directory.agents import same_device
+from pbx.directory.api_keys import ApiClient
 from pbx.errors import Conflict, NotFound
 from pbx.gateway import PbxGateway
-from pbx.services import (
+from pbx.live.services import (
     members_on_device,
     queue_member_add,
     queue_member_remove,
     user_queue_names,
 )
-from pbx.writes import record_pbx_change
+from pbx.live.writes import record_pbx_change
 from terminals.models import Terminal
 
 logger = logging.getLogger("swan.terminals")

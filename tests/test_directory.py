@@ -18,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agenda.models import Agenda, AgendaPhone
-from pbx.directory import DirectoryError, directory_load
+from pbx.directory.loading import DirectoryError, directory_load
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from terminals.models import Terminal
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from pbx import selectors
-from pbx.auth import ApiKeyRateThrottle
+from pbx.api.authentication import ApiKeyRateThrottle
+from pbx.directory import lookups
 
 
 def body(response) -> dict:
@@ -129,7 +129,7 @@ def test_unexpected_error_is_a_logged_500_envelope(api, company, monkeypatch, ca
     def explode(**kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(selectors, "company_numbers", explode)
+    monkeypatch.setattr(lookups, "company_numbers", explode)
     response = api.get("/company-numbers/onfarma")
     assert response.status_code == 500
     data = body(response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from pbx.auth import key_cache
+from pbx.directory.api_keys import key_cache
 from pbx.models import ApiKey
 
 pytestmark = pytest.mark.django_db

@@ -13,13 +13,13 @@ from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connec
 from django.urls import reverse
 from django.utils import timezone
 
-from pbx import live_cache as live_cache_module
-from pbx import live_version
-from pbx.auth import ApiClient
-from pbx.directory import directory_load
+from pbx.directory.api_keys import ApiClient
+from pbx.directory.loading import directory_load
 from pbx.gateway import PbxSnapshot
-from pbx.live_cache import LiveCache, live_cache
-from pbx.livestate import LiveState
+from pbx.live import read_cache as live_cache_module
+from pbx.live import version as live_version
+from pbx.live.read_cache import LiveCache, live_cache
+from pbx.live.state_tables import LiveState
 from pbx.models import (
     DeviceState,
     ListenerLease,

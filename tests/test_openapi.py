@@ -1,4 +1,4 @@
-"""The OpenAPI schema (swanproject/openapi.py) and the app agree: property-based, with schemathesis.
+"""The OpenAPI schema (pbx/api/openapi.py) and the app agree: property-based, with schemathesis.
 
 Every generated request to the documented SWAN endpoints must get the envelope JSON
 (`{"error", "error-msg", "result"}`, `Content-Type: application/json`), never a 500, with a status
@@ -32,14 +32,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-import swanproject.openapi  # registers the extensions even before settings name the hook
+import pbx.api.openapi  # registers the extensions even before settings name the hook
 import swanproject.wsgi
 from agenda.models import Agenda, AgendaPhone
 from pbx.models import DeviceState, LiveChannel, QueueMemberState
 from pbx.models.history import CdrRecord, QueueEntry
 from terminals.models import Terminal
 
-SCHEMA_HOOK = "swanproject.openapi.preprocess_legacy_paths"
+SCHEMA_HOOK = "pbx.api.openapi.preprocess_legacy_paths"
 # (method, path) → operationId of every SWAN endpoint of urls.swan_urlpatterns.
 SWAN_OPERATION_IDS = {
     ("GET", "/userStatus/{extension}"): "user_status_get",
@@ -88,7 +88,7 @@ AUDIO = bytes(range(256)) * 4
 
 
 def _hook_configured() -> bool:
-    return swanproject.openapi.preprocess_legacy_paths in spectacular_settings.PREPROCESSING_HOOKS
+    return pbx.api.openapi.preprocess_legacy_paths in spectacular_settings.PREPROCESSING_HOOKS
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -229,13 +229,13 @@ def auth_headers(make_api_key, demo_rows):
 @pytest.fixture
 def recording_token(demo_rows, auth_headers):
     """A valid signed token for call 500.1, as recording/{callID}/{extension} hands it out."""
-    from pbx import history
+    from pbx.history import recordings
     from pbx.models import ApiKey, hash_api_key
 
     key = ApiKey.objects.get(key_hash=hash_api_key(auth_headers["Authorization"].split()[1]))
     return signing.dumps(
         {"call": "500.1", "company": demo_rows.pk, "key": key.pk, "kp": key.prefix},
-        salt=history.RECORDING_SALT,
+        salt=recordings.RECORDING_SALT,
     )
 
 
@@ -585,7 +585,7 @@ def test_schema_documents_recording_file_as_audio_without_key(schema_document):
 
 def test_schema_hook_is_configured_in_settings():
     """The one-line wiring (docs/api.md): without it /api/schema/ shows `/username/{x}/` and
-    the extensions are registered only when something imports swanproject.openapi."""
+    the extensions are registered only when something imports pbx.api.openapi."""
     hooks = django_settings.SPECTACULAR_SETTINGS.get("PREPROCESSING_HOOKS", [])
     assert SCHEMA_HOOK in hooks, (
         f'add {SCHEMA_HOOK!r} to SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"]'

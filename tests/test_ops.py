@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 
-from pbx import selectors
+from pbx.directory import lookups
 from pbx.models import IngestCursor, ListenerLease
 
 pytestmark = pytest.mark.django_db
@@ -111,16 +111,16 @@ def test_metrics_with_the_token_from_anywhere(settings):
 
 
 def test_database_down_is_a_503_envelope_and_recovers(api, company, monkeypatch):
-    real = selectors.company_numbers
+    real = lookups.company_numbers
 
     def down(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(selectors, "company_numbers", down)
+    monkeypatch.setattr(lookups, "company_numbers", down)
     response = api.get("/company-numbers/onfarma")
     assert response.status_code == 503
     assert json.loads(response.content)["error"] is True
-    monkeypatch.setattr(selectors, "company_numbers", real)
+    monkeypatch.setattr(lookups, "company_numbers", real)
     assert api.get("/company-numbers/onfarma").status_code == 200
 
 

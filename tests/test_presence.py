@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx.presence import derive_status
+from pbx.live.presence import derive_status
 
 
 @pytest.mark.parametrize(

@@ -49,12 +49,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agenda.models import Agenda, AgendaPhone
-from pbx import history, lockout
-from pbx.agents import device_of
-from pbx.auth import ApiKeyRateThrottle
+from pbx.api.authentication import ApiKeyRateThrottle
+from pbx.api.params import parse_query_string
+from pbx.directory import lockout
+from pbx.directory.agents import device_of
+from pbx.errors import InvalidValue
 from pbx.gateway import OriginateRequest, check_ami_value
 from pbx.gateway.ami import AmiGateway
 from pbx.gateway.frames import encode_action
+from pbx.history import recordings
 from pbx.models import (
     ApiKey,
     DeviceState,
@@ -66,7 +69,6 @@ from pbx.models import (
     hash_api_key,
 )
 from pbx.models.history import CdrRecord, QueueEntry
-from pbx.params import ParameterError, parse_query_string
 from swanproject.urls import swan_urlpatterns
 from terminals.models import Terminal
 from tests.fakes import RecordingGateway
@@ -657,7 +659,7 @@ class _AgedSigner(signing.TimestampSigner):
         return signing.b62_encode(int(time.time()) - self.age)
 
 
-def _token(payload: dict, *, age: int = 0, salt: str = history.RECORDING_SALT, key=None) -> str:
+def _token(payload: dict, *, age: int = 0, salt: str = recordings.RECORDING_SALT, key=None) -> str:
     return _AgedSigner(age=age, salt=salt, key=key).sign_object(payload)
 
 
@@ -1100,7 +1102,7 @@ def test_brackets_nested_up_to_the_limit_still_parse(settings):
     for _level in range(65):  # "a", then 64 levels of "x"
         tree = tree["a" if "a" in tree else "x"]
     assert tree == "1"
-    with pytest.raises(ParameterError, match="'a'"):
+    with pytest.raises(InvalidValue, match="'a'"):
         parse_query_string("a" + "[x]" * 65 + "=1")
 
 

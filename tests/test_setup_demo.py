@@ -12,7 +12,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from agenda.models import Agenda
-from pbx.directory import directory_load
+from pbx.directory.loading import directory_load
 from pbx.management.commands.setup_demo import DEMO_DIRECTORY
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue
 from terminals.models import Terminal

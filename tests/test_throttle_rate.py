@@ -3,7 +3,7 @@
 - A key's own rate applies (2/min: the 3rd request is a 429 envelope with Retry-After), while
   another key, on the default, is unaffected; an empty rate is the default.
 - The default serves one helpdesk for 1,000 agents (~300 requests/s) with headroom.
-- The throttle costs no query: the key is the one authentication loaded (or kept, pbx/auth.py).
+- The throttle costs no query: the key is the one authentication loaded (or kept, pbx/directory/api_keys.py).
 - A bad rate is refused in the admin and by `create_api_key --rate`, in Spanish and English.
 - Migration 0010 leaves the keys it finds on the default.
 """
@@ -25,7 +25,8 @@ from django.urls import reverse
 from django.utils import translation
 from rest_framework.test import APIClient
 
-from pbx.auth import ApiKeyRateThrottle, default_rate, key_cache, parse_rate
+from pbx.api.authentication import ApiKeyRateThrottle, default_rate, parse_rate
+from pbx.directory.api_keys import key_cache
 from pbx.models import ApiKey, hash_api_key
 from pbx.models.directory import throttle_rate_validator
 
@@ -82,7 +83,7 @@ def test_a_keys_rate_may_be_higher_than_the_default(company, api_for, monkeypatc
 
 def test_a_changed_rate_applies_once_the_key_is_read_again(company, api_for, monkeypatch):
     """The rate is read with the key, which each process keeps SWAN_API_KEY_CACHE_SECONDS
-    (pbx/auth.py): no restart, and within that time."""
+    (pbx/directory/api_keys.py): no restart, and within that time."""
     now = [1000.0]
     monkeypatch.setattr(key_cache, "clock", lambda: now[0])
     client = api_for(name="fedesk")

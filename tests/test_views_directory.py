@@ -173,7 +173,7 @@ def test_blf_users_runs_a_constant_number_of_queries(
         )
         for user in users[:500]
     )
-    # key lookup, key companies, last-used update; the probe (pbx/live_version.py); the read
+    # key lookup, key companies, last-used update; the probe (pbx/live/version.py); the read
     # cache's directory: companies, users, departments, terminals, queues; the users' live
     # state: users, terminals, queue members, device states
     with django_assert_max_num_queries(13):

@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from pbx import services, writes
+from pbx.live import services, writes
 from pbx.models import DeviceState, UserPresence
 from terminals.models import Terminal
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from pbx.history.reports import AgentReport, QueueReport
 from pbx.local_time import local_time
 from pbx.models.history import QueueEntry
-from pbx.reports import AgentReport, QueueReport
 
 
 @dataclass

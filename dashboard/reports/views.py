@@ -21,12 +21,12 @@ from django.utils.translation import gettext_lazy
 from dashboard.reports import tables
 from dashboard.reports.charts import bar_chart
 from dashboard.supervision import company_for
-from pbx import reports
 from pbx.csv_cells import csv_safe
-from pbx.errors import NotFound
-from pbx.history import ANSWERED, supervisor_recording_token
+from pbx.errors import InvalidValue, NotFound
+from pbx.history import reports
+from pbx.history.recordings import supervisor_recording_token
+from pbx.history.selectors import ANSWERED
 from pbx.models import Company, PbxUser, Queue
-from pbx.params import ParameterError
 
 logger = logging.getLogger("swan.dashboard")
 DEFAULT_DAYS = 7
@@ -94,12 +94,12 @@ def _query(request: HttpRequest, company: Company) -> ReportQuery:
         query.agent = reports.report_agent(company=company, extension=get.get("agent"))
         outcome = get.get("outcome", "")
         if outcome not in OUTCOME_CHOICES:
-            raise ParameterError(
+            raise InvalidValue(
                 _("The parameter '%(name)s' must be one of: %(choices)s.")
                 % {"name": "outcome", "choices": ", ".join(c for c in OUTCOME_CHOICES if c)}
             )
         query.outcome = outcome
-    except (ParameterError, NotFound) as exc:
+    except (InvalidValue, NotFound) as exc:
         query.error = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     return query
 

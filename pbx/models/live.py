@@ -164,7 +164,7 @@ class ListenerLease(models.Model):
 class LiveVersion(models.Model):
     """One row: the number of the latest change of what the web workers' read caches hold.
 
-    Writers bump it at the end of their transaction (pbx/live_version.py), so changes are
+    Writers bump it at the end of their transaction (pbx/live/version.py), so changes are
     numbered in commit order: the row's lock makes a second writer wait for the first's commit.
     """
 

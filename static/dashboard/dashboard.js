@@ -423,7 +423,7 @@
       case "user.status": putUser(p); renderSummary(); break;
       case "queue.update": putQueue(p); updateAlarms(); break;
       case "calls.hourly": renderHourly(p); break;
-      case "pbx.connection": state.pbx = p; break;
+      case "pbx.gateway.connection": state.pbx = p; break;
       case "snapshot": applySnapshot(p); break;
     }
     renderConnection();

@@ -400,7 +400,7 @@
         break;
       case "user.status": updateUser(p); break;
       case "queue.update": updateQueue(p); break;
-      case "pbx.connection": state.pbx = p; break;
+      case "pbx.gateway.connection": state.pbx = p; break;
     }
     renderConnection();
   }

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 
 from dashboard.models import Supervisor
 from pbx.gateway.ami import AmiGateway
-from pbx.listener import Listener, ListenerSettings
+from pbx.live.listener import Listener, ListenerSettings
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET

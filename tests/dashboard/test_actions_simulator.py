@@ -16,7 +16,7 @@ from django.test import Client
 
 from dashboard.models import Supervisor
 from pbx.gateway.ami import AmiGateway
-from pbx.listener import Listener, ListenerSettings
+from pbx.live.listener import Listener, ListenerSettings
 from pbx.models import LiveChannel
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre

@@ -102,7 +102,7 @@ def test_set_pbx_connected_tells_every_company_once(make_company):
     broadcast.set_pbx_connected(True)
     for company, seq in zip(companies, seqs, strict=True):
         (message,) = broadcast.messages_since(company.pk, seq)
-        assert message["type"] == "pbx.connection"
+        assert message["type"] == "pbx.gateway.connection"
         assert message["payload"]["connected"] is True
 
 

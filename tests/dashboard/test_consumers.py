@@ -282,7 +282,7 @@ async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
 
         await set_connected(False)
         message = await communicator.receive_json_from(timeout=5)
-        assert message["type"] == "pbx.connection"
+        assert message["type"] == "pbx.gateway.connection"
         assert message["payload"]["connected"] is False
         assert message["payload"]["since"]
         assert message["seq"] == first["seq"] + 1

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from pbx import reports
+from pbx.history import reports
 from pbx.models.history import CdrRecord, QueueEntry
 from tests.conftest import fixtures_path
 

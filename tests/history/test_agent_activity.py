@@ -1,4 +1,4 @@
-"""Agent lines and login/pause spans derived at ingest (pbx.ingest.agent_activity)."""
+"""Agent lines and login/pause spans derived at ingest (pbx.history.ingest.agent_activity)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pbx.ingest.runner import FileIngest, cdr_time_zone
+from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 from pbx.models import AgentEvent, AgentPause, AgentSession, IngestCursor
 from tests.conftest import fixtures_path
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from pbx.history import alarm_breaches
+from pbx.history.selectors import alarm_breaches
 from pbx.models import Queue
 
 

@@ -9,9 +9,9 @@ from django.db import connection
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pbx.agents import DirectorySnapshot
-from pbx.ingest import derive, entries
-from pbx.ingest.runner import FileIngest, cdr_time_zone
+from pbx.directory.agents import DirectorySnapshot
+from pbx.history.ingest import derive, entries
+from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogFile, QueueLogLine
 from tests.conftest import fixtures_path
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from django.db.utils import ConnectionHandler
 
-from pbx.ingest.cdr_db import TableIngest
-from pbx.ingest.runner import cdr_time_zone
+from pbx.history.ingest.cdr_db import TableIngest
+from pbx.history.ingest.runner import cdr_time_zone
 from pbx.models.history import CdrRecord
 from tests.conftest import fixtures_path
 

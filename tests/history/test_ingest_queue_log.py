@@ -14,8 +14,8 @@ from unittest import mock
 import pytest
 from django.db import connection
 
-from pbx.ingest.background import BackgroundDeriver
-from pbx.ingest.runner import FileIngest, StopFlag, cdr_time_zone
+from pbx.history.ingest.background import BackgroundDeriver
+from pbx.history.ingest.runner import FileIngest, StopFlag, cdr_time_zone
 from pbx.models.history import IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
 from tests.conftest import fixtures_path
 
@@ -421,7 +421,9 @@ def test_a_batch_that_fails_stores_nothing_and_keeps_the_cursor(ingest, tmp_path
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("pbx.ingest.logfiles.advance", crash)  # after the lines were inserted
+    monkeypatch.setattr(
+        "pbx.history.ingest.logfiles.advance", crash
+    )  # after the lines were inserted
     with pytest.raises(RuntimeError, match="disk full"):
         ingest("ingest_queue_log", path)
     monkeypatch.undo()
@@ -440,7 +442,7 @@ def test_entries_a_crash_left_underived_are_derived_by_the_next_run(ingest, tmp_
     def crash(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr("pbx.ingest.derive._entries", crash)
+    monkeypatch.setattr("pbx.history.ingest.derive._entries", crash)
     with pytest.raises(RuntimeError, match="killed"):
         ingest("ingest_queue_log", path)
     monkeypatch.undo()

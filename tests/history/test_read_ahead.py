@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pbx.ingest.files import Block, read_ahead
+from pbx.history.ingest.files import Block, read_ahead
 
 
 def _blocks(count: int, exhausted: threading.Event):

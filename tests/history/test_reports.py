@@ -377,7 +377,7 @@ def test_the_queue_report_runs_a_fixed_number_of_queries(api, company, make_queu
         body = result(api.get("/api/reports/queues", params))
     assert len(body["queues"]) == 5
     # the company, its queues, the figures, the abandon buckets (the key is kept from the first
-    # request: pbx/auth.py; on PostgreSQL the figures run in a savepoint with their own work_mem)
+    # request: pbx/directory/api_keys.py; on PostgreSQL the figures run in a savepoint with their own work_mem)
     reads = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))]
     assert len(reads) == 4, reads
 
@@ -470,5 +470,5 @@ def test_the_agent_report_runs_a_fixed_number_of_queries(api, company, make_user
             body = result(api.get("/api/reports/agents", {**params, **extra}))
         assert [a["talk_seconds"] for a in body["agents"]] == [0, 10, 20, 30, 40, 50]
         # company, queues; calls, rings, login, pauses, members, users (+ logins to queues); the
-        # key is kept from the first request (pbx/auth.py)
+        # key is kept from the first request (pbx/directory/api_keys.py)
         assert len(queries) == count, [q["sql"] for q in queries]

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from pbx import history
-from pbx.live_cache import live_cache
+from pbx.history import selectors as history
+from pbx.live.read_cache import live_cache
 from pbx.models import Department, LiveChannel, QueueCallerState, QueueMemberState
 from pbx.models.history import CdrRecord, QueueEntry
 from tests.history.conftest import error, result
@@ -214,7 +214,7 @@ def test_queues_status_runs_a_constant_number_of_queries(api, centre, make_queue
 
 
 def _client():
-    from pbx.auth import ApiClient
+    from pbx.directory.api_keys import ApiClient
     from pbx.models import ApiKey
 
     return ApiClient(key=ApiKey(name="x"), company_ids=None)
@@ -339,7 +339,7 @@ def cdr(
     disposition="ANSWERED",
     **fields,
 ):
-    from pbx.agents import device_of
+    from pbx.directory.agents import device_of
 
     return CdrRecord.objects.create(
         calldate=at,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from pbx import livestate
 from pbx.gateway.frames import Frame
-from pbx.livestate import LiveState
+from pbx.live import state_tables as livestate
+from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, UserPresence
 
 pytestmark = pytest.mark.django_db

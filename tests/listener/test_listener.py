@@ -10,8 +10,8 @@ import time
 import pytest
 
 from pbx.gateway.ami import AmiGateway
-from pbx.listener import Listener, ListenerSettings
-from pbx.livestate import LiveChanges
+from pbx.live.listener import Listener, ListenerSettings
+from pbx.live.state_tables import LiveChanges
 from pbx.models import DeviceState, ListenerLease, QueueMemberState, UserPresence
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre

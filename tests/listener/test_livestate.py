@@ -10,7 +10,7 @@ from pbx.gateway import PbxSnapshot, QueueCaller
 from pbx.gateway import QueueMemberState as SnapshotMember
 from pbx.gateway.base import Channel
 from pbx.gateway.frames import Frame, FrameParser
-from pbx.livestate import LiveState
+from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
 from tests.amireplay import Capture
 from tests.conftest import fixtures_path

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pbx.gateway.frames import Frame
-from pbx.livestate import LiveState
+from pbx.live.selectors import user_status_get
+from pbx.live.state_tables import LiveState
 from pbx.models import QueueMemberState
-from pbx.selectors import user_status_get
 
 pytestmark = pytest.mark.django_db
 

@@ -195,7 +195,7 @@ class Directory:
 @pytest.fixture(scope="session")
 def swan_directory(django_db_setup, django_db_blocker) -> Iterator[Directory]:
     """The directory, committed (the listener subprocess reads it); flushed at the end."""
-    from pbx.directory import directory_load
+    from pbx.directory.loading import directory_load
     from pbx.models import ApiKey, Company, PbxUser
     from terminals.models import Terminal
 
@@ -477,7 +477,7 @@ def pbx_env(
 ) -> Iterator[tuple[PbxRun, Swan]]:
     """The PBX of this (version, layout), reset, with SWAN's API; DB access without a
     transaction (the listener writes from its own process)."""
-    from pbx.auth import ApiKeyRateThrottle
+    from pbx.api.authentication import ApiKeyRateThrottle
 
     # the tests poll SWAN every 20 ms: far beyond one key's rate limit (1200/min)
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": None})

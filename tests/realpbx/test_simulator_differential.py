@@ -65,7 +65,7 @@ QUIET_SECONDS = 0.4  # a step is over when the PBX has said nothing for this lon
 CALLERS = ("600110101", "600110102")
 SIM_USER, SIM_SECRET = "swan", "swan-secret"
 
-# What the listener consumes (pbx/livestate.py `_handlers`) and what its snapshot reads.
+# What the listener consumes (pbx/live/state_tables.py `_handlers`) and what its snapshot reads.
 CONSUMED = (
     "DeviceStateChange",
     "QueueMemberAdded",

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 
-from pbx.auth import default_rate
+from pbx.api.authentication import default_rate
 from pbx.models import ApiKey, Company
 from pbx.models.directory import throttle_rate_validator
 

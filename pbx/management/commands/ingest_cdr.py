@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from pbx.ingest.cdr_db import TableIngest
-from pbx.ingest.command import add_common_arguments, write_report
-from pbx.ingest.runner import FileIngest, cdr_time_zone
+from pbx.history.ingest.cdr_db import TableIngest
+from pbx.history.ingest.command import add_common_arguments, write_report
+from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 
 
 class Command(BaseCommand):

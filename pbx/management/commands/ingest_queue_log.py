@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pbx.ingest.command import add_common_arguments, write_report
-from pbx.ingest.runner import FileIngest, cdr_time_zone
+from pbx.history.ingest.command import add_common_arguments, write_report
+from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 
 
 class Command(BaseCommand):

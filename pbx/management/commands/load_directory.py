@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pbx.directory import DirectoryError, directory_load
+from pbx.directory.loading import DirectoryError, directory_load
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from pbx.listener import ListenerSettings, listener_for_settings
+from pbx.live.listener import ListenerSettings, listener_for_settings
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from pbx.live_version import live_changed
+from pbx.live.version import live_changed
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from pbx.directory import directory_load
+from pbx.directory.loading import directory_load
 from pbx.models import ApiKey
 
 DEMO_DIRECTORY = Path(__file__).resolve().parents[2] / "demo" / "directory.json"

@@ -1,0 +1,470 @@
+"""Agent activity at ingest: agent lines kept, and each agent's login and pause spans derived again.
+
+The lines about agents (ADDMEMBER/REMOVEMEMBER, PAUSE/UNPAUSE and their ALL forms, the chan_agent
+logins, RINGNOANSWER) and restarts (QUEUESTART) of every batch are kept as `AgentEvent` rows, once
+each (same key as the line: time and digest). For every agent whose lines are new, its spans are
+derived again from the last moment it was surely logged out and not paused: the start of the
+earliest span that reaches the new line, or the line itself. So lines that arrive late or out of
+order give the spans a sorted file would, a span still open at the end of a batch is closed by a
+later one, and reading a file again adds nothing.
+
+Rules (docs/reports.md):
+- An agent is logged in while it is a member of at least one queue: ADDMEMBER opens a queue,
+  REMOVEMEMBER closes it (AGENTLOGIN/AGENTCALLBACKLOGIN and their LOGOFF likewise). A second
+  ADDMEMBER of an open queue, or a REMOVEMEMBER of a closed one, changes nothing.
+- It is paused while paused in at least one queue (PAUSE/UNPAUSE name the queue) or in all of
+  them (PAUSEALL; UNPAUSEALL ends every pause). The reason is the one the pause gave; a later
+  pause with another non-empty reason starts a new span with it. Leaving a queue ends its pause.
+- QUEUESTART (Asterisk started) ends every open span at the last line the PBX wrote before it:
+  nothing says when it went down, and downtime is not login time.
+- Lines of one second are taken in the order that makes sense of them: restarts first, then
+  logins to closed queues, pauses (an UNPAUSE first where the queue was paused), logouts, and
+  logins to queues that were open (a REMOVEMEMBER and ADDMEMBER in the same second).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from django.db import connection
+from django.db.models import Q
+
+from pbx.directory.agents import DirectorySnapshot
+from pbx.history.ingest.lines import last_lines_before
+from pbx.history.ingest.queue_log import MalformedLine, QueueLogRecord, parse_line
+from pbx.models.agents import (
+    AGENT_EVENTS,
+    PAUSE_EVENTS,
+    RESTART_EVENT,
+    SESSION_EVENTS,
+    AgentEvent,
+    AgentPause,
+    AgentSession,
+)
+from pbx.models.directory import PbxUser
+
+logger = logging.getLogger("swan.ingest")
+_AGENT_EVENTS = frozenset(AGENT_EVENTS)
+_SPAN_EVENTS = frozenset((*SESSION_EVENTS, *PAUSE_EVENTS))
+_LOGINS = {"ADDMEMBER": "member", "AGENTLOGIN": "agent", "AGENTCALLBACKLOGIN": "agent"}
+_LOGOFFS = {"REMOVEMEMBER": "member", "AGENTLOGOFF": "agent", "AGENTCALLBACKLOGOFF": "agent"}
+# A line whose event field is one of AGENT_EVENTS (psql dumps pad the fields with blanks).
+_AGENT_LINE = re.compile(
+    r"\|[ \t]*(?:" + "|".join(AGENT_EVENTS) + r")[ \t]*(?:\||\r?$)", re.MULTILINE
+)
+
+
+def agent_records_in_text(text: str, *, local_tz: tzinfo) -> list[QueueLogRecord]:
+    """The agent lines of a block of queue_log text; malformed lines are left to the ingest."""
+    records = []
+    last_start = -1
+    for match in _AGENT_LINE.finditer(text):
+        start = text.rfind("\n", 0, match.start()) + 1
+        if start == last_start:
+            continue  # a data field that looked like an event, on a line already taken
+        last_start = start
+        end = text.find("\n", match.end() - 1)
+        line = text[start : end if end >= 0 else len(text)]
+        try:
+            record = parse_line(line, local_tz=local_tz)
+        except MalformedLine:
+            continue
+        if record is not None and record.event in _AGENT_EVENTS:
+            records.append(record)
+    return records
+
+
+def record_agent_activity(
+    records: Iterable[QueueLogRecord], *, directory: DirectorySnapshot
+) -> int:
+    """Keeps the batch's new agent lines and derives again the spans they change.
+
+    Returns how many agent lines were new. Call inside the batch's transaction.
+    """
+    new = _store_new(_rows(records, directory))
+    if not new:
+        return 0
+    since: dict[int, datetime] = {}
+    for moment, event, user_id in new:
+        if user_id is not None and event in _SPAN_EVENTS:
+            _earliest(since, user_id, moment)
+    restarts = sorted({moment for moment, event, _user in new if event == RESTART_EVENT})
+    for user_id, restart in _users_spanning(restarts).items():
+        _earliest(since, user_id, restart)
+    if since:
+        derive_spans(since)
+    return len(new)
+
+
+def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> None:
+    if user_id not in since or moment < since[user_id]:
+        since[user_id] = moment
+
+
+_COLUMNS = ("time", "digest", "event", "queue_name", "agent", "agent_user_id", "company_id", "data")
+_TYPES = ("timestamptz", "uuid", "text", "text", "text", "integer", "integer", "text")
+
+
+def _rows(records: Iterable[QueueLogRecord], directory: DirectorySnapshot) -> list[tuple]:
+    """The agent lines as AgentEvent values (_COLUMNS), once each, with the user each names."""
+    companies = _user_companies(directory)
+    rows: dict[tuple, tuple] = {}
+    for record in records:
+        if record.event not in _AGENT_EVENTS:
+            continue
+        digest = record.digest  # a hash each time it is read
+        if (record.time, digest) in rows:
+            continue
+        _queue_id, company_id = directory.queue(record.queue_name)
+        user_id = None
+        if record.event != RESTART_EVENT:
+            user_id = directory.agent_user(record.agent, company_id)
+        rows[record.time, digest] = (
+            record.time,
+            digest,
+            record.event,
+            record.queue_name,
+            record.agent,
+            user_id,
+            company_id if company_id is not None else companies.get(user_id),
+            record.data,
+        )
+    return list(rows.values())
+
+
+def _store_new(rows: list[tuple]) -> list[tuple[datetime, str, int | None]]:
+    """Stores the rows not stored yet; returns (time, event, user) of those it stored."""
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        # COPY into a staging table, then one INSERT … ON CONFLICT DO NOTHING RETURNING.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS swan_agent_stage ("
+                + ", ".join(f"{name} {kind}" for name, kind in zip(_COLUMNS, _TYPES, strict=True))
+                + ")"
+            )
+            with cursor.cursor.copy(
+                f"COPY swan_agent_stage ({', '.join(_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {AgentEvent._meta.db_table} ({', '.join(_COLUMNS)}) "
+                f"SELECT {', '.join(_COLUMNS)} FROM swan_agent_stage "
+                "ON CONFLICT (time, digest) DO NOTHING RETURNING time, event, agent_user_id"
+            )
+            new = cursor.fetchall()
+            cursor.execute("TRUNCATE swan_agent_stage")
+            return new
+    stored = set()
+    for start in range(0, len(rows), 400):
+        chunk = rows[start : start + 400]
+        times = [row[0] for row in chunk]
+        stored.update(
+            AgentEvent.objects.filter(
+                time__gte=min(times), time__lte=max(times), digest__in=[row[1] for row in chunk]
+            ).values_list("time", "digest")
+        )
+    new = [row for row in rows if (row[0], row[1]) not in stored]
+    AgentEvent.objects.bulk_create(
+        [AgentEvent(**dict(zip(_COLUMNS, row, strict=True))) for row in new],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+    return [(row[0], row[2], row[5]) for row in new]
+
+
+def _user_companies(directory: DirectorySnapshot) -> dict[int | None, int]:
+    return {
+        user_id: company_id
+        for candidates in directory.extensions.values()
+        for user_id, company_id in candidates
+    }
+
+
+def _users_spanning(restarts: list[datetime]) -> dict[int, datetime]:
+    """Agents logged in or paused across a restart, as derived so far, and the first such restart.
+
+    One query per span table: the spans that reach from before the first restart to after the
+    last, then which restart each one spans.
+    """
+    if not restarts:
+        return {}
+    reaching = Q(started_at__lte=restarts[-1]) & (
+        Q(ended_at__isnull=True) | Q(ended_at__gte=restarts[0])
+    )
+    found: dict[int, datetime] = {}
+    for model in (AgentSession, AgentPause):
+        for user_id, start, end in model.objects.filter(reaching).values_list(
+            "agent_user_id", "started_at", "ended_at"
+        ):
+            index = bisect_left(restarts, start)
+            if index < len(restarts) and (end is None or end >= restarts[index]):
+                _earliest(found, user_id, restarts[index])
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# Spans
+
+
+def derive_spans(since: dict[int, datetime]) -> None:
+    """Derives again the spans of these agents from their lines, from `since` (or earlier)."""
+    anchors, stale = _anchors(since)
+    for model, pks in stale.items():
+        model.objects.filter(pk__in=pks).delete()
+    earliest = min(anchors.values())
+    events: dict[int, list] = defaultdict(list)
+    for event in (
+        AgentEvent.objects.filter(
+            agent_user_id__in=list(anchors), time__gte=earliest, event__in=_SPAN_EVENTS
+        )
+        .order_by("time", "pk")
+        .values_list("agent_user_id", "time", "event", "queue_name", "data", named=True)
+    ):
+        if event.time >= anchors[event.agent_user_id]:
+            events[event.agent_user_id].append(event)
+    restarts = list(
+        AgentEvent.objects.filter(event=RESTART_EVENT, time__gte=earliest)
+        .order_by("time")
+        .values_list("time", flat=True)
+        .distinct()
+    )
+    alive = _LastSignOfLife(restarts)
+    companies = dict(PbxUser.objects.filter(pk__in=list(anchors)).values_list("pk", "company_id"))
+    sessions, pauses = [], []
+    for user_id, anchor in anchors.items():
+        if user_id not in companies:
+            continue  # the user was deleted meanwhile
+        timeline = Timeline()
+        timeline.replay(
+            events.get(user_id, []), [r for r in restarts if r >= anchor], last_line=alive
+        )
+        company_id = companies[user_id]
+        sessions.extend(
+            AgentSession(
+                agent_user_id=user_id, company_id=company_id, started_at=s.start, ended_at=s.end
+            )
+            for s in timeline.logins
+        )
+        pauses.extend(
+            AgentPause(
+                agent_user_id=user_id,
+                company_id=company_id,
+                reason=s.reason[:255],
+                started_at=s.start,
+                ended_at=s.end,
+            )
+            for s in timeline.pauses
+        )
+    AgentSession.objects.bulk_create(sessions, batch_size=500)
+    AgentPause.objects.bulk_create(pauses, batch_size=500)
+    logger.debug(
+        "agent spans derived agents=%d sessions=%d pauses=%d",
+        len(anchors),
+        len(sessions),
+        len(pauses),
+    )
+
+
+def _anchors(since: dict[int, datetime]) -> tuple[dict[int, datetime], dict[type, list[int]]]:
+    """For each agent, the earliest start of a span that reaches `since`, followed to a fixed point;
+    and the spans from there on, to derive again.
+
+    At that moment the agent had no queue open and no pause: its spans can be derived from there
+    on from its lines alone. A login span and a pause span may overlap, so the search goes on
+    until no span starts earlier and reaches the anchor. Only spans that end after the earliest
+    anchor (or are open) can reach one: those are read, again if the earliest anchor moves back.
+    """
+    anchors = dict(since)
+    bound = min(anchors.values())
+    spans = _spans_after(list(anchors), bound)
+    while True:
+        lowered = False
+        for _model, _pk, user_id, start, end in spans:
+            anchor = anchors[user_id]
+            if start < anchor and (end is None or end >= anchor):
+                anchors[user_id] = start
+                lowered = True
+        if not lowered:
+            break
+        if min(anchors.values()) < bound:
+            bound = min(anchors.values())
+            spans = _spans_after(list(anchors), bound)
+    stale: dict[type, list[int]] = defaultdict(list)
+    for model, pk, user_id, start, _end in spans:
+        if start >= anchors[user_id]:
+            stale[model].append(pk)
+    return anchors, stale
+
+
+def _spans_after(users: list[int], bound: datetime) -> list[tuple]:
+    """(model, pk, user, start, end) of these agents' spans open or ending at `bound` or later."""
+    reaching = Q(agent_user_id__in=users) & (Q(ended_at__isnull=True) | Q(ended_at__gte=bound))
+    return [
+        (model, *row)
+        for model in (AgentSession, AgentPause)
+        for row in model.objects.filter(reaching).values_list(
+            "pk", "agent_user_id", "started_at", "ended_at"
+        )
+    ]
+
+
+class _LastSignOfLife:
+    """The last line before each restart: read together for the restarts of a derivation, the
+    first time one of them ends an open span."""
+
+    def __init__(self, restarts: Sequence[datetime]) -> None:
+        self._restarts = restarts
+        self._known: dict[datetime, datetime | None] | None = None
+
+    def __call__(self, restart: datetime) -> datetime:
+        if self._known is None:
+            self._known = last_lines_before(self._restarts)
+        return self._known.get(restart) or restart
+
+
+@dataclass(slots=True)
+class Span:
+    start: datetime
+    end: datetime | None = None
+    reason: str = ""
+
+
+@dataclass
+class Timeline:
+    """One agent's state through its lines: open queues and pauses, and the spans they make."""
+
+    queues: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    paused: dict[str, str] = field(default_factory=dict)
+    paused_all: str | None = None
+    reason: str = ""
+    logins: list[Span] = field(default_factory=list)
+    pauses: list[Span] = field(default_factory=list)
+
+    def replay(
+        self,
+        events: Sequence,
+        restarts: Sequence[datetime],
+        *,
+        last_line: Callable[[datetime], datetime],
+    ) -> None:
+        """`events` in time order (any order within a second), `restarts` in time order;
+        `last_line(restart)` is the time of the last line written before that restart."""
+        by_second: dict[datetime, list] = defaultdict(list)
+        for event in events:
+            by_second[event.time].append(event)
+        starts = set(restarts)
+        for moment in sorted(by_second.keys() | starts):
+            if moment in starts:
+                self._restart(moment, last_line)
+            for event in self._in_order(by_second.get(moment, [])):
+                self._apply(event)
+                self._settle(moment)
+        for span in (*self.logins, *self.pauses):
+            if span.end is not None and span.end < span.start:
+                span.end = span.start
+        self.logins = _merged(self.logins)
+        self.pauses = _merged(self.pauses)
+
+    def _in_order(self, events: list) -> list:
+        """Lines of one second in the order that makes sense of them (see the module)."""
+        open_at_start = set(self.queues)
+        paused_at_start = set(self.paused)
+
+        def rank(event) -> tuple[int, int]:
+            name = event.event
+            if name in _LOGINS:
+                return (3, 0) if (_LOGINS[name], event.queue_name) in open_at_start else (0, 0)
+            if name in ("PAUSEALL", "UNPAUSEALL"):
+                return (1, 0)
+            if name in ("PAUSE", "UNPAUSE"):
+                was_paused = event.queue_name in paused_at_start
+                return (1, 1 if (name == "PAUSE") == was_paused else 0)
+            return (2, 0)
+
+        return sorted(events, key=rank)
+
+    def _apply(self, event) -> None:
+        name, queue, moment = event.event, event.queue_name, event.time
+        if name in _LOGINS:
+            self.queues.setdefault((_LOGINS[name], queue), moment)
+        elif name in _LOGOFFS:
+            self.queues.pop((_LOGOFFS[name], queue), None)
+            self.paused.pop(queue, None)
+            if not self.queues:
+                self.paused_all = None
+        elif name == "PAUSEALL":
+            self._pause(event.data)
+            self.paused_all = self.reason
+        elif name == "PAUSE":
+            self._pause(event.data)
+            self.paused[queue] = self.reason
+        elif name == "UNPAUSEALL":
+            self.paused.clear()
+            self.paused_all = None
+        elif name == "UNPAUSE":
+            self.paused.pop(queue, None)
+            if not self.paused:
+                self.paused_all = None
+
+    def _pause(self, data: str) -> None:
+        reason = data.split("|", 1)[0].strip()
+        # An empty reason says nothing new while the agent is already paused.
+        if reason or not self._is_paused():
+            self.reason = reason
+
+    def _is_paused(self) -> bool:
+        return self.paused_all is not None or bool(self.paused)
+
+    def _settle(self, moment: datetime) -> None:
+        """Opens or closes the agent's spans after a line changed its state."""
+        open_login = self.logins[-1] if self.logins and self.logins[-1].end is None else None
+        if self.queues and open_login is None:
+            self.logins.append(Span(moment))
+        elif not self.queues and open_login is not None:
+            open_login.end = moment
+        open_pause = self.pauses[-1] if self.pauses and self.pauses[-1].end is None else None
+        if self._is_paused():
+            if open_pause is not None and open_pause.reason != self.reason:
+                open_pause.end = moment
+                open_pause = None
+            if open_pause is None:
+                self.pauses.append(Span(moment, reason=self.reason))
+        elif open_pause is not None:
+            open_pause.end = moment
+
+    def _restart(self, moment: datetime, last_line: Callable[[datetime], datetime]) -> None:
+        # Only the last span of each kind can be open: a span is closed before the next opens.
+        open_spans = [
+            spans[-1] for spans in (self.logins, self.pauses) if spans and spans[-1].end is None
+        ]
+        if open_spans:
+            alive = last_line(moment)
+            for span in open_spans:
+                span.end = max(alive, span.start)
+        self.queues.clear()
+        self.paused.clear()
+        self.paused_all = None
+        self.reason = ""
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Zero-length spans dropped; a span that starts where the previous one ended joins it."""
+    result: list[Span] = []
+    for span in spans:
+        if span.end is not None and span.end == span.start:
+            continue
+        last = result[-1] if result else None
+        if last is not None and last.end == span.start and last.reason == span.reason:
+            last.end = span.end
+        else:
+            result.append(span)
+    return result

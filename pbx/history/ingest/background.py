@@ -1,0 +1,66 @@
+"""Deriving on a second database connection while the next batches of lines are stored.
+
+Storing lines and deriving entries from them are independent once the lines are committed: on
+PostgreSQL a bulk read runs both side by side, on two server processes. Each derivation is still
+its own transaction with its `derived_lines` mark (derive.py): a crash leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connection
+
+from pbx.directory.agents import DirectorySnapshot
+from pbx.history.ingest import derive
+
+
+class BackgroundDeriver:
+    """Derives every pending stretch of lines whenever it is poked, on its own thread."""
+
+    def __init__(self, directory: DirectorySnapshot) -> None:
+        self.entries = 0
+        self._directory = directory
+        self._wake = threading.Event()
+        self._finishing = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="queue_log-derive", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def usable() -> bool:
+        """Only outside a transaction (a test's): the second connection must see the lines."""
+        return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+    def poke(self) -> None:
+        """New lines were committed. Raises what went wrong in the thread, if anything did."""
+        if self._error is not None:
+            raise self._error
+        self._wake.set()
+
+    def finish(self, *, raising: bool = True) -> int:
+        """Derives what is still pending, stops the thread; returns the entries it derived.
+
+        `raising=False` when the ingest is failing already: its error is the one to see.
+        """
+        self._finishing = True
+        self._wake.set()
+        self._thread.join()
+        if self._error is not None and raising:
+            raise self._error
+        return self.entries
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                finishing = self._finishing
+                for logfile in derive.pending_files():
+                    self.entries += derive.derive_pending(logfile, directory=self._directory)
+                if finishing:
+                    return
+        except BaseException as exc:  # handed to the ingest thread by poke() or finish()
+            self._error = exc
+        finally:
+            connection.close()  # this thread's own connection

@@ -1,0 +1,187 @@
+"""CDR rows from Master.csv (cdr_csv's 18 or 21 columns, cdr_custom's 19) and from a `cdr` table."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from pbx.directory.agents import DirectorySnapshot, device_of
+from pbx.history.ingest.queue_log import MalformedLine
+from pbx.models.history import CdrRecord
+
+_CSV_18 = [
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+]
+_CSV_21 = [*_CSV_18, "peeraccount", "linkedid", "sequence"]
+# cdr_custom's sample line, which sites keep as Master.csv: clid first, accountcode after amaflags.
+_CUSTOM_19 = [
+    "clid",
+    "src",
+    "dst",
+    "dcontext",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "accountcode",
+    "uniqueid",
+    "userfield",
+    "sequence",
+]
+LAYOUTS = {18: _CSV_18, 19: _CUSTOM_19, 21: _CSV_21}
+_AMAFLAGS = {"1": "OMIT", "2": "BILLING", "3": "DOCUMENTATION"}
+_ZERO_DATE = re.compile(r"^0000-00-00")
+_LENGTHS = {
+    f.name: f.max_length
+    for f in CdrRecord._meta.get_fields()
+    if getattr(f, "max_length", None) and f.get_internal_type() == "CharField"
+}
+
+
+@dataclass(slots=True)
+class CdrRow:
+    values: dict[str, Any]
+    digest: uuid.UUID
+
+
+def parse_csv_line(text: str, *, local_tz: tzinfo, directory: DirectorySnapshot) -> CdrRow | None:
+    """One Master.csv line → a row; None for a blank line. Times are the PBX's local time."""
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return None
+    try:
+        cells = next(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        raise MalformedLine(f"not CSV: {exc}") from exc
+    layout = LAYOUTS.get(len(cells))
+    if layout is None:
+        raise MalformedLine(f"{len(cells)} columns; 18 or 21 (cdr_csv) or 19 (cdr_custom) expected")
+    return build_row(dict(zip(layout, cells, strict=True)), local_tz=local_tz, directory=directory)
+
+
+def build_row(
+    fields: Mapping[str, Any], *, local_tz: tzinfo, directory: DirectorySnapshot
+) -> CdrRow:
+    """A row from named fields (a CSV line or a table row); `calldate` stands for `start`."""
+    start = _time(fields.get("start", fields.get("calldate")), local_tz, "start")
+    if start is None:
+        raise MalformedLine("no start time")
+    values: dict[str, Any] = {
+        "calldate": start,
+        "answer": _time(fields.get("answer"), local_tz, "answer"),
+        "end": _time(fields.get("end"), local_tz, "end"),
+        "duration": _count(fields.get("duration"), "duration"),
+        "billsec": _count(fields.get("billsec"), "billsec"),
+    }
+    for name in [
+        "clid",
+        "src",
+        "dst",
+        "dcontext",
+        "channel",
+        "dstchannel",
+        "lastapp",
+        "lastdata",
+        "disposition",
+        "amaflags",
+        "accountcode",
+        "uniqueid",
+        "linkedid",
+        "sequence",
+        "userfield",
+        "recordingfile",
+    ]:
+        value = fields.get(name)
+        text = "" if value is None or value == "NULL" else str(value)
+        if len(text) > _LENGTHS[name]:
+            raise MalformedLine(f"{name} longer than {_LENGTHS[name]} characters")
+        values[name] = text
+    values["amaflags"] = _AMAFLAGS.get(values["amaflags"], values["amaflags"])
+    values["channel_device"] = device_of(values["channel"])[: _LENGTHS["channel_device"]]
+    values["dstchannel_device"] = device_of(values["dstchannel"])[: _LENGTHS["dstchannel_device"]]
+    values["company_id"] = directory.company_for_devices(
+        values["channel_device"], values["dstchannel_device"]
+    )
+    # The same call read from Master.csv and from the table hashes alike: no answer/end here.
+    key = "\x1f".join(
+        [
+            start.isoformat(),
+            *(
+                str(values[name])
+                for name in [
+                    "uniqueid",
+                    "src",
+                    "dst",
+                    "channel",
+                    "dstchannel",
+                    "lastapp",
+                    "lastdata",
+                    "disposition",
+                    "duration",
+                    "billsec",
+                    "sequence",
+                ]
+            ),
+        ]
+    )
+    digest = uuid.UUID(bytes=hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest())
+    return CdrRow(values, digest)
+
+
+def _time(value: Any, local_tz: tzinfo, name: str) -> datetime | None:
+    if value is None or value == "" or value == "NULL":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        if _ZERO_DATE.match(text):
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise MalformedLine(f"{name} {text[:30]!r} is not a date") from exc
+    # fold=0: in the repeated hour of a DST change the first (summer-time) instant is taken.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=local_tz)
+
+
+def _count(value: Any, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise MalformedLine(f"{name} {str(value)[:20]!r} is not a whole number") from exc
+    if number < 0:
+        raise MalformedLine(f"{name} is negative")
+    return number

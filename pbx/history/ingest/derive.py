@@ -1,0 +1,118 @@
+"""After new queue_log lines were stored: what is derived from them, one stretch of a file at a time.
+
+Lines are stored batch by batch with the cursor. What is derived from them (queue entries) follows
+in its own transaction per stretch of lines, and `QueueLogFile.derived_lines` moves with it: a
+crash in between leaves the stretch pending, and the next run derives it first. This module is the
+one place where "the lines of file F from line a to line b are new" turns into derived rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+from django.db.models import F
+
+from pbx.directory.agents import DirectorySnapshot
+from pbx.history.ingest import entries, entries_sql
+from pbx.history.ingest.store import commit_without_flush
+from pbx.live.version import live_changed
+from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
+
+logger = logging.getLogger("swan.ingest")
+CALLS_PER_STATEMENT = 20_000
+DERIVE_LOCK = 0x5_3741_4E  # "SWAN": the advisory lock key of queue_log derivations
+
+
+def pending_files() -> list[QueueLogFile]:
+    """Files with lines stored whose entries are not derived yet."""
+    return list(QueueLogFile.objects.filter(derived_lines__lt=F("lines")).order_by("pk"))
+
+
+def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> int:
+    """Derives what the file's lines not derived yet give; returns how many entries were made."""
+    with transaction.atomic():
+        commit_without_flush()
+        _one_deriver_at_a_time()
+        derived, last = QueueLogFile.objects.values_list("derived_lines", "lines").get(
+            pk=logfile.pk
+        )
+        first = derived + 1
+        if first > last:
+            return 0
+        calls = set(
+            QueueLogLine.objects.filter(
+                file=logfile, number__gte=first, number__lte=last, event__in=ENTRY_EVENTS
+            )
+            .values_list("callid", "queue_name")
+            .distinct()
+        )
+        callids = sorted({callid for callid, _queue in calls})
+        made = _entries(callids, directory) if callids else 0
+        # The web workers' kept figures of these queues (pbx/live/read_cache.py) are stale now.
+        live_changed(history={queue for _callid, queue in calls})
+        QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)
+    logfile.derived_lines = last
+    logger.debug(
+        "queue_log derived file=%s lines=%s-%s calls=%s entries=%s",
+        logfile.pk,
+        first,
+        last,
+        len(callids),
+        made,
+    )
+    return made
+
+
+def _one_deriver_at_a_time() -> None:
+    """Derivers wait for each other (two would replace the same calls' entries at once).
+
+    Not a lock on the file's row: the ingest updates that row with every batch it stores, and
+    must not wait for a derivation running beside it (background.BackgroundDeriver). SQLite lets one
+    writer in at a time anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
+
+
+def _entries(callids: list[str], directory: DirectorySnapshot) -> int:
+    if connection.vendor != "postgresql":
+        return entries.rederive(set(callids), directory=directory)
+    made = 0
+    queues = list(directory.queues.items())
+    # The psycopg cursor: Django's quotes every array element in Python, for thousands of calls.
+    with connection.connection.cursor() as cursor:
+        # Every read below goes through an index. With thousands of calls in `= ANY(...)` the
+        # planner prices those index scans far above a scan of the whole table, and is wrong.
+        cursor.execute(
+            "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
+        )
+        previous = cursor.fetchone()[0]
+        for start in range(0, len(callids), CALLS_PER_STATEMENT):
+            chunk = callids[start : start + CALLS_PER_STATEMENT]
+            cursor.execute(entries_sql.AGENTS, {"callids": chunk})
+            agents = [
+                (agent, queue_name, directory.agent_user(agent, directory.queue(queue_name)[1]))
+                for agent, queue_name in cursor.fetchall()
+            ]
+            agents = [row for row in agents if row[2] is not None]
+            cursor.execute(entries_sql.DELETE, {"callids": chunk})
+            cursor.execute(
+                entries_sql.INSERT,
+                {
+                    "callids": chunk,
+                    "queue_names": [name for name, _ in queues],
+                    "queue_ids": [ids[0] for _, ids in queues],
+                    "company_ids": [ids[1] for _, ids in queues],
+                    "agents": [row[0] for row in agents],
+                    "agent_queues": [row[1] for row in agents],
+                    "user_ids": [row[2] for row in agents],
+                },
+            )
+            added, irregular = cursor.fetchone()
+            made += added
+            if irregular:
+                made += entries.rederive(set(irregular), directory=directory)
+        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
+    return made

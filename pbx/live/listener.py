@@ -1,0 +1,274 @@
+"""The PBX listener: snapshot, then events, into live state; reconnects and resyncs on its own.
+
+Runs in its own process (`manage.py pbx_listen`), never from AppConfig.ready(). pyst2 calls back
+on its own thread: events are queued there and applied here in small batches, one transaction
+each, so the database is written from one thread and a burst costs one commit, not hundreds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.db import close_old_connections
+from django.db.models import F
+from django.utils import timezone
+
+from pbx.gateway import PbxError, PbxGateway
+from pbx.live.lease import Lease
+from pbx.live.state_tables import LiveChanges, LiveState
+
+logger = logging.getLogger("swan.listener")
+
+
+class Publisher(Protocol):
+    """Where the listener announces changes (the dashboards, in production)."""
+
+    def changes(self, changes: LiveChanges) -> None: ...
+
+    def resynced(self, company_ids: set[int]) -> None: ...
+
+    def connection(self, connected: bool) -> None: ...
+
+
+class DashboardPublisher:
+    """Publishes to the companies' dashboard groups on the channel layer."""
+
+    def changes(self, changes: LiveChanges) -> None:
+        from asgiref.sync import async_to_sync, sync_to_async
+
+        # One event loop for the whole batch: each publish's group_send runs on it, instead of
+        # asgiref starting a thread and an event loop (and channels-redis a connection) for each.
+        async_to_sync(sync_to_async(self._changes))(changes)
+
+    @staticmethod
+    def _changes(changes: LiveChanges) -> None:
+        from dashboard import broadcast
+
+        broadcast.publish_users(changes.user_ids)
+        broadcast.publish_queues(changes.queue_ids)
+
+    def resynced(self, company_ids: set[int]) -> None:
+        from dashboard import broadcast
+        from pbx.models import Company
+
+        for company_id in sorted(company_ids or Company.objects.values_list("pk", flat=True)):
+            broadcast.publish_snapshot(company_id)
+
+    def connection(self, connected: bool) -> None:
+        from dashboard import broadcast
+
+        broadcast.set_pbx_connected(connected)
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    name: str = "default"
+    lease_seconds: float = 20.0
+    ping_seconds: float = 10.0
+    reconcile_seconds: float = 300.0
+    batch_size: int = 500
+    batch_wait: float = 0.0  # seconds to wait for more events after the first
+    backoff_first: float = 1.0
+    backoff_max: float = 30.0
+
+
+class SessionLost(Exception):
+    """The AMI session ended: dropped, a ping unanswered, or the lease lost."""
+
+
+class Listener:
+    def __init__(
+        self,
+        *,
+        gateway_factory: Callable[[], PbxGateway],
+        publisher: Publisher | None = None,
+        settings: ListenerSettings | None = None,
+        holder: str | None = None,
+    ):
+        self.gateway_factory = gateway_factory
+        self.publisher = publisher or DashboardPublisher()
+        self.settings = settings or ListenerSettings()
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.lease = Lease(
+            name=self.settings.name, holder=self.holder, seconds=self.settings.lease_seconds
+        )
+        self.active = threading.Event()  # set while this listener holds the lease and is synced
+        self.resyncs = 0
+        self.pbx_uptime: float | None = None
+
+    # -- outer loop: lease, connect, back off ----------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = self.settings.backoff_first
+        was_standby = False
+        while not stop.is_set():
+            close_old_connections()
+            if not self.lease.acquire():
+                if not was_standby:
+                    logger.info(
+                        "listener standby: another listener is active holder=%s", self.holder
+                    )
+                    was_standby = True
+                stop.wait(self.settings.lease_seconds / 4)
+                continue
+            was_standby = False
+            try:
+                self._session(stop)
+                backoff = self.settings.backoff_first
+            except (PbxError, SessionLost) as exc:
+                logger.warning(
+                    "listener lost the PBX error=%s retry_in=%.1fs",
+                    exc or type(exc).__name__,
+                    backoff,
+                )
+                self._set_connected(False)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max)
+            except Exception:
+                logger.exception("listener failed; reconnecting retry_in=%.1fs", backoff)
+                self._set_connected(False)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max)
+        self._set_connected(False)
+        self.lease.release()
+        logger.info("listener stopped holder=%s", self.holder)
+
+    # -- one AMI session ---------------------------------------------------------------------
+
+    def _session(self, stop: threading.Event) -> None:
+        inbox: queue.Queue = queue.Queue()
+        lost = threading.Event()
+        gateway = self.gateway_factory()
+        state = LiveState()
+        try:
+            gateway.events(inbox.put, on_disconnect=lost.set)  # connects and logs in
+            logger.info("listener connected to the PBX holder=%s", self.holder)
+            self._set_connected(True)
+            self._resync(gateway, state, inbox, reason="connect")
+            self.active.set()
+            now = time.monotonic()
+            next_ping = now + self.settings.ping_seconds
+            next_lease = now + self.settings.lease_seconds / 4
+            next_reconcile = now + self.settings.reconcile_seconds
+            while not stop.is_set():
+                batch = self._drain(inbox)
+                if lost.is_set():
+                    raise SessionLost("connection dropped")
+                if batch:
+                    self._apply(state, batch)
+                if self._pbx_restarted(batch):
+                    self._resync(gateway, state, inbox, reason="pbx restart")
+                now = time.monotonic()
+                if now >= next_reconcile:
+                    state.reload_directory()
+                    self._resync(gateway, state, inbox, reason="reconcile")
+                    next_reconcile = now + self.settings.reconcile_seconds
+                if now >= next_lease:
+                    if not self.lease.acquire():
+                        raise SessionLost("lease taken by another listener")
+                    next_lease = now + self.settings.lease_seconds / 4
+                if now >= next_ping:
+                    gateway.ping()
+                    next_ping = now + self.settings.ping_seconds
+        finally:
+            self.active.clear()
+            gateway.close()
+
+    def _pbx_restarted(self, batch: list) -> bool:
+        """FullyBooted comes with every login; an uptime lower than the last one seen means
+        Asterisk restarted, and whatever it had in memory (pauses, members) is gone."""
+        restarted = False
+        for event in batch:
+            if (event.get("Event") or "").lower() != "fullybooted":
+                continue
+            uptime = _uptime(event)
+            if uptime is None:
+                continue
+            if self.pbx_uptime is not None and uptime < self.pbx_uptime:
+                logger.warning(
+                    "PBX restarted uptime=%.0fs previous=%.0fs: resync", uptime, self.pbx_uptime
+                )
+                restarted = True
+            self.pbx_uptime = uptime
+        return restarted
+
+    def _drain(self, inbox: queue.Queue) -> list:
+        """The first event, what follows within `batch_wait`, then whatever is already queued.
+
+        Under load the queue fills while a batch is applied, so batches grow by themselves;
+        waiting only delays a lone event (a status change) by the whole `batch_wait`."""
+        batch = []
+        try:
+            batch.append(inbox.get(timeout=0.2))
+            deadline = time.monotonic() + self.settings.batch_wait
+            while len(batch) < self.settings.batch_size:
+                remaining = deadline - time.monotonic()
+                batch.append(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def _apply(self, state: LiveState, batch: list) -> None:
+        changes = state.apply_events(batch)
+        self.lease.record(
+            last_event_at=timezone.now(), events_processed=F("events_processed") + len(batch)
+        )
+        if changes:
+            self.publisher.changes(changes)
+
+    def _resync(self, gateway: PbxGateway, state: LiveState, inbox: queue.Queue, *, reason: str):
+        """A fresh snapshot replaces live state. Events queued before it are older than the
+        snapshot and dropped; later ones apply on top of it."""
+        while True:
+            try:
+                inbox.get_nowait()
+            except queue.Empty:
+                break
+        started = time.monotonic()
+        snapshot = gateway.snapshot()
+        changes = state.apply_snapshot(snapshot)
+        self.resyncs += 1
+        self.lease.record(last_resync_at=timezone.now())
+        logger.info(
+            "listener resync reason=%s corrected=%d devices=%d members=%d callers=%d channels=%d "
+            "took=%.3fs",
+            reason,
+            changes.corrected,
+            len(snapshot.device_states),
+            len(snapshot.queue_members),
+            len(snapshot.queue_callers),
+            len(snapshot.channels),
+            time.monotonic() - started,
+        )
+        if changes:
+            self.publisher.changes(changes)
+        if reason != "reconcile":
+            self.publisher.resynced(changes.company_ids)
+
+    def _set_connected(self, connected: bool) -> None:
+        try:
+            self.lease.record(connected=connected, connection_changed_at=timezone.now())
+            self.publisher.connection(connected)
+        except Exception:
+            logger.exception("could not record the PBX connection state connected=%s", connected)
+
+
+def _uptime(event) -> float | None:
+    try:
+        return float(event.get("Uptime") or "")
+    except ValueError:
+        return None
+
+
+def listener_for_settings(**overrides) -> Listener:
+    from pbx.gateway.ami import AmiGateway
+
+    return Listener(gateway_factory=AmiGateway.from_settings, **overrides)

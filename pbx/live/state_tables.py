@@ -1,0 +1,593 @@
+"""Applies what the PBX reports (a snapshot, or events) to the live-state tables.
+
+Works for Asterisk 16, 18 and 20: QueueStatus rows say `Name`/`Location` where events say
+`MemberName`/`Interface`, and Asterisk 16 sends `Reason` where 18/20 send `PausedReason`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from pbx.directory.agents import DirectorySnapshot, device_of, same_device
+from pbx.gateway import PbxSnapshot
+from pbx.live.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
+from pbx.live.version import announce, changed_by_events, live_changed
+from pbx.models import (
+    DeviceState,
+    LiveChannel,
+    QueueCallerState,
+    QueueMemberState,
+    UserPresence,
+)
+
+logger = logging.getLogger("swan.listener")
+
+BATCH_RETRY_DELAYS = (0.05, 0.25, 1.0, 3.0)  # seconds before each new try of a batch
+_DND_ON_STATES = {"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"}
+
+
+@dataclass
+class LiveChanges:
+    """What one application changed: whom to republish, and how many rows it corrected."""
+
+    user_ids: set[int] = field(default_factory=set)
+    queue_ids: set[int] = field(default_factory=set)
+    company_ids: set[int] = field(default_factory=set)
+    corrected: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.user_ids or self.queue_ids or self.company_ids or self.corrected)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes"}
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    try:
+        return int((value or "").strip())
+    except ValueError:
+        return default
+
+
+def _paused_reason(event: Mapping[str, str]) -> str:
+    return event.get("PausedReason") or event.get("Reason") or ""
+
+
+class LiveState:
+    """The live tables as one object; `directory` matches devices and members to users."""
+
+    def __init__(
+        self,
+        directory: DirectorySnapshot | None = None,
+        *,
+        now: Callable[[], datetime] = timezone.now,
+    ):
+        self.directory = directory or DirectorySnapshot.load()
+        self.now = now
+        # device → users whose queue member rings it (interface or state interface); the status
+        # of those users follows that device too (presence.py).
+        self._member_devices: dict[str, set[int]] | None = None
+
+    def reload_directory(self) -> None:
+        self.directory = DirectorySnapshot.load()
+        self._member_devices = None
+
+    # -- matching --------------------------------------------------------------------------
+
+    def users_of_device(self, interface: str) -> set[int]:
+        dnd_key = key_of_dnd_device(interface)
+        if dnd_key is not None:  # scoped by company; a key two companies share maps to no one
+            return self.directory.dnd.users_of(dnd_key)
+        lowered = same_device(interface).lower()
+        users = {user_id for user_id, _ in self.directory.interfaces.get(lowered, [])}
+        return users | self._members_of_device(lowered)
+
+    def _members_of_device(self, device: str) -> set[int]:
+        if self._member_devices is None:
+            index: dict[str, set[int]] = defaultdict(set)
+            for user_id, interface, state_interface in QueueMemberState.objects.filter(
+                user__isnull=False
+            ).values_list("user_id", "interface", "state_interface"):
+                index[same_device(interface).lower()].add(user_id)
+                if state_interface:
+                    index[same_device(state_interface).lower()].add(user_id)
+            self._member_devices = dict(index)
+        return self._member_devices.get(device, set())
+
+    def member_user(self, queue: str, interface: str, member_name: str, state_interface: str):
+        _queue_id, company_id = self.directory.queue(queue)
+        for agent in (interface, state_interface, member_name):
+            if agent:
+                user_id = self.directory.agent_user(agent, company_id)
+                if user_id is not None:
+                    return user_id
+        return None
+
+    # -- snapshot --------------------------------------------------------------------------
+
+    @transaction.atomic
+    def apply_snapshot(self, snapshot: PbxSnapshot) -> LiveChanges:
+        """Makes the live tables equal to the snapshot; returns what had drifted."""
+        now = self.now()
+        changes = LiveChanges()
+        self._member_devices = None
+        if snapshot.device_states:
+            self._sync_devices(snapshot.device_states, now, changes)
+        else:
+            logger.warning("snapshot has no device states (DeviceStateList unsupported?): kept")
+        self._sync_members(snapshot, now, changes)
+        self._member_devices = None
+        self._sync_callers(snapshot, now, changes)
+        self._sync_channels(snapshot, now, changes)
+        self._sync_presence(now, changes, dnd_devices=snapshot.device_states or None)
+        if changes:
+            live_changed(everything=True)
+        return changes
+
+    def _sync_devices(self, states: Mapping[str, str], now: datetime, changes: LiveChanges):
+        existing = {row.interface: row for row in DeviceState.objects.all()}
+        create, update = [], []
+        for interface, state in states.items():
+            row = existing.pop(interface, None)
+            if row is None:
+                create.append(
+                    DeviceState(interface=interface, state=state, changed_at=now, confirmed_at=now)
+                )
+            elif row.state != state:
+                row.state, row.changed_at = state, now
+                update.append(row)
+            else:
+                continue
+            changes.user_ids |= self.users_of_device(interface)
+        for interface in existing:
+            changes.user_ids |= self.users_of_device(interface)
+        DeviceState.objects.filter(interface__in=list(existing)).delete()
+        DeviceState.objects.bulk_create(create, batch_size=500)
+        DeviceState.objects.bulk_update(update, ["state", "changed_at"], batch_size=500)
+        DeviceState.objects.update(confirmed_at=now)
+        changes.corrected += len(create) + len(update) + len(existing)
+
+    def _sync_members(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
+        existing = {(row.queue_name, row.interface): row for row in QueueMemberState.objects.all()}
+        create, update = [], []
+        fields = ["member_name", "state_interface", "paused", "paused_reason", "in_call", "status"]
+        for member in snapshot.queue_members:
+            wanted = {
+                "member_name": member.member_name,
+                "state_interface": member.state_interface,
+                "paused": member.paused,
+                "paused_reason": member.paused_reason if member.paused else "",
+                "in_call": member.in_call,
+                "status": member.status,
+            }
+            row = existing.pop((member.queue, member.interface), None)
+            if row is None:
+                row = self._new_member(member.queue, member.interface, wanted, now)
+                row.calls_taken = member.calls_taken
+                create.append(row)
+            elif any(getattr(row, name) != value for name, value in wanted.items()):
+                for name, value in wanted.items():
+                    setattr(row, name, value)
+                row.changed_at, row.calls_taken = now, member.calls_taken
+                update.append(row)
+            else:
+                continue
+            self._note_member(row, changes)
+        for row in existing.values():
+            self._note_member(row, changes)
+        QueueMemberState.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
+        QueueMemberState.objects.bulk_create(create, batch_size=500)
+        QueueMemberState.objects.bulk_update(
+            update, [*fields, "changed_at", "calls_taken"], batch_size=500
+        )
+        QueueMemberState.objects.update(confirmed_at=now)
+        changes.corrected += len(create) + len(update) + len(existing)
+
+    def _sync_callers(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
+        existing = {(row.queue_name, row.unique_id): row for row in QueueCallerState.objects.all()}
+        create = []
+        for caller in snapshot.queue_callers:
+            if existing.pop((caller.queue, caller.unique_id), None) is not None:
+                continue
+            queue_id, company_id = self.directory.queue(caller.queue)
+            create.append(
+                QueueCallerState(
+                    queue_name=caller.queue,
+                    queue_id=queue_id,
+                    unique_id=caller.unique_id,
+                    channel=caller.channel,
+                    caller_id_num=caller.caller_id_num,
+                    position=caller.position,
+                    entered_at=snapshot.taken_at - timedelta(seconds=caller.wait_seconds),
+                    confirmed_at=now,
+                )
+            )
+            self._note_queue(queue_id, company_id, changes)
+        for row in existing.values():
+            self._note_queue(row.queue_id, self.directory.queue(row.queue_name)[1], changes)
+        QueueCallerState.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
+        QueueCallerState.objects.bulk_create(create, batch_size=500)
+        QueueCallerState.objects.update(confirmed_at=now)
+        changes.corrected += len(create) + len(existing)
+
+    def _sync_channels(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
+        existing = {row.unique_id: row for row in LiveChannel.objects.all()}
+        create, update = [], []
+        for channel in snapshot.channels:
+            row = existing.pop(channel.unique_id, None)
+            if row is None:
+                create.append(
+                    LiveChannel(
+                        unique_id=channel.unique_id,
+                        linked_id=channel.linked_id,
+                        channel=channel.channel,
+                        interface=device_of(channel.channel),
+                        state=channel.state,
+                        caller_id_num=channel.caller_id_num,
+                        connected_line_num=channel.connected_line_num,
+                        exten=channel.exten,
+                        context=channel.context,
+                        started_at=snapshot.taken_at - timedelta(seconds=channel.duration_seconds),
+                        confirmed_at=now,
+                    )
+                )
+            elif (row.state, row.connected_line_num) != (channel.state, channel.connected_line_num):
+                row.state, row.connected_line_num = channel.state, channel.connected_line_num
+                update.append(row)
+        LiveChannel.objects.filter(unique_id__in=list(existing)).delete()
+        LiveChannel.objects.bulk_create(create, batch_size=500)
+        LiveChannel.objects.bulk_update(update, ["state", "connected_line_num"], batch_size=500)
+        LiveChannel.objects.update(confirmed_at=now)
+        changes.corrected += len(create) + len(update) + len(existing)
+
+    def _sync_presence(
+        self, now: datetime, changes: LiveChanges, *, dnd_devices: Mapping[str, str] | None
+    ) -> None:
+        """Pause comes from queue membership; DND from the `Custom:DND<key>` device state."""
+        paused: dict[int, str] = {}
+        for user_id, reason in QueueMemberState.objects.filter(
+            paused=True, user__isnull=False
+        ).values_list("user_id", "paused_reason"):
+            paused[user_id] = paused.get(user_id) or reason
+        dnd: set[int] | None = None
+        if dnd_devices is not None:
+            dnd = set()
+            for device, state in dnd_devices.items():
+                if device.lower().startswith(DND_DEVICE_PREFIX) and state in _DND_ON_STATES:
+                    dnd |= self.users_of_device(device)
+        presences = {row.user_id: row for row in UserPresence.objects.all()}
+        create, update = [], []
+        for user_id in set(presences) | set(paused) | (dnd or set()):
+            row = presences.get(user_id) or UserPresence(
+                user_id=user_id, changed_at=now, confirmed_at=now
+            )
+            wanted_dnd = row.dnd if dnd is None else user_id in dnd
+            wanted = {
+                "paused": user_id in paused,
+                "pause_reason": paused.get(user_id, ""),
+                "dnd": wanted_dnd,
+                "dnd_reason": row.dnd_reason if wanted_dnd else "",
+            }
+            if row.pk is not None and all(getattr(row, k) == v for k, v in wanted.items()):
+                continue
+            for name, value in wanted.items():
+                setattr(row, name, value)
+            row.changed_at = now
+            (update if row.pk is not None else create).append(row)
+            changes.user_ids.add(user_id)
+        UserPresence.objects.bulk_create(create, batch_size=500)
+        UserPresence.objects.bulk_update(
+            update, ["paused", "pause_reason", "dnd", "dnd_reason", "changed_at"], batch_size=500
+        )
+        UserPresence.objects.update(confirmed_at=now)
+        changes.corrected += len(create) + len(update)
+
+    def _new_member(self, queue: str, interface: str, wanted: dict, now: datetime):
+        queue_id, _company_id = self.directory.queue(queue)
+        return QueueMemberState(
+            queue_name=queue,
+            queue_id=queue_id,
+            interface=interface,
+            user_id=self.member_user(
+                queue, interface, wanted.get("member_name", ""), wanted.get("state_interface", "")
+            ),
+            changed_at=now,
+            confirmed_at=now,
+            **wanted,
+        )
+
+    def _note_member(self, row: QueueMemberState, changes: LiveChanges) -> None:
+        if row.user_id:
+            changes.user_ids.add(row.user_id)
+        self._note_queue(row.queue_id, self.directory.queue(row.queue_name)[1], changes)
+
+    @staticmethod
+    def _note_queue(queue_id: int | None, company_id: int | None, changes: LiveChanges) -> None:
+        if queue_id is not None:
+            changes.queue_ids.add(queue_id)
+        if company_id is not None:
+            changes.company_ids.add(company_id)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def apply_events(self, events: Iterable[Mapping[str, str]]) -> LiveChanges:
+        """Applies a batch of events in order, in one transaction; a bad event is logged and
+        skipped, the rest still apply.
+
+        The batch is applied first without a savepoint per event (two round trips fewer per
+        event). A database that is locked or away is retried as a whole, so no event is lost
+        to it; only if an event itself fails is the batch applied again with each event in its
+        own savepoint, so that the bad one alone is skipped."""
+        events = list(events)
+        now = self.now()
+        for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
+            try:
+                with transaction.atomic():
+                    changes = self._apply_batch(events, now, guarded=False)
+                    announce(changed_by_events(events, changes.user_ids))
+                    return changes
+            except OperationalError as exc:
+                self._member_devices = None
+                if delay is None:
+                    raise
+                logger.warning(
+                    "batch retried: database error attempt=%s events=%s error=%s",
+                    attempt,
+                    len(events),
+                    exc,
+                )
+                if not connection.in_atomic_block:  # a lost connection reconnects on next use
+                    connection.close_if_unusable_or_obsolete()
+                time.sleep(delay)
+            except Exception:
+                logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
+                break
+        self._member_devices = None  # the rolled-back batch may have changed it
+        with transaction.atomic():
+            changes = self._apply_batch(events, now, guarded=True)
+            announce(changed_by_events(events, changes.user_ids))
+            return changes
+
+    def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
+        changes = LiveChanges()
+        # user → (paused, reason) as the member rows said before this batch touched them
+        touched_presence: dict[int, tuple[bool, str]] = {}
+        for event in events:
+            name = (event.get("Event") or "").lower()
+            handler = self._handlers.get(name)
+            if handler is None:
+                continue
+            if not guarded:
+                handler(self, event, now, changes, touched_presence)
+                continue
+            try:
+                with transaction.atomic():
+                    handler(self, event, now, changes, touched_presence)
+            except OperationalError:
+                raise  # the database, not this event: never skip events for it
+            except Exception:
+                logger.exception("skipped an event the listener could not apply event=%s", name)
+        if touched_presence:
+            self._refresh_pause(touched_presence, now, changes)
+        return changes
+
+    def _on_device_state(self, event, now, changes, touched):
+        interface, state = event.get("Device", ""), (event.get("State") or "UNKNOWN").upper()
+        if not interface:
+            return
+        updated = (
+            DeviceState.objects.filter(interface=interface)
+            .exclude(state=state)
+            .update(state=state, changed_at=now, confirmed_at=now)
+        )
+        if not updated:
+            _row, created = DeviceState.objects.get_or_create(
+                interface=interface,
+                defaults={"state": state, "changed_at": now, "confirmed_at": now},
+            )
+            if not created:
+                return
+        users = self.users_of_device(interface)
+        changes.user_ids |= users
+        if interface.lower().startswith(DND_DEVICE_PREFIX):
+            self._set_dnd(users, state in _DND_ON_STATES, now)
+
+    def _set_dnd(self, user_ids: set[int], enabled: bool, now: datetime) -> None:
+        for user_id in user_ids:
+            presence, created = UserPresence.objects.get_or_create(
+                user_id=user_id,
+                defaults={"dnd": enabled, "changed_at": now, "confirmed_at": now},
+            )
+            if not created and presence.dnd != enabled:
+                # Only the columns this event decides: a userStatus POST may be writing the DND
+                # reason at this very moment, and a whole-row save would put back the old one.
+                fields = {"dnd": enabled, "changed_at": now, "confirmed_at": now}
+                if not enabled:
+                    fields["dnd_reason"] = ""
+                UserPresence.objects.filter(pk=presence.pk).update(**fields)
+
+    def _on_member(self, event, now, changes, touched):
+        queue = event.get("Queue", "")
+        interface = event.get("Interface") or event.get("Location") or ""
+        if not queue or not interface:
+            return
+        row = QueueMemberState.objects.filter(queue_name=queue, interface=interface).first()
+        wanted = {
+            "member_name": event.get("MemberName") or event.get("Name") or "",
+            "state_interface": event.get("StateInterface", ""),
+            "paused": _flag(event.get("Paused")),
+            "paused_reason": _paused_reason(event) if _flag(event.get("Paused")) else "",
+            "in_call": _flag(event.get("InCall")),
+            "status": _int(event.get("Status")),
+        }
+        if row is None:
+            row = self._new_member(queue, interface, wanted, now)
+            row.calls_taken = _int(event.get("CallsTaken"))
+            self._note_pause_before(row.user_id, touched)
+            row.save()
+            self._member_devices = None
+        else:
+            # Older events (Asterisk 11's QueueMemberPaused) leave out what did not change.
+            if event.get("StateInterface") is None:
+                del wanted["state_interface"]
+            if event.get("Status") is None:
+                del wanted["status"]
+            if wanted.get("state_interface", row.state_interface) != row.state_interface:
+                self._member_devices = None
+            self._note_pause_before(row.user_id, touched)
+            for name, value in wanted.items():
+                setattr(row, name, value)
+            row.calls_taken = _int(event.get("CallsTaken"), row.calls_taken)
+            row.changed_at = row.confirmed_at = now
+            row.save()
+        self._note_member(row, changes)
+
+    def _on_member_removed(self, event, now, changes, touched):
+        queue = event.get("Queue", "")
+        interface = event.get("Interface") or event.get("Location") or ""
+        for row in QueueMemberState.objects.filter(queue_name=queue, interface=interface):
+            self._note_member(row, changes)
+            self._note_pause_before(row.user_id, touched)
+            row.delete()
+            self._member_devices = None
+
+    def _on_caller_join(self, event, now, changes, touched):
+        queue, unique_id = event.get("Queue", ""), event.get("Uniqueid", "")
+        if not queue or not unique_id:
+            return
+        queue_id, company_id = self.directory.queue(queue)
+        fields = {
+            "queue_id": queue_id,
+            "channel": event.get("Channel", ""),
+            "caller_id_num": event.get("CallerIDNum", ""),
+            "position": _int(event.get("Position")),
+            "entered_at": now,
+            "confirmed_at": now,
+        }
+        # One INSERT … ON CONFLICT DO UPDATE: update_or_create costs two savepoints and a SELECT.
+        QueueCallerState.objects.bulk_create(
+            [QueueCallerState(queue_name=queue, unique_id=unique_id, **fields)],
+            update_conflicts=True,
+            unique_fields=["queue_name", "unique_id"],
+            update_fields=list(fields),
+        )
+        self._note_queue(queue_id, company_id, changes)
+
+    def _on_caller_leave(self, event, now, changes, touched):
+        queue, unique_id = event.get("Queue", ""), event.get("Uniqueid", "")
+        deleted, _ = QueueCallerState.objects.filter(queue_name=queue, unique_id=unique_id).delete()
+        if deleted:
+            self._note_queue(*self.directory.queue(queue), changes)
+
+    def _on_new_channel(self, event, now, changes, touched):
+        unique_id, channel = event.get("Uniqueid", ""), event.get("Channel", "")
+        if not unique_id or not channel:
+            return
+        fields = {
+            "linked_id": event.get("Linkedid", ""),
+            "channel": channel,
+            "interface": device_of(channel),
+            "state": event.get("ChannelStateDesc", ""),
+            "caller_id_num": event.get("CallerIDNum", ""),
+            "connected_line_num": event.get("ConnectedLineNum", ""),
+            "exten": event.get("Exten", ""),
+            "context": event.get("Context", ""),
+            "started_at": now,
+            "confirmed_at": now,
+        }
+        LiveChannel.objects.bulk_create(
+            [LiveChannel(unique_id=unique_id, **fields)],
+            update_conflicts=True,
+            unique_fields=["unique_id"],
+            update_fields=list(fields),
+        )
+
+    def _on_channel_state(self, event, now, changes, touched):
+        fields = {"confirmed_at": now}
+        if event.get("ChannelStateDesc"):
+            fields["state"] = event["ChannelStateDesc"]
+        connected = event.get("ConnectedLineNum", "")
+        if connected and connected != "<unknown>":
+            fields["connected_line_num"] = connected
+        LiveChannel.objects.filter(unique_id=event.get("Uniqueid", "")).update(**fields)
+
+    def _on_hangup(self, event, now, changes, touched):
+        LiveChannel.objects.filter(unique_id=event.get("Uniqueid", "")).delete()
+
+    @staticmethod
+    def _pause_of(user_id: int) -> tuple[bool, str]:
+        reasons = list(
+            QueueMemberState.objects.filter(user_id=user_id, paused=True).values_list(
+                "paused_reason", flat=True
+            )
+        )
+        return bool(reasons), next((reason for reason in reasons if reason), "")
+
+    def _note_pause_before(self, user_id: int | None, touched: dict) -> None:
+        """The user's pause as its member rows say, before this batch first changes them."""
+        if user_id is not None and user_id not in touched:
+            touched[user_id] = self._pause_of(user_id)
+
+    def _refresh_pause(
+        self, before: dict[int, tuple[bool, str]], now: datetime, changes: LiveChanges
+    ) -> None:
+        """A user is paused while paused in any of its queues; the first reason names it.
+
+        Only a change of the member rows in this batch is written: a userStatus POST may have
+        stored the PBX's newer answer meanwhile (its events are in the next batch), and the
+        rows this batch saw must not put back the older state (docs/listener.md). A user seen
+        the first time, and every resync, take the rows' state as it is."""
+        user_ids = set(before)
+        paused: dict[int, str] = {}
+        for user_id, reason in QueueMemberState.objects.filter(
+            user_id__in=user_ids, paused=True
+        ).values_list("user_id", "paused_reason"):
+            paused[user_id] = paused.get(user_id) or reason
+        # One query for the rows that exist; get_or_create only for a user seen the first time.
+        existing = {row.user_id: row for row in UserPresence.objects.filter(user_id__in=user_ids)}
+        for user_id in user_ids:
+            presence, created = existing.get(user_id), False
+            if presence is None:
+                presence, created = UserPresence.objects.get_or_create(
+                    user_id=user_id,
+                    defaults={
+                        "paused": user_id in paused,
+                        "pause_reason": paused.get(user_id, ""),
+                        "changed_at": now,
+                        "confirmed_at": now,
+                    },
+                )
+            wanted = (user_id in paused, paused.get(user_id, ""))
+            stored = (presence.paused, presence.pause_reason)
+            if not created and wanted != before[user_id] and stored != wanted:
+                UserPresence.objects.filter(pk=presence.pk).update(
+                    paused=wanted[0], pause_reason=wanted[1], changed_at=now, confirmed_at=now
+                )
+            changes.user_ids.add(user_id)
+
+    _handlers = {
+        "devicestatechange": _on_device_state,
+        "queuememberadded": _on_member,
+        "queuememberstatus": _on_member,
+        "queuememberpause": _on_member,
+        "queuememberpaused": _on_member,  # Asterisk 11 and 12 spelling
+        "queuememberremoved": _on_member_removed,
+        "queuecallerjoin": _on_caller_join,
+        "join": _on_caller_join,  # Asterisk 11 and older
+        "queuecallerleave": _on_caller_leave,
+        "queuecallerabandon": _on_caller_leave,
+        "leave": _on_caller_leave,
+        "newchannel": _on_new_channel,
+        "newstate": _on_channel_state,
+        "newconnectedline": _on_channel_state,
+        "hangup": _on_hangup,
+    }
