@@ -13,8 +13,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
-from dashboard.supervision import companies_for
 from pbx.directory import lockout
+from pbx.directory.supervision import companies_for
 from pbx.models import ApiKey, Company, hash_api_key
 
 logger = logging.getLogger("swan.dashboard")

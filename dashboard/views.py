@@ -10,7 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from dashboard.action_views import action_panel
 from dashboard.actions import allowed_actions
-from dashboard.supervision import companies_for, company_for
+from dashboard.supervision import company_for
+from pbx.directory.supervision import companies_for
 from pbx.live.presence import STATUS_LABELS
 
 # Texts the page's script writes; "%s" is filled in by the script.

@@ -7,6 +7,6 @@ class PbxConfig(AppConfig):
 
     def ready(self) -> None:
         from pbx import checks  # noqa: F401  (registers the system checks)
-        from pbx.directory import signals
+        from pbx.live import directory_changes
 
-        signals.connect()
+        directory_changes.connect()

@@ -13,7 +13,7 @@ def json_bytes(data: Any) -> bytes:
 
 class Prerendered:
     """A successful result already rendered as JSON (json_bytes): the renderer wraps it in the
-    envelope without encoding it again. Read caches keep their answers so (pbx/live/read_cache.py)."""
+    envelope without encoding it again. Read caches keep their answers so (pbx/api/read_cache.py)."""
 
     __slots__ = ("json",)
 

@@ -13,12 +13,12 @@ from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connec
 from django.urls import reverse
 from django.utils import timezone
 
+from pbx.api import read_cache as live_cache_module
+from pbx.api.read_cache import LiveCache, live_cache
 from pbx.directory.api_keys import ApiClient
 from pbx.directory.loading import directory_load
 from pbx.gateway import PbxSnapshot
-from pbx.live import read_cache as live_cache_module
 from pbx.live import version as live_version
-from pbx.live.read_cache import LiveCache, live_cache
 from pbx.live.state_tables import LiveState
 from pbx.models import (
     DeviceState,

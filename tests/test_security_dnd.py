@@ -16,10 +16,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pbx.directory.dnd import DndKeys, dnd_key_of, dnd_key_sharers, key_of_dnd_device
 from pbx.directory.loading import DirectoryError, directory_load
 from pbx.gateway import PbxSnapshot
 from pbx.gateway.frames import Frame
-from pbx.live.dnd import DndKeys, dnd_key_of, dnd_key_sharers, key_of_dnd_device
 from pbx.live.state_tables import LiveState
 from pbx.models import Company, DeviceState, UserPresence
 from pbx.simulator import SimulatedPbx

@@ -17,11 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pbx.api.params import get_groups, get_int, get_str
+from pbx.api.read_cache import live_cache
 from pbx.api.views import SwanView
 from pbx.errors import NotFound
 from pbx.history import recordings
 from pbx.history import selectors as history
-from pbx.live.read_cache import live_cache
 from pbx.values import clean_extension
 from swanproject.envelope import error_response
 

@@ -17,13 +17,13 @@ from pbx.api.params import (
     get_str_list,
     request_params,
 )
+from pbx.api.read_cache import live_cache
 from pbx.directory import lookups
 from pbx.errors import Conflict
 from pbx.gateway.connection import pbx_gateway
 from pbx.live import selectors as live_selectors
 from pbx.live import services
 from pbx.live import version as live_version
-from pbx.live.read_cache import live_cache
 from pbx.models import PbxUser
 from pbx.values import clean_extension
 
@@ -46,7 +46,7 @@ class SwanView(APIView):
 
     def live_probe(self, request: Request, *, catch_up: bool = False) -> live_version.Probe:
         """This request's one look at the shared live state; `catch_up` also brings the read
-        cache up to date with it (pbx/live/read_cache.py)."""
+        cache up to date with it (pbx/api/read_cache.py)."""
         probe = getattr(request, "swan_probe", None)
         if probe is None:
             probe = live_cache.catch_up() if catch_up else live_version.probe()

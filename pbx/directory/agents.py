@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pbx.live.dnd import DndKeys
+from pbx.directory.dnd import DndKeys
 from pbx.models import PbxUser, Queue
 from terminals.models import Terminal
 

@@ -16,8 +16,8 @@ from django.db.models.functions import Lower
 
 from agenda.models import Agenda, AgendaPhone
 from agenda.services import phones_merge
+from pbx.directory.signals import directory_loaded
 from pbx.errors import InvalidValue
-from pbx.live.version import live_changed
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from pbx.text import has_control_character
 from pbx.values import clean_extension, clean_mac, normalize_phone_number
@@ -191,8 +191,8 @@ def directory_load(document: dict[str, Any], *, prune: bool = False) -> Director
     report = DirectoryReport(pruned=prune)
     with transaction.atomic():
         _Loader(companies, prune=prune, report=report).run()
-        if report.changed:  # bulk writes send no signals (pbx/directory/signals.py)
-            live_changed(everything=True)
+        if report.changed:  # bulk writes send no signals (pbx/live/directory_changes.py)
+            directory_loaded.send(sender=DirectoryReport, report=report)
     return report
 
 

@@ -1,32 +1,9 @@
-"""Directory edits made anywhere (admin, shell, fixtures) renumber the web workers' read caches.
-
-Like django.contrib.sites clearing its SITE_CACHE: a save or delete of a model the read caches
-hold (pbx/live/read_cache.py) calls live_changed(everything=True) in the same transaction. Bulk
-writes send no signals: `load_directory` calls live_changed itself. API keys (kept apart, for a
-few seconds: pbx/directory/api_keys.py), numbers and agendas are not in the read caches.
-"""
+"""What the directory announces to the stages that keep copies of it (the read caches)."""
 
 from __future__ import annotations
 
-from django.db.models.signals import post_delete, post_save
+from django.dispatch import Signal
 
-from pbx.live.version import live_changed
-from pbx.models import Company, Department, PbxUser, Queue, QueueMember
-
-# A terminal's registration is live state, announced by terminal-register itself.
-_NOT_DIRECTORY = {"registered", "registered_at"}
-
-
-def directory_changed(sender, instance, update_fields=None, **kwargs) -> None:
-    if update_fields is not None and set(update_fields) <= _NOT_DIRECTORY:
-        return
-    live_changed(everything=True)
-
-
-def connect() -> None:
-    from terminals.models import Terminal
-
-    for model in (Company, Department, PbxUser, Queue, QueueMember, Terminal):
-        uid = f"swan-live-{model._meta.label_lower}"
-        post_save.connect(directory_changed, sender=model, dispatch_uid=uid + "-save")
-        post_delete.connect(directory_changed, sender=model, dispatch_uid=uid + "-delete")
+# Sent inside the transaction of a bulk directory write (`load_directory`), which sends no model
+# signals: receivers that keep copies of the directory renumber them in the same transaction.
+directory_loaded = Signal()

@@ -445,7 +445,7 @@ class AmiGateway:
 
     def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> str:
         """FreePBX's DND: the AstDB key drives the dialplan, the custom device state the BLF.
-        `key` is pbx.live.dnd.dnd_key_of(user), never a bare extension of a shared PBX.
+        `key` is pbx.directory.dnd.dnd_key_of(user), never a bare extension of a shared PBX.
         `reason` is checked but not sent: FreePBX's mechanism has nowhere to keep it."""
         check_ami_value("reason", reason)
         if enabled:

@@ -158,7 +158,7 @@ class PbxGateway(Protocol):
     def queue_remove(self, *, queue: str, interface: str) -> str: ...
 
     def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> str:
-        """DND on or off for one DND key (pbx.live.dnd: the extension, or prefix + extension);
+        """DND on or off for one DND key (pbx.directory.dnd: the extension, or prefix + extension);
         returns the PBX's answers to the AstDB and the device-state actions."""
 
     def ping(self) -> None: ...

@@ -19,10 +19,10 @@ from django.core import signing
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from dashboard.supervision import companies_for
 from pbx.directory.agents import device_of, same_device
 from pbx.directory.api_keys import ApiClient
 from pbx.directory.lookups import user_get
+from pbx.directory.supervision import companies_for
 from pbx.errors import NotFound
 from pbx.history.selectors import devices_of
 from pbx.local_time import local_time

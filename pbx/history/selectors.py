@@ -303,7 +303,7 @@ def queues_status(
     """queues-status: per group, members logged in now, alarm, and today's figures.
 
     Four queries whatever the number of groups and queues (five with `company`). The REST
-    endpoint answers the same from the web worker's read cache (pbx/live/read_cache.py).
+    endpoint answers the same from the web worker's read cache (pbx/api/read_cache.py).
     """
     now = now or timezone.now()
     company_obj = company_get(client=client, ident=company) if company else None

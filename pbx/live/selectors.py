@@ -1,6 +1,6 @@
 """Live reads: one user's status, the calls up now on its devices, its webphone.
 
-The BLF list and userStatus GET are served from the read cache (pbx/live/read_cache.py).
+The BLF list and userStatus GET are served from the read cache (pbx/api/read_cache.py).
 """
 
 from __future__ import annotations

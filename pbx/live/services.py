@@ -9,9 +9,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.directory.agents import extension_in, same_device
+from pbx.directory.dnd import dnd_key_of, dnd_key_sharers
 from pbx.errors import Conflict
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway
-from pbx.live.dnd import dnd_key_of, dnd_key_sharers
 from pbx.live.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
 from pbx.live.selectors import user_status_get
 from pbx.live.version import live_changed

@@ -17,8 +17,8 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from pbx.directory.agents import DirectorySnapshot, device_of, same_device
+from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
-from pbx.live.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.live.version import announce, changed_by_events, live_changed
 from pbx.models import (
     DeviceState,

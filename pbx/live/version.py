@@ -1,4 +1,4 @@
-"""Numbered changes of what the web workers' read caches hold (pbx/live/read_cache.py).
+"""Numbered changes of what the web workers' read caches hold (pbx/api/read_cache.py).
 
 Every writer of the live tables, the directory or the queue history calls `live_changed` inside
 its transaction, as its last statement: it bumps the one LiveVersion row and records what the
@@ -9,7 +9,7 @@ the LiveChange rows it missed and drops only what they name.
 The writers (docs/api.md, "Read caches"): the listener (`LiveState.apply_events` and
 `apply_snapshot`), userStatus POST (`services._save_presence`), terminal registration and
 user-unregister, ingest (`ingest.entries.rederive`), `load_directory`, and every save or delete
-of a directory model (admin, shell, fixtures: `pbx.directory.signals`). The listener's lease is read on
+of a directory model (admin, shell, fixtures: `pbx.live.directory_changes`). The listener's lease is read on
 every request, never cached, so it is no writer here.
 """
 

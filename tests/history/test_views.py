@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
+from pbx.api.read_cache import live_cache
 from pbx.history import selectors as history
-from pbx.live.read_cache import live_cache
 from pbx.models import Department, LiveChannel, QueueCallerState, QueueMemberState
 from pbx.models.history import CdrRecord, QueueEntry
 from tests.history.conftest import error, result

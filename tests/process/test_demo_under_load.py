@@ -142,8 +142,8 @@ def _drive(base: str, key: str, client: Client, deadline: float, seed: int) -> N
 def _pbx_state(ami_port: int, users):
     """As the simulated PBX reports it over AMI: (paused, dnd) per extension, and the paused
     flag of each of these users' members by (queue, interface)."""
+    from pbx.directory.dnd import dnd_key_of
     from pbx.gateway.ami import AmiGateway
-    from pbx.live.dnd import dnd_key_of
 
     gateway = AmiGateway(
         "127.0.0.1", ami_port, settings.AMI_USERNAME, settings.AMI_SECRET, timeout=10

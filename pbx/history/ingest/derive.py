@@ -49,7 +49,7 @@ def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> in
         )
         callids = sorted({callid for callid, _queue in calls})
         made = _entries(callids, directory) if callids else 0
-        # The web workers' kept figures of these queues (pbx/live/read_cache.py) are stale now.
+        # The web workers' kept figures of these queues (pbx/api/read_cache.py) are stale now.
         live_changed(history={queue for _callid, queue in calls})
         QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)
     logfile.derived_lines = last
