@@ -21,7 +21,7 @@ from pbx.models import LiveChannel
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET
-from tests.dashboard.conftest import open_socket
+from tests.websockets import websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,8 +120,7 @@ def members_of(queue: str):
 
 
 async def test_a_pause_from_the_page_reaches_the_pbx_and_every_dashboard(directory, pbx):
-    communicator, accepted, _code = await open_socket(PATH, user=directory["marta"])
-    try:
+    async with websocket(PATH, user=directory["marta"]) as (communicator, accepted, _code):
         assert accepted
         assert (await communicator.receive_json_from(timeout=10))["type"] == "snapshot"
         status, body = await sync_to_async(post)(
@@ -145,13 +144,10 @@ async def test_a_pause_from_the_page_reaches_the_pbx_and_every_dashboard(directo
         assert status == 200, body
         assert not member.paused
         await next_message(communicator, user_status("201", "available"))
-    finally:
-        await communicator.disconnect()
 
 
 async def test_log_out_and_back_in_change_the_queue_members_everyone_sees(directory, pbx):
-    communicator, accepted, _code = await open_socket(PATH, user=directory["marta"])
-    try:
+    async with websocket(PATH, user=directory["marta"]) as (communicator, accepted, _code):
         assert accepted
         await communicator.receive_json_from(timeout=10)
         status, body = await sync_to_async(post)(directory["marta"], "logout", extension="201")
@@ -169,8 +165,6 @@ async def test_log_out_and_back_in_change_the_queue_members_everyone_sees(direct
             communicator, lambda m: members_of("q-soporte")(m) and len(m["payload"]["members"]) == 2
         )
         assert [m["extension"] for m in update["payload"]["members"]] == ["200", "201"]
-    finally:
-        await communicator.disconnect()
 
 
 def _answered_call(pbx) -> str:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from dashboard import broadcast
 from dashboard.consumers import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_COMPANY
 from pbx.models import DeviceState
-from tests.dashboard.conftest import open_socket
+from tests.websockets import open_socket, websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,8 +39,7 @@ def setup(company, make_company, make_user, make_queue, make_supervisor):
 
 async def test_it_sends_a_snapshot_with_the_sequence_to_a_supervisor(setup):
     seq = await sync_to_async(broadcast.publish)(setup["company"].pk, "calls.hourly", {})
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         message = await communicator.receive_json_from(timeout=5)
         assert message["type"] == "snapshot"
@@ -54,13 +53,10 @@ async def test_it_sends_a_snapshot_with_the_sequence_to_a_supervisor(setup):
         assert payload["users"][1]["status"] == "unavailable"
         assert [q["group"] for q in payload["queues"]] == ["q-soporte"]
         assert len(payload["hourly"]["hours"]) == 24
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_forwards_published_messages_in_order(setup):
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         company_id = setup["company"].pk
@@ -71,8 +67,6 @@ async def test_it_forwards_published_messages_in_order(setup):
         assert second == first + 1 > snapshot["seq"]
         assert received[0]["type"] == "user.status"
         assert received[0]["payload"]["extension"] == "200"
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_accepts_an_api_key_without_origin(setup, make_api_key):
@@ -81,30 +75,21 @@ async def test_it_accepts_an_api_key_without_origin(setup, make_api_key):
         ([(b"authorization", f"Bearer {raw}".encode())], PATH),
         ([], f"{PATH}?key={raw}"),
     ]:
-        communicator, accepted, _code = await open_socket(path, origin=None, headers=headers)
-        try:
+        async with websocket(path, origin=None, headers=headers) as (communicator, accepted, _code):
             assert accepted
             assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
-        finally:
-            await communicator.disconnect()
 
 
 async def test_it_refuses_a_connection_without_credentials(setup):
-    communicator, accepted, code = await open_socket(PATH)
-    try:
+    async with websocket(PATH) as (_communicator, accepted, code):
         assert not accepted
         assert code == CLOSE_UNAUTHENTICATED
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_refuses_a_bad_api_key(setup):
-    communicator, accepted, code = await open_socket(f"{PATH}?key=swan_nope", origin=None)
-    try:
+    async with websocket(f"{PATH}?key=swan_nope", origin=None) as (_communicator, accepted, code):
         assert not accepted
         assert code == CLOSE_UNAUTHENTICATED
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_refuses_a_foreign_company_to_a_supervisor(setup):
@@ -120,12 +105,13 @@ async def test_it_refuses_a_foreign_company_to_a_supervisor(setup):
 
 async def test_it_refuses_a_foreign_company_to_a_limited_api_key(setup, make_api_key):
     raw = await database_sync_to_async(make_api_key)(setup["company"])
-    communicator, accepted, code = await open_socket(f"/ws/dashboard/other/?key={raw}", origin=None)
-    try:
+    async with websocket(f"/ws/dashboard/other/?key={raw}", origin=None) as (
+        _communicator,
+        accepted,
+        code,
+    ):
         assert not accepted
         assert code == CLOSE_UNKNOWN_COMPANY
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_refuses_a_foreign_origin_even_when_every_host_is_allowed(setup, settings):
@@ -156,12 +142,13 @@ async def test_it_refuses_a_foreign_origin_with_an_api_key(setup, make_api_key, 
 
 async def test_it_refuses_a_session_without_origin(setup, settings):
     settings.ALLOWED_HOSTS = ["*"]
-    communicator, accepted, code = await open_socket(PATH, user=setup["supervisor"], origin=None)
-    try:
+    async with websocket(PATH, user=setup["supervisor"], origin=None) as (
+        _communicator,
+        accepted,
+        code,
+    ):
         assert not accepted
         assert code == CLOSE_FORBIDDEN_ORIGIN
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_refuses_an_origin_on_another_port(setup):
@@ -187,13 +174,14 @@ async def test_it_accepts_a_configured_origin(setup, settings):
 
 
 async def test_a_superuser_sees_every_company(setup, admin_user):
-    communicator, accepted, _code = await open_socket("/ws/dashboard/other/", user=admin_user)
-    try:
+    async with websocket("/ws/dashboard/other/", user=admin_user) as (
+        communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
         message = await communicator.receive_json_from(timeout=5)
         assert [u["extension"] for u in message["payload"]["users"]] == ["300"]
-    finally:
-        await communicator.disconnect()
 
 
 async def test_resuming_within_the_buffer_sends_only_the_missed_messages(setup):
@@ -272,8 +260,7 @@ async def test_resuming_from_a_number_never_handed_out_gets_a_snapshot(setup):
 async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
     set_connected = sync_to_async(broadcast.set_pbx_connected)
     await set_connected(True)
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         first = await communicator.receive_json_from(timeout=5)
         snapshot = first["payload"]
@@ -286,32 +273,23 @@ async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
         assert message["payload"]["connected"] is False
         assert message["payload"]["since"]
         assert message["seq"] == first["seq"] + 1
-    finally:
-        await communicator.disconnect()
 
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         snapshot = (await communicator.receive_json_from(timeout=5))["payload"]
         assert snapshot["pbx"]["connected"] is False
         assert snapshot["stale"] is True
-    finally:
-        await communicator.disconnect()
 
 
 async def test_a_dashboard_without_word_from_the_listener_is_stale(setup):
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         snapshot = (await communicator.receive_json_from(timeout=5))["payload"]
         assert snapshot["pbx"] == {"connected": None, "since": None}
         assert snapshot["stale"] is True
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_answers_a_ping(setup):
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         await communicator.send_json_to({"type": "ping"})
@@ -319,5 +297,3 @@ async def test_it_answers_a_ping(setup):
             "type": "pong",
             "seq": snapshot["seq"],
         }
-    finally:
-        await communicator.disconnect()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,3 @@ def ingest(db):
         return out.getvalue(), err.getvalue()
 
     return run
-
-
-def result(response, status: int = 200):
-    assert response.status_code == status, response.content
-    body = json.loads(response.content)
-    assert body["error"] is False
-    return body["result"]
-
-
-def error(response, status: int) -> str:
-    assert response.status_code == status, response.content
-    body = json.loads(response.content)
-    assert body["error"] is True
-    assert body["result"] is None
-    return body["error-msg"]

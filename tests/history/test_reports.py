@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from pbx.models.history import QueueEntry
 from tests.conftest import fixtures_path
-from tests.history.conftest import error, result
+from tests.envelope import error, result
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from pbx.api.read_cache import live_cache
 from pbx.history import selectors as history
 from pbx.models import Department, LiveChannel, QueueCallerState, QueueMemberState
 from pbx.models.history import CdrRecord, QueueEntry
-from tests.history.conftest import error, result
+from tests.envelope import error, result
 
 pytestmark = pytest.mark.django_db
 

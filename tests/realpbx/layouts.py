@@ -128,7 +128,7 @@ newcdrcolumns = yes
 """
 
 
-# SWAN's AMI user exactly as docs/listener.md documents it (tests/test_docs.py keeps the
+# SWAN's AMI user exactly as docs/listener.md documents it (tests/project/test_docs.py keeps the
 # two equal), so the suite proves the least-privilege user and its eventfilter are enough; the
 # tests' own observer has the package's wider user to see and drive everything.
 SWAN_AMI_READ = "call,agent,system"

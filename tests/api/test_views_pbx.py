@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.utils import timezone
 
 from pbx.models import DeviceState, UserPresence
 from terminals.models import Terminal
+from tests.envelope import error, result
 from tests.fakes import drop, refuse
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gateway")]
-
-
-def result(response, status=200):
-    assert response.status_code == status, response.content
-    return json.loads(response.content)["result"]
-
-
-def error(response, status):
-    assert response.status_code == status, response.content
-    data = json.loads(response.content)
-    assert data["error"] is True
-    return data["error-msg"]
 
 
 def actions(gateway):

@@ -22,7 +22,7 @@ from pbx.directory.loading import DirectoryError, directory_load
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from terminals.models import Terminal
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 MODELS = (
     Company,
     Department,

@@ -13,9 +13,9 @@
 - Throttling: a key over its rate gets 429 with Retry-After; another key is unaffected.
 - Availability: Redis reads outlast channels-redis's blocking pop, so an idle websocket is never
   closed with 1011 (issue 10, finding 3; the 30 s stream over real Redis is in
-  tests/process/test_idle_stream.py). Do-not-disturb across tenants: tests/test_security_dnd.py.
+  tests/process/test_idle_stream.py). Do-not-disturb across tenants: tests/live/test_security_dnd.py.
 
-Issue 10 (and tests/test_security_keys.py for websockets and logins):
+Issue 10 (and tests/directory/test_security_keys.py for websockets and logins):
 - "All companies" is a property of the key (`all_companies`), never the absence of companies:
   a limited key whose companies were all deleted sees nothing.
 - Recording links are bound to the key that asked for them: deactivating, deleting or rotating
@@ -1357,7 +1357,7 @@ def test_a_hostile_since_on_the_dashboard_socket_gets_a_fresh_snapshot(
 ):
     from asgiref.sync import async_to_sync
 
-    from tests.dashboard.conftest import open_socket
+    from tests.websockets import open_socket
 
     company = make_company(slug="alpha")
     key = make_api_key(company)

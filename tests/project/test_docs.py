@@ -8,7 +8,7 @@ import pytest
 
 from tests.realpbx.layouts import SWAN_AMI_EVENTFILTER, SWAN_AMI_READ, SWAN_AMI_WRITE
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.mark.parametrize("page", ["listener.md", "pbx.md"])

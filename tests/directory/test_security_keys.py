@@ -1,4 +1,4 @@
-"""Security sweep, issue 10, websockets and logins (tests/test_security.py holds the REST cases).
+"""Security sweep, issue 10, websockets and logins (tests/api/test_security.py holds the REST cases).
 
 - An open dashboard websocket is re-checked every DASHBOARD_REVALIDATE_SECONDS and closed with the
   code a new connection would get now: 4401 once its API key is deactivated, deleted or rotated,
@@ -32,7 +32,7 @@ from dashboard.consumers import (
 )
 from pbx.models import ApiKey, Company, hash_api_key
 from swanproject.asgi import application
-from tests.dashboard.conftest import open_socket
+from tests.websockets import open_socket, websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,13 +112,10 @@ async def test_an_open_socket_of_an_all_companies_key_is_closed_when_the_company
     company, make_api_key
 ):
     raw = await database_sync_to_async(make_api_key)()
-    communicator, accepted, _ = await open_socket(f"{PATH}?key={raw}", origin=None)
-    try:
+    async with websocket(f"{PATH}?key={raw}", origin=None) as (communicator, accepted, _):
         assert accepted
         await database_sync_to_async(company.delete)()
         assert await closed_with(communicator) == CLOSE_UNKNOWN_COMPANY
-    finally:
-        await communicator.disconnect()
 
 
 def _log_out(user) -> None:
@@ -152,15 +149,12 @@ async def test_an_open_supervisor_socket_is_closed_when_the_supervisor_is_revoke
     revoke, company, make_supervisor
 ):
     user = await database_sync_to_async(make_supervisor)(company)
-    communicator, accepted, _ = await open_socket(PATH, user=user)
-    try:
+    async with websocket(PATH, user=user) as (communicator, accepted, _):
         assert accepted
         await still_open(communicator)
         action, code = SUPERVISOR_REVOCATIONS[revoke]
         await database_sync_to_async(action)(user)
         assert await closed_with(communicator) == code
-    finally:
-        await communicator.disconnect()
 
 
 async def test_a_supervisor_socket_stays_open_while_nothing_changes(company, make_supervisor):
@@ -184,12 +178,9 @@ async def test_a_key_whose_companies_are_all_deleted_is_refused_every_company(
     gone = await database_sync_to_async(make_company)(slug="compc", name="Comp C")
     raw = await database_sync_to_async(make_api_key)(gone)
     await database_sync_to_async(gone.delete)()
-    communicator, accepted, code = await open_socket(f"{PATH}?key={raw}", origin=None)
-    try:
+    async with websocket(f"{PATH}?key={raw}", origin=None) as (_communicator, accepted, code):
         assert not accepted
         assert code == CLOSE_UNKNOWN_COMPANY
-    finally:
-        await communicator.disconnect()
 
 
 async def test_a_failed_recheck_keeps_the_socket_open_and_checks_again(
@@ -206,13 +197,10 @@ async def test_a_failed_recheck_keeps_the_socket_open_and_checks_again(
 
     raw = await database_sync_to_async(make_api_key)(company)
     monkeypatch.setattr(access, "grant_refusals", recheck)
-    communicator, accepted, _ = await open_socket(f"{PATH}?key={raw}", origin=None)
-    try:
+    async with websocket(f"{PATH}?key={raw}", origin=None) as (communicator, accepted, _):
         assert accepted
         assert await closed_with(communicator) == CLOSE_UNAUTHENTICATED
         assert next(answers, None) is None  # all three checks ran
-    finally:
-        await communicator.disconnect()
 
 
 # ----------------------------------------------------------------------------- failed attempts

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.utils import timezone
 
 from pbx.models import DeviceState, PbxUser, UserPresence
 from terminals.models import Terminal
+from tests.envelope import error, result
 
 pytestmark = pytest.mark.django_db
-
-
-def result(response, status=200):
-    assert response.status_code == status, response.content
-    return json.loads(response.content)["result"]
-
-
-def error(response, status):
-    assert response.status_code == status, response.content
-    data = json.loads(response.content)
-    assert data["error"] is True
-    return data["error-msg"]
 
 
 def set_device(interface: str, state: str) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from agenda.models import Agenda, AgendaPhone
+from tests.envelope import error, result
 
 pytestmark = pytest.mark.django_db
 
@@ -18,20 +17,7 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def ok(response):
-    assert response.status_code == 200, response.content
-    assert json.loads(response.content) == {
-        "error": False,
-        "error-msg": None,
-        "result": {"success": True},
-    }
-
-
-def error(response, status):
-    assert response.status_code == status, response.content
-    data = json.loads(response.content)
-    assert data["error"] is True
-    assert data["result"] is None
-    return data["error-msg"]
+    assert result(response) == {"success": True}
 
 
 def phones(name="clientes"):
