@@ -16,14 +16,15 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 
 from agenda.models import Agenda, AgendaPhone
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.directory.lookups import company_get
 from pbx.errors import Conflict, InvalidValue, NotFound
 from pbx.models import Company
-from pbx.values import normalize_phone_number
+from pbx.text import has_control_character
+from pbx.values import max_length, normalize_phone_number
 
 BATCH_SIZE = 1000
-NAME_MAX_LENGTH = AgendaPhone._meta.get_field("name").max_length
+NAME_MAX_LENGTH = max_length(AgendaPhone, "name")
 
 
 @dataclass
@@ -71,7 +72,7 @@ def clean_phone_entries(entries: Sequence[Any]) -> dict[str, str]:
         if not isinstance(name, str) or not name.strip():
             raise InvalidValue(_("%(where)s has no 'name'.") % {"where": where})
         name = name.strip()
-        if len(name) > NAME_MAX_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        if len(name) > NAME_MAX_LENGTH or has_control_character(name):
             raise InvalidValue(
                 _(
                     "%(where)s: the name is longer than %(max)s characters or has control characters."
@@ -101,7 +102,7 @@ def clean_phone_numbers(entries: Sequence[Any]) -> list[str]:
     return numbers
 
 
-def agenda_visible(*, client: ApiClient, name: str) -> Agenda | None:
+def agenda_visible(*, client: CompanyScope, name: str) -> Agenda | None:
     agenda = Agenda.objects.filter(name=name).first()
     if agenda is None:
         return None
@@ -110,7 +111,7 @@ def agenda_visible(*, client: ApiClient, name: str) -> Agenda | None:
     return agenda
 
 
-def _company_for_new_agenda(*, client: ApiClient, company: str | None) -> Company | None:
+def _company_for_new_agenda(*, client: CompanyScope, company: str | None) -> Company | None:
     if company is not None:
         return company_get(client=client, ident=company)
     if client.company_ids is None:
@@ -126,7 +127,7 @@ def _company_for_new_agenda(*, client: ApiClient, company: str | None) -> Compan
     )
 
 
-def _agenda_create(*, client: ApiClient, name: str, company: str | None) -> Agenda:
+def _agenda_create(*, client: CompanyScope, name: str, company: str | None) -> Agenda:
     """A new agenda; a name taken where the key cannot see answers as any taken name (409).
 
     Names are unique across companies, so that a name is taken cannot be hidden; whose it is
@@ -140,7 +141,7 @@ def _agenda_create(*, client: ApiClient, name: str, company: str | None) -> Agen
 
 @transaction.atomic
 def agenda_upsert(
-    *, client: ApiClient, name: str, phones: dict[str, str], company: str | None = None
+    *, client: CompanyScope, name: str, phones: dict[str, str], company: str | None = None
 ) -> Agenda:
     """Creates the agenda if needed; new numbers are added, existing ones renamed."""
     agenda = agenda_visible(client=client, name=name)
@@ -154,7 +155,7 @@ def agenda_upsert(
 
 
 @transaction.atomic
-def agenda_phones_delete(*, client: ApiClient, name: str, numbers: list[str] | None) -> int:
+def agenda_phones_delete(*, client: CompanyScope, name: str, numbers: list[str] | None) -> int:
     """Deletes the listed numbers, or every phone when `numbers` is None; returns how many."""
     agenda = agenda_visible(client=client, name=name)
     if agenda is None:

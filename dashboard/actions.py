@@ -69,7 +69,7 @@ def allowed_actions(user, supervisor: Supervisor | None = None) -> list[str]:
     supervisor = supervisor or supervisor_of(user)
     if supervisor is None:
         return []
-    return [action for action in Action.values if getattr(supervisor, PERMISSIONS[action])]
+    return [action for action in Action if getattr(supervisor, PERMISSIONS[action])]
 
 
 class Refused(Exception):
@@ -163,7 +163,7 @@ def _spy(
             _("Extension %(extension)s is not in a call.") % {"extension": user.extension}
         )
     result.detail = f"{phone} → {channel}"
-    label = f"{SPY_CALLER_LABELS[action]} {user.extension}"
+    label = f"{SPY_CALLER_LABELS[Action(action)]} {user.extension}"
     request = SpyRequest(
         device=phone, channel=channel, mode=action, caller_id=f'"{label}" <{user.extension}>'
     )
@@ -180,7 +180,7 @@ def _spy(
         ) from exc
     return _("Your phone %(phone)s rings: answer it to %(action)s extension %(extension)s.") % {
         "phone": phone,
-        "action": SPY_VERBS[action],
+        "action": SPY_VERBS[Action(action)],
         "extension": user.extension,
     }
 
@@ -249,7 +249,7 @@ def action_run(
                 transcript, user, action=action, supervisor=supervisor, result=result
             )
         else:
-            result.message = _HANDLERS[action](transcript, user, reason, result)
+            result.message = _HANDLERS[Action(action)](transcript, user, reason, result)
     except Refused as exc:
         result.outcome, result.status_code, result.message = (
             exc.outcome,
@@ -259,7 +259,7 @@ def action_run(
     except (DomainError, PbxUnavailable) as exc:  # refused, not possible, or the PBX is down
         if isinstance(exc, PbxUnavailable):
             logger.warning("pbx unavailable error=%s", exc)
-        result.status_code, result.message = status_of(exc), message_of(exc)
+        result.status_code, result.message = status_of(exc) or 500, message_of(exc)
         result.outcome = Outcome.UNAVAILABLE if result.status_code == 503 else Outcome.REFUSED
     result.answers = transcript.answers
     audit_write(actor=actor, company=company, result=result)

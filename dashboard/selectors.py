@@ -21,7 +21,7 @@ from dashboard.payloads import (
     UserStatusPayload,
 )
 from dashboard.pbx_link import pbx_connection
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.history.selectors import (
     ANSWERED,
     UNANSWERED,
@@ -60,10 +60,10 @@ def user_rows_for(*, user_ids: Iterable[int]) -> list[tuple[int, UserStatusPaylo
     ]
 
 
-def _company_client(company: Company) -> ApiClient:
+def _company_client(company: Company) -> CompanyScope:
     # The wallboard reads queues-status exactly as the REST API computes it, as a client that
     # sees this one company (no API key is involved: supervisors are checked by the caller).
-    return ApiClient(key=None, company_ids=frozenset({company.pk}))
+    return CompanyScope(company_ids=frozenset({company.pk}))
 
 
 def _as_float(value: Decimal | None) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.db import models
 from django.utils.translation import gettext as _
 
 from pbx.errors import InvalidValue
@@ -44,3 +45,12 @@ def normalize_phone_number(value: Any) -> str | None:
         return None
     text = _PHONE_FILLERS.sub("", str(value))
     return text if _PHONE.fullmatch(text) else None
+
+
+def max_length(model: type[models.Model], name: str) -> int:
+    """The max_length of a model's text field, for checks made before the row is written."""
+    field = model._meta.get_field(name)
+    length = getattr(field, "max_length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"{model.__name__}.{name} has no max_length")
+    return length

@@ -42,11 +42,12 @@ class Terminal(models.Model):
 
     def clean(self) -> None:
         """A device belongs to one company: live state and call history are matched by it."""
-        if not self.user_id or not self.interface:
+        user = self.user
+        if user is None or not self.interface:
             return
         clash = (
             Terminal.objects.filter(interface__iexact=self.interface, user__isnull=False)
-            .exclude(user__company_id=self.user.company_id)
+            .exclude(user__company_id=user.company_id)
             .exclude(pk=self.pk)
             .select_related("user__company")
             .first()
@@ -58,7 +59,10 @@ class Terminal(models.Model):
                         "%(interface)s is already a device of company %(company)s: "
                         "a device belongs to one company."
                     )
-                    % {"interface": self.interface, "company": clash.user.company}
+                    % {
+                        "interface": self.interface,
+                        "company": clash.user.company if clash.user else "",
+                    }
                 }
             )
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.directory.agents import same_device
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.errors import Conflict, NotFound
-from pbx.gateway import PbxGateway
+from pbx.gateway import PbxActions
 from pbx.live.services import (
     members_on_device,
     queue_member_add,
@@ -18,12 +18,13 @@ from pbx.live.services import (
     user_queue_names,
 )
 from pbx.live.writes import record_pbx_change
+from pbx.models import PbxUser
 from terminals.models import Terminal
 
 logger = logging.getLogger("swan.terminals")
 
 
-def terminal_get(*, client: ApiClient, mac: str) -> Terminal:
+def terminal_get(*, client: CompanyScope, mac: str) -> Terminal:
     terminal = Terminal.objects.select_related("user__company").filter(mac=mac).first()
     owner = terminal.user.company_id if terminal is not None and terminal.user else None
     if terminal is None or not client.sees_company(owner):
@@ -40,10 +41,13 @@ class _Membership:
     static `Local/203@from-queue/n` with state interface `PJSIP/203`) counts as joined: adding
     the device beside it would ring the phone twice. Leaving removes those members too."""
 
-    def __init__(self, gateway: PbxGateway, terminal: Terminal):
+    def __init__(self, gateway: PbxActions, terminal: Terminal):
+        if terminal.user is None:  # every caller checks first (terminal_get, the admin)
+            raise Conflict(_("Terminal %(mac)s has no user.") % {"mac": terminal.mac})
         self.gateway = gateway
         self.terminal = terminal
-        self.queues = user_queue_names(terminal.user)
+        self.user: PbxUser = terminal.user
+        self.queues = user_queue_names(self.user)
         self.joined = set(self.queues) if terminal.registered else set()
         device = same_device(terminal.interface)
         # Only members by another name: the device's own membership is always asked of the PBX
@@ -51,7 +55,7 @@ class _Membership:
         self.members = {
             queue: others
             for queue, interfaces in members_on_device(
-                user=terminal.user, device=terminal.interface
+                user=self.user, device=terminal.interface
             ).items()
             if (others := {i for i in interfaces if same_device(i) != device})
         }
@@ -62,7 +66,7 @@ class _Membership:
                 self.gateway,
                 queue=queue,
                 interface=self.terminal.interface,
-                user=self.terminal.user,
+                user=self.user,
             ):
                 self.joined.add(queue)
         return self.joined == set(self.queues)
@@ -92,7 +96,7 @@ class _Membership:
         )
 
 
-def terminal_register(*, gateway: PbxGateway, terminal: Terminal) -> bool:
+def terminal_register(*, gateway: PbxActions, terminal: Terminal) -> bool:
     """Unregisters first if registered, then adds the user to each of its queues on this device.
 
     Returns True only when the PBX did every step. No transaction spans the PBX calls: whatever
@@ -109,7 +113,7 @@ def terminal_register(*, gateway: PbxGateway, terminal: Terminal) -> bool:
     return success
 
 
-def terminal_unregister(*, gateway: PbxGateway, terminal: Terminal) -> bool:
+def terminal_unregister(*, gateway: PbxActions, terminal: Terminal) -> bool:
     """Registers first if it was not registered, then removes the user from every queue."""
     membership = _Membership(gateway, terminal)
     success = False
@@ -122,7 +126,7 @@ def terminal_unregister(*, gateway: PbxGateway, terminal: Terminal) -> bool:
     return success
 
 
-def terminal_join(*, gateway: PbxGateway, terminal: Terminal) -> bool:
+def terminal_join(*, gateway: PbxActions, terminal: Terminal) -> bool:
     """Adds the user to each of its queues on this device without leaving any first (a
     supervisor's "log in"; terminal-register POST leaves first). Already being there, on this
     device or on a member that rings it, counts. True when the PBX has it in every queue."""

@@ -24,7 +24,7 @@ from django.utils.translation import get_language
 
 from pbx.directory import lookups
 from pbx.directory.agents import same_device
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.history.selectors import (
     QueueTotals,
     agent_totals,
@@ -120,10 +120,10 @@ class _Directory:
         directory.queue_members = dict(members)
         return directory
 
-    def visible(self, client: ApiClient) -> list[Company]:
+    def visible(self, client: CompanyScope) -> list[Company]:
         return [c for pk, c in self.companies.items() if client.sees_company(pk)]
 
-    def company_get(self, client: ApiClient, ident: str) -> Company:
+    def company_get(self, client: CompanyScope, ident: str) -> Company:
         """As lookups.company_get: slug or name, case-insensitive, the lowest pk first."""
         wanted = ident.lower()
         for company in self.visible(client):
@@ -131,7 +131,7 @@ class _Directory:
                 return company
         raise lookups.company_not_found(ident)
 
-    def user_find(self, client: ApiClient, extension: str, company: str | None) -> int | None:
+    def user_find(self, client: CompanyScope, extension: str, company: str | None) -> int | None:
         """As lookups.user_find: the user's pk, None if none, 409 if ambiguous."""
         if company is not None:
             companies = [self.company_get(client, company)]
@@ -145,7 +145,7 @@ class _Directory:
         return found[0] if found else None
 
     def visible_queues(
-        self, client: ApiClient, names: Iterable[str], company: Company | None
+        self, client: CompanyScope, names: Iterable[str], company: Company | None
     ) -> dict[str, Queue]:
         """As history._visible_queues."""
         return {
@@ -258,7 +258,9 @@ class LiveCache:
             rendered = renderings[key] = json_bytes(data)
         return rendered
 
-    def user_status(self, *, client: ApiClient, extension: str, company: str | None) -> Prerendered:
+    def user_status(
+        self, *, client: CompanyScope, extension: str, company: str | None
+    ) -> Prerendered:
         """userStatus GET: as lookups.user_get + live selectors' user_status_get."""
         with self._lock:
             pk = self._dir().user_find(client, extension, company)
@@ -273,7 +275,7 @@ class LiveCache:
     def blf_users(
         self,
         *,
-        client: ApiClient,
+        client: CompanyScope,
         company: str,
         departments: list[str] | None,
         with_mobile: bool,
@@ -307,7 +309,7 @@ class LiveCache:
     def queues_status(
         self,
         *,
-        client: ApiClient,
+        client: CompanyScope,
         groups: dict[str, list[str]],
         company: str | None,
         now: datetime | None = None,
@@ -326,7 +328,7 @@ class LiveCache:
     def user_resume(
         self,
         *,
-        client: ApiClient,
+        client: CompanyScope,
         extension: str,
         company: str,
         groups: dict[str, list[str]] | None,

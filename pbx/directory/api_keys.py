@@ -17,13 +17,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
-class ApiClient:
-    """The caller behind an API key; stands in for `request.user`."""
+class CompanyScope:
+    """Which companies a reader sees: every one (None), or these (empty: none at all).
 
-    key: ApiKey
-    company_ids: frozenset[int] | None  # None: every company (key.all_companies); empty: none
+    Selectors take a scope; an API key's caller is one, and SWAN reading for one company itself
+    (the wallboard, checked by its own rules) is a plain scope with no key.
+    """
 
-    is_authenticated = True
+    company_ids: frozenset[int] | None
 
     def companies(self) -> QuerySet[Company]:
         queryset = Company.objects.all()
@@ -34,6 +35,16 @@ class ApiClient:
     def sees_company(self, company_id: int | None) -> bool:
         """A key limited to companies sees none of another's objects, nor company-less ones."""
         return self.company_ids is None or company_id in self.company_ids
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiClient(CompanyScope):
+    """The caller behind an API key; stands in for `request.user`. `company_ids` is None for a
+    key of every company (key.all_companies)."""
+
+    key: ApiKey
+
+    is_authenticated = True
 
 
 def company_ids_of(key: ApiKey) -> frozenset[int] | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import available_timezones
 
 from django.db import models, transaction
@@ -20,7 +20,7 @@ from pbx.directory.signals import directory_loaded
 from pbx.errors import InvalidValue
 from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from pbx.text import has_control_character
-from pbx.values import clean_extension, clean_mac, normalize_phone_number
+from pbx.values import clean_extension, clean_mac, max_length, normalize_phone_number
 from terminals.models import Terminal
 
 BATCH_SIZE = 1000
@@ -56,10 +56,7 @@ _TERMINAL_KEYS = {"mac", "type", "interface"}
 _NUMBER_KEYS = {"name", "alias", "number", "in_use"}
 _AGENDA_KEYS = {"name", "phones"}
 _PHONE_KEYS = {"name", "number"}
-
-
-def _max_length(model: type[models.Model], name: str) -> int:
-    return model._meta.get_field(name).max_length
+_Row = TypeVar("_Row", bound=models.Model)
 
 
 class DirectoryError(ValueError):
@@ -322,12 +319,12 @@ def _unique(items: Iterable[Any], key: str, what: str, errors: list[str]) -> Non
 def _parse_department(raw: Any, where: str) -> _Named:
     if not isinstance(raw, str):
         raise _Invalid("must be a text")
-    return _Named(where, _text({"name": raw}, "name", max_length=_max_length(Department, "name")))
+    return _Named(where, _text({"name": raw}, "name", max_length=max_length(Department, "name")))
 
 
 def _parse_queue(raw: Any, where: str) -> _Queue:
     raw = _object(raw, _QUEUE_KEYS, ["name"])
-    queue = _Queue(where, _token(raw, "name", max_length=_max_length(Queue, "name")), {})
+    queue = _Queue(where, _token(raw, "name", max_length=max_length(Queue, "name")), {})
     if "service_level_seconds" in raw:
         level = _whole(raw, "service_level_seconds", minimum=1, maximum=86400)
         if level is None:
@@ -338,7 +335,7 @@ def _parse_queue(raw: Any, where: str) -> _Queue:
             ""
             if raw["display_name"] is None
             else _text(
-                raw, "display_name", max_length=_max_length(Queue, "display_name"), blank=True
+                raw, "display_name", max_length=max_length(Queue, "display_name"), blank=True
             )
         )
     if "short_abandon_seconds" in raw:
@@ -382,7 +379,7 @@ def _parse_terminal(raw: Any, where: str) -> _Terminal:
             raise _Invalid(f"type must be one of {', '.join(Terminal.Type.values)}")
         terminal.given["type"] = raw["type"]
     if raw.get("interface") is not None:
-        interface = _text(raw, "interface", max_length=_max_length(Terminal, "interface"))
+        interface = _text(raw, "interface", max_length=max_length(Terminal, "interface"))
         if not _INTERFACE.fullmatch(interface):
             raise _Invalid("interface must look like TECHNOLOGY/resource, e.g. PJSIP/200")
         terminal.given["interface"] = interface
@@ -398,17 +395,17 @@ def _parse_user(
     except InvalidValue:
         raise _Invalid("extension must be 1 to 20 digits") from None
     user = _User(
-        where, extension, {"name": _text(raw, "name", max_length=_max_length(PbxUser, "name"))}
+        where, extension, {"name": _text(raw, "name", max_length=max_length(PbxUser, "name"))}
     )
     if "mobile" in raw:
         empty = raw["mobile"] is None or raw["mobile"] == ""
         user.given["mobile"] = (
-            "" if empty else _phone(raw, "mobile", max_length=_max_length(PbxUser, "mobile"))
+            "" if empty else _phone(raw, "mobile", max_length=max_length(PbxUser, "mobile"))
         )
     if "department" in raw:
         user.has_department = True
         if raw["department"] is not None:
-            name = _text(raw, "department", max_length=_max_length(Department, "name"))
+            name = _text(raw, "department", max_length=max_length(Department, "name"))
             if name not in departments:
                 raise _Invalid(
                     f"department '{_show(name)}' is not one of the company's departments"
@@ -430,15 +427,15 @@ def _parse_user(
 def _parse_number(raw: Any, where: str) -> _Number:
     raw = _object(raw, _NUMBER_KEYS, ["number"])
     number = _Number(
-        where, _phone(raw, "number", max_length=_max_length(PublicNumber, "number")), {}
+        where, _phone(raw, "number", max_length=max_length(PublicNumber, "number")), {}
     )
     if raw.get("name") is not None:
-        number.given["name"] = _text(raw, "name", max_length=_max_length(PublicNumber, "name"))
+        number.given["name"] = _text(raw, "name", max_length=max_length(PublicNumber, "name"))
     if "alias" in raw:
         number.given["alias"] = (
             ""
             if raw["alias"] is None
-            else _text(raw, "alias", max_length=_max_length(PublicNumber, "alias"), blank=True)
+            else _text(raw, "alias", max_length=max_length(PublicNumber, "alias"), blank=True)
         )
     if raw.get("in_use") is not None:
         if not isinstance(raw["in_use"], bool):
@@ -449,18 +446,18 @@ def _parse_number(raw: Any, where: str) -> _Number:
 
 def _parse_phone(raw: Any, where: str) -> _Number:
     raw = _object(raw, _PHONE_KEYS, ["number"])
-    number = _phone(raw, "number", max_length=_max_length(AgendaPhone, "number"))
+    number = _phone(raw, "number", max_length=max_length(AgendaPhone, "number"))
     name = (
         number
         if raw.get("name") is None
-        else _text(raw, "name", max_length=_max_length(AgendaPhone, "name"))
+        else _text(raw, "name", max_length=max_length(AgendaPhone, "name"))
     )
     return _Number(where, number, {"name": name})
 
 
 def _parse_agenda(raw: Any, where: str, *, errors: list[str]) -> _Agenda:
     raw = _object(raw, _AGENDA_KEYS, ["name"])
-    agenda = _Agenda(where, _text(raw, "name", max_length=_max_length(Agenda, "name")), None)
+    agenda = _Agenda(where, _text(raw, "name", max_length=max_length(Agenda, "name")), None)
     phones = _items(raw, "phones", where, errors, _parse_phone, "number")
     if phones is not None:
         _unique(phones, "number", "number", errors)
@@ -481,7 +478,7 @@ def _names(raw: dict[str, Any], key: str, ident_key: str | None = None) -> set[s
 def _dnd_prefix(raw: dict[str, Any]) -> str:
     if raw["dnd_prefix"] is None:
         return ""
-    prefix = _text(raw, "dnd_prefix", max_length=_max_length(Company, "dnd_prefix"), blank=True)
+    prefix = _text(raw, "dnd_prefix", max_length=max_length(Company, "dnd_prefix"), blank=True)
     if not _DND_PREFIX.fullmatch(prefix):
         raise _Invalid(
             "dnd_prefix must be letters, digits, - and _, not ending in a digit (e.g. acme-)"
@@ -491,22 +488,22 @@ def _dnd_prefix(raw: dict[str, Any]) -> str:
 
 def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
     raw = _object(raw, _COMPANY_KEYS, ["slug", "name"])
-    slug = _text(raw, "slug", max_length=_max_length(Company, "slug"))
+    slug = _text(raw, "slug", max_length=max_length(Company, "slug"))
     if not _SLUG.fullmatch(slug):
         raise _Invalid(
             "slug must be lower-case letters, digits, - and _, starting with a letter or digit"
         )
     company = _Company(
-        where, slug, {"name": _text(raw, "name", max_length=_max_length(Company, "name"))}
+        where, slug, {"name": _text(raw, "name", max_length=max_length(Company, "name"))}
     )
     if raw.get("time_zone") is not None:
-        time_zone = _text(raw, "time_zone", max_length=_max_length(Company, "time_zone"))
+        time_zone = _text(raw, "time_zone", max_length=max_length(Company, "time_zone"))
         if time_zone not in _time_zones():
             raise _Invalid(f"time_zone '{_show(time_zone)}' is not a known time zone")
         company.given["time_zone"] = time_zone
     if raw.get("dial_context") is not None:
         company.given["dial_context"] = _token(
-            raw, "dial_context", max_length=_max_length(Company, "dial_context")
+            raw, "dial_context", max_length=max_length(Company, "dial_context")
         )
     if "dnd_prefix" in raw:
         company.given["dnd_prefix"] = _dnd_prefix(raw)
@@ -574,14 +571,16 @@ def _parse_document(document: Any) -> list[_Company]:
 
 
 def _save(
-    model: type[models.Model],
+    model: type[_Row],
     counts: Counts,
-    existing: dict[Any, models.Model],
-    wanted: dict[Any, tuple[dict[str, Any], dict[str, Any]]],
+    existing: Mapping[Any, _Row],
+    wanted: Mapping[Any, tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
     """Creates the missing rows and updates, field by field, those that differ; `wanted` maps
     each key to (fields for a new row, fields to keep in step on an existing one)."""
-    to_create, to_update, changed_fields = [], [], set()
+    to_create: list[_Row] = []
+    to_update: list[_Row] = []
+    changed_fields: set[str] = set()
     for key, (create, update) in wanted.items():
         obj = existing.get(key)
         if obj is None:
@@ -595,16 +594,16 @@ def _save(
             setattr(obj, name, update[name])
         to_update.append(obj)
         changed_fields.update(changed)
-    model.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
+    model._default_manager.bulk_create(to_create, batch_size=BATCH_SIZE)
     if to_update:
-        model.objects.bulk_update(to_update, sorted(changed_fields), batch_size=BATCH_SIZE)
+        model._default_manager.bulk_update(to_update, sorted(changed_fields), batch_size=BATCH_SIZE)
     counts.created += len(to_create)
     counts.updated += len(to_update)
 
 
 def _delete(model: type[models.Model], counts: Counts, pks: list[int]) -> None:
     for start in range(0, len(pks), BATCH_SIZE):
-        model.objects.filter(pk__in=pks[start : start + BATCH_SIZE]).delete()
+        model._default_manager.filter(pk__in=pks[start : start + BATCH_SIZE]).delete()
     counts.deleted += len(pks)
 
 
@@ -653,11 +652,11 @@ class _Loader:
             ).select_related("company")
         }
         for company, queue in self.queues:
-            owner = self.existing_queues.get(queue.name)
-            if owner is not None and owner.company.slug != company.slug:
+            queue_owner = self.existing_queues.get(queue.name)
+            if queue_owner is not None and queue_owner.company.slug != company.slug:
                 errors.append(
                     f"{queue.where}: queue {queue.name} already belongs to company "
-                    f"'{owner.company.slug}'"
+                    f"'{queue_owner.company.slug}'"
                 )
         self.existing_terminals = {
             t.mac: t
@@ -667,15 +666,16 @@ class _Loader:
         }
         company_of = {id(u): c for c, u in self.users}
         for user, terminal in self.terminals:
-            owner = self.existing_terminals.get(terminal.mac)
+            terminal_owner = self.existing_terminals.get(terminal.mac)
             if (
-                owner is not None
-                and owner.user
-                and owner.user.company.slug != company_of[id(user)].slug
+                terminal_owner is not None
+                and terminal_owner.user
+                and terminal_owner.user.company.slug != company_of[id(user)].slug
             ):
                 errors.append(
-                    f"{terminal.where}: MAC {owner.mac_display} already belongs to extension "
-                    f"{owner.user.extension} of company '{owner.user.company.slug}'"
+                    f"{terminal.where}: MAC {terminal_owner.mac_display} already belongs to "
+                    f"extension {terminal_owner.user.extension} of company "
+                    f"'{terminal_owner.user.company.slug}'"
                 )
         errors += self._interface_clashes(company_of)
         self.existing_agendas = {
@@ -685,11 +685,15 @@ class _Loader:
             ).select_related("company")
         }
         for company, agenda in self.agendas:
-            owner = self.existing_agendas.get(agenda.name)
-            if owner is not None and owner.company and owner.company.slug != company.slug:
+            agenda_owner = self.existing_agendas.get(agenda.name)
+            if (
+                agenda_owner is not None
+                and agenda_owner.company
+                and agenda_owner.company.slug != company.slug
+            ):
                 errors.append(
                     f"{agenda.where}: agenda {agenda.name} already belongs to company "
-                    f"'{owner.company.slug}'"
+                    f"'{agenda_owner.company.slug}'"
                 )
         if errors:
             raise DirectoryError(errors)
@@ -731,10 +735,10 @@ class _Loader:
             .values_list("interface", "user__company__slug")
         )
         for interface, slug in taken:
-            seen = slug_of_interface.get(interface.lower())
-            if seen is not None and seen[0] != slug:
+            claimed = slug_of_interface.get(interface.lower())
+            if claimed is not None and claimed[0] != slug:
                 errors.append(
-                    f"{seen[1]}: interface {interface} already belongs to a terminal of company "
+                    f"{claimed[1]}: interface {interface} already belongs to a terminal of company "
                     f"'{slug}'; a device belongs to one company"
                 )
         return errors
@@ -751,7 +755,7 @@ class _Loader:
         self.existing_departments = {
             (d.company_id, d.name): d for d in Department.objects.filter(company_id__in=ids)
         }
-        wanted = {}
+        wanted: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}
         for company in self.companies:
             cid = self.company_ids[company.slug]
             for name in company.departments or ():

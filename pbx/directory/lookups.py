@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.errors import Conflict, NotFound
 from pbx.models import (
     Company,
@@ -39,7 +39,7 @@ def department_not_found(department: str, company: Company) -> NotFound:
     )
 
 
-def company_get(*, client: ApiClient, ident: str) -> Company:
+def company_get(*, client: CompanyScope, ident: str) -> Company:
     """The company named by slug or name (case-insensitive) that the key may see, else 404."""
     company = (
         client.companies()
@@ -53,7 +53,7 @@ def company_get(*, client: ApiClient, ident: str) -> Company:
 
 
 def users_by_extension(
-    *, client: ApiClient, extension: str, company: str | None = None
+    *, client: CompanyScope, extension: str, company: str | None = None
 ) -> QuerySet[PbxUser]:
     users = PbxUser.objects.filter(extension=extension, company__in=client.companies())
     if company is not None:
@@ -61,7 +61,9 @@ def users_by_extension(
     return users
 
 
-def user_find(*, client: ApiClient, extension: str, company: str | None = None) -> PbxUser | None:
+def user_find(
+    *, client: CompanyScope, extension: str, company: str | None = None
+) -> PbxUser | None:
     """The user with this extension among the key's companies; None if none, 409 if ambiguous."""
     users = list(
         users_by_extension(client=client, extension=extension, company=company).select_related(
@@ -73,7 +75,7 @@ def user_find(*, client: ApiClient, extension: str, company: str | None = None) 
     return users[0] if users else None
 
 
-def user_get(*, client: ApiClient, extension: str, company: str | None = None) -> PbxUser:
+def user_get(*, client: CompanyScope, extension: str, company: str | None = None) -> PbxUser:
     user = user_find(client=client, extension=extension, company=company)
     if user is None:
         raise extension_not_found(extension)
@@ -81,13 +83,13 @@ def user_get(*, client: ApiClient, extension: str, company: str | None = None) -
 
 
 def user_name_for_extension(
-    *, client: ApiClient, extension: str, company: str | None
+    *, client: CompanyScope, extension: str, company: str | None
 ) -> str | None:
     user = user_find(client=client, extension=extension, company=company)
     return user.name if user else None
 
 
-def company_numbers(*, client: ApiClient, company: str, in_use_only: bool) -> list[dict]:
+def company_numbers(*, client: CompanyScope, company: str, in_use_only: bool) -> list[dict]:
     company_obj = company_get(client=client, ident=company)
     numbers = PublicNumber.objects.filter(company=company_obj).order_by("name", "number")
     if in_use_only:

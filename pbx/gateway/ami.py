@@ -158,19 +158,20 @@ class AmiConnection(asterisk.manager.Manager):
         action_id = frame.action_id
         with self._lock:
             pending = self._pending.get(action_id) if action_id is not None else None
-            if pending is not None and not frame.is_event:
-                pending.response = frame
-                ok = frame.get("Response", "").strip().lower() == "success"
-                if not (pending.is_list and ok):
-                    del self._pending[action_id]
-                    pending.done.set()
-                return
-            if pending is not None and pending.is_list:
-                pending.events.append(frame)
-                if _is_complete(frame) and pending.response is not None:
-                    del self._pending[action_id]
-                    pending.done.set()
-                return
+            if action_id is not None and pending is not None:
+                if not frame.is_event:
+                    pending.response = frame
+                    ok = frame.get("Response", "").strip().lower() == "success"
+                    if not (pending.is_list and ok):
+                        del self._pending[action_id]
+                        pending.done.set()
+                    return
+                if pending.is_list:
+                    pending.events.append(frame)
+                    if _is_complete(frame) and pending.response is not None:
+                        del self._pending[action_id]
+                        pending.done.set()
+                    return
         if frame.is_event:
             self._event_queue.put(frame)
         else:

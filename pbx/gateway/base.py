@@ -130,10 +130,9 @@ class PbxSnapshot:
 EventHandler = Callable[[Frame], None]
 
 
-class PbxGateway(Protocol):
-    """What the service asks of the PBX. Every call has a timeout; failures raise PbxError."""
-
-    def originate(self, request: OriginateRequest) -> bool: ...
+class PbxActions(Protocol):
+    """The actions on queue members, DND and calls to spy on: what the services ask of the PBX
+    (the gateway, or a wrapper that records its answers). Failures raise PbxError."""
 
     def spy(self, request: SpyRequest) -> str:
         """Rings the supervisor's device; once answered it listens to, whispers to or barges
@@ -160,6 +159,12 @@ class PbxGateway(Protocol):
     def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> str:
         """DND on or off for one DND key (pbx.directory.dnd: the extension, or prefix + extension);
         returns the PBX's answers to the AstDB and the device-state actions."""
+
+
+class PbxGateway(PbxActions, Protocol):
+    """What the service asks of the PBX. Every call has a timeout; failures raise PbxError."""
+
+    def originate(self, request: OriginateRequest) -> bool: ...
 
     def ping(self) -> None: ...
 

@@ -374,7 +374,7 @@ def _roomy_aggregates() -> Iterator[None]:
         yield
 
 
-def _counts(row: dict, counts: Sequence[int]) -> dict:
+def _counts(row: dict, counts: Sequence[int]) -> Any:
     return {**row, "answered": counts[0], "abandoned": counts[1], "unanswered": counts[2]}
 
 
@@ -486,7 +486,7 @@ def agent_report(
         listed &= set(calls) | set(ring_counts) | _logged_in_to(company, names, period)
     listed |= set(members.values_list("user_id", flat=True))
     users = sorted(PbxUser.objects.filter(company=company, pk__in=listed), key=_extension_order)
-    result = []
+    result: list[AgentReport] = []
     for user in users:
         row = calls.get(user.pk, {"answered": 0, "talk": 0})
         result.append(

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.directory.agents import same_device
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.directory.lookups import company_get, user_find, user_get
 from pbx.errors import NotFound
 from pbx.local_time import local_time
@@ -126,7 +126,7 @@ class QueueTotals:
 
 
 def _visible_queues(
-    *, client: ApiClient, names: Iterable[str], company: Company | None
+    *, client: CompanyScope, names: Iterable[str], company: Company | None
 ) -> dict[str, Queue]:
     queues = Queue.objects.filter(name__in=set(names), company__in=client.companies())
     if company is not None:
@@ -295,7 +295,7 @@ def group_statuses(
 
 def queues_status(
     *,
-    client: ApiClient,
+    client: CompanyScope,
     groups: dict[str, list[str]],
     company: str | None = None,
     now: datetime | None = None,
@@ -342,7 +342,7 @@ def _comparison(value: float, base: float) -> dict[str, Any]:
 
 def user_resume(
     *,
-    client: ApiClient,
+    client: CompanyScope,
     extension: str,
     company: str,
     groups: dict[str, list[str]] | None = None,
@@ -506,7 +506,7 @@ def _calls(
     by_call: dict[str, list[CdrRecord]] = defaultdict(list)
     for row in rows:
         by_call[row.call_id].append(row)
-    calls = []
+    calls: list[tuple[datetime, str, LastCall]] = []
     for call_id, legs in by_call.items():
         legs.sort(key=lambda r: (r.calldate, r.pk))
         first = legs[0]
@@ -560,7 +560,7 @@ def last_call(*, user: PbxUser, devices: list[str] | None = None) -> LastCall | 
 
 def last_calls(
     *,
-    client: ApiClient,
+    client: CompanyScope,
     extension: str,
     company: str | None = None,
     hours: int = 24,

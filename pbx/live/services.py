@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from pbx.directory.agents import extension_in, same_device
 from pbx.directory.dnd import dnd_key_of, dnd_key_sharers
 from pbx.errors import Conflict
-from pbx.gateway import OriginateRequest, PbxActionFailed, PbxGateway
+from pbx.gateway import OriginateRequest, PbxActionFailed, PbxActions, PbxGateway
 from pbx.live.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
 from pbx.live.selectors import user_status_get
 from pbx.live.version import live_changed
@@ -27,7 +27,7 @@ _NOT_THERE = "not there"
 _NOT_FOUND = "not found"
 
 
-def queue_member_add(gateway: PbxGateway, *, queue: str, interface: str, user: PbxUser) -> bool:
+def queue_member_add(gateway: PbxActions, *, queue: str, interface: str, user: PbxUser) -> bool:
     """Adds the member; True when the PBX has it afterwards (already being there counts)."""
     try:
         gateway.queue_add(
@@ -41,7 +41,7 @@ def queue_member_add(gateway: PbxGateway, *, queue: str, interface: str, user: P
     return True
 
 
-def queue_member_remove(gateway: PbxGateway, *, queue: str, interface: str) -> bool:
+def queue_member_remove(gateway: PbxActions, *, queue: str, interface: str) -> bool:
     """Removes the member; True when the PBX no longer has it (not being there counts)."""
     try:
         gateway.queue_remove(queue=queue, interface=interface)
@@ -110,7 +110,7 @@ def _rings(member: str, *, device: str, extension: str | None) -> bool:
     return name.partition(":" if name.startswith("hint:") else "/")[2].split("@")[0] == extension
 
 
-def _pause_everywhere(gateway: PbxGateway, user: PbxUser, *, paused: bool, reason: str) -> int:
+def _pause_everywhere(gateway: PbxActions, user: PbxUser, *, paused: bool, reason: str) -> int:
     """QueuePause without a queue acts on every queue of the member; returns interfaces done."""
     done = 0
     for interface in member_interfaces(user):
@@ -148,7 +148,7 @@ def _unshared_dnd_key(user: PbxUser) -> str:
 
 
 def user_status_set(
-    *, gateway: PbxGateway, user: PbxUser, status: str, reason: str = ""
+    *, gateway: PbxActions, user: PbxUser, status: str, reason: str = ""
 ) -> UserStatus:
     """available: unpause everywhere and clear DND; pause: pause everywhere; busy: set DND.
 
@@ -231,7 +231,7 @@ def _user_memberships(user: PbxUser) -> set[tuple[str, str]]:
     return pairs
 
 
-def user_unregister(*, gateway: PbxGateway, user: PbxUser) -> bool:
+def user_unregister(*, gateway: PbxActions, user: PbxUser) -> bool:
     """Removes the user's devices from its queues and marks its webphone unregistered."""
     from terminals.models import Terminal
 

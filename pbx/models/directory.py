@@ -124,7 +124,8 @@ class PbxUser(models.Model):
         return f"{self.extension} {self.name}"
 
     def clean(self) -> None:
-        if self.department_id and self.department.company_id != self.company_id:
+        department = self.department
+        if department is not None and department.company_id != self.company_id:
             raise ValidationError({"department": _("The department belongs to another company.")})
 
 

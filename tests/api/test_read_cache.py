@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from pbx.api import read_cache as live_cache_module
 from pbx.api.read_cache import LiveCache, live_cache
-from pbx.directory.api_keys import ApiClient
+from pbx.directory.api_keys import CompanyScope
 from pbx.directory.loading import directory_load
 from pbx.gateway import PbxSnapshot
 from pbx.live import version as live_version
@@ -234,7 +234,7 @@ def test_callers_and_members_are_answered_by_the_next_queues_status(api, ana, ma
 
 
 def test_the_figures_start_again_at_local_midnight(ana, monkeypatch):
-    client = ApiClient(key=None, company_ids=None)
+    client = CompanyScope(company_ids=None)
     evening = datetime(2024, 5, 10, 21, 0, tzinfo=UTC)  # 23:00 in Madrid
     QueueEntry.objects.create(
         callid="1.1",
@@ -258,7 +258,7 @@ def test_the_figures_start_again_at_local_midnight(ana, monkeypatch):
 
 
 def test_another_worker_sees_a_change_made_through_this_one(api, ana):
-    client = ApiClient(key=None, company_ids=None)
+    client = CompanyScope(company_ids=None)
     other = LiveCache()
 
     def others_status():
