@@ -283,7 +283,7 @@ def part_throughput() -> None:
     from pbx.live.listener import DashboardPublisher
     from pbx.live.state_tables import LiveState
     from pbx.simulator import Behaviour
-    from pbx.simulator.directory import config_from_directory
+    from pbx.simulator.from_directory import config_from_directory
 
     config = config_from_directory()
     behaviour = Behaviour(**BUSY)
@@ -433,7 +433,7 @@ def part_latency() -> None:
     from pbx.live.listener import DashboardPublisher
     from pbx.models import ApiKey, PbxUser
     from pbx.simulator import QUIET
-    from pbx.simulator.directory import config_from_directory
+    from pbx.simulator.from_directory import config_from_directory
 
     reset_live_state()
     flush_redis()

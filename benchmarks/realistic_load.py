@@ -197,7 +197,7 @@ def simulator_main(args) -> None:
     setup()
     from pbx.models import PbxUser
     from pbx.simulator import Behaviour, CallCentre, SimulatedPbx
-    from pbx.simulator.directory import config_from_directory
+    from pbx.simulator.from_directory import config_from_directory
 
     config = config_from_directory()
     behaviour = Behaviour(call_rate=args.call_rate, pauses_per_agent_hour=2.0)

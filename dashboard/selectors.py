@@ -117,7 +117,7 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
                 display_name=queue.shown_name,
                 queues=[queue.name],
                 **group["status"],
-                alarm=group["alarm"],
+                alarm=bool(breaches),  # the flag and its reasons from one rule and one read
                 alarm_reasons=[breach["rule"] for breach in breaches],
                 alarm_breaches=breaches,
                 alarm_rules={

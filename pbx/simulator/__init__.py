@@ -12,7 +12,7 @@ from pbx.simulator.config import (
     PbxConfig,
     QueueConfig,
 )
-from pbx.simulator.history import History
+from pbx.simulator.log_files import History
 from pbx.simulator.server import SimulatedPbx
 
 __all__ = [

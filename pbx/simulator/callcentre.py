@@ -12,7 +12,7 @@ from pbx.simulator import events as ev
 from pbx.simulator.channels import STATE_RING, STATE_RINGING, STATE_UP, Channel, ChannelFactory
 from pbx.simulator.clock import Scheduler, Timer
 from pbx.simulator.config import Behaviour, PbxConfig
-from pbx.simulator.history import CdrRecord, History, caller_id
+from pbx.simulator.log_files import CdrRecord, History, caller_id
 from pbx.simulator.protocol import Message
 from pbx.simulator.state import Device, Member, QueueCall, QueueState
 
@@ -185,7 +185,7 @@ class CallCentre:
         """A call centre for the companies, queues, members and terminals in the database."""
         from django.conf import settings
 
-        from pbx.simulator.directory import config_from_directory
+        from pbx.simulator.from_directory import config_from_directory
 
         return cls(
             config_from_directory(),

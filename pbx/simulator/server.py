@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pbx.simulator import actions
+from pbx.simulator import ami_actions
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET, PbxConfig
 from pbx.simulator.protocol import BANNER, FrameDecoder, Message
@@ -25,7 +25,7 @@ SEND_TIMEOUT = 5.0  # a client that reads nothing for this long is dropped
 class _Connection:
     def __init__(self, sock: socket.socket, peer: str):
         self.sock = sock
-        self.state = actions.SessionState(peer=peer)
+        self.state = ami_actions.SessionState(peer=peer)
         self.closed = False
         self._send_lock = threading.Lock()
 
@@ -198,9 +198,9 @@ class SimulatedPbx:
         return int(time.monotonic() - self._started_at)
 
     def _handle(self, conn: _Connection, frame: Message) -> None:
-        context = actions.Context(self.centre, conn.state, self._check_login, self._uptime)
+        context = ami_actions.Context(self.centre, conn.state, self._check_login, self._uptime)
         with self.lock:
-            reply = actions.handle(context, frame)
+            reply = ami_actions.handle(context, frame)
             conn.send(reply.frames)
             self._flush()
         self._log(conn, frame, reply.frames[0] if reply.frames else None)

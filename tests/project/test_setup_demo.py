@@ -108,7 +108,7 @@ def test_setup_demo_password_option_replaces_an_existing_password(settings):
 @pytest.mark.django_db
 def test_setup_demo_gives_the_admin_a_phone_the_simulator_answers(settings):
     from dashboard.models import Supervisor
-    from pbx.simulator.directory import config_from_directory
+    from pbx.simulator.from_directory import config_from_directory
 
     settings.DEMO_ADMIN_PASSWORD = ""
     output = run_setup_demo()

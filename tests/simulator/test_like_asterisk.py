@@ -134,7 +134,7 @@ def test_timestamp_events_put_the_timestamp_after_privilege():
 
 
 def test_contacts_list_qualify_2xx_only():
-    from pbx.simulator.actions import Context, SessionState, pjsip_show_contacts
+    from pbx.simulator.ami_actions import Context, SessionState, pjsip_show_contacts
     from pbx.simulator.protocol import Message
 
     ctx = Context(make_centre(), SessionState(), lambda _u, _s: True, lambda: 0)
