@@ -99,7 +99,7 @@ def raw_api_key(scope: dict) -> str | None:
     return (scope_header(scope, "x-api-key") or "").strip() or query_param(scope, "key") or None
 
 
-class Refused(Exception):
+class StreamRefused(Exception):
     """A websocket refused (or closed) with this close code."""
 
     def __init__(self, code: int):
@@ -108,17 +108,17 @@ class Refused(Exception):
 
 
 def api_key_for(raw_key: str, *, address: str | None) -> ApiKey:
-    """The active key with this secret, if it may be used from this address; else Refused.
+    """The active key with this secret, if it may be used from this address; else StreamRefused.
 
     A wrong key counts against the address as on the REST API (4429 once it is locked out).
     """
     key = ApiKey.objects.filter(key_hash=hash_api_key(raw_key), is_active=True).first()
     if key is None:
         wait = lockout.bad_key_attempt(address=address)
-        raise Refused(CLOSE_UNAUTHENTICATED if wait is None else CLOSE_TOO_MANY_FAILURES)
+        raise StreamRefused(CLOSE_UNAUTHENTICATED if wait is None else CLOSE_TOO_MANY_FAILURES)
     if not key.allows_address(address):
         logger.warning("dashboard api key refused key=%s address=%s", key.prefix, address)
-        raise Refused(CLOSE_UNAUTHENTICATED)
+        raise StreamRefused(CLOSE_UNAUTHENTICATED)
     return key
 
 

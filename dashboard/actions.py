@@ -72,7 +72,7 @@ def allowed_actions(user, supervisor: Supervisor | None = None) -> list[str]:
     return [action for action in Action if getattr(supervisor, PERMISSIONS[action])]
 
 
-class Refused(Exception):
+class ActionRefused(Exception):
     """An action the rules refuse before the PBX is asked (403, 404, 400)."""
 
     def __init__(self, status_code: int, message: str, outcome: str = Outcome.REFUSED):
@@ -194,23 +194,25 @@ _HANDLERS = {
 
 
 def _check(action: str, *, actor, supervisor, company: Company, extension: str, reason: str):
-    """The agent the action is for; Refused for anything the rules do not allow."""
+    """The agent the action is for; ActionRefused for anything the rules do not allow."""
     if action not in allowed_actions(actor, supervisor):
-        raise Refused(
+        raise ActionRefused(
             403,
             _("You may not “%(action)s”: an administrator allows it in your supervisor profile.")
             % {"action": Action(action).label},
             Outcome.DENIED,
         )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in reason):
-        raise Refused(400, _("The reason may not hold line breaks or other control characters."))
+        raise ActionRefused(
+            400, _("The reason may not hold line breaks or other control characters.")
+        )
     if len(reason) > REASON_MAX_LENGTH:
-        raise Refused(
+        raise ActionRefused(
             400, _("The reason is longer than %(max)s characters.") % {"max": REASON_MAX_LENGTH}
         )
     user = PbxUser.objects.filter(company=company, extension=extension).first()
     if user is None:
-        raise Refused(
+        raise ActionRefused(
             404,
             _("Extension %(extension)s not found in %(company)s.")
             % {"extension": extension, "company": company.name},
@@ -250,7 +252,7 @@ def action_run(
             )
         else:
             result.message = _HANDLERS[Action(action)](transcript, user, reason, result)
-    except Refused as exc:
+    except ActionRefused as exc:
         result.outcome, result.status_code, result.message = (
             exc.outcome,
             exc.status_code,

@@ -22,7 +22,7 @@ from dashboard.access import (
     CLOSE_UNAUTHENTICATED,
     CLOSE_UNKNOWN_COMPANY,
     Grant,
-    Refused,
+    StreamRefused,
     api_key_for,
     company_for_key,
     origin_allowed,
@@ -60,14 +60,14 @@ def _session_company(user, slug: str) -> Company:
     try:
         return company_for(user, slug=slug)
     except Http404 as exc:
-        raise Refused(CLOSE_UNKNOWN_COMPANY) from exc
+        raise StreamRefused(CLOSE_UNKNOWN_COMPANY) from exc
 
 
 def _key_company(raw_key: str, slug: str, address: str | None) -> tuple[Company, Grant]:
     key = api_key_for(raw_key, address=address)
     company = company_for_key(key, slug=slug)
     if company is None:
-        raise Refused(CLOSE_UNKNOWN_COMPANY)
+        raise StreamRefused(CLOSE_UNKNOWN_COMPANY)
     return company, Grant(company_id=company.pk, key_hash=key.key_hash, address=address)
 
 
@@ -133,7 +133,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             company, self.grant = await self._authorised_company(slug, raw_key)
-        except Refused as refused:
+        except StreamRefused as refused:
             await self.close(code=refused.code)
             return
 
@@ -160,7 +160,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             )
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            raise Refused(CLOSE_UNAUTHENTICATED)
+            raise StreamRefused(CLOSE_UNAUTHENTICATED)
         company = await dbpool.run(_session_company, user, slug)
         session = self.scope.get("session")
         return company, Grant(

@@ -49,10 +49,6 @@ class SwanError(exceptions.APIException):
         self.result = result
 
 
-class NotFound(SwanError):
-    status_code = status.HTTP_404_NOT_FOUND
-
-
 class ServiceUnavailable(SwanError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
 
@@ -189,7 +185,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: every error, known or not, becomes an enveloped answer."""
     exc = request_error(exc) or domain_answer(exc) or exc
     if isinstance(exc, Http404):
-        exc = NotFound(str(exc) if str(exc) else _("Not found."))
+        exc = SwanError(str(exc) or _("Not found."), status_code=status.HTTP_404_NOT_FOUND)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or _("Permission denied."))
 

@@ -132,7 +132,7 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-class Supervisor:
+class ProcessSupervisor:
     """The servers as child processes: started together, stopped together."""
 
     def __init__(self, commands: list[tuple[str, list[str], dict[str, str]]]):
@@ -181,7 +181,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         return 2
     commands = [("http", tier.gunicorn_argv(), tier.http_env(environ))]
     commands += [(f"ws:{port}", tier.daphne_argv(port), dict(environ)) for port in tier.ws_ports]
-    supervisor = Supervisor(commands)
+    supervisor = ProcessSupervisor(commands)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     logger.info(

@@ -6,10 +6,10 @@ from pbx.simulator.callcentre import CallCentre, OriginateSpec
 from pbx.simulator.config import (
     QUIET,
     Behaviour,
+    CentreConfig,
     CompanyConfig,
     DeviceConfig,
     MemberConfig,
-    PbxConfig,
     QueueConfig,
 )
 from pbx.simulator.log_files import History
@@ -19,12 +19,12 @@ __all__ = [
     "QUIET",
     "Behaviour",
     "CallCentre",
+    "CentreConfig",
     "CompanyConfig",
     "DeviceConfig",
     "History",
     "MemberConfig",
     "OriginateSpec",
-    "PbxConfig",
     "QueueConfig",
     "SimulatedPbx",
 ]

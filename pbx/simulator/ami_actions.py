@@ -16,7 +16,7 @@ from pbx.simulator.callcentre import (
     OriginateSpec,
 )
 from pbx.simulator.channels import DEVICE_STATUS, EXTENSION_STATUS, format_duration
-from pbx.simulator.protocol import Message
+from pbx.simulator.protocol import AmiMessage
 
 TRUE_WORDS = {"yes", "true", "y", "t", "1", "on"}
 NO_LOGIN_NEEDED = {"login", "logoff", "challenge"}
@@ -34,7 +34,7 @@ class SessionState:
     username: str = ""
     event_classes: frozenset[str] | None = None  # None: every class
 
-    def wants(self, event: Message) -> bool:
+    def wants(self, event: AmiMessage) -> bool:
         if not self.authenticated:
             return False
         if self.event_classes is None:
@@ -45,7 +45,7 @@ class SessionState:
 
 @dataclass
 class Reply:
-    frames: list[Message] = field(default_factory=list)
+    frames: list[AmiMessage] = field(default_factory=list)
     close: bool = False
 
 
@@ -57,7 +57,7 @@ class Context:
     uptime: Callable[[], int]
 
 
-Handler = Callable[[Context, Message], Reply | list[Message] | Message]
+Handler = Callable[[Context, AmiMessage], Reply | list[AmiMessage] | AmiMessage]
 
 
 def is_true(value: str | None) -> bool:
@@ -74,50 +74,52 @@ def event_mask(value: str | None) -> frozenset[str] | None:
     return frozenset(c.strip() for c in text.split(",") if c.strip() in EVENT_CLASSES)
 
 
-def _aid(msg: Message) -> list[tuple[str, object]]:
+def _aid(msg: AmiMessage) -> list[tuple[str, object]]:
     action_id = msg.get("ActionID")
     return [] if action_id is None else [("ActionID", action_id)]
 
 
-def response(msg: Message, status: str, message: str | None = None, *extra: tuple) -> Message:
+def response(msg: AmiMessage, status: str, message: str | None = None, *extra: tuple) -> AmiMessage:
     headers: list[tuple[str, object]] = [("Response", status), *_aid(msg)]
     if message is not None:
         headers.append(("Message", message))
     headers.extend(extra)
-    return Message(headers)
+    return AmiMessage(headers)
 
 
-def success(msg: Message, message: str | None = None, *extra: tuple) -> Message:
+def success(msg: AmiMessage, message: str | None = None, *extra: tuple) -> AmiMessage:
     return response(msg, "Success", message, *extra)
 
 
-def error(msg: Message, message: str) -> Message:
+def error(msg: AmiMessage, message: str) -> AmiMessage:
     return response(msg, "Error", message)
 
 
-def listing(msg: Message, intro: str, complete: str, items: list[Message]) -> list[Message]:
+def listing(
+    msg: AmiMessage, intro: str, complete: str, items: list[AmiMessage]
+) -> list[AmiMessage]:
     """A list action: ack with `EventList: start`, the items, then `…Complete` with the count."""
-    start = Message([("Response", "Success"), *_aid(msg), ("EventList", "start")])
+    start = AmiMessage([("Response", "Success"), *_aid(msg), ("EventList", "start")])
     start.add("Message", intro)
-    end = Message([("Event", complete), *_aid(msg), ("EventList", "Complete")])
+    end = AmiMessage([("Event", complete), *_aid(msg), ("EventList", "Complete")])
     end.add("ListItems", len(items))
     return [start, *items, end]
 
 
 def item(
-    name: str, msg: Message, *blocks: list[tuple[str, object]], id_last: bool = False
-) -> Message:
+    name: str, msg: AmiMessage, *blocks: list[tuple[str, object]], id_last: bool = False
+) -> AmiMessage:
     body = [pair for block in blocks for pair in block]
     headers = (
         [("Event", name), *body, *_aid(msg)] if id_last else [("Event", name), *_aid(msg), *body]
     )
-    return Message(headers)
+    return AmiMessage(headers)
 
 
 # -- session -----------------------------------------------------------------------------
 
 
-def login(ctx: Context, msg: Message) -> Reply:
+def login(ctx: Context, msg: AmiMessage) -> Reply:
     username, secret = msg.get("Username", ""), msg.get("Secret", "")
     if (msg.get("AuthType") or "").lower() == "md5" or not ctx.check_login(username, secret):
         # Asterisk drops the connection after a failed login.
@@ -132,21 +134,21 @@ def login(ctx: Context, msg: Message) -> Reply:
     return Reply(frames)
 
 
-def logoff(ctx: Context, msg: Message) -> Reply:
+def logoff(ctx: Context, msg: AmiMessage) -> Reply:
     return Reply([response(msg, "Goodbye", "Thanks for all the fish.")], close=True)
 
 
-def events(ctx: Context, msg: Message) -> Message:
+def events(ctx: Context, msg: AmiMessage) -> AmiMessage:
     ctx.session.event_classes = event_mask(msg.get("EventMask"))
     state = "Off" if ctx.session.event_classes == frozenset() else "On"
     return success(msg, None, ("Events", state))
 
 
-def ping(ctx: Context, msg: Message) -> Message:
+def ping(ctx: Context, msg: AmiMessage) -> AmiMessage:
     return success(msg, None, ("Ping", "Pong"), ("Timestamp", f"{ctx.centre.now:.6f}"))
 
 
-def command(ctx: Context, msg: Message) -> Message:
+def command(ctx: Context, msg: AmiMessage) -> AmiMessage:
     text = (msg.get("Command") or "").strip().lower()
     reply = success(msg, "Command output follows")
     if text == "core show version":
@@ -159,7 +161,7 @@ def command(ctx: Context, msg: Message) -> Message:
 # -- queues ------------------------------------------------------------------------------
 
 
-def queue_pause(ctx: Context, msg: Message) -> Message:
+def queue_pause(ctx: Context, msg: AmiMessage) -> AmiMessage:
     interface, paused = msg.get("Interface"), msg.get("Paused")
     if not interface or paused is None:
         return error(msg, "Need 'Interface' and 'Paused' parameters.")
@@ -175,7 +177,7 @@ def queue_pause(ctx: Context, msg: Message) -> Message:
     )
 
 
-def queue_add(ctx: Context, msg: Message) -> Message:
+def queue_add(ctx: Context, msg: AmiMessage) -> AmiMessage:
     queue, interface = msg.get("Queue"), msg.get("Interface")
     if not queue:
         return error(msg, "'Queue' not specified.")
@@ -202,7 +204,7 @@ def queue_add(ctx: Context, msg: Message) -> Message:
     return success(msg, "Added interface to queue")
 
 
-def queue_remove(ctx: Context, msg: Message) -> Message:
+def queue_remove(ctx: Context, msg: AmiMessage) -> AmiMessage:
     queue, interface = msg.get("Queue"), msg.get("Interface")
     if not queue or not interface:
         return error(msg, "Need 'Queue' and 'Interface' parameters.")
@@ -221,9 +223,9 @@ def _percent(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}" if whole else "0.0"
 
 
-def queue_status(ctx: Context, msg: Message) -> list[Message]:
+def queue_status(ctx: Context, msg: AmiMessage) -> list[AmiMessage]:
     centre, wanted, member_filter = ctx.centre, msg.get("Queue"), msg.get("Member")
-    items: list[Message] = []
+    items: list[AmiMessage] = []
     for q in centre.queues.values():
         if wanted and wanted != q.name:
             continue
@@ -285,7 +287,7 @@ def queue_status(ctx: Context, msg: Message) -> list[Message]:
 # -- devices, channels, contacts -------------------------------------------------------------
 
 
-def device_state_list(ctx: Context, msg: Message) -> list[Message]:
+def device_state_list(ctx: Context, msg: AmiMessage) -> list[AmiMessage]:
     items = [
         item("DeviceStateChange", msg, [("Device", device), ("State", state)])
         for device, state in ctx.centre.device_states().items()
@@ -293,7 +295,7 @@ def device_state_list(ctx: Context, msg: Message) -> list[Message]:
     return listing(msg, "Device State Changes will follow", "DeviceStateListComplete", items)
 
 
-def extension_state_list(ctx: Context, msg: Message) -> list[Message]:
+def extension_state_list(ctx: Context, msg: AmiMessage) -> list[AmiMessage]:
     items = []
     for exten, context, hint, state in ctx.centre.hints():
         code, text = EXTENSION_STATUS.get(state, (0, "Idle"))
@@ -302,7 +304,7 @@ def extension_state_list(ctx: Context, msg: Message) -> list[Message]:
     return listing(msg, "Extension Statuses will follow", "ExtensionStateListComplete", items)
 
 
-def core_show_channels(ctx: Context, msg: Message) -> list[Message]:
+def core_show_channels(ctx: Context, msg: AmiMessage) -> list[AmiMessage]:
     now = ctx.centre.now
     items = [
         item(
@@ -321,7 +323,7 @@ def core_show_channels(ctx: Context, msg: Message) -> list[Message]:
     return listing(msg, "Channels will follow", "CoreShowChannelsComplete", items)
 
 
-def pjsip_show_contacts(ctx: Context, msg: Message) -> list[Message]:
+def pjsip_show_contacts(ctx: Context, msg: AmiMessage) -> list[AmiMessage]:
     items = []
     for device in ctx.centre.devices.values():
         tech, _, aor = device.interface.partition("/")
@@ -359,7 +361,7 @@ def pjsip_show_contacts(ctx: Context, msg: Message) -> list[Message]:
 # -- originate -----------------------------------------------------------------------------
 
 
-def originate(ctx: Context, msg: Message) -> Message:
+def originate(ctx: Context, msg: AmiMessage) -> AmiMessage:
     channel = msg.get("Channel") or ""
     if not channel:
         return error(msg, "Channel not specified")
@@ -396,7 +398,7 @@ def originate(ctx: Context, msg: Message) -> Message:
 # -- AstDB and variables ---------------------------------------------------------------------
 
 
-def _family_key(msg: Message) -> tuple[str, str] | Message:
+def _family_key(msg: AmiMessage) -> tuple[str, str] | AmiMessage:
     family, key = msg.get("Family"), msg.get("Key")
     if not family:
         return error(msg, "No family specified.")
@@ -405,17 +407,17 @@ def _family_key(msg: Message) -> tuple[str, str] | Message:
     return family, key
 
 
-def db_put(ctx: Context, msg: Message) -> Message:
+def db_put(ctx: Context, msg: AmiMessage) -> AmiMessage:
     found = _family_key(msg)
-    if isinstance(found, Message):
+    if isinstance(found, AmiMessage):
         return found
     ctx.centre.astdb[found] = msg.get("Val") or ""
     return success(msg, "Updated database successfully")
 
 
-def db_get(ctx: Context, msg: Message) -> list[Message] | Message:
+def db_get(ctx: Context, msg: AmiMessage) -> list[AmiMessage] | AmiMessage:
     found = _family_key(msg)
-    if isinstance(found, Message):
+    if isinstance(found, AmiMessage):
         return found
     if found not in ctx.centre.astdb:
         return error(msg, "Database entry not found")
@@ -428,16 +430,16 @@ def db_get(ctx: Context, msg: Message) -> list[Message] | Message:
     )
 
 
-def db_del(ctx: Context, msg: Message) -> Message:
+def db_del(ctx: Context, msg: AmiMessage) -> AmiMessage:
     found = _family_key(msg)
-    if isinstance(found, Message):
+    if isinstance(found, AmiMessage):
         return found
     if ctx.centre.astdb.pop(found, None) is None:
         return error(msg, "Database entry could not be deleted")  # Asterisk 20 and 22's words
     return success(msg, "Key deleted successfully")
 
 
-def db_del_tree(ctx: Context, msg: Message) -> Message:
+def db_del_tree(ctx: Context, msg: AmiMessage) -> AmiMessage:
     family, prefix = msg.get("Family"), msg.get("Key") or ""
     if not family:
         return error(msg, "No family specified.")
@@ -456,7 +458,7 @@ def _device_state_target(variable: str) -> str | None:
     return None
 
 
-def setvar(ctx: Context, msg: Message) -> Message:
+def setvar(ctx: Context, msg: AmiMessage) -> AmiMessage:
     variable, value = msg.get("Variable"), msg.get("Value") or ""
     if not variable:
         return error(msg, "No variable specified")
@@ -474,7 +476,7 @@ def setvar(ctx: Context, msg: Message) -> Message:
     return success(msg, "Variable Set")
 
 
-def getvar(ctx: Context, msg: Message) -> Message:
+def getvar(ctx: Context, msg: AmiMessage) -> AmiMessage:
     variable = msg.get("Variable")
     if not variable:
         return error(msg, "No variable specified")
@@ -510,7 +512,7 @@ ACTIONS: dict[str, Handler] = {
 }
 
 
-def handle(ctx: Context, msg: Message) -> Reply:
+def handle(ctx: Context, msg: AmiMessage) -> Reply:
     """Answers one action frame; actions other than Login/Logoff need a logged-in session."""
     action = (msg.get("Action") or "").strip()
     if not action:
@@ -525,4 +527,4 @@ def handle(ctx: Context, msg: Message) -> Reply:
     result = handler(ctx, msg)
     if isinstance(result, Reply):
         return result
-    return Reply([result] if isinstance(result, Message) else result)
+    return Reply([result] if isinstance(result, AmiMessage) else result)

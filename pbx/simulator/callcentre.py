@@ -9,11 +9,17 @@ import uuid
 from dataclasses import dataclass
 
 from pbx.simulator import events as ev
-from pbx.simulator.channels import STATE_RING, STATE_RINGING, STATE_UP, Channel, ChannelFactory
+from pbx.simulator.channels import (
+    STATE_RING,
+    STATE_RINGING,
+    STATE_UP,
+    ChannelFactory,
+    SimulatedChannel,
+)
 from pbx.simulator.clock import Scheduler, Timer
-from pbx.simulator.config import Behaviour, PbxConfig
-from pbx.simulator.log_files import CdrRecord, History, caller_id
-from pbx.simulator.protocol import Message
+from pbx.simulator.config import Behaviour, CentreConfig
+from pbx.simulator.log_files import CdrRow, History, caller_id
+from pbx.simulator.protocol import AmiMessage
 from pbx.simulator.state import Device, Member, QueueCall, QueueState
 
 
@@ -64,11 +70,11 @@ class OriginateSpec:
 class Spy:
     """A channel running ChanSpy(<prefix>,<options>) and the channel it spies on now."""
 
-    channel: Channel
+    channel: SimulatedChannel
     spec: OriginateSpec
     prefix: str
     options: str
-    target: Channel | None = None
+    target: SimulatedChannel | None = None
 
 
 SPY_SCAN_SECONDS = 0.1  # app_chanspy waits 100 ms for a digit before each scan of the channels
@@ -104,7 +110,7 @@ class CallCentre:
 
     def __init__(
         self,
-        config: PbxConfig,
+        config: CentreConfig,
         *,
         behaviour: Behaviour | None = None,
         seed: int | None = None,
@@ -124,12 +130,12 @@ class CallCentre:
         self.devices: dict[str, Device] = {}
         self.custom_states: dict[str, str] = {}
         self.queues: dict[str, QueueState] = {}
-        self.channels: dict[str, Channel] = {}
+        self.channels: dict[str, SimulatedChannel] = {}
         self.astdb: dict[tuple[str, str], str] = {}
         self.globals: dict[str, str] = {}
         self.spies: dict[str, Spy] = {}  # spying channel name → its ChanSpy
         self._factory = ChannelFactory()
-        self._outbox: list[Message] = []
+        self._outbox: list[AmiMessage] = []
         self._sequence = itertools.count()
         self._dispatch_timer: Timer | None = None
         self._pause_timers: dict[str, Timer] = {}
@@ -206,11 +212,11 @@ class CallCentre:
         """Advances simulated time, running everything that falls due on the way."""
         self.clock.advance(seconds)
 
-    def drain_events(self) -> list[Message]:
+    def drain_events(self) -> list[AmiMessage]:
         out, self._outbox = self._outbox, []
         return out
 
-    def _emit(self, message: Message) -> None:
+    def _emit(self, message: AmiMessage) -> None:
         if self.timestamp_events:
             message = ev.with_timestamp(message, self.now)
         self._outbox.append(message)
@@ -292,7 +298,7 @@ class CallCentre:
         uniqueid: str = "",
         state: int = 0,
         **fields: object,
-    ) -> Channel:
+    ) -> SimulatedChannel:
         ch = self._factory.new(device, self.now, linkedid=linkedid, uniqueid=uniqueid)
         ch.language = self.behaviour.language
         for key, value in fields.items():
@@ -305,14 +311,14 @@ class CallCentre:
         self._refresh(device)
         return ch
 
-    def _set_state(self, ch: Channel, state: int) -> None:
+    def _set_state(self, ch: SimulatedChannel, state: int) -> None:
         ch.state = state
         if state == STATE_UP and ch.answered is None:
             ch.answered = self.now
         self._emit(ev.new_state(ch))
         self._refresh(ch.device)
 
-    def _close(self, ch: Channel, cause: int = 16) -> None:
+    def _close(self, ch: SimulatedChannel, cause: int = 16) -> None:
         self.channels.pop(ch.name, None)
         device = self.devices.get(ch.device)
         if device and ch in device.channels:
@@ -342,7 +348,7 @@ class CallCentre:
             if members:
                 self._update_avail(q)
 
-    def _bridge(self, first: Channel, second: Channel) -> str:
+    def _bridge(self, first: SimulatedChannel, second: SimulatedChannel) -> str:
         bridge_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self._emit(ev.bridge_create(bridge_id))
         for count, ch in enumerate((first, second), start=1):
@@ -350,7 +356,7 @@ class CallCentre:
             self._emit(ev.bridge_enter(bridge_id, count, ch))
         return bridge_id
 
-    def _unbridge(self, first: Channel, second: Channel) -> None:
+    def _unbridge(self, first: SimulatedChannel, second: SimulatedChannel) -> None:
         bridge_id = first.bridge_id
         for count, ch in ((1, first), (0, second)):
             self._emit(ev.bridge_leave(bridge_id, count, ch))
@@ -358,7 +364,7 @@ class CallCentre:
         self._emit(ev.bridge_destroy(bridge_id))
 
     def _cdr(self, company: str, **fields: object) -> None:
-        record = CdrRecord(
+        record = CdrRow(
             sequence=next(self._sequence),
             time_zone=self.cdr_time_zone,
             **fields,
@@ -795,7 +801,9 @@ class CallCentre:
             return [("Application", spec.application), ("Data", spec.data)]
         return [("Context", spec.context), ("Exten", spec.exten)]
 
-    def _originate_failed(self, spec: OriginateSpec, source: Channel | None, reason: int) -> None:
+    def _originate_failed(
+        self, spec: OriginateSpec, source: SimulatedChannel | None, reason: int
+    ) -> None:
         name, num = parse_caller_id(spec.caller_id)
         if source is not None:
             self._close(source, 19)
@@ -814,7 +822,7 @@ class CallCentre:
             )
         )
 
-    def _originate_answered(self, spec: OriginateSpec, source: Channel) -> None:
+    def _originate_answered(self, spec: OriginateSpec, source: SimulatedChannel) -> None:
         self._set_state(source, STATE_UP)
         if spec.exten and not spec.application:
             source.exten = spec.exten
@@ -830,7 +838,7 @@ class CallCentre:
             return
         self._dial(spec, source)
 
-    def _emit_originated(self, spec: OriginateSpec, source: Channel) -> None:
+    def _emit_originated(self, spec: OriginateSpec, source: SimulatedChannel) -> None:
         # main/manager.c: the channel's name once there is one, the dial string otherwise
         self._emit(
             ev.originate_response(
@@ -845,19 +853,19 @@ class CallCentre:
             )
         )
 
-    def _application_done(self, spec: OriginateSpec, source: Channel) -> None:
+    def _application_done(self, spec: OriginateSpec, source: SimulatedChannel) -> None:
         self._close(source)
         self._outbound_cdr(spec, source, None, spec.application, spec.data, source.answered)
 
     # -- ChanSpy (apps/app_chanspy.c) ---------------------------------------------------------
 
-    def _chanspy(self, spec: OriginateSpec, source: Channel) -> None:
+    def _chanspy(self, spec: OriginateSpec, source: SimulatedChannel) -> None:
         prefix, options = chanspy_arguments(spec.data)
         spy = Spy(source, spec, prefix, options)
         self.spies[source.name] = spy
         self.clock.after(SPY_SCAN_SECONDS, self._spy_scan, spy)
 
-    def _spy_candidates(self, spy: Spy) -> list[Channel]:
+    def _spy_candidates(self, spy: Spy) -> list[SimulatedChannel]:
         spying = {s.channel.name for s in self.spies.values()}
         return [
             ch
@@ -897,7 +905,7 @@ class CallCentre:
             spy.spec, spy.channel, None, spy.spec.application, spy.spec.data, spy.channel.answered
         )
 
-    def _dial(self, spec: OriginateSpec, source: Channel) -> None:
+    def _dial(self, spec: OriginateSpec, source: SimulatedChannel) -> None:
         b = self.behaviour
         company = self.devices[source.device].company
         target = next(
@@ -934,7 +942,9 @@ class CallCentre:
         else:
             self.clock.after(b.ring_timeout * 2, self._dial_unanswered, spec, source, dest)
 
-    def _dial_answered(self, spec: OriginateSpec, source: Channel, dest: Channel) -> None:
+    def _dial_answered(
+        self, spec: OriginateSpec, source: SimulatedChannel, dest: SimulatedChannel
+    ) -> None:
         if source.name not in self.channels:
             return
         self._set_state(dest, STATE_UP)
@@ -943,13 +953,17 @@ class CallCentre:
         talk = self.rng.uniform(*self.behaviour.originate_talk_seconds)
         self.clock.after(talk, self._dial_hangup, spec, source, dest)
 
-    def _dial_hangup(self, spec: OriginateSpec, source: Channel, dest: Channel) -> None:
+    def _dial_hangup(
+        self, spec: OriginateSpec, source: SimulatedChannel, dest: SimulatedChannel
+    ) -> None:
         self._unbridge(source, dest)
         self._close(source)
         self._close(dest)
         self._outbound_cdr(spec, source, dest, "Dial", source.app_data, dest.answered)
 
-    def _dial_unanswered(self, spec: OriginateSpec, source: Channel, dest: Channel) -> None:
+    def _dial_unanswered(
+        self, spec: OriginateSpec, source: SimulatedChannel, dest: SimulatedChannel
+    ) -> None:
         self._emit(ev.dial_end(source, dest, "NOANSWER"))
         self._close(dest, 19)
         self._close(source)
@@ -958,8 +972,8 @@ class CallCentre:
     def _outbound_cdr(
         self,
         spec: OriginateSpec,
-        source: Channel,
-        dest: Channel | None,
+        source: SimulatedChannel,
+        dest: SimulatedChannel | None,
         app: str,
         data: str,
         answer: float | None,

@@ -38,7 +38,7 @@ UNKNOWN = "<unknown>"
 
 
 @dataclass
-class Channel:
+class SimulatedChannel:
     name: str
     uniqueid: str
     linkedid: str
@@ -70,10 +70,12 @@ class ChannelFactory:
     def __init__(self) -> None:
         self._counter = itertools.count()
 
-    def new(self, device: str, now: float, *, linkedid: str = "", uniqueid: str = "") -> Channel:
+    def new(
+        self, device: str, now: float, *, linkedid: str = "", uniqueid: str = ""
+    ) -> SimulatedChannel:
         n = next(self._counter)
         uid = uniqueid or f"{int(now)}.{n}"
-        return Channel(
+        return SimulatedChannel(
             name=f"{device}-{n:08x}",
             uniqueid=uid,
             linkedid=linkedid or uid,

@@ -48,7 +48,7 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
-class PbxConfig:
+class CentreConfig:
     companies: tuple[CompanyConfig, ...] = ()
     devices: tuple[DeviceConfig, ...] = ()
     queues: tuple[QueueConfig, ...] = ()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pbx.simulator.channels import DEVICE_STATUS, EXTENSION_STATUS, UNKNOWN, Channel
-from pbx.simulator.protocol import Message
+from pbx.simulator.channels import DEVICE_STATUS, EXTENSION_STATUS, UNKNOWN, SimulatedChannel
+from pbx.simulator.protocol import AmiMessage
 from pbx.simulator.state import Member, QueueCall, QueueState
 
 Pairs = list[tuple[str, object]]
@@ -17,24 +17,24 @@ SYSTEM = "system,all"
 CAUSES = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "User alerting, no answer"}
 
 
-def event(name: str, privilege: str | None, *blocks: Iterable[tuple[str, object]]) -> Message:
+def event(name: str, privilege: str | None, *blocks: Iterable[tuple[str, object]]) -> AmiMessage:
     headers: Pairs = [("Event", name)]
     if privilege:
         headers.append(("Privilege", privilege))
     for block in blocks:
         headers.extend(block)
-    return Message(headers)
+    return AmiMessage(headers)
 
 
-def with_timestamp(message: Message, now: float) -> Message:
+def with_timestamp(message: AmiMessage, now: float) -> AmiMessage:
     """The event as manager.conf `timestampevents = yes` sends it: `Timestamp` after `Privilege`."""
     headers = list(message)
     at = 2 if len(headers) > 1 and headers[1][0] == "Privilege" else 1
     headers.insert(at, ("Timestamp", f"{now:.6f}"))
-    return Message(headers)
+    return AmiMessage(headers)
 
 
-def channel_block(ch: Channel, prefix: str = "") -> Pairs:
+def channel_block(ch: SimulatedChannel, prefix: str = "") -> Pairs:
     """The channel snapshot every channel event carries; `Dest` prefixes the other party."""
     return [
         (f"{prefix}Channel", ch.name),
@@ -88,7 +88,7 @@ def member_block(member: Member, device_state: str) -> Pairs:
     ]
 
 
-def fully_booted(uptime: int) -> Message:
+def fully_booted(uptime: int) -> AmiMessage:
     return event(
         "FullyBooted",
         SYSTEM,
@@ -96,11 +96,11 @@ def fully_booted(uptime: int) -> Message:
     )
 
 
-def device_state_change(device: str, state: str) -> Message:
+def device_state_change(device: str, state: str) -> AmiMessage:
     return event("DeviceStateChange", CALL, [("Device", device), ("State", state)])
 
 
-def extension_status(exten: str, context: str, hint: str, state: str) -> Message:
+def extension_status(exten: str, context: str, hint: str, state: str) -> AmiMessage:
     code, text = EXTENSION_STATUS.get(state, (0, "Idle"))
     return event(
         "ExtensionStatus",
@@ -110,19 +110,19 @@ def extension_status(exten: str, context: str, hint: str, state: str) -> Message
     )
 
 
-def new_channel(ch: Channel) -> Message:
+def new_channel(ch: SimulatedChannel) -> AmiMessage:
     return event("Newchannel", CALL, channel_block(ch))
 
 
-def new_state(ch: Channel) -> Message:
+def new_state(ch: SimulatedChannel) -> AmiMessage:
     return event("Newstate", CALL, channel_block(ch))
 
 
-def new_connected_line(ch: Channel) -> Message:
+def new_connected_line(ch: SimulatedChannel) -> AmiMessage:
     return event("NewConnectedLine", CALL, channel_block(ch))
 
 
-def hangup(ch: Channel, cause: int = 16) -> Message:
+def hangup(ch: SimulatedChannel, cause: int = 16) -> AmiMessage:
     return event(
         "Hangup",
         CALL,
@@ -131,7 +131,7 @@ def hangup(ch: Channel, cause: int = 16) -> Message:
     )
 
 
-def dial_begin(caller: Channel, dest: Channel, dial_string: str) -> Message:
+def dial_begin(caller: SimulatedChannel, dest: SimulatedChannel, dial_string: str) -> AmiMessage:
     return event(
         "DialBegin",
         CALL,
@@ -141,7 +141,7 @@ def dial_begin(caller: Channel, dest: Channel, dial_string: str) -> Message:
     )
 
 
-def dial_end(caller: Channel, dest: Channel, status: str) -> Message:
+def dial_end(caller: SimulatedChannel, dest: SimulatedChannel, status: str) -> AmiMessage:
     return event(
         "DialEnd",
         CALL,
@@ -151,23 +151,23 @@ def dial_end(caller: Channel, dest: Channel, status: str) -> Message:
     )
 
 
-def bridge_create(bridge_id: str) -> Message:
+def bridge_create(bridge_id: str) -> AmiMessage:
     return event("BridgeCreate", CALL, bridge_block(bridge_id, 0))
 
 
-def bridge_enter(bridge_id: str, count: int, ch: Channel) -> Message:
+def bridge_enter(bridge_id: str, count: int, ch: SimulatedChannel) -> AmiMessage:
     return event("BridgeEnter", CALL, bridge_block(bridge_id, count), channel_block(ch))
 
 
-def bridge_leave(bridge_id: str, count: int, ch: Channel) -> Message:
+def bridge_leave(bridge_id: str, count: int, ch: SimulatedChannel) -> AmiMessage:
     return event("BridgeLeave", CALL, bridge_block(bridge_id, count), channel_block(ch))
 
 
-def bridge_destroy(bridge_id: str) -> Message:
+def bridge_destroy(bridge_id: str) -> AmiMessage:
     return event("BridgeDestroy", CALL, bridge_block(bridge_id, 0))
 
 
-def queue_caller_join(call: QueueCall, queue: QueueState) -> Message:
+def queue_caller_join(call: QueueCall, queue: QueueState) -> AmiMessage:
     return event(
         "QueueCallerJoin",
         AGENT,
@@ -176,7 +176,7 @@ def queue_caller_join(call: QueueCall, queue: QueueState) -> Message:
     )
 
 
-def queue_caller_leave(call: QueueCall, position: int, count: int) -> Message:
+def queue_caller_leave(call: QueueCall, position: int, count: int) -> AmiMessage:
     return event(
         "QueueCallerLeave",
         AGENT,
@@ -185,7 +185,7 @@ def queue_caller_leave(call: QueueCall, position: int, count: int) -> Message:
     )
 
 
-def queue_caller_abandon(call: QueueCall, position: int, hold: int) -> Message:
+def queue_caller_abandon(call: QueueCall, position: int, hold: int) -> AmiMessage:
     return event(
         "QueueCallerAbandon",
         AGENT,
@@ -199,7 +199,7 @@ def queue_caller_abandon(call: QueueCall, position: int, hold: int) -> Message:
     )
 
 
-def _agent_event(name: str, call: QueueCall, member: Member, extra: Pairs) -> Message:
+def _agent_event(name: str, call: QueueCall, member: Member, extra: Pairs) -> AmiMessage:
     assert call.agent_channel is not None
     return event(
         name,
@@ -211,19 +211,21 @@ def _agent_event(name: str, call: QueueCall, member: Member, extra: Pairs) -> Me
     )
 
 
-def agent_called(call: QueueCall, member: Member) -> Message:
+def agent_called(call: QueueCall, member: Member) -> AmiMessage:
     return _agent_event("AgentCalled", call, member, [])
 
 
-def agent_ring_no_answer(call: QueueCall, member: Member, ring_ms: int) -> Message:
+def agent_ring_no_answer(call: QueueCall, member: Member, ring_ms: int) -> AmiMessage:
     return _agent_event("AgentRingNoAnswer", call, member, [("RingTime", ring_ms)])
 
 
-def agent_connect(call: QueueCall, member: Member, ring: int, hold: int) -> Message:
+def agent_connect(call: QueueCall, member: Member, ring: int, hold: int) -> AmiMessage:
     return _agent_event("AgentConnect", call, member, [("RingTime", ring), ("HoldTime", hold)])
 
 
-def agent_complete(call: QueueCall, member: Member, hold: int, talk: int, reason: str) -> Message:
+def agent_complete(
+    call: QueueCall, member: Member, hold: int, talk: int, reason: str
+) -> AmiMessage:
     return _agent_event(
         "AgentComplete",
         call,
@@ -232,11 +234,11 @@ def agent_complete(call: QueueCall, member: Member, hold: int, talk: int, reason
     )
 
 
-def queue_member(name: str, member: Member, device_state: str) -> Message:
+def queue_member(name: str, member: Member, device_state: str) -> AmiMessage:
     return event(name, AGENT, member_block(member, device_state))
 
 
-def chan_spy(name: str, spyer: Channel, spyee: Channel) -> Message:
+def chan_spy(name: str, spyer: SimulatedChannel, spyee: SimulatedChannel) -> AmiMessage:
     """ChanSpyStart / ChanSpyStop: the spying channel, then the one spied on."""
     return event(name, CALL, channel_block(spyer, "Spyer"), channel_block(spyee, "Spyee"))
 
@@ -250,7 +252,7 @@ def originate_response(
     uniqueid: str,
     caller_num: str,
     caller_name: str,
-) -> Message:
+) -> AmiMessage:
     headers: Pairs = [("ActionID", action_id)] if action_id is not None else []
     headers += [("Response", "Success" if success else "Failure"), ("Channel", channel)]
     return event(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from pbx.simulator.config import CompanyConfig, DeviceConfig, MemberConfig, PbxConfig, QueueConfig
+from pbx.simulator.config import (
+    CentreConfig,
+    CompanyConfig,
+    DeviceConfig,
+    MemberConfig,
+    QueueConfig,
+)
 
 
-def config_from_directory() -> PbxConfig:
+def config_from_directory() -> CentreConfig:
     """Each terminal and each supervisor's phone is a device; a queue member answers on their
     first terminal (registered first)."""
     from pbx.models import Company, Queue
@@ -55,4 +61,4 @@ def config_from_directory() -> PbxConfig:
                 service_level=queue.service_level_seconds,
             )
         )
-    return PbxConfig(companies=companies, devices=tuple(devices.values()), queues=tuple(queues))
+    return CentreConfig(companies=companies, devices=tuple(devices.values()), queues=tuple(queues))

@@ -21,7 +21,7 @@ def queue_log_line(
 
 
 @dataclass(frozen=True)
-class CdrRecord:
+class CdrRow:
     """One cdr_csv row; `answer` is None when the call was never answered."""
 
     src: str
@@ -65,7 +65,7 @@ def caller_id(name: str, number: str) -> str:
     return name or number
 
 
-def cdr_line(record: CdrRecord) -> str:
+def cdr_line(record: CdrRow) -> str:
     """The 21 columns of cdr_csv with `loguniqueid`, `loguserfield` and `newcdrcolumns`."""
     zone = ZoneInfo(record.time_zone)
 
@@ -136,7 +136,7 @@ class History:
     ) -> None:
         self._queue_log.append(queue_log_line(when, callid, queue, agent, event, *data))
 
-    def cdr(self, record: CdrRecord) -> None:
+    def cdr(self, record: CdrRow) -> None:
         self._cdr.append(cdr_line(record))
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 BANNER = "Asterisk Call Manager/9.0.0"
 
 
-class Message:
+class AmiMessage:
     """One AMI frame: headers in order, repeated keys kept, lookups ignore key case."""
 
     __slots__ = ("headers",)
@@ -43,7 +43,7 @@ class Message:
     def event(self) -> str | None:
         return self.get("Event")
 
-    def add(self, key: str, value: object) -> Message:
+    def add(self, key: str, value: object) -> AmiMessage:
         self.headers.append((key, str(value)))
         return self
 
@@ -59,9 +59,9 @@ class FrameDecoder:
         self._buffer = b""
         self._headers: list[tuple[str, str]] = []
 
-    def feed(self, data: bytes) -> list[Message]:
+    def feed(self, data: bytes) -> list[AmiMessage]:
         self._buffer += data
-        frames: list[Message] = []
+        frames: list[AmiMessage] = []
         while True:
             end = self._buffer.find(b"\n")
             if end < 0:
@@ -70,7 +70,7 @@ class FrameDecoder:
             line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
             if not line:
                 # Asterisk processes even an empty frame (answering "Missing action in request").
-                frames.append(Message(self._headers))
+                frames.append(AmiMessage(self._headers))
                 self._headers = []
                 continue
             key, sep, value = line.partition(":")

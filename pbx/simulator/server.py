@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from pbx.simulator import ami_actions
 from pbx.simulator.callcentre import CallCentre
-from pbx.simulator.config import QUIET, PbxConfig
-from pbx.simulator.protocol import BANNER, FrameDecoder, Message
+from pbx.simulator.config import QUIET, CentreConfig
+from pbx.simulator.protocol import BANNER, AmiMessage, FrameDecoder
 
 logger = logging.getLogger("swan.simulator")
 
@@ -29,7 +29,7 @@ class _Connection:
         self.closed = False
         self._send_lock = threading.Lock()
 
-    def send(self, frames: list[Message]) -> None:
+    def send(self, frames: list[AmiMessage]) -> None:
         if not frames or self.closed:
             return
         data = b"".join(frame.encode() for frame in frames)
@@ -66,7 +66,7 @@ class SimulatedPbx:
         speed: float = 1.0,
         tick: float = 0.05,
     ):
-        self.centre = centre or CallCentre(PbxConfig(), behaviour=QUIET)
+        self.centre = centre or CallCentre(CentreConfig(), behaviour=QUIET)
         self.host = host
         self._requested_port = port
         self._port = port
@@ -197,7 +197,7 @@ class SimulatedPbx:
     def _uptime(self) -> int:
         return int(time.monotonic() - self._started_at)
 
-    def _handle(self, conn: _Connection, frame: Message) -> None:
+    def _handle(self, conn: _Connection, frame: AmiMessage) -> None:
         context = ami_actions.Context(self.centre, conn.state, self._check_login, self._uptime)
         with self.lock:
             reply = ami_actions.handle(context, frame)
@@ -207,7 +207,7 @@ class SimulatedPbx:
         if reply.close:
             conn.close()
 
-    def _log(self, conn: _Connection, frame: Message, answer: Message | None) -> None:
+    def _log(self, conn: _Connection, frame: AmiMessage, answer: AmiMessage | None) -> None:
         action = frame.get("Action") or ""
         result = answer.get("Response") if answer is not None else ""
         if action.lower() == "login":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pbx.simulator.channels import STATE_DOWN, STATE_RINGING, Channel
+from pbx.simulator.channels import STATE_DOWN, STATE_RINGING, SimulatedChannel
 from pbx.simulator.clock import Timer
 
 
@@ -15,7 +15,7 @@ class Device:
     name: str = ""
     company: str = ""
     reachable: bool = True
-    channels: list[Channel] = field(default_factory=list)
+    channels: list[SimulatedChannel] = field(default_factory=list)
     state: str = "NOT_INUSE"
 
     def derived_state(self) -> str:
@@ -53,14 +53,14 @@ class QueueCall:
     """A caller in a queue, from joining until connected, abandoned or hung up."""
 
     queue: str
-    channel: Channel
+    channel: SimulatedChannel
     entered: float
     orig_position: int
     caller_num: str
     patience: Timer | None = None
     retry: Timer | None = None
     ring: Timer | None = None
-    agent_channel: Channel | None = None
+    agent_channel: SimulatedChannel | None = None
     member: Member | None = None
     ring_started: float = 0.0
     connected_at: float = 0.0

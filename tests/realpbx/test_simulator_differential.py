@@ -38,11 +38,11 @@ from django.test import override_settings
 from pbx.simulator import (
     Behaviour,
     CallCentre,
+    CentreConfig,
     CompanyConfig,
     DeviceConfig,
     History,
     MemberConfig,
-    PbxConfig,
     QueueConfig,
     SimulatedPbx,
 )
@@ -430,9 +430,9 @@ class RealSide(Side):
         )
 
 
-def simulator_config() -> PbxConfig:
+def simulator_config() -> CentreConfig:
     """The `pjsip` layout as the simulator's configuration."""
-    return PbxConfig(
+    return CentreConfig(
         companies=(CompanyConfig("acme", "ACME", "Europe/Madrid", DIAL_CONTEXT),),
         devices=tuple(
             DeviceConfig(f"PJSIP/{ext}", ext, f"Agent {ext}", "acme", reachable=ext in AGENTS)

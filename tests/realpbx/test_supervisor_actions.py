@@ -223,15 +223,15 @@ def _simulated_barge(extension: str) -> list[dict]:
     from pbx.simulator import (
         QUIET,
         CallCentre,
+        CentreConfig,
         CompanyConfig,
         DeviceConfig,
         MemberConfig,
-        PbxConfig,
         QueueConfig,
     )
     from pbx.simulator.callcentre import OriginateSpec
 
-    config = PbxConfig(
+    config = CentreConfig(
         companies=(CompanyConfig("acme"),),
         devices=tuple(
             DeviceConfig(f"PJSIP/{ext}", ext, f"Agent {ext}", "acme") for ext in ("201", "206")

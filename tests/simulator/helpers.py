@@ -12,11 +12,11 @@ from pbx.simulator import (
     QUIET,
     Behaviour,
     CallCentre,
+    CentreConfig,
     CompanyConfig,
     DeviceConfig,
     History,
     MemberConfig,
-    PbxConfig,
     QueueConfig,
     SimulatedPbx,
 )
@@ -192,13 +192,13 @@ class AmiClient:
         self.sock.close()
 
 
-def small_config() -> PbxConfig:
+def small_config() -> CentreConfig:
     """One company, three phones; `ventas` has 200 and 201, `soporte` has 201 and 202."""
     devices = tuple(
         DeviceConfig(f"PJSIP/{ext}", str(ext), name, "acme")
         for ext, name in ((200, "Ana García"), (201, "Luis Pérez"), (202, "Marta Ruiz"))
     )
-    return PbxConfig(
+    return CentreConfig(
         companies=(CompanyConfig("acme", "ACME", "Europe/Madrid", "from-internal"),),
         devices=devices,
         queues=(

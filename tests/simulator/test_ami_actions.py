@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx.simulator import QUIET, CallCentre, MemberConfig, PbxConfig, QueueConfig
+from pbx.simulator import QUIET, CallCentre, CentreConfig, MemberConfig, QueueConfig
 from tests.simulator.helpers import START, AmiClient, make_pbx, small_config
 
 
@@ -260,7 +260,7 @@ def test_queue_remove_of_a_static_member_is_refused_as_asterisk_does(tmp_path):
         "fijos", "acme", (MemberConfig("PJSIP/200", "Ana García", membership="static"),)
     )
     centre = CallCentre(
-        PbxConfig(companies=config.companies, devices=config.devices, queues=(static,)),
+        CentreConfig(companies=config.companies, devices=config.devices, queues=(static,)),
         behaviour=QUIET,
         seed=1,
         start_time=START,

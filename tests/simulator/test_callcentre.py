@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from pbx.simulator import QUIET, Behaviour, CallCentre, MemberConfig, PbxConfig, QueueConfig
+from pbx.simulator import QUIET, Behaviour, CallCentre, CentreConfig, MemberConfig, QueueConfig
 from pbx.simulator.callcentre import MemberNotDynamic
 from tests.simulator.helpers import START, make_centre, small_config
 
@@ -110,7 +110,7 @@ def test_a_static_member_cannot_be_removed_as_asterisk_refuses_it():
         "fijos", "acme", (MemberConfig("PJSIP/200", "Ana García", membership="static"),)
     )
     centre = CallCentre(
-        PbxConfig(companies=config.companies, devices=config.devices, queues=(static,)),
+        CentreConfig(companies=config.companies, devices=config.devices, queues=(static,)),
         behaviour=QUIET,
         seed=1,
         start_time=START,

@@ -135,10 +135,10 @@ def test_timestamp_events_put_the_timestamp_after_privilege():
 
 def test_contacts_list_qualify_2xx_only():
     from pbx.simulator.ami_actions import Context, SessionState, pjsip_show_contacts
-    from pbx.simulator.protocol import Message
+    from pbx.simulator.protocol import AmiMessage
 
     ctx = Context(make_centre(), SessionState(), lambda _u, _s: True, lambda: 0)
-    frames = pjsip_show_contacts(ctx, Message([("Action", "PJSIPShowContacts")]))
+    frames = pjsip_show_contacts(ctx, AmiMessage([("Action", "PJSIPShowContacts")]))
     contacts = [f for f in frames if f.event == "ContactList"]
     assert contacts
     assert all(f.get("Qualify2xxOnly") == "false" for f in contacts)
