@@ -1,25 +1,20 @@
-"""Turn the events of the AMI list actions into the gateway's snapshot types."""
+"""Turn the events of the AMI list actions into the gateway's snapshot types (Asterisk's
+spellings read as pbx/gateway/events.py reads them)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from pbx.gateway.base import Channel, QueueCaller, QueueMemberState, RegistrationContact
+from pbx.gateway.events import ami_flag, ami_int, member_interface, member_name, paused_reason
 from pbx.gateway.frames import Frame
-
-
-def _int(value: str | None) -> int:
-    try:
-        return int((value or "").strip())
-    except ValueError:
-        return 0
 
 
 def _seconds(value: str | None) -> int:
     """CoreShowChannel `Duration` is HH:MM:SS; older versions sent plain seconds."""
     total = 0
     for part in (value or "").strip().split(":"):
-        total = total * 60 + _int(part)
+        total = total * 60 + ami_int(part)
     return total
 
 
@@ -36,16 +31,14 @@ def queue_members(frames: Iterable[Frame]) -> list[QueueMemberState]:
     return [
         QueueMemberState(
             queue=f.get("Queue", ""),
-            # QueueMember rows say `Location`; keep `Interface` for PBXs that send that instead.
-            interface=f.get("Location") or f.get("Interface", ""),
-            member_name=f.get("Name") or f.get("MemberName", ""),
+            interface=member_interface(f),
+            member_name=member_name(f),
             state_interface=f.get("StateInterface", ""),
-            status=_int(f.get("Status")),
-            paused=f.get("Paused", "0").strip() == "1",
-            # Asterisk 16 says `Reason` where 18 and 20 say `PausedReason`.
-            paused_reason=f.get("PausedReason") or f.get("Reason", ""),
-            in_call=f.get("InCall", "0").strip() == "1",
-            calls_taken=_int(f.get("CallsTaken")),
+            status=ami_int(f.get("Status")),
+            paused=ami_flag(f.get("Paused")),
+            paused_reason=paused_reason(f),
+            in_call=ami_flag(f.get("InCall")),
+            calls_taken=ami_int(f.get("CallsTaken")),
         )
         for f in _events(frames, "QueueMember")
     ]
@@ -55,11 +48,11 @@ def queue_callers(frames: Iterable[Frame]) -> list[QueueCaller]:
     return [
         QueueCaller(
             queue=f.get("Queue", ""),
-            position=_int(f.get("Position")),
+            position=ami_int(f.get("Position")),
             channel=f.get("Channel", ""),
             unique_id=f.get("Uniqueid", ""),
             caller_id_num=f.get("CallerIDNum", ""),
-            wait_seconds=_int(f.get("Wait")),
+            wait_seconds=ami_int(f.get("Wait")),
         )
         for f in _events(frames, "QueueEntry")
     ]
