@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agenda import services
+from agenda.models import Agenda
 from pbx.api.openapi import (
     BODY_NOTE,
     BodyOnDeleteSchema,
@@ -17,11 +18,15 @@ from pbx.api.openapi import (
 )
 from pbx.api.params import get_list, get_str
 from pbx.api.views import SwanView
+from pbx.values import max_length
+
+_NAME_MAX_LENGTH = max_length(Agenda, "name")
 
 
 class PhoneEntrySerializer(serializers.Serializer):
     name = serializers.CharField(
-        max_length=200, help_text="The contact's name (no control characters)."
+        max_length=services.NAME_MAX_LENGTH,
+        help_text="The contact's name (no control characters).",
     )
     number = serializers.CharField(
         help_text="The phone number. Spaces, dots, dashes, slashes and brackets are dropped and a "
@@ -31,7 +36,8 @@ class PhoneEntrySerializer(serializers.Serializer):
 
 class UpdateAgendaSerializer(serializers.Serializer):
     name = serializers.CharField(
-        max_length=120, help_text="The agenda's name; the agenda is created if it does not exist."
+        max_length=_NAME_MAX_LENGTH,
+        help_text="The agenda's name; the agenda is created if it does not exist.",
     )
     phones = serializers.ListField(
         child=PhoneEntrySerializer(),
@@ -48,7 +54,7 @@ class UpdateAgendaSerializer(serializers.Serializer):
 
 
 class DeleteAgendaPhonesSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, help_text="The agenda's name.")
+    name = serializers.CharField(max_length=_NAME_MAX_LENGTH, help_text="The agenda's name.")
     phones = serializers.ListField(
         child=serializers.CharField(),
         required=False,
@@ -99,7 +105,7 @@ class AgendaUpdateView(SwanView):
 
     def post(self, request: Request) -> Response:
         params = self.params(request)
-        name = get_str(params, "name", required=True, max_length=120)
+        name = get_str(params, "name", required=True, max_length=_NAME_MAX_LENGTH)
         phones = services.clean_phone_entries(get_list(params, "phones", required=True))
         services.agenda_upsert(
             client=request.user, name=name, phones=phones, company=get_str(params, "company")
@@ -131,7 +137,7 @@ class AgendaPhonesDeleteView(SwanView):
 
     def delete(self, request: Request) -> Response:
         params = self.params(request)
-        name = get_str(params, "name", required=True, max_length=120)
+        name = get_str(params, "name", required=True, max_length=_NAME_MAX_LENGTH)
         entries = get_list(params, "phones")
         numbers = services.clean_phone_numbers(entries) if entries is not None else None
         services.agenda_phones_delete(client=request.user, name=name, numbers=numbers)

@@ -52,6 +52,7 @@ CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")  # ASCII digits: \d would take ٣
 # Positions past any file; keeps int() clear of Python's 4300-digit limit on hostile headers.
 _FAR = 10**18
+_HOURS_DEFAULT, _HOURS_MAX = 24, 720  # last-calls' `hours`
 _CALL_ID = re.compile(r"^[\w.\-:@]{1,64}$")
 
 _QUEUES_SCHEMA = {
@@ -360,8 +361,8 @@ class UserResumeView(SwanView):
                 "hours",
                 int,
                 OpenApiParameter.QUERY,
-                default=24,
-                description="How many hours back: a whole number from 1 to 720. "
+                default=_HOURS_DEFAULT,
+                description=f"How many hours back: a whole number from 1 to {_HOURS_MAX}. "
                 "Anything else answers 400.",
                 examples=[OpenApiExample("A day", value=24)],
             ),
@@ -399,7 +400,9 @@ class LastCallsListView(SwanView):
                 client=request.user,
                 extension=clean_extension(extension),
                 company=get_str(params, "company"),
-                hours=get_int(params, "hours", default=24, minimum=1, maximum=720),
+                hours=get_int(
+                    params, "hours", default=_HOURS_DEFAULT, minimum=1, maximum=_HOURS_MAX
+                ),
             )
         )
 

@@ -57,6 +57,8 @@ from pbx.live import version as live_version
 from pbx.models import PbxUser
 from pbx.values import clean_extension
 
+_REASON_MAX_LENGTH = 120  # userStatus' `reason`
+
 
 class SwanView(APIView):
     """Base of every SWAN endpoint: parameters parsed the SWAN way (pbx.api.params)."""
@@ -325,7 +327,7 @@ UserStatusEnvelope = envelope(
     {
         # allOf keeps drf-spectacular's enum hook from naming it: a second `status` enum (the
         # result's, with five values) would collide with it (a warning and a hashed name).
-        "allOf": [{"type": "string", "enum": ["available", "busy", "pause"]}],
+        "allOf": [{"type": "string", "enum": list(services.SETTABLE_STATUSES)}],
         "description": "available: unpause in every queue and clear do-not-disturb; pause: "
         "pause in every queue (409 when the user is in none); busy: set do-not-disturb. "
         "Anything else answers 400.",
@@ -336,11 +338,11 @@ class _SettableStatusField(serializers.ChoiceField):
 
 
 class UserStatusSetSerializer(serializers.Serializer):
-    status = _SettableStatusField(choices=["available", "busy", "pause"])
+    status = _SettableStatusField(choices=services.SETTABLE_STATUSES)
     reason = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=120,
+        max_length=_REASON_MAX_LENGTH,
         help_text="The reason of a pause or busy state (e.g. 'Descanso'), shown as `description`.",
     )
     company = serializers.CharField(
@@ -428,7 +430,7 @@ class UserStatusView(SwanView):
         params = self.params(request)
         user = self.extension_user(request, extension, params)
         status = get_choice(params, "status", choices=services.SETTABLE_STATUSES)
-        reason = get_str(params, "reason", max_length=120) or ""
+        reason = get_str(params, "reason", max_length=_REASON_MAX_LENGTH) or ""
         with pbx_gateway() as gateway:
             result = services.user_status_set(
                 gateway=gateway, user=user, status=status, reason=reason
