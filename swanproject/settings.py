@@ -221,7 +221,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # Also imports pbx.api.openapi, which registers the endpoints' schema extensions.
+    # The legacy paths without their optional slash, and the plain views (docs/api.md).
     "PREPROCESSING_HOOKS": ["pbx.api.openapi.preprocess_legacy_paths"],
     # The docs page loads its JS and CSS from this service, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

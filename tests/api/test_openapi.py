@@ -1,4 +1,4 @@
-"""The OpenAPI schema (pbx/api/openapi.py) and the app agree: property-based, with schemathesis.
+"""The OpenAPI schema (described beside the views of pbx/api) and the app agree, with schemathesis.
 
 Every generated request to the documented SWAN endpoints must get the envelope JSON
 (`{"error", "error-msg", "result"}`, `Content-Type: application/json`), never a 500, with a status
@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-import pbx.api.openapi  # registers the extensions even before settings name the hook
+import pbx.api.openapi
 import swanproject.wsgi
 from agenda.models import Agenda, AgendaPhone
 from pbx.models import DeviceState, LiveChannel, QueueMemberState
@@ -587,7 +587,7 @@ def test_schema_documents_recording_file_as_audio_without_key(schema_document):
 
 def test_schema_hook_is_configured_in_settings():
     """The one-line wiring (docs/api.md): without it /api/schema/ shows `/username/{x}/` and
-    the extensions are registered only when something imports pbx.api.openapi."""
+    leaves out recording-file, a plain Django view."""
     hooks = django_settings.SPECTACULAR_SETTINGS.get("PREPROCESSING_HOOKS", [])
     assert SCHEMA_HOOK in hooks, (
         f'add {SCHEMA_HOOK!r} to SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"]'
