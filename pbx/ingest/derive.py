@@ -1,6 +1,7 @@
 """After new queue_log lines were stored: what is derived from them, one stretch of a file at a time.
 
-Lines are stored batch by batch with the cursor. What is derived from them (queue entries) follows
+Lines are stored batch by batch with the cursor. What is derived from them (queue entries, the
+agents' lines and their login and pause spans) follows
 in its own transaction per stretch of lines, and `QueueLogFile.derived_lines` moves with it: a
 crash in between leaves the stretch pending, and the next run derives it first. This module is the
 one place where "the lines of file F from line a to line b are new" turns into derived rows.
@@ -15,6 +16,7 @@ from django.db.models import F
 
 from pbx.agents import DirectorySnapshot
 from pbx.ingest import entries, entries_sql
+from pbx.ingest.agent_activity import derive_agent_activity
 from pbx.ingest.store import commit_without_flush
 from pbx.live_version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
@@ -49,6 +51,7 @@ def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> in
         )
         callids = sorted({callid for callid, _queue in calls})
         made = _entries(callids, directory) if callids else 0
+        derive_agent_activity(logfile.pk, first, last, directory=directory)
         # The web workers' kept figures of these queues (pbx/live_cache.py) are stale now.
         live_changed(history={queue for _callid, queue in calls})
         QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)

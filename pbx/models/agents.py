@@ -23,10 +23,10 @@ AGENT_EVENTS = (*SESSION_EVENTS, *PAUSE_EVENTS, RESTART_EVENT, RING_NO_ANSWER)
 
 
 class AgentEvent(models.Model):
-    """A queue_log line about an agent (or a restart), with the user it names, kept at ingest."""
+    """A queue_log line about an agent (or a restart), with the user it names, derived from the
+    stored lines once each (pbx/ingest/derive.py moves the file's mark with them)."""
 
     time = models.DateTimeField()
-    digest = models.UUIDField(help_text=_("Hash of the line, as the queue_log line's."))
     event = models.CharField(max_length=32)
     queue_name = models.CharField(max_length=128)
     agent = models.CharField(max_length=128, help_text=_("As queue_log names it."))
@@ -41,9 +41,6 @@ class AgentEvent(models.Model):
     class Meta:
         verbose_name = _("agent event")
         verbose_name_plural = _("agent events")
-        constraints = [
-            models.UniqueConstraint(fields=["time", "digest"], name="agent_event_unique")
-        ]
         indexes = [
             models.Index(fields=["agent_user", "time"], name="agent_event_user_idx"),
             # Ring-no-answer counts per company and range; restarts by time.

@@ -83,6 +83,8 @@ class QueueLogLine(models.Model):
                 name="qlog_entry_key_idx",
                 condition=Q(event__in=ENTRY_EVENTS),
             ),
+            # The last line before a restart (agent spans: pbx/ingest/lines.last_lines_before).
+            models.Index(fields=["time"], name="qlog_time_idx"),
         ]
 
     def __str__(self) -> str:
