@@ -5,8 +5,11 @@
 # dropped and every file is marked underived, so the next ingest run derives entries, agent lines
 # and spans again from the lines (a stretch derived per batch by the old code and still pending
 # would otherwise be kept twice). The lines get an index on time again: the last line before a
-# restart is looked up by it (0014 dropped the one that led with time).
+# restart is looked up by it (0014 dropped the one that led with time). The agent lines' user and
+# company keep no database constraint or index of their own: checking each at commit and keeping
+# two more indexes cost more than storing the line.
 
+import django.db.models.deletion
 from django.db import migrations, models
 
 
@@ -38,6 +41,16 @@ class Migration(migrations.Migration):
         migrations.RemoveField(
             model_name="agentevent",
             name="digest",
+        ),
+        migrations.AlterField(
+            model_name="agentevent",
+            name="agent_user",
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="agent_events", to="pbx.pbxuser"),
+        ),
+        migrations.AlterField(
+            model_name="agentevent",
+            name="company",
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="agent_events", to="pbx.company"),
         ),
         migrations.AddIndex(
             model_name="queuelogline",

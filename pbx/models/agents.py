@@ -30,11 +30,27 @@ class AgentEvent(models.Model):
     event = models.CharField(max_length=32)
     queue_name = models.CharField(max_length=128)
     agent = models.CharField(max_length=128, help_text=_("As queue_log names it."))
+    # No database constraints and no index of their own: a deferred check of every agent line
+    # at commit, and two more indexes to keep, cost more than storing it (benchmarks/README.md).
+    # Deleting a user or company through Django nulls them; the user's rows are found by
+    # agent_event_user_idx, a company's (only when it is deleted) by a scan.
     agent_user = models.ForeignKey(
-        PbxUser, models.SET_NULL, null=True, blank=True, related_name="agent_events"
+        PbxUser,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agent_events",
+        db_constraint=False,
+        db_index=False,
     )
     company = models.ForeignKey(
-        Company, models.SET_NULL, null=True, blank=True, related_name="agent_events"
+        Company,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agent_events",
+        db_constraint=False,
+        db_index=False,
     )
     data = models.CharField(max_length=1024, blank=True)
 
