@@ -1,10 +1,10 @@
 """After new queue_log lines were stored: what is derived from them, one stretch of a file at a time.
 
 Lines are stored batch by batch with the cursor. What is derived from them (queue entries, the
-agents' lines and their login and pause spans) follows
-in its own transaction per stretch of lines, and `QueueLogFile.derived_lines` moves with it: a
-crash in between leaves the stretch pending, and the next run derives it first. This module is the
-one place where "the lines of file F from line a to line b are new" turns into derived rows.
+agents' lines and their login and pause spans) follows in its own transaction per stretch of
+lines, and `QueueLogFile.derived_lines` moves with it: a crash in between leaves the stretch
+pending, and the next run derives it first. This module is the one place where "the lines of file
+F from line a to line b are new" turns into derived rows.
 """
 
 from __future__ import annotations

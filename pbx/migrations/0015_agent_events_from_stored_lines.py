@@ -56,5 +56,10 @@ class Migration(migrations.Migration):
             model_name="queuelogline",
             index=models.Index(fields=["time"], name="qlog_time_idx"),
         ),
+        migrations.AlterField(
+            model_name="queuelogfile",
+            name="derived_lines",
+            field=models.PositiveBigIntegerField(default=0, help_text="Lines whose entries and agent activity have been derived."),
+        ),
         migrations.RunPython(derive_again, forget_agent_activity),
     ]

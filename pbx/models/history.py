@@ -36,7 +36,7 @@ class QueueLogFile(models.Model):
     lines = models.PositiveBigIntegerField(default=0, help_text=_("Lines read from the start."))
     size = models.PositiveBigIntegerField(default=0, help_text=_("Bytes read from the start."))
     derived_lines = models.PositiveBigIntegerField(
-        default=0, help_text=_("Lines whose queue entries have been derived.")
+        default=0, help_text=_("Lines whose entries and agent activity have been derived.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
