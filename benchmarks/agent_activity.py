@@ -91,12 +91,14 @@ def main() -> None:
     setup()
     from django.db import connection
 
+    import pbx.history.ingest.derive as derive
     import pbx.history.ingest.runner as runner
     from pbx.models import AgentEvent, AgentPause, AgentSession, Company, PbxUser, Queue
-    from pbx.models.history import IngestCursor, QueueEntry, QueueLogLine
+    from pbx.models.history import IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
     from terminals.models import Terminal
 
-    tables = (QueueEntry, QueueLogLine, IngestCursor, AgentEvent, AgentSession, AgentPause)
+    tables = (QueueEntry, QueueLogLine, QueueLogFile, IngestCursor)
+    tables += (AgentEvent, AgentSession, AgentPause)
     company, _ = Company.objects.get_or_create(slug="bench-agents", defaults={"name": "Agents"})
     Queue.objects.filter(company=company).delete()
     PbxUser.objects.filter(company=company).delete()
@@ -111,14 +113,13 @@ def main() -> None:
         ],
         ignore_conflicts=True,
     )
-    with_agents, without = runner.record_agent_activity, runner.agent_records_in_text
+    with_agents = derive.derive_agent_activity
 
     def ingest(path: Path, *, agents: bool) -> tuple[float, object]:
         with connection.cursor() as cursor:
             for model in tables:
                 cursor.execute(f"TRUNCATE {model._meta.db_table}")
-        runner.record_agent_activity = with_agents if agents else (lambda *a, **k: 0)
-        runner.agent_records_in_text = without if agents else (lambda *a, **k: [])
+        derive.derive_agent_activity = with_agents if agents else (lambda *a, **k: None)
         job = runner.FileIngest(path=path, kind="queue_log", time_zone=runner.cdr_time_zone("UTC"))
         started = time.perf_counter()
         report = job.run()

@@ -6,7 +6,7 @@ Run: .venv/bin/python benchmarks/ingest_queue_log.py [LINES] [--rounds 3] [--dir
 Each round copies the file into a one-column table (the ceiling), then ingests it into empty
 history tables; both are printed side by side, with the best and the median of the rounds.
 --directory loads a load_directory document first (agents matched to users); --dump writes the
-stored lines and entries (every column but keys, sorted) to DIR/lines.tsv and DIR/entries.tsv, to
+stored lines, entries and agent activity (every column but surrogate keys, sorted) to DIR/*.tsv, to
 compare two versions of the ingest row for row (the script runs unchanged on older trees).
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -38,6 +39,19 @@ DUMPS = {
     "FROM pbx_queueentry e LEFT JOIN pbx_queue q ON q.id = e.queue_id "
     "LEFT JOIN pbx_company c ON c.id = e.company_id LEFT JOIN pbx_pbxuser u ON u.id = e.agent_user_id "
     "ORDER BY e.callid, e.queue_name, e.entered_at",
+    # The reports' agent activity (absent on trees older than migration 0012: skipped there).
+    # Every column but keys: the id, and the digest of the line that keyed it up to 0014.
+    "agent_events": "SELECT a.time, a.event, a.queue_name, a.agent, u.extension, c.slug, a.data "
+    "FROM pbx_agentevent a LEFT JOIN pbx_pbxuser u ON u.id = a.agent_user_id "
+    "LEFT JOIN pbx_company c ON c.id = a.company_id "
+    "ORDER BY a.time, a.event, a.queue_name, a.agent, a.data",
+    "agent_sessions": "SELECT u.extension, c.slug, s.started_at, s.ended_at FROM pbx_agentsession s "
+    "JOIN pbx_pbxuser u ON u.id = s.agent_user_id JOIN pbx_company c ON c.id = s.company_id "
+    "ORDER BY u.extension, s.started_at, s.ended_at",
+    "agent_pauses": "SELECT u.extension, c.slug, p.reason, p.started_at, p.ended_at "
+    "FROM pbx_agentpause p JOIN pbx_pbxuser u ON u.id = p.agent_user_id "
+    "JOIN pbx_company c ON c.id = p.company_id "
+    "ORDER BY u.extension, p.started_at, p.ended_at, p.reason",
 }
 
 
@@ -118,7 +132,11 @@ def dump(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with connection.cursor() as cursor:
         cursor.execute("SET timezone = 'UTC'")
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        tables = {row[0] for row in cursor.fetchall()}
         for name, query in DUMPS.items():
+            if "agent" in name and "pbx_agentevent" not in tables:
+                continue
             with (
                 (folder / f"{name}.tsv").open("wb") as out,
                 cursor.cursor.copy(f"COPY ({query}) TO STDOUT") as copy,
@@ -151,7 +169,8 @@ def main() -> None:
             rounds.append((copy_seconds, seconds))
             print(
                 f"round {number}: bare COPY {copy_seconds:.2f} s, ingest {seconds:.2f} s "
-                f"({lines / seconds:,.0f} lines/s): {seconds / copy_seconds:.2f}x",
+                f"({lines / seconds:,.0f} lines/s): {seconds / copy_seconds:.2f}x; "
+                f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}",
                 flush=True,
             )
         from pbx.models.history import IngestCursor
@@ -178,7 +197,7 @@ def main() -> None:
     print(f"re-run (all duplicates, cursor forgotten): {rerun_seconds:.2f} s, {rerun.added} added")
     if args.dump:
         dump(args.dump)
-        print(f"dumped lines.tsv and entries.tsv to {args.dump}")
+        print(f"dumped {', '.join(sorted(p.name for p in args.dump.glob('*.tsv')))} to {args.dump}")
 
 
 if __name__ == "__main__":

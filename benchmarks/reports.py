@@ -168,7 +168,7 @@ def _fill(connection, company, queues, users, period) -> None:
                     )
                 )
         with cursor.cursor.copy(
-            "COPY pbx_agentevent (time, digest, event, queue_name, agent, agent_user_id, "
+            "COPY pbx_agentevent (time, event, queue_name, agent, agent_user_id, "
             "company_id, data) FROM STDIN"
         ) as copy:
             for n in range(ENTRIES // 10):
@@ -176,7 +176,6 @@ def _fill(connection, company, queues, users, period) -> None:
                 copy.write_row(
                     (
                         start + timedelta(seconds=rng.randrange(span)),
-                        f"{n:032x}",
                         "RINGNOANSWER",
                         queues[n % QUEUES].name,
                         f"PJSIP/{user.extension}",

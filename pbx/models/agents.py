@@ -23,27 +23,40 @@ AGENT_EVENTS = (*SESSION_EVENTS, *PAUSE_EVENTS, RESTART_EVENT, RING_NO_ANSWER)
 
 
 class AgentEvent(models.Model):
-    """A queue_log line about an agent (or a restart), with the user it names, kept at ingest."""
+    """A queue_log line about an agent (or a restart), with the user it names, derived from the
+    stored lines once each (pbx/history/ingest/derive.py moves the file's mark with them)."""
 
     time = models.DateTimeField()
-    digest = models.UUIDField(help_text=_("Hash of the line, as the queue_log line's."))
     event = models.CharField(max_length=32)
     queue_name = models.CharField(max_length=128)
     agent = models.CharField(max_length=128, help_text=_("As queue_log names it."))
+    # No database constraints and no index of their own: a deferred check of every agent line
+    # at commit, and two more indexes to keep, cost more than storing it (benchmarks/README.md).
+    # Deleting a user or company through Django nulls them; the user's rows are found by
+    # agent_event_user_idx, a company's (only when it is deleted) by a scan.
     agent_user = models.ForeignKey(
-        PbxUser, models.SET_NULL, null=True, blank=True, related_name="agent_events"
+        PbxUser,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agent_events",
+        db_constraint=False,
+        db_index=False,
     )
     company = models.ForeignKey(
-        Company, models.SET_NULL, null=True, blank=True, related_name="agent_events"
+        Company,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agent_events",
+        db_constraint=False,
+        db_index=False,
     )
     data = models.CharField(max_length=1024, blank=True)
 
     class Meta:
         verbose_name = _("agent event")
         verbose_name_plural = _("agent events")
-        constraints = [
-            models.UniqueConstraint(fields=["time", "digest"], name="agent_event_unique")
-        ]
         indexes = [
             models.Index(fields=["agent_user", "time"], name="agent_event_user_idx"),
             # Ring-no-answer counts per company and range; restarts by time.

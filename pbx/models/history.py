@@ -36,7 +36,7 @@ class QueueLogFile(models.Model):
     lines = models.PositiveBigIntegerField(default=0, help_text=_("Lines read from the start."))
     size = models.PositiveBigIntegerField(default=0, help_text=_("Bytes read from the start."))
     derived_lines = models.PositiveBigIntegerField(
-        default=0, help_text=_("Lines whose queue entries have been derived.")
+        default=0, help_text=_("Lines whose entries and agent activity have been derived.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -83,6 +83,8 @@ class QueueLogLine(models.Model):
                 name="qlog_entry_key_idx",
                 condition=Q(event__in=ENTRY_EVENTS),
             ),
+            # The last line before a restart (agent spans: pbx/history/ingest/lines.last_lines_before).
+            models.Index(fields=["time"], name="qlog_time_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 """The tests' own reading of what Asterisk wrote: queue_log and cdr-csv/Master.csv.
 
-Deliberately simple and independent of pbx/ingest: the history tests compare SWAN's figures with
+Deliberately simple and independent of pbx/history/ingest: the history tests compare SWAN's figures with
 what this code counts in the same files.
 """
 

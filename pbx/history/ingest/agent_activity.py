@@ -1,12 +1,13 @@
-"""Agent activity at ingest: agent lines kept, and each agent's login and pause spans derived again.
+"""Agent activity from the stored queue_log lines: agent lines kept, login and pause spans derived.
 
 The lines about agents (ADDMEMBER/REMOVEMEMBER, PAUSE/UNPAUSE and their ALL forms, the chan_agent
-logins, RINGNOANSWER) and restarts (QUEUESTART) of every batch are kept as `AgentEvent` rows, once
-each (same key as the line: time and digest). For every agent whose lines are new, its spans are
-derived again from the last moment it was surely logged out and not paused: the start of the
-earliest span that reaches the new line, or the line itself. So lines that arrive late or out of
-order give the spans a sorted file would, a span still open at the end of a batch is closed by a
-later one, and reading a file again adds nothing.
+logins, RINGNOANSWER) and restarts (QUEUESTART) of every stretch of stored lines are kept as
+`AgentEvent` rows, in derive.derive_pending's transaction: each stored line is derived once (the
+file's `derived_lines` moves with the rows), so reading a file again adds nothing. For every
+agent whose lines are new, its spans are derived again from the last moment it was surely logged
+out and not paused: the start of the earliest span that reaches the new line, or the line itself.
+So lines that arrive late or out of order give the spans a sorted file would, and a span still
+open at the end of a stretch is closed by a later one.
 
 Rules (docs/reports.md):
 - An agent is logged in while it is a member of at least one queue: ADDMEMBER opens a queue,
@@ -25,19 +26,19 @@ Rules (docs/reports.md):
 from __future__ import annotations
 
 import logging
-import re
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
+from typing import NamedTuple
 
+import psycopg
 from django.db import connection
 from django.db.models import Q
 
 from pbx.directory.agents import DirectorySnapshot
 from pbx.history.ingest.lines import last_lines_before
-from pbx.history.ingest.queue_log import MalformedLine, QueueLogRecord, parse_line
 from pbx.models.agents import (
     AGENT_EVENTS,
     PAUSE_EVENTS,
@@ -48,58 +49,26 @@ from pbx.models.agents import (
     AgentSession,
 )
 from pbx.models.directory import PbxUser
+from pbx.models.history import QueueLogLine
 
 logger = logging.getLogger("swan.ingest")
-_AGENT_EVENTS = frozenset(AGENT_EVENTS)
 _SPAN_EVENTS = frozenset((*SESSION_EVENTS, *PAUSE_EVENTS))
 _LOGINS = {"ADDMEMBER": "member", "AGENTLOGIN": "agent", "AGENTCALLBACKLOGIN": "agent"}
 _LOGOFFS = {"REMOVEMEMBER": "member", "AGENTLOGOFF": "agent", "AGENTCALLBACKLOGOFF": "agent"}
-# A line whose event field is one of AGENT_EVENTS (psql dumps pad the fields with blanks).
-_AGENT_LINE = re.compile(
-    r"\|[ \t]*(?:" + "|".join(AGENT_EVENTS) + r")[ \t]*(?:\||\r?$)", re.MULTILINE
-)
+_LINES = QueueLogLine._meta.db_table
+_EVENTS = AgentEvent._meta.db_table
 
 
-def agent_records_in_text(text: str, *, local_tz: tzinfo) -> list[QueueLogRecord]:
-    """The agent lines of a block of queue_log text; malformed lines are left to the ingest."""
-    records = []
-    last_start = -1
-    for match in _AGENT_LINE.finditer(text):
-        start = text.rfind("\n", 0, match.start()) + 1
-        if start == last_start:
-            continue  # a data field that looked like an event, on a line already taken
-        last_start = start
-        end = text.find("\n", match.end() - 1)
-        line = text[start : end if end >= 0 else len(text)]
-        try:
-            record = parse_line(line, local_tz=local_tz)
-        except MalformedLine:
-            continue
-        if record is not None and record.event in _AGENT_EVENTS:
-            records.append(record)
-    return records
-
-
-def record_agent_activity(
-    records: Iterable[QueueLogRecord], *, directory: DirectorySnapshot
-) -> int:
-    """Keeps the batch's new agent lines and derives again the spans they change.
-
-    Returns how many agent lines were new. Call inside the batch's transaction.
-    """
-    new = _store_new(_rows(records, directory))
-    if not new:
-        return 0
-    since: dict[int, datetime] = {}
-    for moment, event, user_id in new:
-        if user_id is not None and event in _SPAN_EVENTS:
-            _earliest(since, user_id, moment)
-    restarts = sorted({moment for moment, event, _user in new if event == RESTART_EVENT})
+def derive_agent_activity(
+    file_id: int, first: int, last: int, *, directory: DirectorySnapshot
+) -> None:
+    """Keeps the agent lines of lines `first`..`last` of a file and derives again the spans they
+    change. Call inside derive.derive_pending's transaction, once per stretch of lines."""
+    since, restarts = _store_events(file_id, first, last, directory)
     for user_id, restart in _users_spanning(restarts).items():
         _earliest(since, user_id, restart)
     if since:
         derive_spans(since)
-    return len(new)
 
 
 def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> None:
@@ -107,78 +76,104 @@ def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> Non
         since[user_id] = moment
 
 
-_COLUMNS = ("time", "digest", "event", "queue_name", "agent", "agent_user_id", "company_id", "data")
-_TYPES = ("timestamptz", "uuid", "text", "text", "text", "integer", "integer", "text")
-
-
-def _rows(records: Iterable[QueueLogRecord], directory: DirectorySnapshot) -> list[tuple]:
-    """The agent lines as AgentEvent values (_COLUMNS), once each, with the user each names."""
+def _matcher(directory: DirectorySnapshot) -> Callable[[str, str, bool], tuple]:
+    """(queue_name, agent, is_restart) → (user id, company id) of an agent line."""
     companies = _user_companies(directory)
-    rows: dict[tuple, tuple] = {}
-    for record in records:
-        if record.event not in _AGENT_EVENTS:
-            continue
-        digest = record.digest  # a hash each time it is read
-        if (record.time, digest) in rows:
-            continue
-        _queue_id, company_id = directory.queue(record.queue_name)
-        user_id = None
-        if record.event != RESTART_EVENT:
-            user_id = directory.agent_user(record.agent, company_id)
-        rows[record.time, digest] = (
-            record.time,
-            digest,
-            record.event,
-            record.queue_name,
-            record.agent,
-            user_id,
-            company_id if company_id is not None else companies.get(user_id),
-            record.data,
-        )
-    return list(rows.values())
+
+    def match(queue_name: str, agent: str, restart: bool) -> tuple[int | None, int | None]:
+        _queue_id, company_id = directory.queue(queue_name)
+        user_id = None if restart else directory.agent_user(agent, company_id)
+        return user_id, company_id if company_id is not None else companies.get(user_id)
+
+    return match
 
 
-def _store_new(rows: list[tuple]) -> list[tuple[datetime, str, int | None]]:
-    """Stores the rows not stored yet; returns (time, event, user) of those it stored."""
-    if not rows:
-        return []
-    if connection.vendor == "postgresql":
-        # COPY into a staging table, then one INSERT … ON CONFLICT DO NOTHING RETURNING.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS swan_agent_stage ("
-                + ", ".join(f"{name} {kind}" for name, kind in zip(_COLUMNS, _TYPES, strict=True))
-                + ")"
+def _store_events(
+    file_id: int, first: int, last: int, directory: DirectorySnapshot
+) -> tuple[dict[int, datetime], list[datetime]]:
+    """Stores the stretch's agent lines as AgentEvent rows, in file order; returns each named
+    user's earliest span line, and the restarts' times (sorted)."""
+    match = _matcher(directory)
+    stretch = {"file": file_id, "first": first, "last": last, "events": list(AGENT_EVENTS)}
+    if connection.vendor != "postgresql":
+        rows = (
+            QueueLogLine.objects.filter(
+                file_id=file_id, number__gte=first, number__lte=last, event__in=AGENT_EVENTS
             )
-            with cursor.cursor.copy(
-                f"COPY swan_agent_stage ({', '.join(_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO {AgentEvent._meta.db_table} ({', '.join(_COLUMNS)}) "
-                f"SELECT {', '.join(_COLUMNS)} FROM swan_agent_stage "
-                "ON CONFLICT (time, digest) DO NOTHING RETURNING time, event, agent_user_id"
-            )
-            new = cursor.fetchall()
-            cursor.execute("TRUNCATE swan_agent_stage")
-            return new
-    stored = set()
-    for start in range(0, len(rows), 400):
-        chunk = rows[start : start + 400]
-        times = [row[0] for row in chunk]
-        stored.update(
-            AgentEvent.objects.filter(
-                time__gte=min(times), time__lte=max(times), digest__in=[row[1] for row in chunk]
-            ).values_list("time", "digest")
+            .order_by("number")
+            .values_list("time", "event", "queue_name", "agent", "data")
         )
-    new = [row for row in rows if (row[0], row[1]) not in stored]
-    AgentEvent.objects.bulk_create(
-        [AgentEvent(**dict(zip(_COLUMNS, row, strict=True))) for row in new],
-        batch_size=500,
-        ignore_conflicts=True,
-    )
-    return [(row[0], row[2], row[5]) for row in new]
+        events = []
+        for moment, event, queue_name, agent, data in rows:
+            user_id, company_id = match(queue_name, agent, event == RESTART_EVENT)
+            events.append(
+                AgentEvent(
+                    time=moment,
+                    event=event,
+                    queue_name=queue_name,
+                    agent=agent,
+                    agent_user_id=user_id,
+                    company_id=company_id,
+                    data=data,
+                )
+            )
+        AgentEvent.objects.bulk_create(events, batch_size=500)
+        since: dict[int, datetime] = {}
+        for row in events:
+            if row.agent_user_id is not None and row.event in _SPAN_EVENTS:
+                _earliest(since, row.agent_user_id, row.time)
+        return since, sorted({row.time for row in events if row.event == RESTART_EVENT})
+    # PostgreSQL: the lines never come to Python, only who they name (a few distinct texts).
+    with connection.connection.cursor() as cursor:
+        cursor.execute(_NAMED, stretch)
+        named = [(q, a, r, *match(q, a, r)) for q, a, r in cursor.fetchall()]
+        cursor.execute(
+            _INSERT_EVENTS,
+            {
+                **stretch,
+                "spans": list(_SPAN_EVENTS),
+                "restart": RESTART_EVENT,
+                "queues": [row[0] for row in named],
+                "agents": [row[1] for row in named],
+                "restarts": [row[2] for row in named],
+                "users": [row[3] for row in named],
+                "companies": [row[4] for row in named],
+            },
+        )
+        since, restarts = {}, []
+        for user_id, moment in cursor.fetchall():
+            if user_id is None:
+                restarts.append(moment)
+            else:
+                since[user_id] = moment
+    return since, sorted(restarts)
+
+
+_STRETCH = (
+    "l.file_id = %(file)s AND l.number BETWEEN %(first)s AND %(last)s AND l.event = ANY(%(events)s)"
+)
+_NAMED = (
+    f"SELECT DISTINCT queue_name, agent, event = '{RESTART_EVENT}' FROM {_LINES} l WHERE {_STRETCH}"
+)
+# ORDER BY: ids in file order, as the lines were read (derive_spans orders a second's lines by id).
+_INSERT_EVENTS = f"""
+WITH added AS (
+    INSERT INTO {_EVENTS} (time, event, queue_name, agent, agent_user_id, company_id, data)
+    SELECT l.time, l.event, l.queue_name, l.agent, m.user_id, m.company_id, l.data
+    FROM {_LINES} l
+    JOIN unnest(%(queues)s::text[], %(agents)s::text[], %(restarts)s::boolean[],
+                %(users)s::bigint[], %(companies)s::bigint[])
+        AS m(queue_name, agent, restart, user_id, company_id)
+        ON m.queue_name = l.queue_name AND m.agent = l.agent
+           AND m.restart = (l.event = %(restart)s)
+    WHERE {_STRETCH}
+    ORDER BY l.number
+    RETURNING time, event, agent_user_id
+)
+SELECT agent_user_id, min(time) FROM added
+WHERE agent_user_id IS NOT NULL AND event = ANY(%(spans)s) GROUP BY agent_user_id
+UNION ALL
+SELECT DISTINCT NULL::bigint, time FROM added WHERE event = %(restart)s"""
 
 
 def _user_companies(directory: DirectorySnapshot) -> dict[int | None, int]:
@@ -222,21 +217,10 @@ def derive_spans(since: dict[int, datetime]) -> None:
         model.objects.filter(pk__in=pks).delete()
     earliest = min(anchors.values())
     events: dict[int, list] = defaultdict(list)
-    for event in (
-        AgentEvent.objects.filter(
-            agent_user_id__in=list(anchors), time__gte=earliest, event__in=_SPAN_EVENTS
-        )
-        .order_by("time", "pk")
-        .values_list("agent_user_id", "time", "event", "queue_name", "data", named=True)
-    ):
+    for event in _span_lines(list(anchors), earliest):
         if event.time >= anchors[event.agent_user_id]:
             events[event.agent_user_id].append(event)
-    restarts = list(
-        AgentEvent.objects.filter(event=RESTART_EVENT, time__gte=earliest)
-        .order_by("time")
-        .values_list("time", flat=True)
-        .distinct()
-    )
+    restarts = _restarts_since(earliest)
     alive = _LastSignOfLife(restarts)
     companies = dict(PbxUser.objects.filter(pk__in=list(anchors)).values_list("pk", "company_id"))
     sessions, pauses = [], []
@@ -271,6 +255,57 @@ def derive_spans(since: dict[int, datetime]) -> None:
         len(anchors),
         len(sessions),
         len(pauses),
+    )
+
+
+class SpanLine(NamedTuple):
+    agent_user_id: int
+    time: datetime
+    event: str
+    queue_name: str
+    data: str
+
+
+def _span_lines(users: list[int], since: datetime) -> list[SpanLine]:
+    """These agents' login and pause lines from `since` on, in time order (then as read)."""
+    if connection.vendor == "postgresql":
+        # Binary rows (a server-side cursor: Django's are client-side): tens of thousands of
+        # times loaded in C, not by Django's loader.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                "SELECT agent_user_id, time, event, queue_name, data FROM "
+                f"{_EVENTS} WHERE agent_user_id = ANY(%s) AND time >= %s AND event = ANY(%s) "
+                "ORDER BY time, id",
+                [users, since, list(_SPAN_EVENTS)],
+                binary=True,
+            )
+            return [SpanLine(*row) for row in cursor]
+    return [
+        SpanLine(*row)
+        for row in AgentEvent.objects.filter(
+            agent_user_id__in=users, time__gte=since, event__in=_SPAN_EVENTS
+        )
+        .order_by("time", "pk")
+        .values_list("agent_user_id", "time", "event", "queue_name", "data")
+    ]
+
+
+def _restarts_since(since: datetime) -> list[datetime]:
+    """The restarts from `since` on, in time order, each time once."""
+    if connection.vendor == "postgresql":
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT time FROM {_EVENTS} WHERE event = %s AND time >= %s "
+                "ORDER BY time",
+                [RESTART_EVENT, since],
+                binary=True,
+            )
+            return [row[0] for row in cursor]
+    return list(
+        AgentEvent.objects.filter(event=RESTART_EVENT, time__gte=since)
+        .order_by("time")
+        .values_list("time", flat=True)
+        .distinct()
     )
 
 

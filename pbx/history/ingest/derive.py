@@ -1,9 +1,10 @@
 """After new queue_log lines were stored: what is derived from them, one stretch of a file at a time.
 
-Lines are stored batch by batch with the cursor. What is derived from them (queue entries) follows
-in its own transaction per stretch of lines, and `QueueLogFile.derived_lines` moves with it: a
-crash in between leaves the stretch pending, and the next run derives it first. This module is the
-one place where "the lines of file F from line a to line b are new" turns into derived rows.
+Lines are stored batch by batch with the cursor. What is derived from them (queue entries, the
+agents' lines and their login and pause spans) follows in its own transaction per stretch of
+lines, and `QueueLogFile.derived_lines` moves with it: a crash in between leaves the stretch
+pending, and the next run derives it first. This module is the one place where "the lines of file
+F from line a to line b are new" turns into derived rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db.models import F
 
 from pbx.directory.agents import DirectorySnapshot
 from pbx.history.ingest import entries, entries_sql
+from pbx.history.ingest.agent_activity import derive_agent_activity
 from pbx.history.ingest.store import commit_without_flush
 from pbx.live.version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
@@ -49,7 +51,8 @@ def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> in
         )
         callids = sorted({callid for callid, _queue in calls})
         made = _entries(callids, directory) if callids else 0
-        # The web workers' kept figures of these queues (pbx/api/read_cache.py) are stale now.
+        derive_agent_activity(logfile.pk, first, last, directory=directory)
+        # The web workers' kept figures of these queues (pbx/live/read_cache.py) are stale now.
         live_changed(history={queue for _callid, queue in calls})
         QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)
     logfile.derived_lines = last

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -23,16 +21,7 @@ class QueueLogRecord:
     agent: str
     event: str
     data: str
-    line: str  # the canonical text the digest is made of
-
-    @property
-    def digest(self) -> uuid.UUID:
-        return digest_of(self.line)
-
-
-def digest_of(text: str) -> uuid.UUID:
-    """MD5 of the line as a UUID: PostgreSQL's `md5(line)::uuid` gives the same value."""
-    return uuid.UUID(bytes=hashlib.md5(text.encode("utf-8"), usedforsecurity=False).digest())
+    line: str  # the canonical text: a psql dump row and the same line in a file are one line
 
 
 def parse_line(text: str, *, local_tz: tzinfo) -> QueueLogRecord | None:

@@ -16,7 +16,6 @@ from django.db import connection, transaction
 
 from pbx.directory.agents import DirectorySnapshot
 from pbx.history.ingest import derive, files, logfiles
-from pbx.history.ingest.agent_activity import agent_records_in_text, record_agent_activity
 from pbx.history.ingest.background import BackgroundDeriver
 from pbx.history.ingest.cdr import parse_csv_line
 from pbx.history.ingest.queue_log import MalformedLine, parse_line
@@ -175,11 +174,6 @@ class FileIngest:
                     )
                     self.report.added += stored.added
                     self.report.ignored += stored.blank
-                # Agent lines keep their own record (logins, pauses: reports); it skips known ones.
-                record_agent_activity(
-                    agent_records_in_text(block.text, local_tz=self.time_zone),
-                    directory=self.directory(),
-                )
                 files.advance(cursor, segment, block.last)
                 logfiles.advance(logfile, segment.path, block.last)
                 cursor.save()
