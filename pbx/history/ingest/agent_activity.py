@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Q
 
 from pbx.directory.agents import DirectorySnapshot
@@ -214,7 +214,7 @@ def derive_spans(since: dict[int, datetime]) -> None:
     """Derives again the spans of these agents from their lines, from `since` (or earlier)."""
     anchors, stale = _anchors(since)
     for model, pks in stale.items():
-        model.objects.filter(pk__in=pks).delete()
+        model._default_manager.filter(pk__in=pks).delete()
     earliest = min(anchors.values())
     events: dict[int, list] = defaultdict(list)
     for event in _span_lines(list(anchors), earliest):
@@ -223,7 +223,8 @@ def derive_spans(since: dict[int, datetime]) -> None:
     restarts = _restarts_since(earliest)
     alive = _LastSignOfLife(restarts)
     companies = dict(PbxUser.objects.filter(pk__in=list(anchors)).values_list("pk", "company_id"))
-    sessions, pauses = [], []
+    sessions: list[AgentSession] = []
+    pauses: list[AgentPause] = []
     for user_id, anchor in anchors.items():
         if user_id not in companies:
             continue  # the user was deleted meanwhile
@@ -309,7 +310,9 @@ def _restarts_since(since: datetime) -> list[datetime]:
     )
 
 
-def _anchors(since: dict[int, datetime]) -> tuple[dict[int, datetime], dict[type, list[int]]]:
+def _anchors(
+    since: dict[int, datetime],
+) -> tuple[dict[int, datetime], dict[type[models.Model], list[int]]]:
     """For each agent, the earliest start of a span that reaches `since`, followed to a fixed point;
     and the spans from there on, to derive again.
 

@@ -61,8 +61,8 @@ _CUSTOM_19 = [
 LAYOUTS = {18: _CSV_18, 19: _CUSTOM_19, 21: _CSV_21}
 _AMAFLAGS = {"1": "OMIT", "2": "BILLING", "3": "DOCUMENTATION"}
 _ZERO_DATE = re.compile(r"^0000-00-00")
-_LENGTHS = {
-    f.name: f.max_length
+_LENGTHS: dict[str, int] = {
+    f.name: getattr(f, "max_length", None) or 0
     for f in CdrRecord._meta.get_fields()
     if getattr(f, "max_length", None) and f.get_internal_type() == "CharField"
 }

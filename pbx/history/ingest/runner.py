@@ -244,6 +244,8 @@ class FileIngest:
             cursor.save()
 
     def _progress(self) -> None:
+        if self.progress is None:
+            return
         elapsed = max(time.monotonic() - self._started, 1e-6)
         self.progress(
             f"{self.report.lines:,} lines read, {self.report.added:,} new, "
