@@ -78,6 +78,12 @@ def user_rows_for(*, user_ids: Iterable[int]) -> list[tuple[int, UserStatusPaylo
     ]
 
 
+def user_rows_of(rows: Iterable[PresenceRow]) -> list[tuple[int, UserStatusPayload]]:
+    """As user_rows_for, from status rows already read (in the same order)."""
+    ordered = sorted(rows, key=lambda row: (len(row.extension), row.extension, row.user_id))
+    return [(row.company_id, _user_payload(row)) for row in ordered]
+
+
 def _company_client(company: Company) -> ApiClient:
     # The wallboard reads queues-status exactly as the REST API computes it, as a client that
     # sees this one company (no API key is involved: supervisors are checked by the caller).

@@ -199,7 +199,7 @@ async def test_after_recovery_with_a_lost_message_the_stream_starts_from_a_snaps
         channel = await _channel_of(company_id)
         seq = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
         await communicator.receive_json_from(timeout=5)
-        await sync_to_async(broadcast.cache.delete)(broadcast._chunk_key(company_id, seq // 50))
+        await sync_to_async(broadcast.cache.delete)(broadcast._message_key(company_id, seq))
         await sync_to_async(broadcast.cache.set)(broadcast._seq_key(company_id), seq + 1)
         await get_channel_layer().send(channel, {"type": RECOVERED})
         message = await communicator.receive_json_from(timeout=5)

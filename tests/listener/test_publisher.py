@@ -1,0 +1,61 @@
+"""The listener's dashboard publisher: one event loop for every send, no second read of the rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dashboard import broadcast
+from pbx.gateway.frames import Frame
+from pbx.listener import DashboardPublisher
+from pbx.livestate import LiveChanges, LiveState
+
+pytestmark = pytest.mark.django_db
+
+
+class RecordingLayer:
+    """A channel layer that notes the event loop each group_send ran on."""
+
+    def __init__(self) -> None:
+        self.loops: list[asyncio.AbstractEventLoop] = []
+        self.groups: list[str] = []
+
+    async def group_send(self, group: str, message: dict) -> None:
+        self.loops.append(asyncio.get_running_loop())
+        self.groups.append(group)
+
+
+@pytest.fixture
+def layer(monkeypatch) -> RecordingLayer:
+    recording = RecordingLayer()
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: recording)
+    return recording
+
+
+def test_every_batch_is_sent_on_one_event_loop(company, make_user, layer):
+    ana = make_user(company, "200", "Ana", terminals=["PJSIP/200"])
+    publisher = DashboardPublisher()
+    publisher.changes(LiveChanges(user_ids={ana.pk}))
+    publisher.changes(LiveChanges(user_ids={ana.pk}))
+    publisher.connection(True)
+    assert layer.groups == [broadcast.group_name(company.pk)] * 3
+    # One loop, so one set of Redis connections for the life of the listener.
+    assert len(set(layer.loops)) == 1
+    assert layer.loops[0].is_running()
+
+
+def test_it_publishes_the_rows_the_batch_read_without_reading_them_again(
+    company, make_user, layer, django_assert_num_queries
+):
+    ana = make_user(company, "200", "Ana", terminals=["PJSIP/200"])
+    changes = LiveState().apply_events(
+        [Frame([("Event", "DeviceStateChange"), ("Device", "PJSIP/200"), ("State", "INUSE")])]
+    )
+    assert set(changes.rows) == {ana.pk}
+    since = broadcast.current_seq(company.pk)
+    with django_assert_num_queries(0):
+        DashboardPublisher().changes(changes)
+    (message,) = broadcast.messages_since(company.pk, since)
+    assert (message["type"], message["payload"]["id"]) == ("user.status", ana.pk)
+    assert message["payload"]["status"] == "busy"
