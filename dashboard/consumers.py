@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from channels.consumer import get_handler_name
@@ -53,6 +55,13 @@ _SEQ = re.compile(r"[0-9]{1,18}")
 # After the handshake: Redis stayed away; reconnect with `?since=<last seq>`. (daphne's autobahn
 # sends only 1000 or 3000-4999, so RFC 6455's 1013 "try again later" cannot be used.)
 CLOSE_UNAVAILABLE = 4503
+# Waits between tries of a buffer read (or a snapshot) that Redis failed, the last one repeated
+# until the channel layer's `recovery_limit` (60 s unless configured) has passed.
+REDIS_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class _RedisAway(Exception):
+    """Redis failed a read for longer than the recovery limit: the stream closes with 4503."""
 
 
 def _session_company(user, slug: str) -> Company:
@@ -145,7 +154,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(company.pk)
         await self.accept()
         revalidator().add(self, self.grant, self._revoked)
-        await self._start_stream(company)
+        try:
+            await self._start_stream(company)
+        except _RedisAway as away:
+            await self._give_up(away.__cause__)
 
     async def _authorised_company(self, slug: str, raw_key: str | None) -> tuple[Company, Grant]:
         if raw_key is not None:
@@ -175,7 +187,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         since = self._since()
         missed = None
         if since is not None:
-            missed = await dbpool.run(messages_since, company.pk, since)
+            missed = await self._retrying(messages_since, company.pk, since)
         if missed is None:
             await self._send_snapshot()
             return
@@ -195,8 +207,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         """A fresh `snapshot`, shared with the sockets of the company connecting meanwhile."""
         # The number is read after joining the group and before the state: a change racing
         # with it arrives again afterwards.
-        seq = await dbpool.run(current_seq, self.company.pk)
-        text = await snapshot_text(self.company, seq)
+        seq = await self._retrying(current_seq, self.company.pk)
+        text = await self._retrying_async(snapshot_text, self.company, seq)
         self.last_seq = max(self.last_seq, seq)
         await self.send(text_data=text)
 
@@ -218,7 +230,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
         True when what was sent already covers `seq` (from the buffer, or a fresh snapshot).
         """
-        missed = await dbpool.run(messages_since, self.company.pk, self.last_seq)
+        missed = await self._retrying(messages_since, self.company.pk, self.last_seq)
         if missed is None:
             logger.warning(
                 "dashboard stream gap, snapshot sent company=%s after=%s got=%s",
@@ -240,7 +252,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except _RedisAway as away:
+            await self._give_up(away.__cause__)
 
     async def dashboard_message(self, event: dict) -> None:
         text = event.get("text")
@@ -262,6 +277,30 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         for message in missed or ():
             await self._forward(message)
         logger.info("dashboard stream recovered company=%s seq=%s", self.company.pk, self.last_seq)
+
+    async def _retrying(self, func: Callable, *args):
+        """`func(*args)` on dbpool's threads; tried again while Redis fails it (a timeout, a
+        dropped connection), so that a hiccup never ends the stream with an error (1011)."""
+        return await self._retrying_async(dbpool.run, func, *args)
+
+    async def _retrying_async(self, func: Callable[..., Awaitable], *args):
+        limit = getattr(self.channel_layer, "recovery_limit", 60.0)
+        started = time.monotonic()
+        delays = itertools.chain(REDIS_RETRY_DELAYS, itertools.repeat(REDIS_RETRY_DELAYS[-1]))
+        for attempt, delay in enumerate(delays, start=1):
+            try:
+                return await func(*args)
+            except REDIS_ERRORS as exc:
+                if time.monotonic() - started + delay > limit:
+                    raise _RedisAway() from exc
+                logger.warning(
+                    "dashboard read failed, retrying company=%s attempt=%d error=%s",
+                    self.company.pk if self.company else None,
+                    attempt,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def channel_layer_unavailable(self, event: dict) -> None:
         await self._give_up(None)

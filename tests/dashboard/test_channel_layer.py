@@ -242,3 +242,98 @@ async def test_a_redis_error_while_recovering_closes_the_stream_too(setup, monke
         assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
     finally:
         await communicator.disconnect()
+
+
+def _failing_first(real, failures: list[Exception]):
+    def call(*args):
+        if failures:
+            raise failures.pop(0)
+        return real(*args)
+
+    return call
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_redis_timeout_while_filling_a_gap_is_retried_and_the_stream_goes_on(
+    setup, monkeypatch
+):
+    monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
+    company_id = setup["company"].pk
+    await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        snapshot = await communicator.receive_json_from(timeout=5)
+        channel = await _channel_of(company_id)
+        layer = get_channel_layer()
+        await layer.group_discard(broadcast.group_name(company_id), channel)
+        dropped = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
+        await layer.group_add(broadcast.group_name(company_id), channel)
+        failures = [RedisTimeoutError("Timeout reading from socket"), RedisConnectionError("x")]
+        monkeypatch.setattr(
+            "dashboard.consumers.messages_since",
+            _failing_first(broadcast.messages_since, failures),
+        )
+        following = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 2})
+        first = await communicator.receive_json_from(timeout=5)
+        second = await communicator.receive_json_from(timeout=5)
+        assert [first["seq"], second["seq"]] == [dropped, following] == [
+            snapshot["seq"] + 1,
+            snapshot["seq"] + 2,
+        ]
+        assert failures == []
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_redis_error_while_resuming_is_retried_before_the_first_message(
+    setup, monkeypatch
+):
+    monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
+    company_id = setup["company"].pk
+    since = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
+    missed = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
+    failures = [RedisConnectionError("Connection reset by peer")]
+    monkeypatch.setattr(
+        "dashboard.consumers.messages_since", _failing_first(broadcast.messages_since, failures)
+    )
+    communicator, accepted, _code = await open_socket(
+        f"{PATH}?since={since}", user=setup["supervisor"]
+    )
+    try:
+        assert accepted
+        assert (await communicator.receive_json_from(timeout=5))["seq"] == missed
+        resumed = await communicator.receive_json_from(timeout=5)
+        assert resumed == {"type": "resumed", "since": since, "last": missed}
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_redis_failing_reads_past_the_recovery_limit_closes_with_a_code_to_resume_from(
+    setup, monkeypatch
+):
+    monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
+    company_id = setup["company"].pk
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        await communicator.receive_json_from(timeout=5)
+        layer = get_channel_layer()
+        monkeypatch.setattr(layer, "recovery_limit", -1.0, raising=False)  # already past it
+
+        def down(*args):
+            raise RedisConnectionError("Connection refused")
+
+        monkeypatch.setattr("dashboard.consumers.messages_since", down)
+        seq = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
+        await layer.group_send(
+            broadcast.group_name(company_id),
+            {"type": "dashboard.message", "seq": seq + 2, "text": "{}"},
+        )
+        assert (await communicator.receive_json_from(timeout=5))["seq"] == seq
+        output = await communicator.receive_output(timeout=5)
+        assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
+    finally:
+        await communicator.disconnect()
