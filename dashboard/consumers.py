@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import json
@@ -33,6 +34,7 @@ from dashboard.access import (
     scope_header,
 )
 from dashboard.broadcast import Message, current_seq, group_name, messages_since
+from dashboard.catchup import catchup
 from dashboard.revalidation import revalidator
 from dashboard.selectors import company_for
 from dashboard.snapshots import snapshot_text
@@ -101,6 +103,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     company: Company | None = None
     last_seq: int = 0
     grant: Grant | None = None
+    _inbox: asyncio.Queue | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """channels' `AsyncConsumer.__call__`, with a leaner wait for the next message.
@@ -118,6 +121,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         inbox: asyncio.Queue = asyncio.Queue(maxsize=16)
+        self._inbox = inbox
         pumps = [asyncio.create_task(_pump(source, inbox)) for source in sources]
         try:
             while True:
@@ -158,6 +162,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self._start_stream(company)
         except _RedisAway as away:
             await self._give_up(away.__cause__)
+            return
+        catchup().add(self)
 
     async def _authorised_company(self, slug: str, raw_key: str | None) -> tuple[Company, Grant]:
         if raw_key is not None:
@@ -264,6 +270,20 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._forward_text(event["seq"], text)
 
+    @property
+    def company_id(self) -> int:
+        return self.company.pk
+
+    def nudge(self, seq: int) -> None:
+        """The company is at `seq` and this socket got nothing for a while: catch up, in turn."""
+        # A full inbox means messages are flowing: the next one shows any gap.
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait({"type": "dashboard.catch_up", "seq": seq})
+
+    async def dashboard_catch_up(self, event: dict) -> None:
+        if event["seq"] > self.last_seq:
+            await self._fill_gap(event["seq"])
+
     async def channel_layer_recovered(self, event: dict) -> None:
         """Redis was away: rejoin the group (Redis may have lost it) and send what was missed."""
         try:
@@ -325,6 +345,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         revalidator().discard(self)
+        catchup().discard(self)
         if self.group is None:
             return
         try:
