@@ -277,19 +277,21 @@ async def test_a_redis_timeout_while_filling_a_gap_is_retried_and_the_stream_goe
         following = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 2})
         first = await communicator.receive_json_from(timeout=5)
         second = await communicator.receive_json_from(timeout=5)
-        assert [first["seq"], second["seq"]] == [dropped, following] == [
-            snapshot["seq"] + 1,
-            snapshot["seq"] + 2,
-        ]
+        assert (
+            [first["seq"], second["seq"]]
+            == [dropped, following]
+            == [
+                snapshot["seq"] + 1,
+                snapshot["seq"] + 2,
+            ]
+        )
         assert failures == []
     finally:
         await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_redis_error_while_resuming_is_retried_before_the_first_message(
-    setup, monkeypatch
-):
+async def test_a_redis_error_while_resuming_is_retried_before_the_first_message(setup, monkeypatch):
     monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
     company_id = setup["company"].pk
     since = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
