@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from django.core.cache import cache
 
 from dashboard import broadcast
 from pbx.gateway.frames import Frame
@@ -35,6 +36,7 @@ def layer(monkeypatch) -> RecordingLayer:
 
 def test_every_batch_is_sent_on_one_event_loop(company, make_user, layer):
     ana = make_user(company, "200", "Ana", terminals=["PJSIP/200"])
+    cache.delete(broadcast.PBX_STATE_KEY)  # so that connection(True) is a change to publish
     publisher = DashboardPublisher()
     publisher.changes(LiveChanges(user_ids={ana.pk}))
     publisher.changes(LiveChanges(user_ids={ana.pk}))
@@ -53,7 +55,7 @@ def test_it_publishes_the_rows_the_batch_read_without_reading_them_again(
         [Frame([("Event", "DeviceStateChange"), ("Device", "PJSIP/200"), ("State", "INUSE")])]
     )
     assert set(changes.rows) == {ana.pk}
-    since = broadcast.current_seq(company.pk)
+    since = broadcast.publish(company.pk, "calls.hourly", {})  # a number to read from
     with django_assert_num_queries(0):
         DashboardPublisher().changes(changes)
     (message,) = broadcast.messages_since(company.pk, since)
