@@ -65,6 +65,7 @@ SEED = 12
 SCHEDULE = (("userStatus", 5.0), ("blf-users", 10.0), ("user-resume", 30.0))
 SLOW_START_SECONDS = 5.0  # polling before the measured window: workers warm their caches
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+TIMELINE_SECONDS = 10.0
 
 
 # -- the directory and today's history ---------------------------------------------------------
@@ -554,7 +555,7 @@ async def helpdesk(port: int, key: str, plan, measured_from: float, concurrency:
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                 ok = False
         if due >= measured_from:
-            results[kind].append((time.monotonic() - due, ok))
+            results[kind].append((time.monotonic() - due, ok, due - measured_from))
 
     for due, kind, path in plan:
         delay = due - time.monotonic()
@@ -739,8 +740,8 @@ def main() -> None:
     everything, errors = [], 0
     for kind, period in SCHEDULE:
         rows = answers.get(kind, [])
-        latencies = [latency for latency, _ok in rows]
-        failed = sum(1 for _latency, ok in rows if not ok)
+        latencies = [latency for latency, _ok, _at in rows]
+        failed = sum(1 for _latency, ok, _at in rows if not ok)
         everything += latencies
         errors += failed
         print(
@@ -751,6 +752,16 @@ def main() -> None:
         f"  {'all':12} {'':17} {len(everything) / args.seconds:6.1f} req/s  errors {errors:4}  "
         f"{quantiles(everything)}"
     )
+    print(f"  over time (all requests, by when they were due, {TIMELINE_SECONDS:.0f} s windows):")
+    windows: dict[int, list[float]] = defaultdict(list)
+    for rows in answers.values():
+        for latency, _ok, at in rows:
+            windows[int(at // TIMELINE_SECONDS)].append(latency)
+    for window in sorted(windows):
+        print(
+            f"    {window * TIMELINE_SECONDS:4.0f}-{(window + 1) * TIMELINE_SECONDS:3.0f} s "
+            f"{quantiles(windows[window])}"
+        )
     latencies, lost = match([tuple(s) for s in probes["sent"]], arrivals)
     applied = (events_end or 0) - (marks["events"] or 0)
     print(

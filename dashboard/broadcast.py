@@ -7,18 +7,20 @@ import threading
 import time
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
+from dashboard import sender
 from dashboard.payloads import Message, PbxConnectionPayload
 from dashboard.pbx_link import PBX_STATE_KEY
+from pbx.live.presence import PresenceRow
 from pbx.models import Company
 
 BUFFER_SIZE = 1000
-# Messages are stored in chunks so a publish rewrites a small list and the cache holds few keys.
-CHUNK_SIZE = 50
+# Each message is a key of its own (a publish writes one message, reads none); every
+# PRUNE_EVERY messages, the ones that just fell out of the buffer are deleted in one call.
+PRUNE_EVERY = 50
 BUFFER_TIMEOUT = 24 * 3600
 GROUP_MESSAGE_TYPE = "dashboard.message"
 
@@ -40,8 +42,8 @@ def _seq_key(company_id: int) -> str:
     return f"dashboard:{company_id}:seq"
 
 
-def _chunk_key(company_id: int, chunk: int) -> str:
-    return f"dashboard:{company_id}:chunk:{chunk}"
+def _message_key(company_id: int, seq: int) -> str:
+    return f"dashboard:{company_id}:message:{seq}"
 
 
 def current_seq(company_id: int) -> int:
@@ -49,26 +51,35 @@ def current_seq(company_id: int) -> int:
     return int(cache.get(_seq_key(company_id)) or 0)
 
 
+def latest_seqs(company_ids: Iterable[int]) -> dict[int, int]:
+    """current_seq of each of these companies, in one cache read."""
+    ids = list(company_ids)
+    found = cache.get_many([_seq_key(company_id) for company_id in ids])
+    return {company_id: int(found.get(_seq_key(company_id)) or 0) for company_id in ids}
+
+
 def _next_seq(company_id: int) -> int:
-    # Counting starts from the clock in microseconds, so a cache that lost the counter
-    # (restart, eviction) never hands out a number a client has already seen.
-    cache.add(_seq_key(company_id), time.time_ns() // 1000, timeout=None)
-    try:
-        return cache.incr(_seq_key(company_id))
-    except ValueError:  # evicted between add and incr
-        cache.add(_seq_key(company_id), time.time_ns() // 1000, timeout=None)
-        return cache.incr(_seq_key(company_id))
+    key = _seq_key(company_id)
+    for _attempt in range(2):
+        try:
+            return cache.incr(key)
+        except ValueError:  # the first message, or the cache lost the counter (or evicted it)
+            # Counting starts from the clock in microseconds, so a cache that lost the counter
+            # (restart, eviction) never hands out a number a client has already seen.
+            cache.add(key, time.time_ns() // 1000, timeout=None)
+    return cache.incr(key)
 
 
 def _store(company_id: int, message: Message) -> None:
     seq = message["seq"]
-    chunk = seq // CHUNK_SIZE
-    key = _chunk_key(company_id, chunk)
-    stored = cache.get(key) or []
-    stored.append(message)
-    cache.set(key, stored, timeout=BUFFER_TIMEOUT)
-    if seq % CHUNK_SIZE == 0:
-        cache.delete(_chunk_key(company_id, chunk - BUFFER_SIZE // CHUNK_SIZE - 1))
+    cache.set(_message_key(company_id, seq), message, timeout=BUFFER_TIMEOUT)
+    if seq % PRUNE_EVERY == 0:
+        cache.delete_many(
+            [
+                _message_key(company_id, old)
+                for old in range(seq - BUFFER_SIZE - PRUNE_EVERY, seq - BUFFER_SIZE)
+            ]
+        )
 
 
 def messages_since(company_id: int, since: int) -> list[Message] | None:
@@ -78,19 +89,12 @@ def messages_since(company_id: int, since: int) -> list[Message] | None:
         return None
     if since == last:
         return []
-    keys = [
-        _chunk_key(company_id, c) for c in range((since + 1) // CHUNK_SIZE, last // CHUNK_SIZE + 1)
-    ]
-    found = {
-        message["seq"]: message
-        for chunk in cache.get_many(keys).values()
-        for message in chunk
-        if since < message["seq"] <= last
-    }
-    # A message lost between two publishers (or to eviction) must not become a silent gap.
-    if len(found) != last - since:
+    keys = [_message_key(company_id, seq) for seq in range(since + 1, last + 1)]
+    found = cache.get_many(keys)
+    # A message lost (to eviction, or never stored) must not become a silent gap.
+    if len(found) != len(keys):
         return None
-    return [found[seq] for seq in range(since + 1, last + 1)]
+    return [found[key] for key in keys]
 
 
 def publish(company_id: int, message_type: str, payload: dict) -> int:
@@ -114,7 +118,8 @@ def publish(company_id: int, message_type: str, payload: dict) -> int:
         _store(company_id, message)
         if layer is not None:
             # Encoded once here, not once per socket: every socket sends this very text.
-            async_to_sync(layer.group_send)(
+            sender.group_send(
+                layer,
                 group_name(company_id),
                 {"type": GROUP_MESSAGE_TYPE, "seq": seq, "text": json.dumps(message)},
             )
@@ -132,14 +137,21 @@ def set_pbx_connected(connected: bool) -> None:
         publish(company_id, "pbx.gateway.connection", dict(state))
 
 
-def publish_users(user_ids: Iterable[int]) -> list[int]:
-    """Publishes the current `user.status` row of each of these PBX users; returns the seqs."""
-    from dashboard.selectors import user_rows_for
+def publish_users(
+    user_ids: Iterable[int], *, rows: dict[int, PresenceRow] | None = None
+) -> list[int]:
+    """Publishes the current `user.status` row of each of these PBX users; returns the seqs.
 
-    return [
-        publish(company_id, "user.status", dict(row))
-        for company_id, row in user_rows_for(user_ids=user_ids)
-    ]
+    `rows`: their status as the writer read it after its writes (the listener, in its
+    transaction); read from the database when it does not hold every one of them."""
+    from dashboard.selectors import user_rows_for, user_rows_of
+
+    wanted = set(user_ids)
+    if rows is not None and wanted <= rows.keys():
+        found = user_rows_of(rows[pk] for pk in wanted)
+    else:
+        found = user_rows_for(user_ids=wanted)
+    return [publish(company_id, "user.status", dict(row)) for company_id, row in found]
 
 
 def publish_queues(queue_ids: Iterable[int]) -> list[int]:

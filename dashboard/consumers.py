@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import itertools
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from channels.consumer import get_handler_name
@@ -31,6 +34,7 @@ from dashboard.access import (
     scope_header,
 )
 from dashboard.broadcast import current_seq, group_name, messages_since
+from dashboard.catchup import catchup
 from dashboard.payloads import Message
 from dashboard.revalidation import revalidator
 from dashboard.snapshots import snapshot_text
@@ -54,6 +58,13 @@ _SEQ = re.compile(r"[0-9]{1,18}")
 # After the handshake: Redis stayed away; reconnect with `?since=<last seq>`. (daphne's autobahn
 # sends only 1000 or 3000-4999, so RFC 6455's 1013 "try again later" cannot be used.)
 CLOSE_UNAVAILABLE = 4503
+# Waits between tries of a buffer read (or a snapshot) that Redis failed, the last one repeated
+# until the channel layer's `recovery_limit` (60 s unless configured) has passed.
+REDIS_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class _RedisAway(Exception):
+    """Redis failed a read for longer than the recovery limit: the stream closes with 4503."""
 
 
 def _session_company(user, slug: str) -> Company:
@@ -93,6 +104,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     company: Company | None = None
     last_seq: int = 0
     grant: Grant | None = None
+    _inbox: asyncio.Queue | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """channels' `AsyncConsumer.__call__`, with a leaner wait for the next message.
@@ -110,6 +122,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         inbox: asyncio.Queue = asyncio.Queue(maxsize=16)
+        self._inbox = inbox
         pumps = [asyncio.create_task(_pump(source, inbox)) for source in sources]
         try:
             while True:
@@ -146,7 +159,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(company.pk)
         await self.accept()
         revalidator().add(self, self.grant, self._revoked)
-        await self._start_stream(company)
+        try:
+            await self._start_stream(company)
+        except _RedisAway as away:
+            await self._give_up(away.__cause__)
+            return
+        catchup().add(self)
 
     async def _authorised_company(self, slug: str, raw_key: str | None) -> tuple[Company, Grant]:
         if raw_key is not None:
@@ -176,7 +194,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         since = self._since()
         missed = None
         if since is not None:
-            missed = await dbpool.run(messages_since, company.pk, since)
+            missed = await self._retrying(messages_since, company.pk, since)
         if missed is None:
             await self._send_snapshot()
             return
@@ -196,8 +214,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         """A fresh `snapshot`, shared with the sockets of the company connecting meanwhile."""
         # The number is read after joining the group and before the state: a change racing
         # with it arrives again afterwards.
-        seq = await dbpool.run(current_seq, self.company.pk)
-        text = await snapshot_text(self.company, seq)
+        seq = await self._retrying(current_seq, self.company.pk)
+        text = await self._retrying_async(snapshot_text, self.company, seq)
         self.last_seq = max(self.last_seq, seq)
         await self.send(text_data=text)
 
@@ -219,7 +237,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
         True when what was sent already covers `seq` (from the buffer, or a fresh snapshot).
         """
-        missed = await dbpool.run(messages_since, self.company.pk, self.last_seq)
+        missed = await self._retrying(messages_since, self.company.pk, self.last_seq)
         if missed is None:
             logger.warning(
                 "dashboard stream gap, snapshot sent company=%s after=%s got=%s",
@@ -241,7 +259,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except _RedisAway as away:
+            await self._give_up(away.__cause__)
 
     async def dashboard_message(self, event: dict) -> None:
         text = event.get("text")
@@ -249,6 +270,20 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self._forward(event["message"])
             return
         await self._forward_text(event["seq"], text)
+
+    @property
+    def company_id(self) -> int:
+        return self.company.pk
+
+    def nudge(self, seq: int) -> None:
+        """The company is at `seq` and this socket got nothing for a while: catch up, in turn."""
+        # A full inbox means messages are flowing: the next one shows any gap.
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait({"type": "dashboard.catch_up", "seq": seq})
+
+    async def dashboard_catch_up(self, event: dict) -> None:
+        if event["seq"] > self.last_seq:
+            await self._fill_gap(event["seq"])
 
     async def channel_layer_recovered(self, event: dict) -> None:
         """Redis was away: rejoin the group (Redis may have lost it) and send what was missed."""
@@ -263,6 +298,30 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         for message in missed or ():
             await self._forward(message)
         logger.info("dashboard stream recovered company=%s seq=%s", self.company.pk, self.last_seq)
+
+    async def _retrying(self, func: Callable, *args):
+        """`func(*args)` on dbpool's threads; tried again while Redis fails it (a timeout, a
+        dropped connection), so that a hiccup never ends the stream with an error (1011)."""
+        return await self._retrying_async(dbpool.run, func, *args)
+
+    async def _retrying_async(self, func: Callable[..., Awaitable], *args):
+        limit = getattr(self.channel_layer, "recovery_limit", 60.0)
+        started = time.monotonic()
+        delays = itertools.chain(REDIS_RETRY_DELAYS, itertools.repeat(REDIS_RETRY_DELAYS[-1]))
+        for attempt, delay in enumerate(delays, start=1):
+            try:
+                return await func(*args)
+            except REDIS_ERRORS as exc:
+                if time.monotonic() - started + delay > limit:
+                    raise _RedisAway() from exc
+                logger.warning(
+                    "dashboard read failed, retrying company=%s attempt=%d error=%s",
+                    self.company.pk if self.company else None,
+                    attempt,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def channel_layer_unavailable(self, event: dict) -> None:
         await self._give_up(None)
@@ -287,6 +346,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         revalidator().discard(self)
+        catchup().discard(self)
         if self.group is None:
             return
         try:

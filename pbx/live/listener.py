@@ -39,33 +39,40 @@ class Publisher(Protocol):
 
 
 class DashboardPublisher:
-    """Publishes to the companies' dashboard groups on the channel layer."""
+    """Publishes to the companies' dashboard groups on the channel layer.
+
+    Every send runs on one event loop of its own thread, kept for the life of the listener:
+    `async_to_sync` would start an event loop per batch, and channels-redis a new connection
+    for each. The database is still read on the listener's thread."""
+
+    def __init__(self) -> None:
+        from dashboard.sender import LoopThread
+
+        self._sends = LoopThread("listener-publisher")
 
     def changes(self, changes: LiveChanges) -> None:
-        from asgiref.sync import async_to_sync, sync_to_async
-
-        # One event loop for the whole batch: each publish's group_send runs on it, instead of
-        # asgiref starting a thread and an event loop (and channels-redis a connection) for each.
-        async_to_sync(sync_to_async(self._changes))(changes)
-
-    @staticmethod
-    def _changes(changes: LiveChanges) -> None:
         from dashboard import broadcast
+        from dashboard.sender import sending_on
 
-        broadcast.publish_users(changes.user_ids)
-        broadcast.publish_queues(changes.queue_ids)
+        with sending_on(self._sends.loop):
+            broadcast.publish_users(changes.user_ids, rows=changes.rows)
+            broadcast.publish_queues(changes.queue_ids)
 
     def resynced(self, company_ids: set[int]) -> None:
         from dashboard import broadcast
+        from dashboard.sender import sending_on
         from pbx.models import Company
 
-        for company_id in sorted(company_ids or Company.objects.values_list("pk", flat=True)):
-            broadcast.publish_snapshot(company_id)
+        with sending_on(self._sends.loop):
+            for company_id in sorted(company_ids or Company.objects.values_list("pk", flat=True)):
+                broadcast.publish_snapshot(company_id)
 
     def connection(self, connected: bool) -> None:
         from dashboard import broadcast
+        from dashboard.sender import sending_on
 
-        broadcast.set_pbx_connected(connected)
+        with sending_on(self._sends.loop):
+            broadcast.set_pbx_connected(connected)
 
 
 @dataclass(frozen=True)

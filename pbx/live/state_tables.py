@@ -19,6 +19,7 @@ from django.utils import timezone
 from pbx.directory.agents import DirectorySnapshot, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
+from pbx.live.presence import PresenceRow
 from pbx.live.version import announce, changed_by_events, live_changed
 from pbx.models import (
     DeviceState,
@@ -36,12 +37,14 @@ _DND_ON_STATES = {"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"}
 
 @dataclass
 class LiveChanges:
-    """What one application changed: whom to republish, and how many rows it corrected."""
+    """What one application changed: whom to republish, and how many rows it corrected;
+    `rows`, the new status of (some of) the users, as read in the transaction that changed them."""
 
     user_ids: set[int] = field(default_factory=set)
     queue_ids: set[int] = field(default_factory=set)
     company_ids: set[int] = field(default_factory=set)
     corrected: int = 0
+    rows: dict[int, PresenceRow] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.user_ids or self.queue_ids or self.company_ids or self.corrected)
@@ -333,8 +336,7 @@ class LiveState:
             try:
                 with transaction.atomic():
                     changes = self._apply_batch(events, now, guarded=False)
-                    announce(changed_by_events(events, changes.user_ids))
-                    return changes
+                    return self._announced(events, changes)
             except OperationalError as exc:
                 self._member_devices = None
                 if delay is None:
@@ -354,8 +356,14 @@ class LiveState:
         self._member_devices = None  # the rolled-back batch may have changed it
         with transaction.atomic():
             changes = self._apply_batch(events, now, guarded=True)
-            announce(changed_by_events(events, changes.user_ids))
-            return changes
+            return self._announced(events, changes)
+
+    @staticmethod
+    def _announced(events: list, changes: LiveChanges) -> LiveChanges:
+        changed = changed_by_events(events, changes.user_ids)
+        announce(changed)
+        changes.rows = changed.rows
+        return changes
 
     def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
         changes = LiveChanges()

@@ -126,6 +126,16 @@ def live_changed(
     numbered before. Returns the new version, or None when nothing was named.
     """
     changed = Changed(set(users), set(devices), set(queues), set(history))
+    return _number(changed, everything=everything, with_rows=with_rows)
+
+
+def announce(changed: Changed) -> int | None:
+    """live_changed for what `changed_by_events` found, with the users' new status: read once
+    here, and left in `changed.rows` for the listener to publish too."""
+    return _number(changed, everything=False, with_rows=True)
+
+
+def _number(changed: Changed, *, everything: bool, with_rows: bool) -> int | None:
     if not changed and not everything:
         return None
     with transaction.atomic(savepoint=False):
@@ -140,17 +150,6 @@ def live_changed(
         if version % PRUNE_EVERY == 0:
             LiveChange.objects.filter(version__lte=version - KEEP_CHANGES).delete()
     return version
-
-
-def announce(changed: Changed) -> int | None:
-    """live_changed for what `changed_by_events` found, with the users' new status."""
-    return live_changed(
-        users=changed.users,
-        devices=changed.devices,
-        queues=changed.queues,
-        history=changed.history,
-        with_rows=True,
-    )
 
 
 def _bump(*, everything: bool) -> int:

@@ -54,21 +54,19 @@ def test_the_buffer_is_bounded(monkeypatch):
         broadcast.publish(1, "calls.hourly", {})
     assert broadcast.messages_since(1, since) is None
     assert len(broadcast.messages_since(1, broadcast.current_seq(1) - 100)) == 100
-    last_chunk = broadcast.current_seq(1) // broadcast.CHUNK_SIZE
     kept = [
-        chunk
-        for chunk in range(since // broadcast.CHUNK_SIZE, last_chunk + 1)
-        if cache.get(broadcast._chunk_key(1, chunk)) is not None
+        seq
+        for seq in range(since, broadcast.current_seq(1) + 1)
+        if cache.get(broadcast._message_key(1, seq)) is not None
     ]
-    assert len(kept) <= 100 // broadcast.CHUNK_SIZE + 2  # older chunks were dropped
+    assert len(kept) <= 100 + broadcast.PRUNE_EVERY  # older messages were dropped
 
 
 def test_a_hole_in_the_buffer_is_never_a_silent_gap():
     since = broadcast.publish(1, "calls.hourly", {})
     missing = broadcast.publish(1, "calls.hourly", {})
     broadcast.publish(1, "calls.hourly", {})
-    chunk_key = f"dashboard:1:chunk:{missing // broadcast.CHUNK_SIZE}"
-    cache.set(chunk_key, [m for m in cache.get(chunk_key) if m["seq"] != missing])
+    cache.delete(f"dashboard:1:message:{missing}")
     assert broadcast.messages_since(1, since) is None
 
 

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from dashboard import broadcast
 from dashboard.consumers import CLOSE_UNAVAILABLE
 from swanproject.channel_layer import RECOVERED, UNAVAILABLE, ResilientRedisChannelLayer
-from tests.websockets import websocket
+from tests.websockets import open_socket
 
 PATH = "/ws/dashboard/onfarma/"
 
@@ -171,7 +171,8 @@ async def _channel_of(company_id: int) -> str:
 async def test_after_recovery_the_stream_rejoins_its_group_and_sends_what_it_missed(setup):
     company_id = setup["company"].pk
     await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
-    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(company_id)
@@ -184,27 +185,33 @@ async def test_after_recovery_the_stream_rejoins_its_group_and_sends_what_it_mis
         assert missed == snapshot["seq"] + 1
         following = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 2})
         assert (await communicator.receive_json_from(timeout=5))["seq"] == following
+    finally:
+        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_after_recovery_with_a_lost_message_the_stream_starts_from_a_snapshot(setup):
     company_id = setup["company"].pk
-    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
         assert accepted
         await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(company_id)
         seq = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
         await communicator.receive_json_from(timeout=5)
-        await sync_to_async(broadcast.cache.delete)(broadcast._chunk_key(company_id, seq // 50))
+        await sync_to_async(broadcast.cache.delete)(broadcast._message_key(company_id, seq))
         await sync_to_async(broadcast.cache.set)(broadcast._seq_key(company_id), seq + 1)
         await get_channel_layer().send(channel, {"type": RECOVERED})
         message = await communicator.receive_json_from(timeout=5)
         assert (message["type"], message["seq"]) == ("snapshot", seq + 1)
+    finally:
+        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_redis_unavailable_closes_the_stream_with_a_code_to_resume_from(setup):
-    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
         assert accepted
         await communicator.receive_json_from(timeout=5)
         await get_channel_layer().send(
@@ -214,11 +221,14 @@ async def test_redis_unavailable_closes_the_stream_with_a_code_to_resume_from(se
             "type": "websocket.close",
             "code": CLOSE_UNAVAILABLE,
         }
+    finally:
+        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_redis_error_while_recovering_closes_the_stream_too(setup, monkeypatch):
-    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
         assert accepted
         await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(setup["company"].pk)
@@ -230,3 +240,102 @@ async def test_a_redis_error_while_recovering_closes_the_stream_too(setup, monke
         await get_channel_layer().send(channel, {"type": RECOVERED})
         output = await communicator.receive_output(timeout=5)
         assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
+    finally:
+        await communicator.disconnect()
+
+
+def _failing_first(real, failures: list[Exception]):
+    def call(*args):
+        if failures:
+            raise failures.pop(0)
+        return real(*args)
+
+    return call
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_redis_timeout_while_filling_a_gap_is_retried_and_the_stream_goes_on(
+    setup, monkeypatch
+):
+    monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
+    company_id = setup["company"].pk
+    await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        snapshot = await communicator.receive_json_from(timeout=5)
+        channel = await _channel_of(company_id)
+        layer = get_channel_layer()
+        await layer.group_discard(broadcast.group_name(company_id), channel)
+        dropped = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
+        await layer.group_add(broadcast.group_name(company_id), channel)
+        failures = [RedisTimeoutError("Timeout reading from socket"), RedisConnectionError("x")]
+        monkeypatch.setattr(
+            "dashboard.consumers.messages_since",
+            _failing_first(broadcast.messages_since, failures),
+        )
+        following = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 2})
+        first = await communicator.receive_json_from(timeout=5)
+        second = await communicator.receive_json_from(timeout=5)
+        assert (
+            [first["seq"], second["seq"]]
+            == [dropped, following]
+            == [
+                snapshot["seq"] + 1,
+                snapshot["seq"] + 2,
+            ]
+        )
+        assert failures == []
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_redis_error_while_resuming_is_retried_before_the_first_message(setup, monkeypatch):
+    monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
+    company_id = setup["company"].pk
+    since = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
+    missed = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
+    failures = [RedisConnectionError("Connection reset by peer")]
+    monkeypatch.setattr(
+        "dashboard.consumers.messages_since", _failing_first(broadcast.messages_since, failures)
+    )
+    communicator, accepted, _code = await open_socket(
+        f"{PATH}?since={since}", user=setup["supervisor"]
+    )
+    try:
+        assert accepted
+        assert (await communicator.receive_json_from(timeout=5))["seq"] == missed
+        resumed = await communicator.receive_json_from(timeout=5)
+        assert resumed == {"type": "resumed", "since": since, "last": missed}
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_redis_failing_reads_past_the_recovery_limit_closes_with_a_code_to_resume_from(
+    setup, monkeypatch
+):
+    monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
+    company_id = setup["company"].pk
+    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
+    try:
+        assert accepted
+        await communicator.receive_json_from(timeout=5)
+        layer = get_channel_layer()
+        monkeypatch.setattr(layer, "recovery_limit", -1.0, raising=False)  # already past it
+
+        def down(*args):
+            raise RedisConnectionError("Connection refused")
+
+        monkeypatch.setattr("dashboard.consumers.messages_since", down)
+        seq = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
+        await layer.group_send(
+            broadcast.group_name(company_id),
+            {"type": "dashboard.message", "seq": seq + 2, "text": "{}"},
+        )
+        assert (await communicator.receive_json_from(timeout=5))["seq"] == seq
+        output = await communicator.receive_output(timeout=5)
+        assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
+    finally:
+        await communicator.disconnect()

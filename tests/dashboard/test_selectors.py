@@ -73,6 +73,39 @@ def test_queue_groups_carry_todays_figures_members_and_callers(company, make_use
     assert group["callers"][0]["caller"] == "600111222"
 
 
+def test_queue_group_members_come_users_first_by_extension_then_unknown_interfaces(
+    company, make_user, make_queue
+):
+    queue = make_queue(company, "q-ventas")
+    now = timezone.now()
+    users = {ext: make_user(company, ext, f"Agente {ext}") for ext in ("1000", "201", "200")}
+    for interface, user, member_name in (
+        ("Local/9@from-queue/n", None, ""),
+        ("PJSIP/1000", users["1000"], "x"),
+        ("SIP/ext", None, "Externo"),
+        ("PJSIP/201", users["201"], ""),
+        ("PJSIP/200", users["200"], ""),
+    ):
+        QueueMemberState.objects.create(
+            queue_name="q-ventas",
+            queue=queue,
+            interface=interface,
+            member_name=member_name,
+            user=user,
+            in_call=interface == "PJSIP/201",
+            changed_at=now,
+            confirmed_at=now,
+        )
+    (group,) = queue_groups(company=company)
+    assert [(m["extension"], m["name"], m["in_call"]) for m in group["members"]] == [
+        ("200", "Agente 200", False),
+        ("201", "Agente 201", True),
+        ("1000", "Agente 1000", False),
+        (None, "Local/9@from-queue/n", False),
+        (None, "Externo", False),
+    ]
+
+
 def test_calls_per_hour_count_todays_entries_in_the_company_time_zone(company, make_queue):
     queue = make_queue(company, "q-soporte")
     now = timezone.now()
