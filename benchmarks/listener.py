@@ -280,7 +280,7 @@ def throughput_run(label: str, publisher, behaviour, config, expected: int, coun
 
 
 def part_throughput() -> None:
-    from pbx.live.listener import DashboardPublisher
+    from dashboard.publisher import DashboardPublisher
     from pbx.live.state_tables import LiveState
     from pbx.simulator import Behaviour
     from pbx.simulator.from_directory import config_from_directory
@@ -430,7 +430,7 @@ def clients_main(url: str, count: int, ready, stop, results) -> None:
 
 
 def part_latency() -> None:
-    from pbx.live.listener import DashboardPublisher
+    from dashboard.publisher import DashboardPublisher
     from pbx.models import ApiKey, PbxUser
     from pbx.simulator import QUIET
     from pbx.simulator.from_directory import config_from_directory

@@ -38,43 +38,6 @@ class Publisher(Protocol):
     def connection(self, connected: bool) -> None: ...
 
 
-class DashboardPublisher:
-    """Publishes to the companies' dashboard groups on the channel layer.
-
-    Every send runs on one event loop of its own thread, kept for the life of the listener:
-    `async_to_sync` would start an event loop per batch, and channels-redis a new connection
-    for each. The database is still read on the listener's thread."""
-
-    def __init__(self) -> None:
-        from dashboard.sender import LoopThread
-
-        self._sends = LoopThread("listener-publisher")
-
-    def changes(self, changes: LiveChanges) -> None:
-        from dashboard import broadcast
-        from dashboard.sender import sending_on
-
-        with sending_on(self._sends.loop):
-            broadcast.publish_users(changes.user_ids, rows=changes.rows)
-            broadcast.publish_queues(changes.queue_ids)
-
-    def resynced(self, company_ids: set[int]) -> None:
-        from dashboard import broadcast
-        from dashboard.sender import sending_on
-        from pbx.models import Company
-
-        with sending_on(self._sends.loop):
-            for company_id in sorted(company_ids or Company.objects.values_list("pk", flat=True)):
-                broadcast.publish_snapshot(company_id)
-
-    def connection(self, connected: bool) -> None:
-        from dashboard import broadcast
-        from dashboard.sender import sending_on
-
-        with sending_on(self._sends.loop):
-            broadcast.set_pbx_connected(connected)
-
-
 @dataclass(frozen=True)
 class ListenerSettings:
     name: str = "default"
@@ -96,12 +59,12 @@ class Listener:
         self,
         *,
         gateway_factory: Callable[[], PbxGateway],
-        publisher: Publisher | None = None,
+        publisher: Publisher,
         settings: ListenerSettings | None = None,
         holder: str | None = None,
     ):
         self.gateway_factory = gateway_factory
-        self.publisher = publisher or DashboardPublisher()
+        self.publisher = publisher
         self.settings = settings or ListenerSettings()
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease = Lease(
@@ -273,9 +236,3 @@ def _uptime(event) -> float | None:
         return float(event.get("Uptime") or "")
     except ValueError:
         return None
-
-
-def listener_for_settings(**overrides) -> Listener:
-    from pbx.gateway.ami import AmiGateway
-
-    return Listener(gateway_factory=AmiGateway.from_settings, **overrides)

@@ -10,6 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from dashboard.models import Supervisor
+from dashboard.publisher import DashboardPublisher
 from pbx.gateway.ami import AmiGateway
 from pbx.live.listener import Listener, ListenerSettings
 from pbx.simulator import SimulatedPbx
@@ -74,6 +75,7 @@ def listener(pbx, redis_everywhere):
     """The real listener on a thread of this process, publishing through Redis to the server."""
     running = Listener(
         gateway_factory=lambda: AmiGateway("127.0.0.1", pbx.port, USERNAME, SECRET, 2.0),
+        publisher=DashboardPublisher(),
         settings=FAST,
     )
     stop = threading.Event()

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from dashboard.models import Supervisor
+from dashboard.publisher import DashboardPublisher
 from pbx.gateway.ami import AmiGateway
 from pbx.live.listener import Listener, ListenerSettings
 from pbx.models import LiveChannel
@@ -75,6 +76,7 @@ def pbx(directory, redis_everywhere, settings):
     settings.AMI_USERNAME, settings.AMI_SECRET, settings.AMI_TIMEOUT = USERNAME, SECRET, 2.0
     listener = Listener(
         gateway_factory=lambda: AmiGateway("127.0.0.1", simulator.port, USERNAME, SECRET, 2.0),
+        publisher=DashboardPublisher(),
         settings=FAST,
     )
     stop = threading.Event()

@@ -7,7 +7,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from pbx.live.listener import ListenerSettings, listener_for_settings
+from dashboard.publisher import listener_for_settings
+from pbx.live.listener import ListenerSettings
 
 
 class Command(BaseCommand):

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from dashboard.publisher import listener_for_settings
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
-from pbx.live.listener import listener_for_settings
 from pbx.simulator import Behaviour, CallCentre, History, SimulatedPbx
 
 logger = logging.getLogger("swan.demo")

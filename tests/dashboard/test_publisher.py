@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 
 from dashboard import broadcast
+from dashboard.publisher import DashboardPublisher
 from pbx.gateway.frames import Frame
-from pbx.live.listener import DashboardPublisher
 from pbx.live.state_tables import LiveChanges, LiveState
 
 pytestmark = pytest.mark.django_db
