@@ -138,7 +138,8 @@ class LiveState:
 
     def _sync_devices(self, states: Mapping[str, str], now: datetime, changes: LiveChanges):
         existing = {row.interface: row for row in DeviceState.objects.all()}
-        create, update = [], []
+        create: list[DeviceState] = []
+        update: list[DeviceState] = []
         for interface, state in states.items():
             row = existing.pop(interface, None)
             if row is None:
@@ -161,7 +162,8 @@ class LiveState:
 
     def _sync_members(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
         existing = {(row.queue_name, row.interface): row for row in QueueMemberState.objects.all()}
-        create, update = [], []
+        create: list[QueueMemberState] = []
+        update: list[QueueMemberState] = []
         fields = ["member_name", "state_interface", "paused", "paused_reason", "in_call", "status"]
         for member in snapshot.queue_members:
             wanted = {
@@ -268,7 +270,8 @@ class LiveState:
                 if device.lower().startswith(DND_DEVICE_PREFIX) and state in _DND_ON_STATES:
                     dnd |= self.users_of_device(device)
         presences = {row.user_id: row for row in UserPresence.objects.all()}
-        create, update = [], []
+        create: list[UserPresence] = []
+        update: list[UserPresence] = []
         for user_id in set(presences) | set(paused) | (dnd or set()):
             row = presences.get(user_id) or UserPresence(
                 user_id=user_id, changed_at=now, confirmed_at=now

@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import (
     IntegrityError,
@@ -105,8 +106,18 @@ def _row_fields(row: PresenceRow) -> list:
 
 
 def _row_of(fields: list) -> PresenceRow:
-    *head, since = fields
-    return PresenceRow(*head, since=datetime.fromisoformat(since) if since else None)
+    user_id, company_id, extension, name, mobile, status, description, reason, since = fields
+    return PresenceRow(
+        user_id=user_id,
+        company_id=company_id,
+        extension=extension,
+        name=name,
+        mobile=mobile,
+        status=status,
+        description=description,
+        reason=reason,
+        since=datetime.fromisoformat(since) if since else None,
+    )
 
 
 def live_changed(
@@ -249,14 +260,16 @@ def probe_with_changes(*, after: int | None, at_most: int) -> tuple[Probe, list[
     `SELECT 1` to check a reused connection: this query is that check instead. If the
     connection turns out broken, it is closed and the probe runs once more on a new one.
     """
+    # Django's own flags for CONN_HEALTH_CHECKS (django.db.backends.base.base), not in the stubs.
+    wrapper: Any = connection
     check = (
-        connection.connection is not None
-        and connection.health_check_enabled
-        and not connection.health_check_done
-        and not connection.in_atomic_block
+        wrapper.connection is not None
+        and wrapper.health_check_enabled
+        and not wrapper.health_check_done
+        and not wrapper.in_atomic_block
     )
     if check:
-        connection.health_check_done = True
+        wrapper.health_check_done = True
     try:
         rows = _probe(after, at_most)
     except (OperationalError, InterfaceError):
