@@ -17,7 +17,7 @@ from dashboard.action_result import ActionResult, Outcome
 from dashboard.audit import audit_write
 from dashboard.models import AuditEntry, Supervisor
 from dashboard.transcript import PbxAnswer, Transcript
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.errors import Conflict, DomainError, message_of, status_of
 from pbx.gateway import PbxActionFailed, PbxGateway, PbxUnavailable, SpyRequest
 from pbx.live.presence import AVAILABLE, PAUSE

@@ -166,7 +166,7 @@ def publish_queues(queue_ids: Iterable[int]) -> list[int]:
 
 def publish_snapshot(company_id: int) -> int:
     """Publishes a full `snapshot`, e.g. after the listener reconnected and resynchronised."""
-    from dashboard.selectors import company_snapshot
+    from dashboard.selectors import snapshot_payload
 
     company = Company.objects.get(pk=company_id)
-    return publish(company_id, "snapshot", dict(company_snapshot(company=company)))
+    return publish(company_id, "snapshot", dict(snapshot_payload(company=company)))

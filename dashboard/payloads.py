@@ -26,7 +26,7 @@ class UserStatusPayload(TypedDict):
     since: str | None
 
 
-class QueueMember(TypedDict):
+class QueueMemberPayload(TypedDict):
     extension: str | None
     name: str
     paused: bool
@@ -34,7 +34,7 @@ class QueueMember(TypedDict):
     in_call: bool
 
 
-class QueueCaller(TypedDict):
+class QueueCallerPayload(TypedDict):
     caller: str
     position: int
     entered_at: str
@@ -66,8 +66,8 @@ class QueueUpdatePayload(TypedDict):
     alarm_reasons: list[str]
     alarm_breaches: list[AlarmBreach]
     alarm_rules: AlarmRules
-    members: list[QueueMember]
-    callers: list[QueueCaller]
+    members: list[QueueMemberPayload]
+    callers: list[QueueCallerPayload]
 
 
 class HourCount(TypedDict):

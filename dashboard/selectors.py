@@ -15,7 +15,7 @@ from django.utils import timezone
 from dashboard.payloads import (
     CallsHourlyPayload,
     HourCount,
-    QueueMember,
+    QueueMemberPayload,
     QueueUpdatePayload,
     SnapshotPayload,
     UserStatusPayload,
@@ -91,7 +91,7 @@ _MEMBER_FIELDS = (
 )
 
 
-def _member(row: tuple) -> QueueMember:
+def _member(row: tuple) -> QueueMemberPayload:
     _queue, interface, member_name, paused, paused_reason, in_call, user_id, extension, name = row
     return {
         "extension": extension if user_id is not None else None,
@@ -205,7 +205,7 @@ def calls_hourly(*, company: Company) -> CallsHourlyPayload:
     return {"date": start.date().isoformat(), "hours": hours}
 
 
-def company_snapshot(*, company: Company) -> SnapshotPayload:
+def snapshot_payload(*, company: Company) -> SnapshotPayload:
     """Everything the company's dashboard shows."""
     pbx = pbx_connection()
     return {

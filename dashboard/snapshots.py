@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from dashboard import dbpool
 from dashboard.payloads import Message
-from dashboard.selectors import company_snapshot
+from dashboard.selectors import snapshot_payload
 from pbx.models import Company
 
 SHARE_SECONDS = 2.0
@@ -43,7 +43,7 @@ def _snapshot_text(company: Company, seq: int) -> str:
         "seq": seq,
         "company": company.pk,
         "sent_at": timezone.now().isoformat(),
-        "payload": dict(company_snapshot(company=company)),
+        "payload": dict(snapshot_payload(company=company)),
     }
     return json.dumps(message)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.live.presence import device_key
 from pbx.models import DeviceState
 from terminals.models import Terminal

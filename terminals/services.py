@@ -7,7 +7,7 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.directory.api_keys import CompanyScope
 from pbx.errors import Conflict, NotFound
 from pbx.gateway import PbxActions

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 
 from pbx.directory import lookups
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.directory.api_keys import CompanyScope
 from pbx.history.selectors import (
     QueueTotals,

@@ -1,7 +1,7 @@
 """The PBX gateway: everything the service asks of the PBX goes through here."""
 
 from pbx.gateway.base import (
-    Channel,
+    ChannelRow,
     OriginateRequest,
     PbxActionFailed,
     PbxActions,
@@ -9,15 +9,15 @@ from pbx.gateway.base import (
     PbxGateway,
     PbxSnapshot,
     PbxUnavailable,
-    QueueCaller,
-    QueueMemberState,
+    QueueCallerRow,
+    QueueMemberRow,
     RegistrationContact,
     SpyRequest,
     check_ami_value,
 )
 
 __all__ = [
-    "Channel",
+    "ChannelRow",
     "OriginateRequest",
     "PbxActionFailed",
     "PbxActions",
@@ -25,8 +25,8 @@ __all__ = [
     "PbxGateway",
     "PbxSnapshot",
     "PbxUnavailable",
-    "QueueCaller",
-    "QueueMemberState",
+    "QueueCallerRow",
+    "QueueMemberRow",
     "RegistrationContact",
     "SpyRequest",
     "check_ami_value",

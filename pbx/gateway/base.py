@@ -72,7 +72,7 @@ def spy_data(request: SpyRequest) -> str:
 
 
 @dataclass(frozen=True)
-class QueueMemberState:
+class QueueMemberRow:
     queue: str
     interface: str  # `Location` in QueueStatus rows, `Interface` in events
     member_name: str
@@ -85,7 +85,7 @@ class QueueMemberState:
 
 
 @dataclass(frozen=True)
-class QueueCaller:
+class QueueCallerRow:
     queue: str
     position: int
     channel: str
@@ -95,7 +95,7 @@ class QueueCaller:
 
 
 @dataclass(frozen=True)
-class Channel:
+class ChannelRow:
     channel: str
     unique_id: str
     linked_id: str
@@ -119,9 +119,9 @@ class RegistrationContact:
 class PbxSnapshot:
     taken_at: datetime
     device_states: dict[str, str]  # interface → AST device state name (NOT_INUSE, INUSE, …)
-    queue_members: list[QueueMemberState]
-    queue_callers: list[QueueCaller]
-    channels: list[Channel]
+    queue_members: list[QueueMemberRow]
+    queue_callers: list[QueueCallerRow]
+    channels: list[ChannelRow]
     contacts: list[RegistrationContact]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pbx.gateway.base import Channel, QueueCaller, QueueMemberState, RegistrationContact
+from pbx.gateway.base import ChannelRow, QueueCallerRow, QueueMemberRow, RegistrationContact
 from pbx.gateway.events import ami_flag, ami_int, member_interface, member_name, paused_reason
 from pbx.gateway.frames import Frame
 
@@ -27,9 +27,9 @@ def device_states(frames: Iterable[Frame]) -> dict[str, str]:
     return {f.get("Device", ""): f.get("State", "") for f in _events(frames, "DeviceStateChange")}
 
 
-def queue_members(frames: Iterable[Frame]) -> list[QueueMemberState]:
+def queue_members(frames: Iterable[Frame]) -> list[QueueMemberRow]:
     return [
-        QueueMemberState(
+        QueueMemberRow(
             queue=f.get("Queue", ""),
             interface=member_interface(f),
             member_name=member_name(f),
@@ -44,9 +44,9 @@ def queue_members(frames: Iterable[Frame]) -> list[QueueMemberState]:
     ]
 
 
-def queue_callers(frames: Iterable[Frame]) -> list[QueueCaller]:
+def queue_callers(frames: Iterable[Frame]) -> list[QueueCallerRow]:
     return [
-        QueueCaller(
+        QueueCallerRow(
             queue=f.get("Queue", ""),
             position=ami_int(f.get("Position")),
             channel=f.get("Channel", ""),
@@ -58,9 +58,9 @@ def queue_callers(frames: Iterable[Frame]) -> list[QueueCaller]:
     ]
 
 
-def channels(frames: Iterable[Frame]) -> list[Channel]:
+def channels(frames: Iterable[Frame]) -> list[ChannelRow]:
     return [
-        Channel(
+        ChannelRow(
             channel=f.get("Channel", ""),
             unique_id=f.get("Uniqueid", ""),
             linked_id=f.get("Linkedid", ""),

@@ -19,7 +19,7 @@ from django.core import signing
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from pbx.directory.agents import device_of, same_device
+from pbx.directory.agent_matching import device_of, same_device
 from pbx.directory.api_keys import ApiClient
 from pbx.directory.lookups import user_get
 from pbx.directory.supervision import companies_for

@@ -15,7 +15,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.directory.api_keys import CompanyScope
 from pbx.directory.lookups import company_get, user_find, user_get
 from pbx.errors import NotFound

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.utils.translation import gettext_lazy as _
 
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.models import DeviceState, PbxUser, QueueMemberState
 from terminals.models import Terminal
 

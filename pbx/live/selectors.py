@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from pbx.directory.agents import same_device
+from pbx.directory.agent_matching import same_device
 from pbx.live.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
 from pbx.local_time import local_time
 from pbx.models import Company, DeviceState, LiveChannel, PbxUser

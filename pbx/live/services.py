@@ -8,7 +8,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from pbx.directory.agents import extension_in, same_device
+from pbx.directory.agent_matching import extension_in, same_device
 from pbx.directory.dnd import dnd_key_of, dnd_key_sharers
 from pbx.errors import Conflict
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxActions, PbxGateway

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from pbx.directory.agents import DirectorySnapshot, device_of, same_device
+from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
 from pbx.live.presence import PresenceRow
@@ -70,18 +70,18 @@ class LiveState:
 
     def __init__(
         self,
-        directory: DirectorySnapshot | None = None,
+        directory: AgentDirectory | None = None,
         *,
         now: Callable[[], datetime] = timezone.now,
     ):
-        self.directory = directory or DirectorySnapshot.load()
+        self.directory = directory or AgentDirectory.load()
         self.now = now
         # device → users whose queue member rings it (interface or state interface); the status
         # of those users follows that device too (presence.py).
         self._member_devices: dict[str, set[int]] | None = None
 
     def reload_directory(self) -> None:
-        self.directory = DirectorySnapshot.load()
+        self.directory = AgentDirectory.load()
         self._member_devices = None
 
     # -- matching --------------------------------------------------------------------------

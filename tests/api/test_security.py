@@ -52,7 +52,7 @@ from agenda.models import Agenda, AgendaPhone
 from pbx.api.authentication import ApiKeyRateThrottle
 from pbx.api.params import parse_query_string
 from pbx.directory import lockout
-from pbx.directory.agents import device_of
+from pbx.directory.agent_matching import device_of
 from pbx.errors import InvalidValue
 from pbx.gateway import OriginateRequest, check_ami_value
 from pbx.gateway.ami import AmiGateway

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from dashboard.selectors import calls_hourly, company_snapshot, queue_groups
+from dashboard.selectors import calls_hourly, queue_groups, snapshot_payload
 from pbx.models import QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
 
@@ -128,7 +128,7 @@ def test_the_snapshot_takes_a_fixed_number_of_queries(
     for n in range(4):
         make_queue(company, f"q-{n}", members=users)
     with django_assert_max_num_queries(14):
-        snapshot = company_snapshot(company=company)
+        snapshot = snapshot_payload(company=company)
     assert len(snapshot["users"]) == 10
     assert len(snapshot["queues"]) == 4
 

@@ -9,7 +9,7 @@ from django.db import connection
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import derive, entries
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogFile, QueueLogLine
@@ -44,7 +44,7 @@ def stored_entries() -> list[tuple]:
     return sorted(QueueEntry.objects.values_list(*FIELDS), key=repr)
 
 
-def both_ways(callids: set[str], directory: DirectorySnapshot) -> tuple[list, list]:
+def both_ways(callids: set[str], directory: AgentDirectory) -> tuple[list, list]:
     """(SQL's entries, Python's entries) of these calls, each derived from the stored lines."""
     derive._entries(sorted(callids), directory)
     by_sql = stored_entries()
@@ -96,7 +96,7 @@ def test_it_agrees_with_derive_on_any_lines(lines, company, make_user, make_queu
         for number, (callid, queue, second, event, agent, data) in enumerate(lines, 1)
     )
     callids = {line[0] for line in lines}
-    by_sql, by_python = both_ways(callids, DirectorySnapshot.load())
+    by_sql, by_python = both_ways(callids, AgentDirectory.load())
     assert by_sql == by_python
     event(f"outcomes {sorted({row[8] for row in by_sql})}")
 
@@ -119,7 +119,7 @@ def test_it_agrees_with_derive_on_the_real_files(name, company, make_user, make_
     ).run()
     callids = set(QueueLogLine.objects.values_list("callid", flat=True))
     first = stored_entries()
-    by_sql, by_python = both_ways(callids, DirectorySnapshot.load())
+    by_sql, by_python = both_ways(callids, AgentDirectory.load())
     assert first == by_sql == by_python
     assert by_sql
 
@@ -145,6 +145,6 @@ def test_irregular_numbers_are_left_to_derive(company):
         )
         for n, (event, data, at) in enumerate(rows, 1)
     )
-    derive._entries(["9.1"], DirectorySnapshot.load())
+    derive._entries(["9.1"], AgentDirectory.load())
     entry = QueueEntry.objects.get()
     assert (entry.wait_seconds, entry.talk_seconds) == (7, 10)

@@ -339,7 +339,7 @@ def cdr(
     disposition="ANSWERED",
     **fields,
 ):
-    from pbx.directory.agents import device_of
+    from pbx.directory.agent_matching import device_of
 
     return CdrRecord.objects.create(
         calldate=at,

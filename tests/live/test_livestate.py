@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pbx.gateway import PbxSnapshot, QueueCaller
-from pbx.gateway import QueueMemberState as SnapshotMember
-from pbx.gateway.base import Channel
+from pbx.gateway import ChannelRow, PbxSnapshot, QueueCallerRow, QueueMemberRow
 from pbx.gateway.frames import Frame, FrameParser
 from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
@@ -177,7 +175,7 @@ def snapshot(**parts) -> PbxSnapshot:
 
 
 def member(queue, interface, *, paused=False, reason=""):
-    return SnapshotMember(
+    return QueueMemberRow(
         queue=queue,
         interface=interface,
         member_name="",
@@ -213,7 +211,7 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
             device_states={"PJSIP/200": "NOT_INUSE"},
             queue_members=[member("q1", "PJSIP/200")],
             queue_callers=[
-                QueueCaller(
+                QueueCallerRow(
                     queue="q1",
                     position=1,
                     channel="PJSIP/trunk-1",
@@ -223,7 +221,7 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
                 )
             ],
             channels=[
-                Channel(
+                ChannelRow(
                     channel="PJSIP/trunk-1",
                     unique_id="7.1",
                     linked_id="7.1",
@@ -253,7 +251,7 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
             device_states={"PJSIP/200": "NOT_INUSE"},
             queue_members=[member("q1", "PJSIP/200")],
             queue_callers=[
-                QueueCaller(
+                QueueCallerRow(
                     queue="q1",
                     position=1,
                     channel="PJSIP/trunk-1",
@@ -263,7 +261,7 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
                 )
             ],
             channels=[
-                Channel(
+                ChannelRow(
                     channel="PJSIP/trunk-1",
                     unique_id="7.1",
                     linked_id="7.1",

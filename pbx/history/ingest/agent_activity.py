@@ -37,7 +37,7 @@ import psycopg
 from django.db import connection, models
 from django.db.models import Q
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest.lines import last_lines_before
 from pbx.models.agents import (
     AGENT_EVENTS,
@@ -60,7 +60,7 @@ _EVENTS = AgentEvent._meta.db_table
 
 
 def derive_agent_activity(
-    file_id: int, first: int, last: int, *, directory: DirectorySnapshot
+    file_id: int, first: int, last: int, *, directory: AgentDirectory
 ) -> None:
     """Keeps the agent lines of lines `first`..`last` of a file and derives again the spans they
     change. Call inside derive.derive_pending's transaction, once per stretch of lines."""
@@ -76,7 +76,7 @@ def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> Non
         since[user_id] = moment
 
 
-def _matcher(directory: DirectorySnapshot) -> Callable[[str, str, bool], tuple]:
+def _matcher(directory: AgentDirectory) -> Callable[[str, str, bool], tuple]:
     """(queue_name, agent, is_restart) → (user id, company id) of an agent line."""
     companies = _user_companies(directory)
 
@@ -89,7 +89,7 @@ def _matcher(directory: DirectorySnapshot) -> Callable[[str, str, bool], tuple]:
 
 
 def _store_events(
-    file_id: int, first: int, last: int, directory: DirectorySnapshot
+    file_id: int, first: int, last: int, directory: AgentDirectory
 ) -> tuple[dict[int, datetime], list[datetime]]:
     """Stores the stretch's agent lines as AgentEvent rows, in file order; returns each named
     user's earliest span line, and the restarts' times (sorted)."""
@@ -176,7 +176,7 @@ UNION ALL
 SELECT DISTINCT NULL::bigint, time FROM added WHERE event = %(restart)s"""
 
 
-def _user_companies(directory: DirectorySnapshot) -> dict[int | None, int]:
+def _user_companies(directory: AgentDirectory) -> dict[int | None, int]:
     return {
         user_id: company_id
         for candidates in directory.extensions.values()

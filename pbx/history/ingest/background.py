@@ -11,14 +11,14 @@ import threading
 
 from django.db import connection
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import derive
 
 
 class BackgroundDeriver:
     """Derives every pending stretch of lines whenever it is poked, on its own thread."""
 
-    def __init__(self, directory: DirectorySnapshot) -> None:
+    def __init__(self, directory: AgentDirectory) -> None:
         self.entries = 0
         self._directory = directory
         self._wake = threading.Event()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from pbx.directory.agents import DirectorySnapshot, device_of
+from pbx.directory.agent_matching import AgentDirectory, device_of
 from pbx.history.ingest.queue_log import MalformedLine
 from pbx.models.history import CdrRecord
 
@@ -74,7 +74,7 @@ class CdrRow:
     digest: uuid.UUID
 
 
-def parse_csv_line(text: str, *, local_tz: tzinfo, directory: DirectorySnapshot) -> CdrRow | None:
+def parse_csv_line(text: str, *, local_tz: tzinfo, directory: AgentDirectory) -> CdrRow | None:
     """One Master.csv line → a row; None for a blank line. Times are the PBX's local time."""
     text = text.rstrip("\r\n")
     if not text.strip():
@@ -89,9 +89,7 @@ def parse_csv_line(text: str, *, local_tz: tzinfo, directory: DirectorySnapshot)
     return build_row(dict(zip(layout, cells, strict=True)), local_tz=local_tz, directory=directory)
 
 
-def build_row(
-    fields: Mapping[str, Any], *, local_tz: tzinfo, directory: DirectorySnapshot
-) -> CdrRow:
+def build_row(fields: Mapping[str, Any], *, local_tz: tzinfo, directory: AgentDirectory) -> CdrRow:
     """A row from named fields (a CSV line or a table row); `calldate` stands for `start`."""
     start = _time(fields.get("start", fields.get("calldate")), local_tz, "start")
     if start is None:

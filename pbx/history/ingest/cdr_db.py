@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest.cdr import build_row
 from pbx.history.ingest.queue_log import MalformedLine
 from pbx.history.ingest.runner import Report, StopFlag
@@ -49,7 +49,7 @@ class TableIngest:
         cursor, _ = IngestCursor.objects.get_or_create(
             source=self.source, defaults={"kind": "cdr_db"}
         )
-        directory = DirectorySnapshot.load()
+        directory = AgentDirectory.load()
         quoted = ".".join(self.connection.ops.quote_name(p) for p in self.table.split("."))
         with self.connection.cursor() as db:
             db.execute(f"SELECT * FROM {quoted} WHERE 1 = 0")

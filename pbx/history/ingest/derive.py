@@ -14,7 +14,7 @@ import logging
 from django.db import connection, transaction
 from django.db.models import F
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import entries, entries_sql
 from pbx.history.ingest.agent_activity import derive_agent_activity
 from pbx.history.ingest.store import commit_without_flush
@@ -31,7 +31,7 @@ def pending_files() -> list[QueueLogFile]:
     return list(QueueLogFile.objects.filter(derived_lines__lt=F("lines")).order_by("pk"))
 
 
-def derive_pending(logfile: QueueLogFile, *, directory: DirectorySnapshot) -> int:
+def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
     """Derives what the file's lines not derived yet give; returns how many entries were made."""
     with transaction.atomic():
         commit_without_flush()
@@ -79,7 +79,7 @@ def _one_deriver_at_a_time() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
 
 
-def _entries(callids: list[str], directory: DirectorySnapshot) -> int:
+def _entries(callids: list[str], directory: AgentDirectory) -> int:
     if connection.vendor != "postgresql":
         return entries.rederive(set(callids), directory=directory)
     made = 0

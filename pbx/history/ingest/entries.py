@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.live.version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogLine
 
@@ -133,7 +133,7 @@ def derive(lines: Iterable[Line]) -> list[EntryDraft]:
     return drafts
 
 
-def rederive(callids: set[str], *, directory: DirectorySnapshot) -> int:
+def rederive(callids: set[str], *, directory: AgentDirectory) -> int:
     """Derives again every entry of these calls from their stored lines; returns how many exist."""
     ordered = sorted(callids)
     created = 0
@@ -167,7 +167,7 @@ def _stored_lines(callids: list[str]) -> dict[tuple[str, str], list[Line]]:
 
 
 def _entry_rows(
-    grouped: dict[tuple[str, str], list[Line]], directory: DirectorySnapshot
+    grouped: dict[tuple[str, str], list[Line]], directory: AgentDirectory
 ) -> list[tuple]:
     """QueueEntry rows (values in _COLUMNS order), one per (callid, queue, entered_at)."""
     unique = {}

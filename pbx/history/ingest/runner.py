@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from pbx.directory.agents import DirectorySnapshot
+from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import derive, files, logfiles
 from pbx.history.ingest.background import BackgroundDeriver
 from pbx.history.ingest.cdr import parse_csv_line
@@ -86,15 +86,15 @@ class FileIngest:
     progress: Callable[[str], None] | None = None
     stop: StopFlag = field(default_factory=StopFlag)
     report: Report = field(default_factory=Report)
-    _directory: DirectorySnapshot | None = None
+    _directory: AgentDirectory | None = None
     _deriver: BackgroundDeriver | None = None
     _directory_loaded: float = 0.0
     _started: float = 0.0
 
-    def directory(self) -> DirectorySnapshot:
+    def directory(self) -> AgentDirectory:
         now = time.monotonic()
         if self._directory is None or now - self._directory_loaded > DIRECTORY_REFRESH_SECONDS:
-            self._directory = DirectorySnapshot.load()
+            self._directory = AgentDirectory.load()
             self._directory_loaded = now
         return self._directory
 

@@ -36,7 +36,7 @@ def extension_in(interface: str) -> str | None:
 
 
 @dataclass
-class DirectorySnapshot:
+class AgentDirectory:
     """The parts of the directory that ingest matches against, loaded in a few queries."""
 
     queues: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -48,7 +48,7 @@ class DirectorySnapshot:
     _agents: dict[tuple[str, int | None], int | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls) -> DirectorySnapshot:
+    def load(cls) -> AgentDirectory:
         snapshot = cls()
         snapshot.queues = {
             name: (pk, company_id)
