@@ -32,6 +32,7 @@ from pbx.gateway.base import (
     check_ami_value,
     spy_data,
 )
+from pbx.gateway.events import PbxEvent, parse_event
 from pbx.gateway.frames import Frame, FrameParser, encode_action
 
 logger = logging.getLogger(__name__)
@@ -361,6 +362,16 @@ class AmiGateway:
                 self._on_disconnect.remove(on_disconnect)
 
         return unsubscribe
+
+    def live_events(
+        self,
+        handler: Callable[[PbxEvent], None],
+        *,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> Callable[[], None]:
+        """As `events`, each frame parsed into its typed event first: the listener never sees
+        the wire."""
+        return self.events(lambda frame: handler(parse_event(frame)), on_disconnect=on_disconnect)
 
     def close(self) -> None:
         with self._conn_lock:

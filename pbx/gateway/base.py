@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from pbx.gateway.events import PbxEvent
 from pbx.gateway.frames import Frame, check_ami_value
 
 # A channel or device as ChanSpy's first argument: `Tech/resource`, nothing the dialplan's
@@ -170,8 +171,13 @@ class PbxGateway(PbxActions, Protocol):
 
     def snapshot(self) -> PbxSnapshot: ...
 
-    def events(
-        self, handler: EventHandler, *, on_disconnect: Callable[[], None] | None = None
-    ) -> Callable[[], None]: ...
+    def live_events(
+        self,
+        handler: Callable[[PbxEvent], None],
+        *,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> Callable[[], None]:
+        """Every event from now on as a typed event (pbx/gateway/events.py), on the gateway's
+        thread; connects if needed. Returns an unsubscribe function."""
 
     def close(self) -> None: ...

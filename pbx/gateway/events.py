@@ -112,6 +112,21 @@ class ChannelHungUp:
     unique_id: str
 
 
+@dataclass(frozen=True)
+class PbxBooted:
+    """FullyBooted, sent with every login: an uptime lower than the last one seen means that
+    Asterisk restarted and lost what it held in memory (pauses, dynamic members)."""
+
+    uptime: float | None
+
+
+@dataclass(frozen=True)
+class OtherEvent:
+    """An event the live state does not use: counted as received, not applied."""
+
+    name: str
+
+
 PbxEvent = (
     DeviceStateChanged
     | MemberChanged
@@ -121,6 +136,8 @@ PbxEvent = (
     | ChannelCreated
     | ChannelChanged
     | ChannelHungUp
+    | PbxBooted
+    | OtherEvent
 )
 
 
@@ -129,14 +146,14 @@ def _optional_int(frame: Mapping[str, str], key: str) -> int | None:
     return None if value is None else ami_int(value)
 
 
-def _device_state(frame: Mapping[str, str]) -> DeviceStateChanged | None:
+def _device_state(frame: Mapping[str, str]) -> DeviceStateChanged | OtherEvent:
     device = frame.get("Device", "")
     if not device:
-        return None
+        return OtherEvent(frame.get("Event", ""))
     return DeviceStateChanged(device=device, state=(frame.get("State") or "UNKNOWN").upper())
 
 
-def _member(frame: Mapping[str, str]) -> MemberChanged | None:
+def _member(frame: Mapping[str, str]) -> MemberChanged:
     paused = ami_flag(frame.get("Paused"))
     return MemberChanged(
         queue=frame.get("Queue", ""),
@@ -194,6 +211,14 @@ def _hung_up(frame: Mapping[str, str]) -> ChannelHungUp:
     return ChannelHungUp(unique_id=frame.get("Uniqueid", ""))
 
 
+def _booted(frame: Mapping[str, str]) -> PbxBooted:
+    try:
+        uptime: float | None = float(frame.get("Uptime") or "")
+    except ValueError:
+        uptime = None
+    return PbxBooted(uptime=uptime)
+
+
 _PARSERS = {
     "devicestatechange": _device_state,
     "queuememberadded": _member,
@@ -210,10 +235,12 @@ _PARSERS = {
     "newstate": _channel_changed,
     "newconnectedline": _channel_changed,
     "hangup": _hung_up,
+    "fullybooted": _booted,
 }
 
 
-def parse_event(frame: Mapping[str, str]) -> PbxEvent | None:
-    """The typed event of an AMI event frame; None for events the live state does not use."""
-    parser = _PARSERS.get((frame.get("Event") or "").lower())
-    return parser(frame) if parser is not None else None
+def parse_event(frame: Mapping[str, str]) -> PbxEvent:
+    """The typed event of an AMI event frame; OtherEvent for those the live state does not use."""
+    name = frame.get("Event") or ""
+    parser = _PARSERS.get(name.lower())
+    return parser(frame) if parser is not None else OtherEvent(name)

@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from pbx.gateway import PbxError, PbxGateway
+from pbx.gateway.events import PbxBooted
 from pbx.live.lease import Lease
 from pbx.live.state_tables import LiveChanges, LiveState
 
@@ -119,7 +120,7 @@ class Listener:
         gateway = self.gateway_factory()
         state = LiveState()
         try:
-            gateway.events(inbox.put, on_disconnect=lost.set)  # connects and logs in
+            gateway.live_events(inbox.put, on_disconnect=lost.set)  # connects and logs in
             logger.info("listener connected to the PBX holder=%s", self.holder)
             self._set_connected(True)
             self._resync(gateway, state, inbox, reason="connect")
@@ -157,11 +158,9 @@ class Listener:
         Asterisk restarted, and whatever it had in memory (pauses, members) is gone."""
         restarted = False
         for event in batch:
-            if (event.get("Event") or "").lower() != "fullybooted":
+            if not isinstance(event, PbxBooted) or event.uptime is None:
                 continue
-            uptime = _uptime(event)
-            if uptime is None:
-                continue
+            uptime = event.uptime
             if self.pbx_uptime is not None and uptime < self.pbx_uptime:
                 logger.warning(
                     "PBX restarted uptime=%.0fs previous=%.0fs: resync", uptime, self.pbx_uptime
@@ -229,10 +228,3 @@ class Listener:
             self.publisher.connection(connected)
         except Exception:
             logger.exception("could not record the PBX connection state connected=%s", connected)
-
-
-def _uptime(event) -> float | None:
-    try:
-        return float(event.get("Uptime") or "")
-    except ValueError:
-        return None

@@ -1,7 +1,7 @@
-"""Applies what the PBX reports (a snapshot, or events) to the live-state tables.
+"""Applies what the PBX reports (a snapshot's rows, or typed events) to the live-state tables.
 
-Works for Asterisk 16, 18 and 20: QueueStatus rows say `Name`/`Location` where events say
-`MemberName`/`Interface`, and Asterisk 16 sends `Reason` where 18/20 send `PausedReason`.
+The gateway has already settled how each Asterisk version spells things (pbx/gateway/events.py,
+pbx/gateway/snapshot.py): here a member is a member, whatever the PBX called its fields.
 """
 
 from __future__ import annotations
@@ -19,6 +19,17 @@ from django.utils import timezone
 from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
+from pbx.gateway.events import (
+    CallerJoined,
+    CallerLeft,
+    ChannelChanged,
+    ChannelCreated,
+    ChannelHungUp,
+    DeviceStateChanged,
+    MemberChanged,
+    MemberRemoved,
+    PbxEvent,
+)
 from pbx.live.presence import PresenceRow
 from pbx.live.version import announce, changed_by_events, live_changed
 from pbx.models import (
@@ -48,21 +59,6 @@ class LiveChanges:
 
     def __bool__(self) -> bool:
         return bool(self.user_ids or self.queue_ids or self.company_ids or self.corrected)
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes"}
-
-
-def _int(value: str | None, default: int = 0) -> int:
-    try:
-        return int((value or "").strip())
-    except ValueError:
-        return default
-
-
-def _paused_reason(event: Mapping[str, str]) -> str:
-    return event.get("PausedReason") or event.get("Reason") or ""
 
 
 class LiveState:
@@ -325,7 +321,7 @@ class LiveState:
 
     # -- events ----------------------------------------------------------------------------
 
-    def apply_events(self, events: Iterable[Mapping[str, str]]) -> LiveChanges:
+    def apply_events(self, events: Iterable[PbxEvent]) -> LiveChanges:
         """Applies a batch of events in order, in one transaction; a bad event is logged and
         skipped, the rest still apply.
 
@@ -373,10 +369,9 @@ class LiveState:
         # user → (paused, reason) as the member rows said before this batch touched them
         touched_presence: dict[int, tuple[bool, str]] = {}
         for event in events:
-            name = (event.get("Event") or "").lower()
-            handler = self._handlers.get(name)
+            handler = self._handlers.get(type(event))
             if handler is None:
-                continue
+                continue  # an event the live state does not use (OtherEvent, PbxBooted)
             if not guarded:
                 handler(self, event, now, changes, touched_presence)
                 continue
@@ -386,15 +381,15 @@ class LiveState:
             except OperationalError:
                 raise  # the database, not this event: never skip events for it
             except Exception:
-                logger.exception("skipped an event the listener could not apply event=%s", name)
+                logger.exception(
+                    "skipped an event the listener could not apply event=%s", type(event).__name__
+                )
         if touched_presence:
             self._refresh_pause(touched_presence, now, changes)
         return changes
 
-    def _on_device_state(self, event, now, changes, touched):
-        interface, state = event.get("Device", ""), (event.get("State") or "UNKNOWN").upper()
-        if not interface:
-            return
+    def _on_device_state(self, event: DeviceStateChanged, now, changes, touched):
+        interface, state = event.device, event.state
         updated = (
             DeviceState.objects.filter(interface=interface)
             .exclude(state=state)
@@ -426,61 +421,61 @@ class LiveState:
                     fields["dnd_reason"] = ""
                 UserPresence.objects.filter(pk=presence.pk).update(**fields)
 
-    def _on_member(self, event, now, changes, touched):
-        queue = event.get("Queue", "")
-        interface = event.get("Interface") or event.get("Location") or ""
+    def _on_member(self, event: MemberChanged, now, changes, touched):
+        queue, interface = event.queue, event.interface
         if not queue or not interface:
             return
         row = QueueMemberState.objects.filter(queue_name=queue, interface=interface).first()
-        wanted = {
-            "member_name": event.get("MemberName") or event.get("Name") or "",
-            "state_interface": event.get("StateInterface", ""),
-            "paused": _flag(event.get("Paused")),
-            "paused_reason": _paused_reason(event) if _flag(event.get("Paused")) else "",
-            "in_call": _flag(event.get("InCall")),
-            "status": _int(event.get("Status")),
+        wanted: dict[str, object] = {
+            "member_name": event.member_name,
+            "paused": event.paused,
+            "paused_reason": event.paused_reason,
+            "in_call": event.in_call,
         }
+        # Older events (Asterisk 11's QueueMemberPaused) leave out what did not change.
+        if event.state_interface is not None:
+            wanted["state_interface"] = event.state_interface
+        if event.status is not None:
+            wanted["status"] = event.status
         if row is None:
-            row = self._new_member(queue, interface, wanted, now)
-            row.calls_taken = _int(event.get("CallsTaken"))
+            row = self._new_member(
+                queue, interface, {"state_interface": "", "status": 0, **wanted}, now
+            )
+            row.calls_taken = event.calls_taken or 0
             self._note_pause_before(row.user_id, touched)
             row.save()
             self._member_devices = None
         else:
-            # Older events (Asterisk 11's QueueMemberPaused) leave out what did not change.
-            if event.get("StateInterface") is None:
-                del wanted["state_interface"]
-            if event.get("Status") is None:
-                del wanted["status"]
             if wanted.get("state_interface", row.state_interface) != row.state_interface:
                 self._member_devices = None
             self._note_pause_before(row.user_id, touched)
             for name, value in wanted.items():
                 setattr(row, name, value)
-            row.calls_taken = _int(event.get("CallsTaken"), row.calls_taken)
+            if event.calls_taken is not None:
+                row.calls_taken = event.calls_taken
             row.changed_at = row.confirmed_at = now
             row.save()
         self._note_member(row, changes)
 
-    def _on_member_removed(self, event, now, changes, touched):
-        queue = event.get("Queue", "")
-        interface = event.get("Interface") or event.get("Location") or ""
-        for row in QueueMemberState.objects.filter(queue_name=queue, interface=interface):
+    def _on_member_removed(self, event: MemberRemoved, now, changes, touched):
+        for row in QueueMemberState.objects.filter(
+            queue_name=event.queue, interface=event.interface
+        ):
             self._note_member(row, changes)
             self._note_pause_before(row.user_id, touched)
             row.delete()
             self._member_devices = None
 
-    def _on_caller_join(self, event, now, changes, touched):
-        queue, unique_id = event.get("Queue", ""), event.get("Uniqueid", "")
+    def _on_caller_join(self, event: CallerJoined, now, changes, touched):
+        queue, unique_id = event.queue, event.unique_id
         if not queue or not unique_id:
             return
         queue_id, company_id = self.directory.queue(queue)
         fields = {
             "queue_id": queue_id,
-            "channel": event.get("Channel", ""),
-            "caller_id_num": event.get("CallerIDNum", ""),
-            "position": _int(event.get("Position")),
+            "channel": event.channel,
+            "caller_id_num": event.caller_id_num,
+            "position": event.position,
             "entered_at": now,
             "confirmed_at": now,
         }
@@ -493,25 +488,26 @@ class LiveState:
         )
         self._note_queue(queue_id, company_id, changes)
 
-    def _on_caller_leave(self, event, now, changes, touched):
-        queue, unique_id = event.get("Queue", ""), event.get("Uniqueid", "")
-        deleted, _ = QueueCallerState.objects.filter(queue_name=queue, unique_id=unique_id).delete()
+    def _on_caller_leave(self, event: CallerLeft, now, changes, touched):
+        deleted, _ = QueueCallerState.objects.filter(
+            queue_name=event.queue, unique_id=event.unique_id
+        ).delete()
         if deleted:
-            self._note_queue(*self.directory.queue(queue), changes)
+            self._note_queue(*self.directory.queue(event.queue), changes)
 
-    def _on_new_channel(self, event, now, changes, touched):
-        unique_id, channel = event.get("Uniqueid", ""), event.get("Channel", "")
+    def _on_new_channel(self, event: ChannelCreated, now, changes, touched):
+        unique_id, channel = event.unique_id, event.channel
         if not unique_id or not channel:
             return
         fields = {
-            "linked_id": event.get("Linkedid", ""),
+            "linked_id": event.linked_id,
             "channel": channel,
             "interface": device_of(channel),
-            "state": event.get("ChannelStateDesc", ""),
-            "caller_id_num": event.get("CallerIDNum", ""),
-            "connected_line_num": event.get("ConnectedLineNum", ""),
-            "exten": event.get("Exten", ""),
-            "context": event.get("Context", ""),
+            "state": event.state,
+            "caller_id_num": event.caller_id_num,
+            "connected_line_num": event.connected_line_num,
+            "exten": event.exten,
+            "context": event.context,
             "started_at": now,
             "confirmed_at": now,
         }
@@ -522,17 +518,17 @@ class LiveState:
             update_fields=list(fields),
         )
 
-    def _on_channel_state(self, event, now, changes, touched):
-        fields = {"confirmed_at": now}
-        if event.get("ChannelStateDesc"):
-            fields["state"] = event["ChannelStateDesc"]
-        connected = event.get("ConnectedLineNum", "")
+    def _on_channel_state(self, event: ChannelChanged, now, changes, touched):
+        fields: dict[str, object] = {"confirmed_at": now}
+        if event.state:
+            fields["state"] = event.state
+        connected = event.connected_line_num
         if connected and connected != "<unknown>":
             fields["connected_line_num"] = connected
-        LiveChannel.objects.filter(unique_id=event.get("Uniqueid", "")).update(**fields)
+        LiveChannel.objects.filter(unique_id=event.unique_id).update(**fields)
 
-    def _on_hangup(self, event, now, changes, touched):
-        LiveChannel.objects.filter(unique_id=event.get("Uniqueid", "")).delete()
+    def _on_hangup(self, event: ChannelHungUp, now, changes, touched):
+        LiveChannel.objects.filter(unique_id=event.unique_id).delete()
 
     @staticmethod
     def _pause_of(user_id: int) -> tuple[bool, str]:
@@ -585,20 +581,13 @@ class LiveState:
                 )
             changes.user_ids.add(user_id)
 
-    _handlers = {
-        "devicestatechange": _on_device_state,
-        "queuememberadded": _on_member,
-        "queuememberstatus": _on_member,
-        "queuememberpause": _on_member,
-        "queuememberpaused": _on_member,  # Asterisk 11 and 12 spelling
-        "queuememberremoved": _on_member_removed,
-        "queuecallerjoin": _on_caller_join,
-        "join": _on_caller_join,  # Asterisk 11 and older
-        "queuecallerleave": _on_caller_leave,
-        "queuecallerabandon": _on_caller_leave,
-        "leave": _on_caller_leave,
-        "newchannel": _on_new_channel,
-        "newstate": _on_channel_state,
-        "newconnectedline": _on_channel_state,
-        "hangup": _on_hangup,
+    _handlers: dict[type, Callable] = {
+        DeviceStateChanged: _on_device_state,
+        MemberChanged: _on_member,
+        MemberRemoved: _on_member_removed,
+        CallerJoined: _on_caller_join,
+        CallerLeft: _on_caller_leave,
+        ChannelCreated: _on_new_channel,
+        ChannelChanged: _on_channel_state,
+        ChannelHungUp: _on_hangup,
     }

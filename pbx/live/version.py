@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,14 @@ from django.db import (
 from django.db.models import F
 from django.utils import timezone
 
+from pbx.gateway.events import (
+    CallerJoined,
+    CallerLeft,
+    DeviceStateChanged,
+    MemberChanged,
+    MemberRemoved,
+    PbxEvent,
+)
 from pbx.live.presence import PresenceRow, presence_rows
 from pbx.models import ListenerLease, LiveChange, LiveVersion, PbxUser
 
@@ -41,21 +49,6 @@ KEEP_CHANGES = 2000
 PRUNE_EVERY = 500
 # Users whose new status a change stores at most; the caches read a bigger one themselves.
 ROWS_AT_MOST = 200
-_DEVICE_EVENTS = frozenset({"devicestatechange"})
-_QUEUE_EVENTS = frozenset(
-    {
-        "queuememberadded",
-        "queuememberstatus",
-        "queuememberpause",
-        "queuememberpaused",
-        "queuememberremoved",
-        "queuecallerjoin",
-        "join",
-        "queuecallerleave",
-        "queuecallerabandon",
-        "leave",
-    }
-)
 
 
 @dataclass
@@ -197,17 +190,19 @@ def _increment(*, everything: bool) -> int | None:
     return row[0] if row else None
 
 
-def changed_by_events(events: Iterable[Mapping[str, str]], user_ids: Iterable[int]) -> Changed:
-    """What a batch of AMI events touched: the listener's users, and the devices and queues the
+_QUEUE_EVENTS = (MemberChanged, MemberRemoved, CallerJoined, CallerLeft)
+
+
+def changed_by_events(events: Iterable[PbxEvent], user_ids: Iterable[int]) -> Changed:
+    """What a batch of PBX events touched: the listener's users, and the devices and queues the
     events name. A device or queue the listener's directory does not know yet (added in the
     admin a moment ago) maps to nobody there, but the read caches map it themselves."""
     changed = Changed(users=set(user_ids))
     for event in events:
-        name = (event.get("Event") or "").lower()
-        if name in _DEVICE_EVENTS and event.get("Device"):
-            changed.devices.add(event["Device"])
-        elif name in _QUEUE_EVENTS and event.get("Queue"):
-            changed.queues.add(event["Queue"])
+        if isinstance(event, DeviceStateChanged) and event.device:
+            changed.devices.add(event.device)
+        elif isinstance(event, _QUEUE_EVENTS) and event.queue:
+            changed.queues.add(event.queue)
     return changed
 
 

@@ -30,6 +30,7 @@ from pbx.models import (
 )
 from pbx.models.history import QueueEntry
 from terminals.models import Terminal
+from tests.pbx_events import apply_frames
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gateway")]
 
@@ -81,10 +82,11 @@ def test_a_listener_event_is_answered_by_the_next_get(api, ana):
     state = LiveState()
     assert status_of(api) == "available"
     assert result(api.get("/blf-users/onfarma"))[0]["status"] == "available"
-    state.apply_events([{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}])
+    apply_frames(state, [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}])
     assert status_of(api) == "busy"
     assert result(api.get("/blf-users/onfarma"))[0]["status"] == "busy"
-    state.apply_events(
+    apply_frames(
+        state,
         [
             {
                 "Event": "QueueMemberPause",
@@ -94,7 +96,7 @@ def test_a_listener_event_is_answered_by_the_next_get(api, ana):
                 "PausedReason": "Descanso",
             },
             {"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "NOT_INUSE"},
-        ]
+        ],
     )
     assert result(api.get("/userStatus/200"))["description"] == "Descanso"
 
@@ -105,8 +107,8 @@ def test_a_device_the_listener_does_not_know_yet_is_seen_too(api, ana):
     state = LiveState()
     Terminal.objects.create(mac="0a0b0c0d0e0f", user=ana, interface="PJSIP/200w")
     assert status_of(api) == "available"
-    changes = state.apply_events(
-        [{"Event": "DeviceStateChange", "Device": "PJSIP/200w", "State": "RINGING"}]
+    changes = apply_frames(
+        state, [{"Event": "DeviceStateChange", "Device": "PJSIP/200w", "State": "RINGING"}]
     )
     assert ana.pk not in changes.user_ids
     assert status_of(api) == "ringing"
@@ -223,11 +225,12 @@ def test_callers_and_members_are_answered_by_the_next_queues_status(api, ana, ma
     groups = {"queues[g][]": ["q-soporte", "q-nueva"]}
     before = result(api.get("/queues-status", groups))["queues"]["g"]
     assert (before["members"], before["status"]["currentCalls"]) == (["200"], 0)
-    state.apply_events(
+    apply_frames(
+        state,
         [
             {"Event": "QueueCallerJoin", "Queue": "q-nueva", "Uniqueid": "9.1", "Position": "1"},
             {"Event": "QueueMemberRemoved", "Queue": "q-soporte", "Interface": "PJSIP/200"},
-        ]
+        ],
     )
     after = result(api.get("/queues-status", groups))["queues"]["g"]
     assert (after["members"], after["status"]["currentCalls"]) == ([], 1)
@@ -275,16 +278,16 @@ def test_a_cache_too_far_behind_reads_everything_again(api, ana, monkeypatch):
     monkeypatch.setattr(live_cache_module, "MAX_CHANGES_BEHIND", 2)
     assert status_of(api) == "available"
     for state in ("INUSE", "NOT_INUSE", "RINGING"):
-        LiveState().apply_events(
-            [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": state}]
+        apply_frames(
+            LiveState(), [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": state}]
         )
     assert status_of(api) == "ringing"
 
 
 def test_changes_no_longer_kept_make_the_cache_read_everything_again(api, ana):
     assert status_of(api) == "available"
-    LiveState().apply_events(
-        [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}]
+    apply_frames(
+        LiveState(), [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}]
     )
     LiveChange.objects.all().delete()  # pruned meanwhile
     assert status_of(api) == "busy"
@@ -293,8 +296,8 @@ def test_changes_no_longer_kept_make_the_cache_read_everything_again(api, ana):
 def test_the_listener_hands_the_new_status_to_the_caches(api, ana, django_assert_num_queries):
     """Read once by the listener, inside its transaction, instead of by every worker."""
     assert status_of(api) == "available"
-    LiveState().apply_events(
-        [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "RINGING"}]
+    apply_frames(
+        LiveState(), [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "RINGING"}]
     )
     with django_assert_num_queries(1):  # the probe brings the change and the row
         assert status_of(api) == "ringing"
@@ -304,8 +307,8 @@ def test_descriptions_are_in_each_requests_language(api, ana):
     assert result(api.get("/userStatus/200"))["description"] == "Disponible"
     english = result(api.get("/userStatus/200", HTTP_ACCEPT_LANGUAGE="en"))
     assert english["description"] == "Available"
-    LiveState().apply_events(
-        [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}]
+    apply_frames(
+        LiveState(), [{"Event": "DeviceStateChange", "Device": "PJSIP/200", "State": "INUSE"}]
     )
     rows = result(api.get("/blf-users/onfarma", HTTP_ACCEPT_LANGUAGE="en"))
     assert rows[0]["description"] == "Busy"

@@ -11,6 +11,7 @@ from dashboard import broadcast
 from dashboard.publisher import DashboardPublisher
 from pbx.gateway.frames import Frame
 from pbx.live.state_tables import LiveChanges, LiveState
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +52,9 @@ def test_it_publishes_the_rows_the_batch_read_without_reading_them_again(
     company, make_user, layer, django_assert_num_queries
 ):
     ana = make_user(company, "200", "Ana", terminals=["PJSIP/200"])
-    changes = LiveState().apply_events(
-        [Frame([("Event", "DeviceStateChange"), ("Device", "PJSIP/200"), ("State", "INUSE")])]
+    changes = apply_frames(
+        LiveState(),
+        [Frame([("Event", "DeviceStateChange"), ("Device", "PJSIP/200"), ("State", "INUSE")])],
     )
     assert set(changes.rows) == {ana.pk}
     since = broadcast.publish(company.pk, "calls.hourly", {})  # a number to read from

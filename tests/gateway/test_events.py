@@ -13,6 +13,8 @@ from pbx.gateway.events import (
     DeviceStateChanged,
     MemberChanged,
     MemberRemoved,
+    OtherEvent,
+    PbxBooted,
     ami_flag,
     parse_event,
 )
@@ -125,10 +127,17 @@ def test_every_spelling_gives_one_typed_event(frame, expected):
     assert parse_event(frame) == expected
 
 
-def test_events_the_live_state_does_not_use_and_a_device_state_without_device():
-    assert parse_event(event(Event="VarSet", Variable="x")) is None
-    assert parse_event(event(Response="Success")) is None
-    assert parse_event(event(Event="DeviceStateChange", State="INUSE")) is None
+def test_events_the_live_state_does_not_use_are_other_events_still_counted():
+    assert parse_event(event(Event="VarSet", Variable="x")) == OtherEvent("VarSet")
+    assert parse_event(event(Event="DeviceStateChange", State="INUSE")) == OtherEvent(
+        "DeviceStateChange"
+    )
+    assert parse_event(event(Response="Success")) == OtherEvent("")
+
+
+@pytest.mark.parametrize(("uptime", "seen"), [("1234.5", 1234.5), ("", None), ("soon", None)])
+def test_fully_booted_carries_the_uptime_a_restart_is_told_by(uptime, seen):
+    assert parse_event(event(Event="FullyBooted", Uptime=uptime)) == PbxBooted(seen)
 
 
 @pytest.mark.parametrize(("value", "flag"), [("1", True), ("true", True), (" yes", True),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
+from pbx.gateway.events import DeviceStateChanged
 from pbx.gateway.frames import Frame
 from pbx.live import state_tables as livestate
 from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, UserPresence
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +57,7 @@ def test_a_locked_batch_is_retried_whole_and_nothing_is_skipped(
     user = make_user(company, "201")
     make_queue(company, "q", members=[user])
     locked_first(2, monkeypatch)
-    LiveState().apply_events(events_for("201"))
+    apply_frames(LiveState(), events_for("201"))
     assert DeviceState.objects.get(interface="PJSIP/201").state == "INUSE"
     assert UserPresence.objects.get(user=user).pause_reason == "Descanso"
     assert "skipped an event" not in caplog.text
@@ -65,7 +67,7 @@ def test_a_database_that_stays_away_raises_instead_of_skipping(company, make_use
     make_user(company, "201")
     locked_first(99, monkeypatch)
     with pytest.raises(OperationalError):
-        LiveState().apply_events(events_for("201"))
+        apply_frames(LiveState(), events_for("201"))
 
 
 def test_an_event_failing_on_the_database_is_not_skipped_as_a_bad_event(
@@ -76,9 +78,9 @@ def test_an_event_failing_on_the_database_is_not_skipped_as_a_bad_event(
     def locked(self, event, now, changes, touched):
         raise OperationalError("database is locked")
 
-    monkeypatch.setitem(LiveState._handlers, "devicestatechange", locked)
+    monkeypatch.setitem(LiveState._handlers, DeviceStateChanged, locked)
     with pytest.raises(OperationalError):
-        LiveState().apply_events(events_for("201"))
+        apply_frames(LiveState(), events_for("201"))
 
 
 def test_the_dnd_event_never_puts_back_a_reason_written_meanwhile(company, make_user, monkeypatch):
@@ -93,8 +95,8 @@ def test_the_dnd_event_never_puts_back_a_reason_written_meanwhile(company, make_
     monkeypatch.setattr(
         UserPresence.objects, "get_or_create", lambda **_kwargs: (stale, False)
     )  # the row as read before the POST committed
-    LiveState().apply_events(
-        [event(Event="DeviceStateChange", Device="Custom:DND201", State="BUSY")]
+    apply_frames(
+        LiveState(), [event(Event="DeviceStateChange", Device="Custom:DND201", State="BUSY")]
     )
     monkeypatch.undo()
     presence = UserPresence.objects.get(user=user)

@@ -12,6 +12,7 @@ from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
 from tests.amireplay import Capture
 from tests.conftest import fixtures_path
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_queue_member_pause_of_asterisk_20_pauses_and_unpauses(agent129):
     first, second = recorded_events("issue_asterisk395_queuepause_queuememberpause_ast20.txt")
     state = LiveState()
 
-    changes = state.apply_events([first])
+    changes = apply_frames(state, [first])
     member = QueueMemberState.objects.get()
     assert (member.queue_name, member.interface, member.user) == (
         "main",
@@ -51,14 +52,15 @@ def test_queue_member_pause_of_asterisk_20_pauses_and_unpauses(agent129):
     assert agent129.pk in changes.user_ids
     assert member.queue_id in changes.queue_ids
 
-    state.apply_events([second])  # Asterisk 20 sends an empty PausedReason on unpause
+    apply_frames(state, [second])  # Asterisk 20 sends an empty PausedReason on unpause
     member.refresh_from_db()
     assert (member.paused, member.paused_reason) == (False, "")
     assert UserPresence.objects.get(user=agent129).paused is False
 
 
 def test_asterisk_16_reason_header_is_the_pause_reason(agent129):
-    LiveState().apply_events(
+    apply_frames(
+        LiveState(),
         [
             event(
                 Event="QueueMemberPause",
@@ -68,7 +70,7 @@ def test_asterisk_16_reason_header_is_the_pause_reason(agent129):
                 Paused="1",
                 Reason="Descanso",
             ),
-        ]
+        ],
     )
     assert QueueMemberState.objects.get().paused_reason == "Descanso"
     assert UserPresence.objects.get(user=agent129).pause_reason == "Descanso"
@@ -78,7 +80,7 @@ def test_lower_case_keys_and_location_of_asterisk_1_8_add_a_member(company, make
     user = make_user(company, "7279", terminals=["PJSIP/7279"])
     make_queue(company, "1234")
     (added,) = recorded_events("issue_pami17_queuememberadded_lowercase_keys.txt")
-    LiveState().apply_events([added])
+    apply_frames(LiveState(), [added])
     member = QueueMemberState.objects.get()
     # Local/7279@from-queue/n names the user by the extension inside it, within the queue's company
     assert (member.queue_name, member.interface, member.user) == (
@@ -94,11 +96,11 @@ def test_recorded_call_fills_and_empties_live_channels_and_device_states(company
     state = LiveState()
     names = [e.name for e in events]
     newchannel_at = names.index("Newchannel")
-    state.apply_events(events[: newchannel_at + 1])
+    apply_frames(state, events[: newchannel_at + 1])
     assert LiveChannel.objects.count() == 1
     channel = LiveChannel.objects.get()
     assert channel.interface == channel.channel.rsplit("-", 1)[0]
-    state.apply_events(events[newchannel_at + 1 :])
+    apply_frames(state, events[newchannel_at + 1 :])
     # the recording ends with both legs hung up and device states reported
     assert LiveChannel.objects.count() == 0
     recorded_devices = {e["Device"]: e["State"] for e in events if e.name == "DeviceStateChange"}
@@ -108,7 +110,8 @@ def test_recorded_call_fills_and_empties_live_channels_and_device_states(company
 def test_callers_join_and_leave(company, make_queue):
     make_queue(company, "q1")
     state = LiveState()
-    state.apply_events(
+    apply_frames(
+        state,
         [
             event(
                 Event="QueueCallerJoin",
@@ -126,15 +129,16 @@ def test_callers_join_and_leave(company, make_queue):
                 CallerIDNum="600111333",
                 Position="2",
             ),
-        ]
+        ],
     )
     assert QueueCallerState.objects.count() == 2
-    state.apply_events(
+    apply_frames(
+        state,
         [
             event(Event="QueueCallerAbandon", Queue="q1", Uniqueid="1.1"),
             event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.1"),
             event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.2"),
-        ]
+        ],
     )
     assert not QueueCallerState.objects.exists()
 
@@ -142,10 +146,10 @@ def test_callers_join_and_leave(company, make_queue):
 def test_dnd_follows_the_custom_device_state(company, make_user):
     user = make_user(company, "200")
     state = LiveState()
-    state.apply_events([event(Event="DeviceStateChange", Device="Custom:DND200", State="BUSY")])
+    apply_frames(state, [event(Event="DeviceStateChange", Device="Custom:DND200", State="BUSY")])
     assert UserPresence.objects.get(user=user).dnd is True
-    state.apply_events(
-        [event(Event="DeviceStateChange", Device="Custom:DND200", State="NOT_INUSE")]
+    apply_frames(
+        state, [event(Event="DeviceStateChange", Device="Custom:DND200", State="NOT_INUSE")]
     )
     assert UserPresence.objects.get(user=user).dnd is False
 
@@ -153,11 +157,12 @@ def test_dnd_follows_the_custom_device_state(company, make_user):
 def test_a_broken_event_is_skipped_and_the_rest_applies(company, make_user, caplog):
     make_user(company, "200")
     broken = event(Event="QueueCallerJoin", Queue="q1", Uniqueid="x" * 200, Position="1")
-    LiveState().apply_events(
+    apply_frames(
+        LiveState(),
         [
             broken,
             event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE"),
-        ]
+        ],
     )
     assert DeviceState.objects.get(interface="PJSIP/200").state == "INUSE"
 
@@ -192,7 +197,8 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
     ana = make_user(company, "200", terminals=["PJSIP/200"])
     make_queue(company, "q1", members=[ana])
     state = LiveState()
-    state.apply_events(
+    apply_frames(
+        state,
         [
             event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE"),
             event(Event="DeviceStateChange", Device="PJSIP/999", State="INUSE"),
@@ -204,7 +210,7 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
                 PausedReason="Comida",
             ),
             event(Event="Newchannel", Channel="PJSIP/200-00000001", Uniqueid="9.1", Linkedid="9.1"),
-        ]
+        ],
     )
     changes = state.apply_snapshot(
         snapshot(
@@ -281,7 +287,7 @@ def test_snapshot_replaces_drifted_state_and_counts_corrections(company, make_us
 
 def test_snapshot_without_device_list_keeps_device_states(company, make_user):
     make_user(company, "200")
-    LiveState().apply_events([event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE")])
+    apply_frames(LiveState(), [event(Event="DeviceStateChange", Device="PJSIP/200", State="INUSE")])
     LiveState().apply_snapshot(snapshot())
     assert DeviceState.objects.get().state == "INUSE"
 
@@ -309,36 +315,38 @@ def test_an_older_batch_does_not_undo_a_pause_the_api_stored(agent129):
     userStatus POST paused it on the PBX and stored the pause; the listener's batch holding the
     re-add, older than the pause, wrote "not paused" over it until the pause's own event came."""
     state = LiveState()
-    state.apply_events([_member_event("QueueMemberAdded", paused=False)])
+    apply_frames(state, [_member_event("QueueMemberAdded", paused=False)])
     assert _stored_pause(agent129) == (False, "")
 
     # The POST: the PBX paused the member, SWAN stored what the PBX answered.
     UserPresence.objects.filter(user=agent129).update(paused=True, pause_reason="Descanso")
     # The listener's next batch still holds what came before the pause: a re-add and a status.
-    state.apply_events(
+    apply_frames(
+        state,
         [
             event(Event="QueueMemberRemoved", Queue="main", Interface="PJSIP/129"),
             _member_event("QueueMemberAdded", paused=False),
             _member_event("QueueMemberStatus", paused=False, status=2),
-        ]
+        ],
     )
     assert _stored_pause(agent129) == (True, "Descanso")
 
-    state.apply_events([_member_event("QueueMemberPause", paused=True)])  # the pause's event
+    apply_frames(state, [_member_event("QueueMemberPause", paused=True)])  # the pause's event
     assert _stored_pause(agent129) == (True, "Descanso")
-    state.apply_events([_member_event("QueueMemberPause", paused=False)])  # unpaused on the PBX
+    apply_frames(state, [_member_event("QueueMemberPause", paused=False)])  # unpaused on the PBX
     assert _stored_pause(agent129) == (False, "")
 
 
 def test_a_member_change_seen_by_the_listener_still_reaches_presence(agent129):
     """Only what did not change is left alone: a pause and a re-add that drops it apply."""
     state = LiveState()
-    state.apply_events([_member_event("QueueMemberAdded", paused=True)])
+    apply_frames(state, [_member_event("QueueMemberAdded", paused=True)])
     assert _stored_pause(agent129) == (True, "Descanso")
-    state.apply_events(
+    apply_frames(
+        state,
         [
             event(Event="QueueMemberRemoved", Queue="main", Interface="PJSIP/129"),
             _member_event("QueueMemberAdded", paused=False),  # Asterisk re-adds unpaused
-        ]
+        ],
     )
     assert _stored_pause(agent129) == (False, "")

@@ -9,6 +9,7 @@ from pbx.gateway.frames import Frame
 from pbx.live.selectors import user_status_get
 from pbx.live.state_tables import LiveState
 from pbx.models import QueueMemberState
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def freepbx_member(**headers) -> Frame:
 
 
 def test_a_freepbx_member_is_matched_to_the_user_by_its_state_interface(ana):
-    LiveState().apply_events([freepbx_member()])
+    apply_frames(LiveState(), [freepbx_member()])
     assert QueueMemberState.objects.get().user == ana
 
 
@@ -53,14 +54,15 @@ def test_a_freepbx_member_is_matched_to_the_user_by_its_state_interface(ana):
 )
 def test_status_follows_the_member_status_when_the_device_is_not_listed(ana, status, expected):
     # A `hint:201@ext-local` state interface is in no DeviceStateList: only the member knows.
-    LiveState().apply_events([freepbx_member(StateInterface="hint:201@ext-local", Status=status)])
+    apply_frames(LiveState(), [freepbx_member(StateInterface="hint:201@ext-local", Status=status)])
     assert user_status_get(user=ana)["status"] == expected
 
 
 def test_terminal_set_to_the_member_interface_follows_the_member(company, make_user, make_queue):
     user = make_user(company, "202", terminals=["Local/202@agents/n"])
     make_queue(company, "q-sales", members=[user])
-    LiveState().apply_events(
+    apply_frames(
+        LiveState(),
         [
             freepbx_member(
                 MemberName="Agent 202",
@@ -68,7 +70,7 @@ def test_terminal_set_to_the_member_interface_follows_the_member(company, make_u
                 StateInterface="Custom:202",
                 Status="1",
             )
-        ]
+        ],
     )
     assert user_status_get(user=user)["status"] == "available"
 
@@ -76,11 +78,12 @@ def test_terminal_set_to_the_member_interface_follows_the_member(company, make_u
 def test_a_device_named_without_n_is_the_member_device(company, make_user, make_queue):
     user = make_user(company, "203", terminals=["Local/203@from-queue/n"])
     state = LiveState()
-    state.apply_events(
-        [freepbx_member(MemberName="x", Interface="Local/203@from-queue/n", StateInterface="")]
+    apply_frames(
+        state,
+        [freepbx_member(MemberName="x", Interface="Local/203@from-queue/n", StateInterface="")],
     )
-    changes = state.apply_events(
-        [event(Event="DeviceStateChange", Device="Local/203@from-queue", State="INUSE")]
+    changes = apply_frames(
+        state, [event(Event="DeviceStateChange", Device="Local/203@from-queue", State="INUSE")]
     )
     assert user.pk in changes.user_ids
     assert user_status_get(user=user)["status"] == "busy"
@@ -92,15 +95,16 @@ def test_a_device_change_of_the_state_interface_republishes_the_member_user(
     # The user's terminal is the member interface; its phone is only the state interface.
     user = make_user(company, "204", terminals=["Local/204@from-queue/n"])
     state = LiveState()
-    state.apply_events(
+    apply_frames(
+        state,
         [
             freepbx_member(
                 MemberName="x", Interface="Local/204@from-queue/n", StateInterface="PJSIP/204"
             )
-        ]
+        ],
     )
-    changes = state.apply_events(
-        [event(Event="DeviceStateChange", Device="PJSIP/204", State="RINGING")]
+    changes = apply_frames(
+        state, [event(Event="DeviceStateChange", Device="PJSIP/204", State="RINGING")]
     )
     assert user.pk in changes.user_ids
     assert user_status_get(user=user)["status"] == "ringing"
@@ -108,8 +112,9 @@ def test_a_device_change_of_the_state_interface_republishes_the_member_user(
 
 def test_a_pause_event_without_status_keeps_the_member_status(ana):
     state = LiveState()
-    state.apply_events([freepbx_member(StateInterface="hint:201@ext-local", Status="2")])
-    state.apply_events(
+    apply_frames(state, [freepbx_member(StateInterface="hint:201@ext-local", Status="2")])
+    apply_frames(
+        state,
         [
             event(
                 Event="QueueMemberPaused",  # Asterisk 11: no Status, no StateInterface
@@ -118,14 +123,14 @@ def test_a_pause_event_without_status_keeps_the_member_status(ana):
                 MemberName="Ana García",
                 Paused="1",
             )
-        ]
+        ],
     )
     member = QueueMemberState.objects.get()
     assert (member.status, member.state_interface, member.paused) == (2, "hint:201@ext-local", True)
 
 
 def test_pause_goes_to_the_member_interfaces_the_pbx_reports(api, ana, gateway):
-    LiveState().apply_events([freepbx_member()])
+    apply_frames(LiveState(), [freepbx_member()])
     response = api.post("/userStatus/201", {"status": "pause", "reason": "Descanso"})
     assert response.status_code == 200, response.json()
     paused = {"paused": True, "queue": None, "reason": "Descanso"}
@@ -142,11 +147,12 @@ def test_without_live_members_pause_goes_to_the_user_devices(api, ana, gateway):
 
 
 def test_user_unregister_leaves_every_membership_the_pbx_reports(api, ana, gateway):
-    LiveState().apply_events(
+    apply_frames(
+        LiveState(),
         [
             freepbx_member(),
             freepbx_member(Queue="q-support", Interface="PJSIP/201", StateInterface="PJSIP/201"),
-        ]
+        ],
     )
     response = api.post("/user-unregister/201")
     assert response.status_code == 200
@@ -169,7 +175,7 @@ def test_terminal_register_keeps_the_static_member_that_rings_the_device(
     from terminals.models import Terminal
     from tests.fakes import refuse
 
-    LiveState().apply_events([freepbx_member(StateInterface=state_interface)])
+    apply_frames(LiveState(), [freepbx_member(StateInterface=state_interface)])
     terminal = Terminal.objects.get(user=ana)
     response = api.post(f"/terminal-register/{terminal.mac}")
     assert response.json()["result"] == {"success": True}
@@ -193,8 +199,9 @@ def test_terminal_register_adds_a_second_device_beside_the_first(
 
     user = make_user(company, "201", terminals=["PJSIP/201", "PJSIP/201w"])
     make_queue(company, "q-sales", members=[user])
-    LiveState().apply_events(
-        [freepbx_member(MemberName=user.name, Interface="PJSIP/201", StateInterface="PJSIP/201")]
+    apply_frames(
+        LiveState(),
+        [freepbx_member(MemberName=user.name, Interface="PJSIP/201", StateInterface="PJSIP/201")],
     )
     webphone = Terminal.objects.get(interface="PJSIP/201w")
     response = api.post(f"/terminal-register/{webphone.mac}")
@@ -210,8 +217,9 @@ def test_terminal_register_asks_the_pbx_even_if_the_listener_still_shows_the_dev
     """The listener may not have seen the QueueMemberRemoved of a DELETE a moment ago."""
     from terminals.models import Terminal
 
-    LiveState().apply_events(
-        [freepbx_member(Interface="PJSIP/201", StateInterface="PJSIP/201", Membership="dynamic")]
+    apply_frames(
+        LiveState(),
+        [freepbx_member(Interface="PJSIP/201", StateInterface="PJSIP/201", Membership="dynamic")],
     )
     terminal = Terminal.objects.get(user=ana)
     response = api.post(f"/terminal-register/{terminal.mac}")

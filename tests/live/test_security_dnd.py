@@ -25,6 +25,7 @@ from pbx.models import Company, DeviceState, UserPresence
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -121,10 +122,10 @@ def test_a_shared_key_names_the_other_company(shared):
 
 def test_a_dnd_event_reaches_only_the_company_whose_key_it_is(prefixed):
     state = LiveState()
-    state.apply_events([dnd_event("Custom:DND201", "BUSY")])
+    apply_frames(state, [dnd_event("Custom:DND201", "BUSY")])
     assert (dnd_of(prefixed["a201"]), dnd_of(prefixed["b201"])) == (True, False)
-    state.apply_events([dnd_event("Custom:DNDbeta-201", "BUSY")])
-    state.apply_events([dnd_event("Custom:DND201", "NOT_INUSE")])
+    apply_frames(state, [dnd_event("Custom:DNDbeta-201", "BUSY")])
+    apply_frames(state, [dnd_event("Custom:DND201", "NOT_INUSE")])
     assert (dnd_of(prefixed["a201"]), dnd_of(prefixed["b201"])) == (False, True)
 
 
@@ -135,9 +136,9 @@ def test_the_snapshot_maps_dnd_devices_by_company_key(prefixed):
 
 def test_an_ambiguous_dnd_key_maps_to_no_user_and_is_logged_once(shared, caplog):
     state = LiveState()
-    state.apply_events([dnd_event("Custom:DND201", "BUSY")])
-    state.apply_events([dnd_event("Custom:DND201", "NOT_INUSE")])
-    state.apply_events([dnd_event("Custom:DND201", "BUSY")])
+    apply_frames(state, [dnd_event("Custom:DND201", "BUSY")])
+    apply_frames(state, [dnd_event("Custom:DND201", "NOT_INUSE")])
+    apply_frames(state, [dnd_event("Custom:DND201", "BUSY")])
     assert (dnd_of(shared["a201"]), dnd_of(shared["b201"])) == (False, False)
     assert caplog.text.count("dnd key shared by companies") == 1
     state.apply_snapshot(snapshot({"Custom:DND201": "BUSY"}))
