@@ -1357,21 +1357,20 @@ def test_a_hostile_since_on_the_dashboard_socket_gets_a_fresh_snapshot(
 ):
     from asgiref.sync import async_to_sync
 
-    from tests.websockets import open_socket
+    from tests.websockets import websocket
 
     company = make_company(slug="alpha")
     key = make_api_key(company)
 
     async def connect() -> dict:
         query = urlencode({"key": key, "since": since})
-        communicator, accepted, code = await open_socket(
-            f"/ws/dashboard/alpha/?{query}", origin=None
-        )
-        try:
+        async with websocket(f"/ws/dashboard/alpha/?{query}", origin=None) as (
+            communicator,
+            accepted,
+            code,
+        ):
             assert accepted, code
             return await communicator.receive_json_from(timeout=5)
-        finally:
-            await communicator.disconnect()
 
     assert async_to_sync(connect)()["type"] == "snapshot"
 

@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 
 from dashboard import broadcast
 from dashboard.catchup import catchup
-from tests.websockets import open_socket
+from tests.websockets import open_socket, websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,8 +37,7 @@ async def _lost(company_id: int, payload: dict) -> int:
 async def test_a_lost_last_message_is_sent_from_the_buffer_at_the_next_check(setup):
     company_id = setup["company"].pk
     await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         lost = await _lost(company_id, {"n": 1})
@@ -49,15 +48,12 @@ async def test_a_lost_last_message_is_sent_from_the_buffer_at_the_next_check(set
         assert lost == snapshot["seq"] + 1
         await catchup().check()  # caught up: nothing more
         assert await communicator.receive_nothing(timeout=0.1)
-    finally:
-        await communicator.disconnect()
 
 
 async def test_a_socket_that_is_getting_messages_is_not_nudged(setup):
     company_id = setup["company"].pk
     await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         await communicator.receive_json_from(timeout=5)
         delivered = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 1})
@@ -67,8 +63,6 @@ async def test_a_socket_that_is_getting_messages_is_not_nudged(setup):
         await _lost(company_id, {"n": 2})
         await catchup().check()
         assert await communicator.receive_nothing(timeout=0.1)
-    finally:
-        await communicator.disconnect()
 
 
 async def test_closed_sockets_leave_the_check(setup):

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from dashboard import broadcast
 from dashboard.consumers import CLOSE_UNAVAILABLE
 from swanproject.channel_layer import RECOVERED, UNAVAILABLE, ResilientRedisChannelLayer
-from tests.websockets import open_socket
+from tests.websockets import websocket
 
 PATH = "/ws/dashboard/onfarma/"
 
@@ -171,8 +171,7 @@ async def _channel_of(company_id: int) -> str:
 async def test_after_recovery_the_stream_rejoins_its_group_and_sends_what_it_missed(setup):
     company_id = setup["company"].pk
     await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(company_id)
@@ -185,15 +184,12 @@ async def test_after_recovery_the_stream_rejoins_its_group_and_sends_what_it_mis
         assert missed == snapshot["seq"] + 1
         following = await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 2})
         assert (await communicator.receive_json_from(timeout=5))["seq"] == following
-    finally:
-        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_after_recovery_with_a_lost_message_the_stream_starts_from_a_snapshot(setup):
     company_id = setup["company"].pk
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(company_id)
@@ -204,14 +200,11 @@ async def test_after_recovery_with_a_lost_message_the_stream_starts_from_a_snaps
         await get_channel_layer().send(channel, {"type": RECOVERED})
         message = await communicator.receive_json_from(timeout=5)
         assert (message["type"], message["seq"]) == ("snapshot", seq + 1)
-    finally:
-        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_redis_unavailable_closes_the_stream_with_a_code_to_resume_from(setup):
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         await communicator.receive_json_from(timeout=5)
         await get_channel_layer().send(
@@ -221,14 +214,11 @@ async def test_redis_unavailable_closes_the_stream_with_a_code_to_resume_from(se
             "type": "websocket.close",
             "code": CLOSE_UNAVAILABLE,
         }
-    finally:
-        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_redis_error_while_recovering_closes_the_stream_too(setup, monkeypatch):
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(setup["company"].pk)
@@ -240,8 +230,6 @@ async def test_a_redis_error_while_recovering_closes_the_stream_too(setup, monke
         await get_channel_layer().send(channel, {"type": RECOVERED})
         output = await communicator.receive_output(timeout=5)
         assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
-    finally:
-        await communicator.disconnect()
 
 
 def _failing_first(real, failures: list[Exception]):
@@ -260,8 +248,7 @@ async def test_a_redis_timeout_while_filling_a_gap_is_retried_and_the_stream_goe
     monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
     company_id = setup["company"].pk
     await sync_to_async(broadcast.publish)(company_id, "calls.hourly", {"n": 0})
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         snapshot = await communicator.receive_json_from(timeout=5)
         channel = await _channel_of(company_id)
@@ -286,8 +273,6 @@ async def test_a_redis_timeout_while_filling_a_gap_is_retried_and_the_stream_goe
             ]
         )
         assert failures == []
-    finally:
-        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -300,16 +285,15 @@ async def test_a_redis_error_while_resuming_is_retried_before_the_first_message(
     monkeypatch.setattr(
         "dashboard.consumers.messages_since", _failing_first(broadcast.messages_since, failures)
     )
-    communicator, accepted, _code = await open_socket(
-        f"{PATH}?since={since}", user=setup["supervisor"]
-    )
-    try:
+    async with websocket(f"{PATH}?since={since}", user=setup["supervisor"]) as (
+        communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
         assert (await communicator.receive_json_from(timeout=5))["seq"] == missed
         resumed = await communicator.receive_json_from(timeout=5)
         assert resumed == {"type": "resumed", "since": since, "last": missed}
-    finally:
-        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -318,8 +302,7 @@ async def test_redis_failing_reads_past_the_recovery_limit_closes_with_a_code_to
 ):
     monkeypatch.setattr("dashboard.consumers.REDIS_RETRY_DELAYS", (0.0,))
     company_id = setup["company"].pk
-    communicator, accepted, _code = await open_socket(PATH, user=setup["supervisor"])
-    try:
+    async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         await communicator.receive_json_from(timeout=5)
         layer = get_channel_layer()
@@ -337,5 +320,3 @@ async def test_redis_failing_reads_past_the_recovery_limit_closes_with_a_code_to
         assert (await communicator.receive_json_from(timeout=5))["seq"] == seq
         output = await communicator.receive_output(timeout=5)
         assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
-    finally:
-        await communicator.disconnect()

@@ -10,7 +10,7 @@ from django.utils import timezone
 from dashboard import broadcast
 from dashboard.consumers import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHENTICATED, CLOSE_UNKNOWN_COMPANY
 from pbx.models import DeviceState
-from tests.websockets import open_socket, websocket
+from tests.websockets import websocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,14 +93,13 @@ async def test_it_refuses_a_bad_api_key(setup):
 
 
 async def test_it_refuses_a_foreign_company_to_a_supervisor(setup):
-    communicator, accepted, code = await open_socket(
-        "/ws/dashboard/other/", user=setup["supervisor"]
-    )
-    try:
+    async with websocket("/ws/dashboard/other/", user=setup["supervisor"]) as (
+        _communicator,
+        accepted,
+        code,
+    ):
         assert not accepted
         assert code == CLOSE_UNKNOWN_COMPANY
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_refuses_a_foreign_company_to_a_limited_api_key(setup, make_api_key):
@@ -117,27 +116,25 @@ async def test_it_refuses_a_foreign_company_to_a_limited_api_key(setup, make_api
 async def test_it_refuses_a_foreign_origin_even_when_every_host_is_allowed(setup, settings):
     settings.ALLOWED_HOSTS = ["*"]
     for origin in [b"http://evil.example", b"http://testserver.evil.example", b"null"]:
-        communicator, accepted, code = await open_socket(
-            PATH, user=setup["supervisor"], origin=origin
-        )
-        try:
+        async with websocket(PATH, user=setup["supervisor"], origin=origin) as (
+            _communicator,
+            accepted,
+            code,
+        ):
             assert not accepted, origin
             assert code == CLOSE_FORBIDDEN_ORIGIN
-        finally:
-            await communicator.disconnect()
 
 
 async def test_it_refuses_a_foreign_origin_with_an_api_key(setup, make_api_key, settings):
     settings.ALLOWED_HOSTS = ["*"]
     raw = await database_sync_to_async(make_api_key)(setup["company"])
-    communicator, accepted, code = await open_socket(
-        f"{PATH}?key={raw}", origin=b"https://evil.example"
-    )
-    try:
+    async with websocket(f"{PATH}?key={raw}", origin=b"https://evil.example") as (
+        _communicator,
+        accepted,
+        code,
+    ):
         assert not accepted
         assert code == CLOSE_FORBIDDEN_ORIGIN
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_refuses_a_session_without_origin(setup, settings):
@@ -152,25 +149,21 @@ async def test_it_refuses_a_session_without_origin(setup, settings):
 
 
 async def test_it_refuses_an_origin_on_another_port(setup):
-    communicator, accepted, code = await open_socket(
+    async with websocket(
         PATH, user=setup["supervisor"], origin=b"http://testserver:8080", host=b"testserver:8000"
-    )
-    try:
+    ) as (_communicator, accepted, code):
         assert not accepted
         assert code == CLOSE_FORBIDDEN_ORIGIN
-    finally:
-        await communicator.disconnect()
 
 
 async def test_it_accepts_a_configured_origin(setup, settings):
     settings.DASHBOARD_ALLOWED_ORIGINS = ["https://wall.example"]
-    communicator, accepted, _code = await open_socket(
-        PATH, user=setup["supervisor"], origin=b"https://wall.example:443"
-    )
-    try:
+    async with websocket(PATH, user=setup["supervisor"], origin=b"https://wall.example:443") as (
+        _communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
-    finally:
-        await communicator.disconnect()
 
 
 async def test_a_superuser_sees_every_company(setup, admin_user):
@@ -189,10 +182,11 @@ async def test_resuming_within_the_buffer_sends_only_the_missed_messages(setup):
     publish = sync_to_async(broadcast.publish)
     since = await publish(company_id, "calls.hourly", {"n": 0})
     missed = [await publish(company_id, "calls.hourly", {"n": n}) for n in (1, 2, 3)]
-    communicator, accepted, _code = await open_socket(
-        f"{PATH}?since={since}", user=setup["supervisor"]
-    )
-    try:
+    async with websocket(f"{PATH}?since={since}", user=setup["supervisor"]) as (
+        communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
         received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
         assert [m["seq"] for m in received] == missed
@@ -204,24 +198,21 @@ async def test_resuming_within_the_buffer_sends_only_the_missed_messages(setup):
         }
         live = await publish(company_id, "calls.hourly", {"n": 4})
         assert (await communicator.receive_json_from(timeout=5))["seq"] == live
-    finally:
-        await communicator.disconnect()
 
 
 async def test_resuming_from_the_latest_message_sends_nothing_but_resumed(setup):
     last = await sync_to_async(broadcast.publish)(setup["company"].pk, "calls.hourly", {})
-    communicator, accepted, _code = await open_socket(
-        f"{PATH}?since={last}", user=setup["supervisor"]
-    )
-    try:
+    async with websocket(f"{PATH}?since={last}", user=setup["supervisor"]) as (
+        communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
         assert await communicator.receive_json_from(timeout=5) == {
             "type": "resumed",
             "since": last,
             "last": last,
         }
-    finally:
-        await communicator.disconnect()
 
 
 async def test_resuming_from_too_old_a_message_gets_a_fresh_snapshot(setup, monkeypatch):
@@ -231,30 +222,28 @@ async def test_resuming_from_too_old_a_message_gets_a_fresh_snapshot(setup, monk
     since = await publish(company_id, "calls.hourly", {})
     for _ in range(10):
         last = await publish(company_id, "calls.hourly", {})
-    communicator, accepted, _code = await open_socket(
-        f"{PATH}?since={since}", user=setup["supervisor"]
-    )
-    try:
+    async with websocket(f"{PATH}?since={since}", user=setup["supervisor"]) as (
+        communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
         message = await communicator.receive_json_from(timeout=5)
         assert message["type"] == "snapshot"
         assert message["seq"] == last
-    finally:
-        await communicator.disconnect()
 
 
 async def test_resuming_from_a_number_never_handed_out_gets_a_snapshot(setup):
     last = await sync_to_async(broadcast.publish)(setup["company"].pk, "calls.hourly", {})
-    communicator, accepted, _code = await open_socket(
-        f"{PATH}?since={last + 100}", user=setup["supervisor"]
-    )
-    try:
+    async with websocket(f"{PATH}?since={last + 100}", user=setup["supervisor"]) as (
+        communicator,
+        accepted,
+        _code,
+    ):
         assert accepted
         message = await communicator.receive_json_from(timeout=5)
         assert message["type"] == "snapshot"
         assert message["seq"] == last
-    finally:
-        await communicator.disconnect()
 
 
 async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
