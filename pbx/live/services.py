@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.db import DatabaseError
 from django.utils import timezone
@@ -14,6 +15,7 @@ from pbx.errors import Conflict
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxActions, PbxGateway
 from pbx.live.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
 from pbx.live.selectors import user_status_get
+from pbx.live.state_tables import member_pause
 from pbx.live.version import live_changed
 from pbx.live.writes import record_pbx_change
 from pbx.models import PbxUser, Queue, QueueMemberState, UserPresence
@@ -57,11 +59,23 @@ def user_queue_names(user: PbxUser) -> list[str]:
     return list(Queue.objects.filter(memberships__user=user).values_list("name", flat=True))
 
 
-def _save_presence(user: PbxUser, **flags) -> None:
+def _members_changed_since(user: PbxUser, moment: datetime | None) -> bool:
+    if moment is None:
+        return False
+    return QueueMemberState.objects.filter(user=user, changed_at__gt=moment).exists()
+
+
+def _save_presence(user: PbxUser, *, asked_at: datetime | None = None, **flags) -> None:
+    """Stores what the PBX just did. A pause asked at `asked_at` is superseded by member rows the
+    listener changed since: the PBX's later events (another client re-adding the phone
+    unpaused, say) are newer than this answer, and the rows already hold them."""
     now = timezone.now()
     presence, created = UserPresence.objects.select_for_update().get_or_create(
         user=user, defaults={**flags, "changed_at": now, "confirmed_at": now}
     )
+    if "paused" in flags and _members_changed_since(user, asked_at):
+        flags["paused"], flags["pause_reason"] = member_pause(user.pk)
+        created = False  # the row may need the rows' pause rather than the defaults
     if not created:
         for name, value in flags.items():
             setattr(presence, name, value)
@@ -156,6 +170,7 @@ def user_status_set(
     company is refused before anything is sent.
     """
     key = _unshared_dnd_key(user) if status in (AVAILABLE, BUSY) else ""
+    asked_at = timezone.now()
     try:
         if status == AVAILABLE:
             _pause_everywhere(gateway, user, paused=False, reason="")
@@ -177,7 +192,9 @@ def user_status_set(
             _("The PBX refused the change: %(message)s") % {"message": exc.message}
         ) from exc
     logger.info("status set extension=%s status=%s", user.extension, status)
-    if record_pbx_change(lambda: _save_presence(user, **flags), what=f"presence {user.extension}"):
+    if record_pbx_change(
+        lambda: _save_presence(user, asked_at=asked_at, **flags), what=f"presence {user.extension}"
+    ):
         try:
             return user_status_get(user=user)
         except DatabaseError as exc:

@@ -61,6 +61,16 @@ class LiveChanges:
         return bool(self.user_ids or self.queue_ids or self.company_ids or self.corrected)
 
 
+def member_pause(user_id: int) -> tuple[bool, str]:
+    """(paused, reason) as the user's member rows say: paused in any queue, the first reason."""
+    reasons = list(
+        QueueMemberState.objects.filter(user_id=user_id, paused=True).values_list(
+            "paused_reason", flat=True
+        )
+    )
+    return bool(reasons), next((reason for reason in reasons if reason), "")
+
+
 class LiveState:
     """The live tables as one object; `directory` matches devices and members to users."""
 
@@ -530,19 +540,10 @@ class LiveState:
     def _on_hangup(self, event: ChannelHungUp, now, changes, touched):
         LiveChannel.objects.filter(unique_id=event.unique_id).delete()
 
-    @staticmethod
-    def _pause_of(user_id: int) -> tuple[bool, str]:
-        reasons = list(
-            QueueMemberState.objects.filter(user_id=user_id, paused=True).values_list(
-                "paused_reason", flat=True
-            )
-        )
-        return bool(reasons), next((reason for reason in reasons if reason), "")
-
     def _note_pause_before(self, user_id: int | None, touched: dict) -> None:
         """The user's pause as its member rows say, before this batch first changes them."""
         if user_id is not None and user_id not in touched:
-            touched[user_id] = self._pause_of(user_id)
+            touched[user_id] = member_pause(user_id)
 
     def _refresh_pause(
         self, before: dict[int, tuple[bool, str]], now: datetime, changes: LiveChanges

@@ -9,8 +9,10 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from pbx.live import services, writes
+from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, UserPresence
 from terminals.models import Terminal
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +95,40 @@ def test_terminal_register_retries_the_stored_state(api, ana, gateway, monkeypat
     assert answer(api.post(f"/terminal-register/{terminal.mac}")) == {"success": True}
     terminal.refresh_from_db()
     assert terminal.registered is True
+
+
+def test_a_pause_answer_never_overwrites_newer_events_the_listener_applied_meanwhile(
+    api, ana, gateway, monkeypatch
+):
+    """While a userStatus POST pauses, another client re-registers the phone (the PBX re-adds
+    it unpaused) and the listener applies both in one batch: the member rows say unpaused. The
+    POST's answer, written after that batch, is older than those events: it must not store a
+    pause the PBX no longer has (reproduced under load, tests/process/test_demo_under_load.py)."""
+    real = services._pause_everywhere
+    member = {"Queue": "q-soporte", "Interface": "PJSIP/200", "MemberName": "Ana García"}
+
+    def pause_then_listener_batch(gateway, user, *, paused, reason):
+        done = real(gateway, user, paused=paused, reason=reason)
+        apply_frames(
+            LiveState(),
+            [
+                {"Event": "QueueMemberAdded", **member, "Paused": "0", "Status": "1"},
+                {"Event": "QueueMemberPause", **member, "Paused": "1", "PausedReason": reason},
+                {"Event": "QueueMemberRemoved", **member},
+                {"Event": "QueueMemberAdded", **member, "Paused": "0", "Status": "1"},
+            ],
+        )
+        return done
+
+    monkeypatch.setattr(services, "_pause_everywhere", pause_then_listener_batch)
+    result = answer(api.post("/userStatus/200", {"status": "pause", "reason": "Descanso"}))
+    assert result["status"] == "available"  # what the PBX has now, not what it had a moment ago
+    presence = UserPresence.objects.get(user=ana)
+    assert (presence.paused, presence.pause_reason) == (False, "")
+
+
+def test_a_pause_answer_is_stored_when_the_listener_has_not_seen_its_events_yet(api, ana, gateway):
+    result = answer(api.post("/userStatus/200", {"status": "pause", "reason": "Descanso"}))
+    assert (result["status"], result["description"]) == ("pause", "Descanso")
+    presence = UserPresence.objects.get(user=ana)
+    assert (presence.paused, presence.pause_reason) == (True, "Descanso")
