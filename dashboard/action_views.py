@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from dashboard.actions import REASON_MAX_LENGTH, Action, action_run
 from dashboard.supervision import company_for
-from pbx.gateway.connection import pbx_gateway
+from pbx.directory.pbxes import gateway_for
 from pbx.models import Company, PbxUser
 from swanproject.envelope import envelope
 
@@ -70,7 +70,7 @@ def company_action_view(request: HttpRequest, slug: str, action: str) -> HttpRes
         return _answer(404, error=_("No such company."))
     if action not in Action.values:
         return _answer(404, error=_("No such action."))
-    with pbx_gateway() as gateway:
+    with gateway_for(company) as gateway:
         result = action_run(
             gateway=gateway,
             actor=request.user,

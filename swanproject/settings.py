@@ -256,6 +256,8 @@ AMI_PORT = env.int("AMI_PORT", default=5038)
 AMI_USERNAME = env("AMI_USERNAME", default="swan")
 AMI_SECRET = env("AMI_SECRET", default="swan-simulator")
 AMI_TIMEOUT = env.float("AMI_TIMEOUT", default=5.0)
+# Click-to-call's context for companies on the settings' PBX that set none (a PBX object has its own).
+PBX_DIAL_CONTEXT = env("PBX_DIAL_CONTEXT", default="from-internal")
 PBX_GATEWAY = env("PBX_GATEWAY", default="pbx.gateway.ami.AmiGateway")
 DEMO_ADMIN_PASSWORD = env("DEMO_ADMIN_PASSWORD", default="")
 RECORDINGS_ROOT = env.path("RECORDINGS_ROOT", default=BASE_DIR / "var" / "recordings")

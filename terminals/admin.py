@@ -14,10 +14,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from pbx.directory.pbxes import pbx_address
 from pbx.errors import InvalidValue, message_of
 from pbx.gateway import PbxGateway, PbxUnavailable
 from pbx.gateway.connection import pbx_gateway
-from pbx.models import DeviceState
+from pbx.models import DEFAULT_PBX, DeviceState
 from pbx.values import clean_mac
 from terminals.models import Terminal
 from terminals.selectors import terminal_device_states
@@ -146,23 +147,30 @@ class TerminalAdmin(admin.ModelAdmin):
         operation: Callable[..., bool],
         done: str,
     ) -> None:
-        """One PBX connection for the batch; one message per terminal saying what the PBX did."""
-        terminals = list(queryset.select_related("user").order_by("mac"))
-        pending = list(terminals)
-        try:
-            with pbx_gateway() as gateway:
-                for terminal in terminals:
-                    self._run_one(request, gateway, terminal, operation, done)
-                    pending.remove(terminal)
-        except PbxUnavailable as exc:
-            logger.warning("pbx unavailable error=%s", exc)
-            failed = ", ".join(t.mac_display for t in pending)
-            self.message_user(
-                request,
-                gettext("%(error)s Not done, or stopped half-way: %(terminals)s.")
-                % {"error": message_of(exc), "terminals": failed},
-                messages.ERROR,
-            )
+        """One connection per PBX of the batch; one message per terminal saying what the PBX did.
+
+        A PBX that cannot be reached fails its own terminals only."""
+        terminals = list(queryset.select_related("user__company__pbx").order_by("mac"))
+        by_pbx: dict[str, list[Terminal]] = {}
+        for terminal in terminals:
+            key = terminal.user.company.pbx_key if terminal.user else DEFAULT_PBX
+            by_pbx.setdefault(key, []).append(terminal)
+        for key, batch in by_pbx.items():
+            pending = list(batch)
+            try:
+                with pbx_gateway(pbx_address(key)) as gateway:
+                    for terminal in batch:
+                        self._run_one(request, gateway, terminal, operation, done)
+                        pending.remove(terminal)
+            except PbxUnavailable as exc:
+                logger.warning("pbx unavailable pbx=%s error=%s", key, exc)
+                failed = ", ".join(t.mac_display for t in pending)
+                self.message_user(
+                    request,
+                    gettext("%(error)s Not done, or stopped half-way: %(terminals)s.")
+                    % {"error": message_of(exc), "terminals": failed},
+                    messages.ERROR,
+                )
 
     def _run_one(
         self,

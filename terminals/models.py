@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from pbx.models import PbxUser, validate_no_control_characters
+from pbx.models import PbxUser, on_pbx, validate_no_control_characters
 
 
 class Terminal(models.Model):
@@ -41,12 +41,14 @@ class Terminal(models.Model):
         return f"{self.mac_display} ({self.get_type_display()})"
 
     def clean(self) -> None:
-        """A device belongs to one company: live state and call history are matched by it."""
+        """A device of a PBX belongs to one company: live state and call history are matched by
+        it. Another PBX's device of the same name is another device."""
         user = self.user
         if user is None or not self.interface:
             return
         clash = (
             Terminal.objects.filter(interface__iexact=self.interface, user__isnull=False)
+            .filter(on_pbx(user.company.pbx_key, "user__company"))
             .exclude(user__company_id=user.company_id)
             .exclude(pk=self.pk)
             .select_related("user__company")

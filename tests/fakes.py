@@ -8,6 +8,7 @@ from typing import ClassVar
 from pbx.gateway import (
     OriginateRequest,
     PbxActionFailed,
+    PbxAddress,
     PbxUnavailable,
     SpyRequest,
     check_ami_value,
@@ -23,6 +24,7 @@ class RecordingGateway:
     """
 
     calls: ClassVar[list[tuple[str, dict]]] = []
+    addresses: ClassVar[list[PbxAddress]] = []  # the PBX each gateway was opened to
     failures: ClassVar[dict[str, Callable[[dict], Exception | None]]] = {}
     unreachable: ClassVar[bool] = False
     closed: ClassVar[int] = 0
@@ -30,12 +32,14 @@ class RecordingGateway:
     @classmethod
     def reset(cls) -> None:
         cls.calls = []
+        cls.addresses = []
         cls.failures = {}
         cls.unreachable = False
         cls.closed = 0
 
     @classmethod
-    def from_settings(cls) -> RecordingGateway:
+    def for_address(cls, address: PbxAddress) -> RecordingGateway:
+        cls.addresses.append(address)
         return cls()
 
     def _do(self, action: str, **arguments) -> None:

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from pbx.api.openapi import PBX_NOTE, PbxSuccessEnvelope, envelope_responses, ok_example
 from pbx.api.views import SwanView
-from pbx.gateway.connection import pbx_gateway
+from pbx.directory.pbxes import gateway_for
 from pbx.values import clean_mac
 from terminals import services
 
@@ -68,12 +68,12 @@ _ERRORS = {
 class TerminalRegisterView(SwanView):
     def post(self, request: Request, mac: str) -> Response:
         terminal = services.terminal_get(client=request.user, mac=clean_mac(mac))
-        with pbx_gateway() as gateway:
+        with gateway_for(terminal.user.company) as gateway:
             success = services.terminal_register(gateway=gateway, terminal=terminal)
         return Response({"success": success})
 
     def delete(self, request: Request, mac: str) -> Response:
         terminal = services.terminal_get(client=request.user, mac=clean_mac(mac))
-        with pbx_gateway() as gateway:
+        with gateway_for(terminal.user.company) as gateway:
             success = services.terminal_unregister(gateway=gateway, terminal=terminal)
         return Response({"success": success})

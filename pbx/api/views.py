@@ -49,8 +49,8 @@ from pbx.api.params import (
 )
 from pbx.api.read_cache import live_cache
 from pbx.directory import lookups
+from pbx.directory.pbxes import gateway_for
 from pbx.errors import Conflict
-from pbx.gateway.connection import pbx_gateway
 from pbx.live import selectors as live_selectors
 from pbx.live import services
 from pbx.live import version as live_version
@@ -431,7 +431,7 @@ class UserStatusView(SwanView):
         user = self.extension_user(request, extension, params)
         status = get_choice(params, "status", choices=services.SETTABLE_STATUSES)
         reason = get_str(params, "reason", max_length=_REASON_MAX_LENGTH) or ""
-        with pbx_gateway() as gateway:
+        with gateway_for(user.company) as gateway:
             result = services.user_status_set(
                 gateway=gateway, user=user, status=status, reason=reason
             )
@@ -502,7 +502,7 @@ class CallPlaceView(SwanView):
         )
         company = get_str(params, "company", required=True)
         user = lookups.user_get(client=request.user, extension=extension, company=company)
-        with pbx_gateway() as gateway:
+        with gateway_for(user.company) as gateway:
             success = services.call_place(gateway=gateway, user=user, destination=destination)
         return Response({"success": success})
 
@@ -543,7 +543,7 @@ class UserUnregisterView(SwanView):
     def post(self, request: Request, extension: str) -> Response:
         params = self.params(request)
         user = self.extension_user(request, extension, params)
-        with pbx_gateway() as gateway:
+        with gateway_for(user.company) as gateway:
             success = services.user_unregister(gateway=gateway, user=user)
         return Response({"success": success})
 

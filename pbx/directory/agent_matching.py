@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pbx.directory.dnd import DndKeys
-from pbx.models import PbxUser, Queue
+from pbx.models import PbxUser, Queue, on_pbx
 from terminals.models import Terminal
 
 _EXTENSION_IN_INTERFACE = re.compile(
@@ -48,21 +48,30 @@ class AgentDirectory:
     _agents: dict[tuple[str, int | None], int | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls) -> AgentDirectory:
+    def load(cls, pbx: str | None = None) -> AgentDirectory:
+        """The whole directory, or with `pbx` only that PBX's companies: an interface, a queue
+        or an extension of another PBX is another's, whatever its name."""
+        queues = Queue.objects.all()
+        terminals = Terminal.objects.filter(user__isnull=False)
+        users = PbxUser.objects.all()
+        if pbx is not None:
+            queues = queues.filter(pbx=pbx)
+            terminals = terminals.filter(on_pbx(pbx, "user__company"))
+            users = users.filter(on_pbx(pbx, "company"))
         snapshot = cls()
         snapshot.queues = {
             name: (pk, company_id)
-            for pk, name, company_id in Queue.objects.values_list("pk", "name", "company_id")
+            for pk, name, company_id in queues.values_list("pk", "name", "company_id")
         }
         interfaces = defaultdict(list)
-        for interface, user_id, company_id in Terminal.objects.filter(
-            user__isnull=False
-        ).values_list("interface", "user_id", "user__company_id"):
+        for interface, user_id, company_id in terminals.values_list(
+            "interface", "user_id", "user__company_id"
+        ):
             interfaces[same_device(interface).lower()].append((user_id, company_id))
         names = defaultdict(list)
         extensions = defaultdict(list)
         companies = set()
-        for pk, name, extension, company_id in PbxUser.objects.values_list(
+        for pk, name, extension, company_id in users.values_list(
             "pk", "name", "extension", "company_id"
         ):
             names[name.strip().lower()].append((pk, company_id))
@@ -72,7 +81,7 @@ class AgentDirectory:
         snapshot.names = dict(names)
         snapshot.extensions = dict(extensions)
         snapshot.company_ids = frozenset(companies)
-        snapshot.dnd = DndKeys.load()
+        snapshot.dnd = DndKeys.load(pbx)
         return snapshot
 
     def queue(self, name: str) -> tuple[int | None, int | None]:

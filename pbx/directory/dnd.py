@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.db.models import CharField, F
 from django.db.models.functions import Concat, Lower
 
-from pbx.models import Company, PbxUser
+from pbx.models import Company, PbxUser, on_pbx
 
 logger = logging.getLogger("swan.pbx")
 
@@ -38,10 +38,12 @@ def _keyed_users():
 
 
 def dnd_key_sharers(user: PbxUser) -> list[Company]:
-    """The other companies with a user whose DND key is this user's (keys ignore case)."""
+    """The other companies on the user's PBX with a user whose DND key is this user's (keys
+    ignore case; AstDB is per PBX)."""
     shared = (
         _keyed_users()
         .filter(dnd_key=dnd_key_of(user).lower())
+        .filter(on_pbx(user.company.pbx_key, "company"))
         .exclude(company_id=user.company_id)
         .values_list("company_id", flat=True)
     )
@@ -56,9 +58,11 @@ class DndKeys:
     _warned: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls) -> DndKeys:
+    def load(cls, pbx: str | None = None) -> DndKeys:
+        """Every user's key, or with `pbx` those of that PBX's companies."""
+        keyed = _keyed_users() if pbx is None else _keyed_users().filter(on_pbx(pbx, "company"))
         users = defaultdict(list)
-        for key, user_id, company_id in _keyed_users().values_list("dnd_key", "pk", "company_id"):
+        for key, user_id, company_id in keyed.values_list("dnd_key", "pk", "company_id"):
             users[key].append((user_id, company_id))
         return cls(users=dict(users))
 

@@ -25,6 +25,7 @@ from pbx.gateway.base import (
     EventHandler,
     OriginateRequest,
     PbxActionFailed,
+    PbxAddress,
     PbxError,
     PbxSnapshot,
     PbxUnavailable,
@@ -262,7 +263,18 @@ class AmiGateway:
         self._on_disconnect: list[Callable[[], None]] = []
 
     @classmethod
+    def for_address(cls, address: PbxAddress) -> AmiGateway:
+        return cls(
+            host=address.host,
+            port=address.port,
+            username=address.username,
+            secret=address.secret,
+            timeout=address.timeout,
+        )
+
+    @classmethod
     def from_settings(cls) -> AmiGateway:
+        """The settings' PBX (AMI_*): the one default PBX."""
         from django.conf import settings
 
         return cls(

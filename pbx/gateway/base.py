@@ -17,6 +17,21 @@ SPY_TARGET_PATTERN = r"^[A-Za-z0-9_-]+/[^\s,\"'\\|]+\Z"
 _SPY_TARGET = re.compile(SPY_TARGET_PATTERN)
 
 
+@dataclass(frozen=True)
+class PbxAddress:
+    """Where one PBX's AMI is and how to log in; `name` is the PBX's, for logs."""
+
+    name: str
+    host: str
+    port: int
+    username: str
+    secret: str
+    timeout: float = 5.0
+
+    def __repr__(self) -> str:  # never the secret, in a log or a traceback
+        return f"PbxAddress(name={self.name!r}, host={self.host!r}, port={self.port})"
+
+
 class PbxError(Exception):
     """Anything the PBX could not do."""
 

@@ -1,4 +1,4 @@
-"""Opens the configured PBX gateway for one request and always closes it."""
+"""Opens the configured PBX gateway to one PBX for one request and always closes it."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pbx.gateway import PbxGateway
+from pbx.gateway.base import PbxAddress, PbxGateway
 
 
 @contextmanager
-def pbx_gateway() -> Iterator[PbxGateway]:
-    """`settings.PBX_GATEWAY` names a class with `from_settings()`: AMI in production.
+def pbx_gateway(address: PbxAddress) -> Iterator[PbxGateway]:
+    """`settings.PBX_GATEWAY` names a class with `for_address()`: AMI in production.
 
     The gateway connects lazily, so an unreachable PBX surfaces from the first action.
     """
-    gateway = import_string(settings.PBX_GATEWAY).from_settings()
+    gateway = import_string(settings.PBX_GATEWAY).for_address(address)
     try:
         yield gateway
     finally:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from pbx.directory.agent_matching import extension_in, same_device
 from pbx.directory.dnd import dnd_key_of, dnd_key_sharers
+from pbx.directory.pbxes import dial_context_of
 from pbx.errors import Conflict
 from pbx.gateway import OriginateRequest, PbxActionFailed, PbxActions, PbxGateway
 from pbx.live.presence import AVAILABLE, BUSY, PAUSE, STATUS_LABELS, UserStatus
@@ -224,7 +225,7 @@ def call_place(*, gateway: PbxGateway, user: PbxUser, destination: str) -> bool:
         )
     request = OriginateRequest(
         channel=terminal.interface,
-        context=user.company.dial_context,
+        context=dial_context_of(user.company),
         exten=destination,
         caller_id=f"{destination} <{destination}>",
     )

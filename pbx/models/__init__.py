@@ -2,15 +2,18 @@
 
 from pbx.models.agents import AgentEvent, AgentPause, AgentSession
 from pbx.models.directory import (
+    DEFAULT_PBX,
     ApiKey,
     Company,
     Department,
+    Pbx,
     PbxUser,
     PublicNumber,
     Queue,
     QueueMember,
     extension_validator,
     hash_api_key,
+    on_pbx,
     validate_networks,
     validate_no_control_characters,
     validate_time_zone,
@@ -28,6 +31,7 @@ from pbx.models.live import (
 )
 
 __all__ = [
+    "DEFAULT_PBX",
     "AgentEvent",
     "AgentPause",
     "AgentSession",
@@ -41,6 +45,7 @@ __all__ = [
     "LiveChange",
     "LiveChannel",
     "LiveVersion",
+    "Pbx",
     "PbxUser",
     "PublicNumber",
     "Queue",
@@ -53,6 +58,7 @@ __all__ = [
     "UserPresence",
     "extension_validator",
     "hash_api_key",
+    "on_pbx",
     "validate_networks",
     "validate_no_control_characters",
     "validate_time_zone",

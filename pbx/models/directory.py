@@ -1,14 +1,15 @@
-"""The directory: companies, departments, users, queues, public numbers and API keys."""
+"""The directory: PBXes, companies, departments, users, queues, public numbers and API keys."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -29,11 +30,107 @@ def validate_no_control_characters(value: str) -> None:
         raise ValidationError(_("Control characters (line breaks, tabs…) are not allowed."))
 
 
+# The PBX of the settings (AMI_*): the PBX of every company that names none. Its name is taken.
+DEFAULT_PBX = "default"
+env_name_validator = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*\Z",
+    _("An environment variable name: A-Z, 0-9 and _, e.g. SWAN_PBX_A_SECRET."),
+)
+# Dialplan contexts and queue names reach the PBX as AMI values: no blanks, no control characters.
+token_validator = RegexValidator(r"^[^\s]+\Z", _("No blanks or line breaks."))
+
+
+def validate_not_default_pbx(value: str) -> None:
+    if value.lower() == DEFAULT_PBX:
+        raise ValidationError(
+            _("'%(name)s' is the PBX of the settings (AMI_HOST…): choose another name."),
+            params={"name": value},
+        )
+
+
 def validate_time_zone(value: str) -> None:
     from zoneinfo import available_timezones
 
     if value not in available_timezones():
         raise ValidationError(_("'%(value)s' is not a known time zone."), params={"value": value})
+
+
+class Pbx(models.Model):
+    """An Asterisk server SWAN talks to over AMI and reads the history files of.
+
+    The AMI secret is not stored: `secret_env` names the environment variable that holds it, so a
+    database dump alone does not reveal it. Companies that name no PBX are on the settings' one
+    (AMI_HOST, AMI_PORT, AMI_USERNAME, AMI_SECRET), called `default`.
+    """
+
+    name = models.CharField(
+        _("name"),
+        max_length=64,
+        unique=True,
+        validators=[slug_validator, validate_not_default_pbx],
+        help_text=_("Lower-case letters, digits, - and _. It keys live state and history."),
+    )
+    host = models.CharField(
+        _("AMI host"), max_length=255, validators=[validate_no_control_characters, token_validator]
+    )
+    port = models.PositiveIntegerField(
+        _("AMI port"),
+        default=5038,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+    )
+    username = models.CharField(
+        _("AMI user"), max_length=80, validators=[validate_no_control_characters, token_validator]
+    )
+    secret_env = models.CharField(
+        _("AMI secret: environment variable"),
+        max_length=128,
+        validators=[env_name_validator],
+        help_text=_(
+            "The name of the environment variable that holds the AMI secret in the listener's "
+            "and web workers' environment, e.g. SWAN_PBX_A_SECRET. The secret is never stored."
+        ),
+    )
+    queue_log = models.CharField(
+        _("queue_log file"),
+        max_length=512,
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text=_("Path of its queue_log, as ingest_queue_log --pbx reads it. Empty: none."),
+    )
+    cdr_csv = models.CharField(
+        _("CDR file"),
+        max_length=512,
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text=_("Path of its Master.csv, as ingest_cdr --pbx reads it. Empty: none."),
+    )
+    dial_context = models.CharField(
+        _("default dial context"),
+        max_length=80,
+        default="from-internal",
+        validators=[validate_no_control_characters, token_validator],
+        help_text=_("Click-to-call's dialplan context for companies that set none."),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("PBX")
+        verbose_name_plural = _("PBXes")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def secret(self) -> str | None:
+        """The AMI secret from the environment; None when the variable is not set."""
+        return os.environ.get(self.secret_env)
+
+
+def on_pbx(key: str, company: str = "") -> models.Q:
+    """Rows whose company (reached by the `company` path, e.g. "user__company") is on PBX `key`."""
+    field = f"{company}__pbx" if company else "pbx"
+    if key == DEFAULT_PBX:
+        return models.Q(**{f"{field}__isnull": True})
+    return models.Q(**{field: key})
 
 
 class Company(models.Model):
@@ -45,12 +142,27 @@ class Company(models.Model):
         default=settings.SWAN_DEFAULT_COMPANY_TIME_ZONE,
         validators=[validate_time_zone],
     )
+    pbx = models.ForeignKey(
+        Pbx,
+        models.PROTECT,
+        to_field="name",
+        db_column="pbx",
+        null=True,
+        blank=True,
+        related_name="companies",
+        verbose_name=_("PBX"),
+        help_text=_("The Asterisk server of its phones and queues. Empty: the settings' (AMI_*)."),
+    )
     dial_context = models.CharField(
         _("outbound dial context"),
         max_length=80,
-        validators=[validate_no_control_characters],
-        default="from-internal",
-        help_text=_("Asterisk dialplan context that click-to-call dials the destination in."),
+        blank=True,
+        validators=[validate_no_control_characters, token_validator],
+        default="",
+        help_text=_(
+            "Asterisk dialplan context that click-to-call dials the destination in. "
+            "Empty: the PBX's default dial context."
+        ),
     )
     dnd_prefix = models.CharField(
         _("DND prefix"),
@@ -80,6 +192,37 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # A queue keeps its company's PBX, so that its name is unique per PBX in the database.
+        Queue.objects.filter(company=self).exclude(pbx=self.pbx_key).update(pbx=self.pbx_key)
+
+    @property
+    def pbx_key(self) -> str:
+        """The name that keys this company's live state and history: its PBX's."""
+        return self.pbx_id or DEFAULT_PBX
+
+    def clean(self) -> None:
+        if self.pk is None:
+            return
+        names = Queue.objects.filter(company=self).values_list("name", flat=True)
+        clash = (
+            Queue.objects.filter(pbx=self.pbx_key, name__in=names)
+            .exclude(company=self)
+            .select_related("company")
+            .first()
+        )
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "pbx": _(
+                        "Queue %(queue)s of company %(company)s is on that PBX already: "
+                        "a queue name is one queue on a PBX."
+                    )
+                    % {"queue": clash.name, "company": clash.company}
+                }
+            )
 
 
 class Department(models.Model):
@@ -136,8 +279,15 @@ class Queue(models.Model):
     name = models.CharField(
         _("Asterisk queue name"),
         max_length=128,
-        unique=True,
         validators=[validate_no_control_characters],
+        help_text=_("Unique on its PBX: two PBXes may each have a queue of this name."),
+    )
+    pbx = models.CharField(
+        _("PBX"),
+        max_length=64,
+        default=DEFAULT_PBX,
+        editable=False,
+        help_text=_("Its company's PBX, kept here so that the name is unique per PBX."),
     )
     display_name = models.CharField(
         _("display name"),
@@ -176,9 +326,39 @@ class Queue(models.Model):
         ordering = ["name"]
         verbose_name = _("queue")
         verbose_name_plural = _("queues")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pbx", "name"],
+                name="queue_name_unique_per_pbx",
+                violation_error_message=_("A queue of this name is on this PBX already."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if self.company_id is not None:
+            self.pbx = self.company.pbx_key
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # The form leaves `pbx` out, so Django skips the constraint: checked here on the PBX it gets.
+        if self.company_id is None or not self.name:
+            return
+        clash = (
+            Queue.objects.filter(pbx=self.company.pbx_key, name=self.name)
+            .exclude(pk=self.pk)
+            .select_related("company")
+            .first()
+        )
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "name": _("Company %(company)s has a queue %(queue)s on this PBX already.")
+                    % {"company": clash.company, "queue": clash.name}
+                }
+            )
 
     @property
     def shown_name(self) -> str:

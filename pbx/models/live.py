@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from pbx.models.directory import PbxUser, Queue
+from pbx.models.directory import DEFAULT_PBX, PbxUser, Queue
 
 
 class DeviceState(models.Model):
@@ -22,7 +22,10 @@ class DeviceState(models.Model):
         RINGINUSE = "RINGINUSE"
         ONHOLD = "ONHOLD"
 
-    interface = models.CharField(max_length=128, unique=True)
+    pbx = models.CharField(
+        max_length=64, default=DEFAULT_PBX, help_text=_("The PBX that reports it.")
+    )
+    interface = models.CharField(max_length=128)
     state = models.CharField(max_length=16, choices=State.choices, default=State.UNKNOWN)
     changed_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(help_text=_("When the PBX last confirmed this state."))
@@ -30,6 +33,9 @@ class DeviceState(models.Model):
     class Meta:
         verbose_name = _("device state")
         verbose_name_plural = _("device states")
+        constraints = [
+            models.UniqueConstraint(fields=["pbx", "interface"], name="live_device_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.interface}: {self.state}"
@@ -57,6 +63,9 @@ class UserPresence(models.Model):
 class QueueMemberState(models.Model):
     """A member logged in to a queue now (`QueueStatus` row / `QueueMember*` events)."""
 
+    pbx = models.CharField(
+        max_length=64, default=DEFAULT_PBX, help_text=_("The PBX that reports it.")
+    )
     queue_name = models.CharField(max_length=128)
     queue = models.ForeignKey(
         Queue, models.CASCADE, null=True, blank=True, related_name="live_members"
@@ -79,7 +88,9 @@ class QueueMemberState(models.Model):
         verbose_name = _("queue member (live)")
         verbose_name_plural = _("queue members (live)")
         constraints = [
-            models.UniqueConstraint(fields=["queue_name", "interface"], name="live_member_unique")
+            models.UniqueConstraint(
+                fields=["pbx", "queue_name", "interface"], name="live_member_unique"
+            )
         ]
         indexes = [models.Index(fields=["user"], name="live_member_user_idx")]
 
@@ -90,6 +101,9 @@ class QueueMemberState(models.Model):
 class QueueCallerState(models.Model):
     """A caller waiting in a queue now (`QueueEntry` row / `QueueCaller*` events)."""
 
+    pbx = models.CharField(
+        max_length=64, default=DEFAULT_PBX, help_text=_("The PBX that reports it.")
+    )
     queue_name = models.CharField(max_length=128)
     queue = models.ForeignKey(
         Queue, models.CASCADE, null=True, blank=True, related_name="live_callers"
@@ -105,7 +119,9 @@ class QueueCallerState(models.Model):
         verbose_name = _("queue caller (live)")
         verbose_name_plural = _("queue callers (live)")
         constraints = [
-            models.UniqueConstraint(fields=["queue_name", "unique_id"], name="live_caller_unique")
+            models.UniqueConstraint(
+                fields=["pbx", "queue_name", "unique_id"], name="live_caller_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -115,7 +131,10 @@ class QueueCallerState(models.Model):
 class LiveChannel(models.Model):
     """A channel up on the PBX now (`CoreShowChannel` row / `Newchannel`…`Hangup` events)."""
 
-    unique_id = models.CharField(max_length=64, unique=True)
+    pbx = models.CharField(
+        max_length=64, default=DEFAULT_PBX, help_text=_("The PBX that reports it.")
+    )
+    unique_id = models.CharField(max_length=64)
     linked_id = models.CharField(max_length=64, blank=True, db_index=True)
     channel = models.CharField(max_length=128)
     interface = models.CharField(
@@ -132,6 +151,9 @@ class LiveChannel(models.Model):
     class Meta:
         verbose_name = _("live channel")
         verbose_name_plural = _("live channels")
+        constraints = [
+            models.UniqueConstraint(fields=["pbx", "unique_id"], name="live_channel_unique")
+        ]
 
     def __str__(self) -> str:
         return self.channel
@@ -144,7 +166,7 @@ class ListenerLease(models.Model):
     Works the same on PostgreSQL and SQLite (no advisory locks needed).
     """
 
-    name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=64, unique=True, help_text=_("The PBX's name."))
     holder = models.CharField(max_length=128, blank=True)
     expires_at = models.DateTimeField()
     connected = models.BooleanField(default=False)
