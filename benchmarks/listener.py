@@ -122,10 +122,10 @@ class NullPublisher:
     def changes(self, changes) -> None:
         pass
 
-    def resynced(self, company_ids) -> None:
+    def resynced(self, pbx, company_ids) -> None:
         pass
 
-    def connection(self, connected: bool) -> None:
+    def connection(self, pbx: str, connected: bool) -> None:
         pass
 
 

@@ -134,7 +134,7 @@ def agent_call_channel(user: PbxUser) -> str | None:
     """The channel of the agent's call now (answered, on one of its devices), newest first."""
     devices = {same_device(terminal.interface) for terminal in user.terminals.all()}
     channel = (
-        LiveChannel.objects.filter(interface__in=devices, state="Up")
+        LiveChannel.objects.filter(pbx=user.company.pbx_key, interface__in=devices, state="Up")
         .order_by("-started_at", "-pk")
         .values_list("channel", flat=True)
         .first()

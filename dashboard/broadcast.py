@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from dashboard import sender
 from dashboard.payloads import Message, PbxConnectionPayload
-from dashboard.pbx_link import PBX_STATE_KEY
+from dashboard.pbx_link import pbx_state_key
 from pbx.live.presence import PresenceRow
-from pbx.models import Company
+from pbx.models import Company, on_pbx
 
 BUFFER_SIZE = 1000
 # Each message is a key of its own (a publish writes one message, reads none); every
@@ -126,14 +126,15 @@ def publish(company_id: int, message_type: str, payload: dict) -> int:
     return seq
 
 
-def set_pbx_connected(connected: bool) -> None:
-    """Records the PBX connection state and tells every company's dashboards when it changes."""
-    previous = cache.get(PBX_STATE_KEY)
+def set_pbx_connected(pbx: str, connected: bool) -> None:
+    """Records a PBX's connection state and tells its companies' dashboards when it changes."""
+    key = pbx_state_key(pbx)
+    previous = cache.get(key)
     if previous is not None and previous["connected"] == connected:
         return
     state: PbxConnectionPayload = {"connected": connected, "since": timezone.now().isoformat()}
-    cache.set(PBX_STATE_KEY, state, timeout=None)
-    for company_id in Company.objects.values_list("pk", flat=True):
+    cache.set(key, state, timeout=None)
+    for company_id in Company.objects.filter(on_pbx(pbx)).values_list("pk", flat=True):
         publish(company_id, "pbx.gateway.connection", dict(state))
 
 

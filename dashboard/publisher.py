@@ -6,13 +6,15 @@ Publisher protocol: live state never imports the dashboard.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from dashboard import broadcast
 from dashboard.sender import LoopThread, sending_on
-from pbx.live.listener import Listener
+from pbx.directory.pbxes import pbx_address
+from pbx.live.listener import Listener, ListenerSettings
 from pbx.live.state_tables import LiveChanges
-from pbx.models import Company
+from pbx.models import DEFAULT_PBX, Company, on_pbx
 
 
 class DashboardPublisher:
@@ -30,21 +32,24 @@ class DashboardPublisher:
             broadcast.publish_users(changes.user_ids, rows=changes.rows)
             broadcast.publish_queues(changes.queue_ids)
 
-    def resynced(self, company_ids: set[int]) -> None:
+    def resynced(self, pbx: str, company_ids: set[int]) -> None:
+        everyone = Company.objects.filter(on_pbx(pbx)).values_list("pk", flat=True)
         with sending_on(self._sends.loop):
-            for company_id in sorted(company_ids or Company.objects.values_list("pk", flat=True)):
+            for company_id in sorted(company_ids or everyone):
                 broadcast.publish_snapshot(company_id)
 
-    def connection(self, connected: bool) -> None:
+    def connection(self, pbx: str, connected: bool) -> None:
         with sending_on(self._sends.loop):
-            broadcast.set_pbx_connected(connected)
+            broadcast.set_pbx_connected(pbx, connected)
 
 
-def listener_for_settings(**overrides: Any) -> Listener:
-    """The listener of `manage.py pbx_listen`: the AMI gateway of the settings, publishing to
-    the dashboards."""
+def listener_for(pbx: str = DEFAULT_PBX, **overrides: Any) -> Listener:
+    """The listener of one PBX for `manage.py pbx_listen`: AMI to that PBX (its address read
+    again at each connect, so a secret set later is picked up), publishing to the dashboards.
+    `settings` (ListenerSettings) may be given; its name is replaced by `pbx`."""
     from pbx.gateway.ami import AmiGateway
 
     if "publisher" not in overrides:
         overrides["publisher"] = DashboardPublisher()
-    return Listener(gateway_factory=AmiGateway.from_settings, **overrides)
+    overrides["settings"] = replace(overrides.get("settings") or ListenerSettings(), name=pbx)
+    return Listener(gateway_factory=lambda: AmiGateway.for_address(pbx_address(pbx)), **overrides)

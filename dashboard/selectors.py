@@ -119,10 +119,13 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
         client=_company_client(company), groups={name: [name] for name in names}, now=now
     )["queues"]
     members: dict[str, list[tuple]] = defaultdict(list)
-    for row in QueueMemberState.objects.filter(queue_name__in=names).values_list(*_MEMBER_FIELDS):
+    pbx = company.pbx_key  # another PBX's queue of the same name is another queue
+    for row in QueueMemberState.objects.filter(pbx=pbx, queue_name__in=names).values_list(
+        *_MEMBER_FIELDS
+    ):
         members[row[0]].append(row)
     callers: dict[str, list[QueueCallerState]] = defaultdict(list)
-    for caller in QueueCallerState.objects.filter(queue_name__in=names).order_by(
+    for caller in QueueCallerState.objects.filter(pbx=pbx, queue_name__in=names).order_by(
         "position", "entered_at"
     ):
         callers[caller.queue_name].append(caller)
@@ -207,7 +210,7 @@ def calls_hourly(*, company: Company) -> CallsHourlyPayload:
 
 def snapshot_payload(*, company: Company) -> SnapshotPayload:
     """Everything the company's dashboard shows."""
-    pbx = pbx_connection()
+    pbx = pbx_connection(company.pbx_key)
     return {
         "company": {"slug": company.slug, "name": company.name, "time_zone": company.time_zone},
         "users": user_rows(company=company),

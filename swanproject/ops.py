@@ -53,20 +53,32 @@ def _iso(value) -> str | None:
 
 
 def _check_pbx() -> dict[str, Any]:
+    """Every PBX served: is its listener alive (holds the lease) and connected? `ok` when all are."""
+    from pbx.directory.pbxes import served_pbx_keys
     from pbx.models import ListenerLease
 
-    lease = ListenerLease.objects.order_by("-expires_at").first()
-    if lease is None:
-        return {"ok": False, "connected": False, "listener": None}
-    listener_alive = bool(lease.holder) and lease.expires_at > timezone.now()
+    leases = {lease.name: lease for lease in ListenerLease.objects.all()}
+    now = timezone.now()
+    pbxes: dict[str, dict[str, Any]] = {}
+    for name in served_pbx_keys():
+        lease = leases.get(name)
+        if lease is None:
+            pbxes[name] = {"ok": False, "connected": False, "listener": None}
+            continue
+        listener_alive = bool(lease.holder) and lease.expires_at > now
+        pbxes[name] = {
+            "ok": listener_alive and lease.connected,
+            "connected": lease.connected,
+            "listener": lease.holder or None,
+            "since": _iso(lease.connection_changed_at),
+            "last_event_at": _iso(lease.last_event_at),
+            "last_resync_at": _iso(lease.last_resync_at),
+            "events_processed": lease.events_processed,
+        }
     return {
-        "ok": listener_alive and lease.connected,
-        "connected": lease.connected,
-        "listener": lease.holder or None,
-        "since": _iso(lease.connection_changed_at),
-        "last_event_at": _iso(lease.last_event_at),
-        "last_resync_at": _iso(lease.last_resync_at),
-        "events_processed": lease.events_processed,
+        "ok": all(pbx["ok"] for pbx in pbxes.values()),
+        "connected": all(pbx["connected"] for pbx in pbxes.values()),
+        "pbxes": pbxes,
     }
 
 
@@ -158,13 +170,19 @@ def _render_metrics() -> str:
         )
     pbx = _guarded(_check_pbx)
     lines += [
-        "# HELP swan_ami_connected 1 while the active listener is connected to the PBX.",
+        "# HELP swan_ami_connected 1 while the PBX's active listener is connected to it.",
         "# TYPE swan_ami_connected gauge",
-        f"swan_ami_connected {1 if pbx.get('connected') and pbx.get('ok') else 0}",
-        "# HELP swan_listener_events_total AMI events applied by the active listener.",
-        "# TYPE swan_listener_events_total counter",
-        f"swan_listener_events_total {pbx.get('events_processed') or 0}",
     ]
+    for name, state in sorted(pbx.get("pbxes", {}).items()):
+        connected = 1 if state["connected"] and state["ok"] else 0
+        lines.append(f'swan_ami_connected{{pbx="{_label(name)}"}} {connected}')
+    lines += [
+        "# HELP swan_listener_events_total AMI events applied by the PBX's active listener.",
+        "# TYPE swan_listener_events_total counter",
+    ]
+    for name, state in sorted(pbx.get("pbxes", {}).items()):
+        events = state.get("events_processed") or 0
+        lines.append(f'swan_listener_events_total{{pbx="{_label(name)}"}} {events}')
     ingest = _guarded(_check_ingest)
     lines += [
         "# HELP swan_ingest_lag_seconds Seconds since an ingest source with unread data progressed.",

@@ -100,7 +100,7 @@ class TerminalAdmin(admin.ModelAdmin):
         "live_state",
     ]
     list_filter = ["type", ("registered", RegistrationListFilter), "user__company"]
-    list_select_related = ["user"]
+    list_select_related = ["user__company"]
     search_fields = ["mac", "interface", "user__extension", "user__name"]
     autocomplete_fields = ["user"]
     # Registration is what the PBX did; only the register/unregister operations may change it.

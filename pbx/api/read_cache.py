@@ -25,6 +25,7 @@ from django.utils.translation import get_language
 from pbx.directory import lookups
 from pbx.directory.agent_matching import same_device
 from pbx.directory.api_keys import CompanyScope
+from pbx.errors import DomainError
 from pbx.history.selectors import (
     QueueTotals,
     agent_totals,
@@ -144,6 +145,22 @@ class _Directory:
             raise lookups.extension_ambiguous(extension)
         return found[0] if found else None
 
+    def pbxes_of(
+        self, client: CompanyScope, company: str | None, extension: str | None
+    ) -> set[str]:
+        """The PBXes an answer about this company (or the user of this extension, or else all
+        the key's companies) comes from."""
+        try:
+            if extension is not None:
+                pk = self.user_find(client, extension, company)
+                if pk is not None:
+                    return {self.companies[self.users[pk].company_id].pbx_key}
+            if company is not None:
+                return {self.company_get(client, company).pbx_key}
+        except DomainError:
+            pass  # the answer is that error; its header does not matter
+        return {c.pbx_key for c in self.visible(client)}
+
     def visible_queues(
         self, client: CompanyScope, names: Iterable[str], company: Company | None
     ) -> dict[str, Queue]:
@@ -225,6 +242,12 @@ class LiveCache:
             self._figures.pop(name, None)
         if changed.history:
             self._agent_totals.clear()
+
+    def pbxes_of(
+        self, *, client: CompanyScope, company: str | None, extension: str | None
+    ) -> set[str]:
+        with self._lock:
+            return self._dir().pbxes_of(client, company, extension)
 
     def _dir(self) -> _Directory:
         if self._directory is None:

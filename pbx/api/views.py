@@ -72,9 +72,18 @@ class SwanView(APIView):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if self.reads_live_state and response.status_code < 400:
-            live = self.live_probe(request).link_live
+            live = self.live_probe(request, catch_up=True).link_live(self.answer_pbxes(request))
             response["X-Swan-Live-State"] = "live" if live else "stale"
         return response
+
+    def answer_pbxes(self, request: Request) -> set[str]:
+        """The PBXes this answer's live state comes from: the company's own, or the user's."""
+        params = self.params(request)
+        return live_cache.pbxes_of(
+            client=request.user,
+            company=self.kwargs.get("company") or get_str(params, "company"),
+            extension=self.kwargs.get("extension"),
+        )
 
     def live_probe(self, request: Request, *, catch_up: bool = False) -> live_version.Probe:
         """This request's one look at the shared live state; `catch_up` also brings the read

@@ -78,9 +78,8 @@ def dial_context_of(company: Company) -> str:
     """Click-to-call's context: the company's, else its PBX's default."""
     if company.dial_context:
         return company.dial_context
-    if company.pbx_id is None:
-        return settings.PBX_DIAL_CONTEXT
-    return company.pbx.dial_context
+    pbx = company.pbx
+    return settings.PBX_DIAL_CONTEXT if pbx is None else pbx.dial_context
 
 
 @contextmanager

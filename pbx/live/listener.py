@@ -1,6 +1,8 @@
 """The PBX listener: snapshot, then events, into live state; reconnects and resyncs on its own.
 
-Runs in its own process (`manage.py pbx_listen`), never from AppConfig.ready(). pyst2 calls back
+One listener serves one PBX (`ListenerSettings.name`, the PBX's name): its own lease, AMI session,
+backoff and live rows. `manage.py pbx_listen` runs one per PBX in one process (pbx/live/pool.py),
+never from AppConfig.ready(). pyst2 calls back
 on its own thread: events are queued there and applied here in small batches, one transaction
 each, so the database is written from one thread and a burst costs one commit, not hundreds.
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,6 +27,7 @@ from pbx.gateway import PbxError, PbxGateway
 from pbx.gateway.events import PbxBooted
 from pbx.live.lease import Lease
 from pbx.live.state_tables import LiveChanges, LiveState
+from pbx.models import DEFAULT_PBX
 
 logger = logging.getLogger("swan.listener")
 
@@ -34,14 +37,15 @@ class Publisher(Protocol):
 
     def changes(self, changes: LiveChanges) -> None: ...
 
-    def resynced(self, company_ids: set[int]) -> None: ...
+    def resynced(self, pbx: str, company_ids: set[int]) -> None:
+        """After a fresh snapshot of `pbx`: the companies it changed, or none for all of its."""
 
-    def connection(self, connected: bool) -> None: ...
+    def connection(self, pbx: str, connected: bool) -> None: ...
 
 
 @dataclass(frozen=True)
 class ListenerSettings:
-    name: str = "default"
+    name: str = DEFAULT_PBX  # the PBX served: its lease, its live rows
     lease_seconds: float = 20.0
     ping_seconds: float = 10.0
     reconcile_seconds: float = 300.0
@@ -68,9 +72,8 @@ class Listener:
         self.publisher = publisher
         self.settings = settings or ListenerSettings()
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.lease = Lease(
-            name=self.settings.name, holder=self.holder, seconds=self.settings.lease_seconds
-        )
+        self.pbx = self.settings.name
+        self.lease = Lease(name=self.pbx, holder=self.holder, seconds=self.settings.lease_seconds)
         self.active = threading.Event()  # set while this listener holds the lease and is synced
         self.resyncs = 0
         self.pbx_uptime: float | None = None
@@ -82,10 +85,24 @@ class Listener:
         was_standby = False
         while not stop.is_set():
             close_old_connections()
-            if not self.lease.acquire():
+            try:
+                acquired = self.lease.acquire()
+            except DatabaseError as exc:
+                logger.warning(
+                    "listener cannot reach the database pbx=%s error=%s retry_in=%.1fs",
+                    self.pbx,
+                    exc,
+                    backoff,
+                )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max)
+                continue
+            if not acquired:
                 if not was_standby:
                     logger.info(
-                        "listener standby: another listener is active holder=%s", self.holder
+                        "listener standby: another listener is active pbx=%s holder=%s",
+                        self.pbx,
+                        self.holder,
                     )
                     was_standby = True
                 stop.wait(self.settings.lease_seconds / 4)
@@ -96,7 +113,8 @@ class Listener:
                 backoff = self.settings.backoff_first
             except (PbxError, SessionLost) as exc:
                 logger.warning(
-                    "listener lost the PBX error=%s retry_in=%.1fs",
+                    "listener lost the PBX pbx=%s error=%s retry_in=%.1fs",
+                    self.pbx,
                     exc or type(exc).__name__,
                     backoff,
                 )
@@ -104,13 +122,18 @@ class Listener:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.backoff_max)
             except Exception:
-                logger.exception("listener failed; reconnecting retry_in=%.1fs", backoff)
+                logger.exception(
+                    "listener failed; reconnecting pbx=%s retry_in=%.1fs", self.pbx, backoff
+                )
                 self._set_connected(False)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.backoff_max)
         self._set_connected(False)
-        self.lease.release()
-        logger.info("listener stopped holder=%s", self.holder)
+        try:
+            self.lease.release()
+        except DatabaseError:
+            logger.warning("listener could not release its lease pbx=%s", self.pbx)
+        logger.info("listener stopped pbx=%s holder=%s", self.pbx, self.holder)
 
     # -- one AMI session ---------------------------------------------------------------------
 
@@ -118,10 +141,10 @@ class Listener:
         inbox: queue.Queue = queue.Queue()
         lost = threading.Event()
         gateway = self.gateway_factory()
-        state = LiveState()
+        state = LiveState(pbx=self.pbx)
         try:
             gateway.live_events(inbox.put, on_disconnect=lost.set)  # connects and logs in
-            logger.info("listener connected to the PBX holder=%s", self.holder)
+            logger.info("listener connected to the PBX pbx=%s holder=%s", self.pbx, self.holder)
             self._set_connected(True)
             self._resync(gateway, state, inbox, reason="connect")
             self.active.set()
@@ -163,7 +186,10 @@ class Listener:
             uptime = event.uptime
             if self.pbx_uptime is not None and uptime < self.pbx_uptime:
                 logger.warning(
-                    "PBX restarted uptime=%.0fs previous=%.0fs: resync", uptime, self.pbx_uptime
+                    "PBX restarted pbx=%s uptime=%.0fs previous=%.0fs: resync",
+                    self.pbx,
+                    uptime,
+                    self.pbx_uptime,
                 )
                 restarted = True
             self.pbx_uptime = uptime
@@ -207,8 +233,9 @@ class Listener:
         self.resyncs += 1
         self.lease.record(last_resync_at=timezone.now())
         logger.info(
-            "listener resync reason=%s corrected=%d devices=%d members=%d callers=%d channels=%d "
-            "took=%.3fs",
+            "listener resync pbx=%s reason=%s corrected=%d devices=%d members=%d callers=%d "
+            "channels=%d took=%.3fs",
+            self.pbx,
             reason,
             changes.corrected,
             len(snapshot.device_states),
@@ -220,11 +247,15 @@ class Listener:
         if changes:
             self.publisher.changes(changes)
         if reason != "reconcile":
-            self.publisher.resynced(changes.company_ids)
+            self.publisher.resynced(self.pbx, changes.company_ids)
 
     def _set_connected(self, connected: bool) -> None:
         try:
             self.lease.record(connected=connected, connection_changed_at=timezone.now())
-            self.publisher.connection(connected)
+            self.publisher.connection(self.pbx, connected)
         except Exception:
-            logger.exception("could not record the PBX connection state connected=%s", connected)
+            logger.exception(
+                "could not record the PBX connection state pbx=%s connected=%s",
+                self.pbx,
+                connected,
+            )

@@ -13,7 +13,7 @@ from django.db.models.functions import Length
 from django.utils.translation import gettext_lazy as _
 
 from pbx.directory.agent_matching import same_device
-from pbx.models import DeviceState, PbxUser, QueueMemberState
+from pbx.models import DEFAULT_PBX, DeviceState, PbxUser, QueueMemberState
 from terminals.models import Terminal
 
 AVAILABLE = "available"
@@ -144,6 +144,7 @@ def presence_rows(users: QuerySet[PbxUser]) -> list[PresenceRow]:
     rows = list(
         users.order_by(Length("extension"), "extension").values_list(
             "pk",
+            "company__pbx",
             "company_id",
             "extension",
             "name",
@@ -169,15 +170,17 @@ def presence_rows(users: QuerySet[PbxUser]) -> list[PresenceRow]:
     for user_members in members.values():
         wanted |= {state_interface or interface for interface, state_interface, _ in user_members}
     names = {same_device(name) for name in wanted} | wanted
-    devices = {
-        device_key(interface): (state, changed_at)
-        for interface, state, changed_at in DeviceState.objects.filter(
-            interface__in=names
-        ).values_list("interface", "state", "changed_at")
-    }
+    pbxes: set[str] = {str(row[1] or DEFAULT_PBX) for row in rows}
+    # A device is a PBX's: PJSIP/201 of another PBX is another phone.
+    devices: dict[str, dict[str, tuple[str, datetime]]] = {key: {} for key in pbxes}
+    for device_pbx, interface, state, changed_at in DeviceState.objects.filter(
+        pbx__in=pbxes, interface__in=names
+    ).values_list("pbx", "interface", "state", "changed_at"):
+        devices[device_pbx][device_key(interface)] = (state, changed_at)
     result = []
     for (
         pk,
+        pbx,
         company_id,
         extension,
         name,
@@ -188,7 +191,7 @@ def presence_rows(users: QuerySet[PbxUser]) -> list[PresenceRow]:
         pause_reason,
         changed,
     ) in rows:
-        known = _user_device_states(interfaces[pk], members[pk], devices)
+        known = _user_device_states(interfaces[pk], members[pk], devices[str(pbx or DEFAULT_PBX)])
         status = derive_status(
             [state for state, _moment in known], dnd=bool(dnd), paused=bool(paused)
         )

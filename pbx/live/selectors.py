@@ -33,9 +33,8 @@ def current_calls(*, user: PbxUser, now: datetime | None = None) -> list[dict]:
         return []
     rows = []
     seen: set[str] = set()
-    for channel in LiveChannel.objects.filter(interface__in=interfaces).order_by(
-        "-started_at", "-pk"
-    ):
+    channels = LiveChannel.objects.filter(pbx=user.company.pbx_key, interface__in=interfaces)
+    for channel in channels.order_by("-started_at", "-pk"):
         call_id = channel.linked_id or channel.unique_id
         if call_id in seen:  # one row per call, even with several legs on the user's devices
             continue
@@ -66,7 +65,7 @@ def web_phone(*, user: PbxUser) -> dict:
     if terminal is None:
         return {"username": None, "is_registered": False}
     state = (
-        DeviceState.objects.filter(interface=terminal.interface)
+        DeviceState.objects.filter(pbx=user.company.pbx_key, interface=terminal.interface)
         .values_list("state", flat=True)
         .first()
     )

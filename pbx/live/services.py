@@ -63,7 +63,9 @@ def user_queue_names(user: PbxUser) -> list[str]:
 def _members_changed_since(user: PbxUser, moment: datetime | None) -> bool:
     if moment is None:
         return False
-    return QueueMemberState.objects.filter(user=user, changed_at__gt=moment).exists()
+    return QueueMemberState.objects.filter(
+        pbx=user.company.pbx_key, user=user, changed_at__gt=moment
+    ).exists()
 
 
 def _save_presence(user: PbxUser, *, asked_at: datetime | None = None, **flags) -> None:
@@ -91,7 +93,9 @@ def member_interfaces(user: PbxUser) -> list[str]:
     the user's own devices: a member added a moment ago may not have reached the listener yet
     (the PBX answers "Interface not found" for a device that is no member)."""
     live = set(
-        QueueMemberState.objects.filter(user=user).values_list("interface", flat=True).distinct()
+        QueueMemberState.objects.filter(pbx=user.company.pbx_key, user=user)
+        .values_list("interface", flat=True)
+        .distinct()
     )
     return sorted(live | {terminal.interface for terminal in user.terminals.all()})
 
@@ -103,9 +107,9 @@ def members_on_device(*, user: PbxUser, device: str) -> dict[str, set[str]]:
     wanted = same_device(device).lower()
     extension = extension_in(device)
     members: dict[str, set[str]] = {}
-    for queue, interface, state_interface in QueueMemberState.objects.filter(user=user).values_list(
-        "queue_name", "interface", "state_interface"
-    ):
+    for queue, interface, state_interface in QueueMemberState.objects.filter(
+        pbx=user.company.pbx_key, user=user
+    ).values_list("queue_name", "interface", "state_interface"):
         if any(
             _rings(name, device=wanted, extension=extension)
             for name in (interface, state_interface)
@@ -243,7 +247,11 @@ def call_place(*, gateway: PbxGateway, user: PbxUser, destination: str) -> bool:
 def _user_memberships(user: PbxUser) -> set[tuple[str, str]]:
     """(queue, interface) pairs to leave: what the PBX reports for the user, and its configured
     queues on each of its devices (a member the listener has not seen yet)."""
-    pairs = set(QueueMemberState.objects.filter(user=user).values_list("queue_name", "interface"))
+    pairs = set(
+        QueueMemberState.objects.filter(pbx=user.company.pbx_key, user=user).values_list(
+            "queue_name", "interface"
+        )
+    )
     interfaces = {terminal.interface for terminal in user.terminals.all()}
     pairs |= {(queue, interface) for queue in user_queue_names(user) for interface in interfaces}
     return pairs

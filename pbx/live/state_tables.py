@@ -12,8 +12,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import OperationalError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
@@ -33,17 +35,20 @@ from pbx.gateway.events import (
 from pbx.live.presence import PresenceRow
 from pbx.live.version import announce, changed_by_events, live_changed
 from pbx.models import (
+    DEFAULT_PBX,
     DeviceState,
     LiveChannel,
     QueueCallerState,
     QueueMemberState,
     UserPresence,
+    on_pbx,
 )
 
 logger = logging.getLogger("swan.listener")
 
 BATCH_RETRY_DELAYS = (0.05, 0.25, 1.0, 3.0)  # seconds before each new try of a batch
 _DND_ON_STATES = {"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"}
+_PbxRow = TypeVar("_PbxRow", DeviceState, QueueMemberState, QueueCallerState, LiveChannel)
 
 
 @dataclass
@@ -78,17 +83,26 @@ class LiveState:
         self,
         directory: AgentDirectory | None = None,
         *,
+        pbx: str = DEFAULT_PBX,
         now: Callable[[], datetime] = timezone.now,
     ):
-        self.directory = directory or AgentDirectory.load()
+        self.pbx = pbx
+        self.directory = directory or AgentDirectory.load(pbx)
         self.now = now
         # device → users whose queue member rings it (interface or state interface); the status
         # of those users follows that device too (presence.py).
         self._member_devices: dict[str, set[int]] | None = None
 
     def reload_directory(self) -> None:
-        self.directory = AgentDirectory.load()
+        self.directory = AgentDirectory.load(self.pbx)
         self._member_devices = None
+
+    def _rows(self, model: type[_PbxRow]) -> QuerySet[_PbxRow]:
+        """This PBX's rows of a live table: another PBX's are another listener's."""
+        return model.objects.filter(pbx=self.pbx)
+
+    def _presences(self) -> QuerySet[UserPresence]:
+        return UserPresence.objects.filter(on_pbx(self.pbx, "user__company"))
 
     # -- matching --------------------------------------------------------------------------
 
@@ -103,9 +117,11 @@ class LiveState:
     def _members_of_device(self, device: str) -> set[int]:
         if self._member_devices is None:
             index: dict[str, set[int]] = defaultdict(set)
-            for user_id, interface, state_interface in QueueMemberState.objects.filter(
-                user__isnull=False
-            ).values_list("user_id", "interface", "state_interface"):
+            for user_id, interface, state_interface in (
+                self._rows(QueueMemberState)
+                .filter(user__isnull=False)
+                .values_list("user_id", "interface", "state_interface")
+            ):
                 index[same_device(interface).lower()].add(user_id)
                 if state_interface:
                     index[same_device(state_interface).lower()].add(user_id)
@@ -143,14 +159,20 @@ class LiveState:
         return changes
 
     def _sync_devices(self, states: Mapping[str, str], now: datetime, changes: LiveChanges):
-        existing = {row.interface: row for row in DeviceState.objects.all()}
+        existing = {row.interface: row for row in self._rows(DeviceState)}
         create: list[DeviceState] = []
         update: list[DeviceState] = []
         for interface, state in states.items():
             row = existing.pop(interface, None)
             if row is None:
                 create.append(
-                    DeviceState(interface=interface, state=state, changed_at=now, confirmed_at=now)
+                    DeviceState(
+                        pbx=self.pbx,
+                        interface=interface,
+                        state=state,
+                        changed_at=now,
+                        confirmed_at=now,
+                    )
                 )
             elif row.state != state:
                 row.state, row.changed_at = state, now
@@ -160,14 +182,14 @@ class LiveState:
             changes.user_ids |= self.users_of_device(interface)
         for interface in existing:
             changes.user_ids |= self.users_of_device(interface)
-        DeviceState.objects.filter(interface__in=list(existing)).delete()
+        self._rows(DeviceState).filter(interface__in=list(existing)).delete()
         DeviceState.objects.bulk_create(create, batch_size=500)
         DeviceState.objects.bulk_update(update, ["state", "changed_at"], batch_size=500)
-        DeviceState.objects.update(confirmed_at=now)
+        self._rows(DeviceState).update(confirmed_at=now)
         changes.corrected += len(create) + len(update) + len(existing)
 
     def _sync_members(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
-        existing = {(row.queue_name, row.interface): row for row in QueueMemberState.objects.all()}
+        existing = {(row.queue_name, row.interface): row for row in self._rows(QueueMemberState)}
         create: list[QueueMemberState] = []
         update: list[QueueMemberState] = []
         fields = ["member_name", "state_interface", "paused", "paused_reason", "in_call", "status"]
@@ -200,11 +222,11 @@ class LiveState:
         QueueMemberState.objects.bulk_update(
             update, [*fields, "changed_at", "calls_taken"], batch_size=500
         )
-        QueueMemberState.objects.update(confirmed_at=now)
+        self._rows(QueueMemberState).update(confirmed_at=now)
         changes.corrected += len(create) + len(update) + len(existing)
 
     def _sync_callers(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
-        existing = {(row.queue_name, row.unique_id): row for row in QueueCallerState.objects.all()}
+        existing = {(row.queue_name, row.unique_id): row for row in self._rows(QueueCallerState)}
         create = []
         for caller in snapshot.queue_callers:
             if existing.pop((caller.queue, caller.unique_id), None) is not None:
@@ -212,6 +234,7 @@ class LiveState:
             queue_id, company_id = self.directory.queue(caller.queue)
             create.append(
                 QueueCallerState(
+                    pbx=self.pbx,
                     queue_name=caller.queue,
                     queue_id=queue_id,
                     unique_id=caller.unique_id,
@@ -227,17 +250,18 @@ class LiveState:
             self._note_queue(row.queue_id, self.directory.queue(row.queue_name)[1], changes)
         QueueCallerState.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
         QueueCallerState.objects.bulk_create(create, batch_size=500)
-        QueueCallerState.objects.update(confirmed_at=now)
+        self._rows(QueueCallerState).update(confirmed_at=now)
         changes.corrected += len(create) + len(existing)
 
     def _sync_channels(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
-        existing = {row.unique_id: row for row in LiveChannel.objects.all()}
+        existing = {row.unique_id: row for row in self._rows(LiveChannel)}
         create, update = [], []
         for channel in snapshot.channels:
             row = existing.pop(channel.unique_id, None)
             if row is None:
                 create.append(
                     LiveChannel(
+                        pbx=self.pbx,
                         unique_id=channel.unique_id,
                         linked_id=channel.linked_id,
                         channel=channel.channel,
@@ -254,10 +278,10 @@ class LiveState:
             elif (row.state, row.connected_line_num) != (channel.state, channel.connected_line_num):
                 row.state, row.connected_line_num = channel.state, channel.connected_line_num
                 update.append(row)
-        LiveChannel.objects.filter(unique_id__in=list(existing)).delete()
+        self._rows(LiveChannel).filter(unique_id__in=list(existing)).delete()
         LiveChannel.objects.bulk_create(create, batch_size=500)
         LiveChannel.objects.bulk_update(update, ["state", "connected_line_num"], batch_size=500)
-        LiveChannel.objects.update(confirmed_at=now)
+        self._rows(LiveChannel).update(confirmed_at=now)
         changes.corrected += len(create) + len(update) + len(existing)
 
     def _sync_presence(
@@ -265,9 +289,11 @@ class LiveState:
     ) -> None:
         """Pause comes from queue membership; DND from the `Custom:DND<key>` device state."""
         paused: dict[int, str] = {}
-        for user_id, reason in QueueMemberState.objects.filter(
-            paused=True, user__isnull=False
-        ).values_list("user_id", "paused_reason"):
+        for user_id, reason in (
+            self._rows(QueueMemberState)
+            .filter(paused=True, user__isnull=False)
+            .values_list("user_id", "paused_reason")
+        ):
             paused[user_id] = paused.get(user_id) or reason
         dnd: set[int] | None = None
         if dnd_devices is not None:
@@ -275,7 +301,7 @@ class LiveState:
             for device, state in dnd_devices.items():
                 if device.lower().startswith(DND_DEVICE_PREFIX) and state in _DND_ON_STATES:
                     dnd |= self.users_of_device(device)
-        presences = {row.user_id: row for row in UserPresence.objects.all()}
+        presences = {row.user_id: row for row in self._presences()}
         create: list[UserPresence] = []
         update: list[UserPresence] = []
         for user_id in set(presences) | set(paused) | (dnd or set()):
@@ -300,12 +326,13 @@ class LiveState:
         UserPresence.objects.bulk_update(
             update, ["paused", "pause_reason", "dnd", "dnd_reason", "changed_at"], batch_size=500
         )
-        UserPresence.objects.update(confirmed_at=now)
+        self._presences().update(confirmed_at=now)
         changes.corrected += len(create) + len(update)
 
     def _new_member(self, queue: str, interface: str, wanted: dict, now: datetime):
         queue_id, _company_id = self.directory.queue(queue)
         return QueueMemberState(
+            pbx=self.pbx,
             queue_name=queue,
             queue_id=queue_id,
             interface=interface,
@@ -401,12 +428,14 @@ class LiveState:
     def _on_device_state(self, event: DeviceStateChanged, now, changes, touched):
         interface, state = event.device, event.state
         updated = (
-            DeviceState.objects.filter(interface=interface)
+            self._rows(DeviceState)
+            .filter(interface=interface)
             .exclude(state=state)
             .update(state=state, changed_at=now, confirmed_at=now)
         )
         if not updated:
             _row, created = DeviceState.objects.get_or_create(
+                pbx=self.pbx,
                 interface=interface,
                 defaults={"state": state, "changed_at": now, "confirmed_at": now},
             )
@@ -435,7 +464,7 @@ class LiveState:
         queue, interface = event.queue, event.interface
         if not queue or not interface:
             return
-        row = QueueMemberState.objects.filter(queue_name=queue, interface=interface).first()
+        row = self._rows(QueueMemberState).filter(queue_name=queue, interface=interface).first()
         wanted: dict[str, object] = {
             "member_name": event.member_name,
             "paused": event.paused,
@@ -468,7 +497,7 @@ class LiveState:
         self._note_member(row, changes)
 
     def _on_member_removed(self, event: MemberRemoved, now, changes, touched):
-        for row in QueueMemberState.objects.filter(
+        for row in self._rows(QueueMemberState).filter(
             queue_name=event.queue, interface=event.interface
         ):
             self._note_member(row, changes)
@@ -491,17 +520,19 @@ class LiveState:
         }
         # One INSERT … ON CONFLICT DO UPDATE: update_or_create costs two savepoints and a SELECT.
         QueueCallerState.objects.bulk_create(
-            [QueueCallerState(queue_name=queue, unique_id=unique_id, **fields)],
+            [QueueCallerState(pbx=self.pbx, queue_name=queue, unique_id=unique_id, **fields)],
             update_conflicts=True,
-            unique_fields=["queue_name", "unique_id"],
+            unique_fields=["pbx", "queue_name", "unique_id"],
             update_fields=list(fields),
         )
         self._note_queue(queue_id, company_id, changes)
 
     def _on_caller_leave(self, event: CallerLeft, now, changes, touched):
-        deleted, _ = QueueCallerState.objects.filter(
-            queue_name=event.queue, unique_id=event.unique_id
-        ).delete()
+        deleted, _ = (
+            self._rows(QueueCallerState)
+            .filter(queue_name=event.queue, unique_id=event.unique_id)
+            .delete()
+        )
         if deleted:
             self._note_queue(*self.directory.queue(event.queue), changes)
 
@@ -522,9 +553,9 @@ class LiveState:
             "confirmed_at": now,
         }
         LiveChannel.objects.bulk_create(
-            [LiveChannel(unique_id=unique_id, **fields)],
+            [LiveChannel(pbx=self.pbx, unique_id=unique_id, **fields)],
             update_conflicts=True,
-            unique_fields=["unique_id"],
+            unique_fields=["pbx", "unique_id"],
             update_fields=list(fields),
         )
 
@@ -535,10 +566,10 @@ class LiveState:
         connected = event.connected_line_num
         if connected and connected != "<unknown>":
             fields["connected_line_num"] = connected
-        LiveChannel.objects.filter(unique_id=event.unique_id).update(**fields)
+        self._rows(LiveChannel).filter(unique_id=event.unique_id).update(**fields)
 
     def _on_hangup(self, event: ChannelHungUp, now, changes, touched):
-        LiveChannel.objects.filter(unique_id=event.unique_id).delete()
+        self._rows(LiveChannel).filter(unique_id=event.unique_id).delete()
 
     def _note_pause_before(self, user_id: int | None, touched: dict) -> None:
         """The user's pause as its member rows say, before this batch first changes them."""

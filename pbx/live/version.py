@@ -208,12 +208,16 @@ def changed_by_events(events: Iterable[PbxEvent], user_ids: Iterable[int]) -> Ch
 
 @dataclass(frozen=True)
 class Probe:
-    """One request's look at the shared state: the latest change and whether the PBX link is
-    live (an active listener holds its lease and is connected)."""
+    """One request's look at the shared state: the latest change, and the PBXes whose link is
+    live (an active listener holds the PBX's lease and is connected)."""
 
     version: int
     reset: int
-    link_live: bool
+    live_pbxes: frozenset[str] = frozenset()
+
+    def link_live(self, pbxes: Iterable[str]) -> bool:
+        """Whether every one of these PBXes is live: an answer about them is current."""
+        return self.live_pbxes.issuperset(pbxes)
 
 
 _PREPARED_NAME = "swan_live_probe"
@@ -228,14 +232,15 @@ def _probe_sql(placeholders: tuple[str, str, str] = ("%s", "%s", "%s")) -> str:
     change = connection.ops.quote_name(LiveChange._meta.db_table)
     lease = connection.ops.quote_name(ListenerLease._meta.db_table)
     now, after, limit = placeholders
-    # One statement, so one snapshot: the version, the link, and the changes after the
-    # caller's version (never before the latest reset). The version row may be absent (a new
-    # or flushed database).
+    # One statement, so one snapshot: the version, the PBXes whose link is live, and the
+    # changes after the caller's version (never before the latest reset). The version row may
+    # be absent (a new or flushed database).
     return (
-        f"SELECT 0, v.version, v.reset, EXISTS (SELECT 1 FROM {lease} l WHERE l.connected "
-        f"AND l.expires_at > {now} AND l.holder <> ''), NULL "
+        f"SELECT 0, v.version, v.reset, NULL "
         f"FROM (SELECT 1 AS one) AS o LEFT JOIN {version} v ON v.id = 1 "
-        f"UNION ALL SELECT 1, d.version, NULL, NULL, d.changed FROM ("
+        f"UNION ALL SELECT 1, NULL, NULL, l.name FROM {lease} l WHERE l.connected "
+        f"AND l.expires_at > {now} AND l.holder <> '' "
+        f"UNION ALL SELECT 2, d.version, NULL, d.changed FROM ("
         f"SELECT c.version, c.changed FROM {change} c WHERE c.version > {after} "
         f"AND c.version > COALESCE((SELECT r.reset FROM {version} r WHERE r.id = 1), 0) "
         f"ORDER BY c.version LIMIT {limit}) AS d ORDER BY 1, 2"
@@ -276,11 +281,12 @@ def probe_with_changes(*, after: int | None, at_most: int) -> tuple[Probe, list[
         if connection.in_atomic_block:
             raise
         rows = _probe(after, at_most)  # the prepared statement was lost: prepared again
-    _kind, version, reset, live, _changed = rows[0]
-    found = Probe(version=version or 0, reset=reset or 0, link_live=bool(live))
+    _kind, version, reset, _text = rows[0]
+    live = frozenset(text for kind, _v, _r, text in rows if kind == 1)
+    found = Probe(version=version or 0, reset=reset or 0, live_pbxes=live)
     if after is None or after < found.reset or after > found.version:
         return found, None
-    changes = [Changed.loads(text) for _kind, _version, _r, _l, text in rows[1:]]
+    changes = [Changed.loads(text) for kind, _v, _r, text in rows if kind == 2]
     return found, changes if len(changes) == found.version - after else None
 
 

@@ -187,14 +187,16 @@ class CallCentre:
         seed: int | None = None,
         start_time: float | None = None,
         history: History | None = None,
+        pbx: str | None = None,
     ) -> CallCentre:
-        """A call centre for the companies, queues, members and terminals in the database."""
+        """A call centre for the companies, queues, members and terminals in the database; with
+        `pbx`, those of that PBX only."""
         from django.conf import settings
 
         from pbx.simulator.from_directory import config_from_directory
 
         return cls(
-            config_from_directory(),
+            config_from_directory(pbx),
             behaviour=behaviour,
             seed=seed,
             start_time=start_time,

@@ -34,10 +34,10 @@ class RecordingPublisher:
     def changes(self, changes: LiveChanges) -> None:
         self.user_ids.extend(changes.user_ids)
 
-    def resynced(self, company_ids) -> None:
+    def resynced(self, pbx, company_ids) -> None:
         self.resyncs += 1
 
-    def connection(self, connected: bool) -> None:
+    def connection(self, pbx: str, connected: bool) -> None:
         self.connections.append(connected)
 
 

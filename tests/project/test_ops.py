@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from pbx.directory import lookups
-from pbx.models import IngestCursor, ListenerLease
+from pbx.models import Company, IngestCursor, ListenerLease, Pbx
 
 pytestmark = pytest.mark.django_db
 
@@ -38,12 +38,35 @@ def test_healthz_reports_the_listener_and_pbx_link(client):
         events_processed=42,
     )
     pbx = json.loads(client.get("/healthz").content)["checks"]["pbx"]
-    assert (pbx["ok"], pbx["connected"], pbx["listener"], pbx["events_processed"]) == (
-        True,
-        True,
-        "host:1",
-        42,
+    assert (pbx["ok"], pbx["connected"]) == (True, True)
+    default = pbx["pbxes"]["default"]
+    assert (default["ok"], default["listener"], default["events_processed"]) == (True, "host:1", 42)
+
+
+def test_healthz_and_metrics_show_each_pbx_link(client, settings):
+    """Two PBXes: B's listener is down while A's is live; the page and the metrics say which."""
+    now = timezone.now()
+    for name in ("pbx-a", "pbx-b"):
+        pbx = Pbx.objects.create(name=name, host="10.0.0.5", username="swan", secret_env="X")
+        Company.objects.create(slug=f"c-{name}", name=f"C {name}", pbx=pbx)
+    ListenerLease.objects.create(
+        name="pbx-a", holder="host:1", expires_at=now + timedelta(seconds=20), connected=True
     )
+    ListenerLease.objects.create(
+        name="pbx-b", holder="", expires_at=now - timedelta(seconds=1), connected=False
+    )
+    pbx = json.loads(client.get("/healthz").content)["checks"]["pbx"]
+    assert set(pbx["pbxes"]) == {"pbx-a", "pbx-b"}  # no company on the settings' PBX: not served
+    assert (pbx["pbxes"]["pbx-a"]["ok"], pbx["pbxes"]["pbx-b"]["ok"], pbx["ok"]) == (
+        True,
+        False,
+        False,
+    )
+    settings.HEALTHZ_REQUIRED = ["database", "pbx"]
+    assert client.get("/healthz").status_code == 503
+    text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
+    assert 'swan_ami_connected{pbx="pbx-a"} 1' in text
+    assert 'swan_ami_connected{pbx="pbx-b"} 0' in text
 
 
 def test_healthz_is_503_when_a_required_part_is_down(client, settings):
@@ -99,7 +122,7 @@ def test_metrics_count_requests_by_endpoint_and_status(api, company, settings):
     text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
     assert 'swan_http_requests_total{endpoint="blf-users",method="GET",status="200"}' in text
     assert 'swan_http_requests_total{endpoint="blf-users",method="GET",status="404"}' in text
-    assert "swan_ami_connected 0" in text
+    assert 'swan_ami_connected{pbx="default"} 0' in text
     assert "# TYPE swan_listener_events_total counter" in text
 
 
@@ -168,7 +191,7 @@ def test_healthz_detail_for_the_metrics_networks_or_token(revealing_state, setti
         (Client(REMOTE_ADDR="192.0.2.10"), {"HTTP_AUTHORIZATION": "Bearer s3cret-token"}),
     ):
         data = json.loads(client.get("/healthz", **headers).content)
-        assert data["checks"]["pbx"]["listener"] == "pbx-host-7:4242"
+        assert data["checks"]["pbx"]["pbxes"]["default"]["listener"] == "pbx-host-7:4242"
         assert data["checks"]["ingest"]["sources"][0]["source"] == revealing_state
     wrong = Client(REMOTE_ADDR="192.0.2.10").get("/healthz", HTTP_AUTHORIZATION="Bearer wrong")
     assert json.loads(wrong.content) == {"status": "ok"}

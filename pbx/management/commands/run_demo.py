@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from dashboard.publisher import listener_for_settings
+from dashboard.publisher import listener_for
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 from pbx.simulator import Behaviour, CallCentre, History, SimulatedPbx
 
@@ -95,7 +95,7 @@ class Command(BaseCommand):
             )
             simulator.start()
             self.stdout.write(f"Simulated PBX on {settings.AMI_HOST}:{settings.AMI_PORT}")
-        listener = listener_for_settings()
+        listener = listener_for()
         workers = [
             threading.Thread(target=self._listen, args=(listener, stop), name="listener"),
             threading.Thread(
