@@ -347,7 +347,7 @@ def test_the_probe_replaces_the_health_check_and_reconnects_once(monkeypatch):
         calls.append(connections[DEFAULT_DB_ALIAS].health_check_done)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return [(0, 3, 1, False, None)]
+        return [(0, 3, 1, None)]
 
     closed = []
     wrapper = connections[DEFAULT_DB_ALIAS]
@@ -379,7 +379,7 @@ def test_a_new_database_starts_the_version_itself(ana, returning, monkeypatch):
     assert live_version.probe().version == 0
     assert live_version.live_changed(users=[ana.pk]) == 1
     assert live_version.live_changed(everything=True) == 2
-    assert live_version.probe() == live_version.Probe(version=2, reset=2, link_live=False)
+    assert live_version.probe() == live_version.Probe(version=2, reset=2, live_pbxes=frozenset())
     assert live_version.live_changed() is None  # nothing named: no change
 
 

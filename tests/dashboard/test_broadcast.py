@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from dashboard import broadcast, pbx_link
-from pbx.models import DeviceState, QueueCallerState, UserPresence
+from pbx.models import DeviceState, Pbx, QueueCallerState, UserPresence
 
 
 def test_group_names_differ_per_company():
@@ -87,17 +87,25 @@ async def test_it_sends_to_the_company_group():
     await layer.group_discard(broadcast.group_name(7), channel)
 
 
-def test_set_pbx_connected_tells_every_company_once(make_company):
+def test_set_pbx_connected_tells_every_company_of_that_pbx_once(make_company):
     companies = [make_company(), make_company()]
-    broadcast.set_pbx_connected(False)
-    assert pbx_link.pbx_connection()["connected"] is False
+    pbx_b = Pbx.objects.create(name="pbx-b", host="10.0.0.6", username="swan", secret_env="X")
+    elsewhere = make_company(pbx=pbx_b)
+    broadcast.set_pbx_connected("default", False)
+    assert pbx_link.pbx_connection("default")["connected"] is False
+    assert pbx_link.pbx_connection("pbx-b")["connected"] is None  # its listener never spoke
+    assert broadcast.current_seq(elsewhere.pk) == 0  # another PBX's company hears nothing
     seqs = [broadcast.current_seq(c.pk) for c in companies]
     for company, seq in zip(companies, seqs, strict=True):
         (message,) = broadcast.messages_since(company.pk, seq - 1)
         assert message["payload"]["connected"] is False
-    broadcast.set_pbx_connected(False)
+    broadcast.set_pbx_connected("default", False)
     assert [broadcast.current_seq(c.pk) for c in companies] == seqs
-    broadcast.set_pbx_connected(True)
+    broadcast.set_pbx_connected("pbx-b", True)
+    (message,) = broadcast.messages_since(elsewhere.pk, broadcast.current_seq(elsewhere.pk) - 1)
+    assert (message["type"], message["payload"]["connected"]) == ("pbx.gateway.connection", True)
+    assert [broadcast.current_seq(c.pk) for c in companies] == seqs
+    broadcast.set_pbx_connected("default", True)
     for company, seq in zip(companies, seqs, strict=True):
         (message,) = broadcast.messages_since(company.pk, seq)
         assert message["type"] == "pbx.gateway.connection"

@@ -119,7 +119,7 @@ async def test_a_supervisor_sees_status_changes_and_alarms_live(
     _company, users, queue = await database_sync_to_async(_populate)(
         make_company, make_user, make_queue, make_supervisor
     )
-    await sync_to_async(broadcast.set_pbx_connected)(True)
+    await sync_to_async(broadcast.set_pbx_connected)("default", True)
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -163,7 +163,7 @@ async def test_a_supervisor_sees_status_changes_and_alarms_live(
             await page.keyboard.press("Tab")
             await expect(page.locator(".blf-card").first).to_be_focused()
 
-            await sync_to_async(broadcast.set_pbx_connected)(False)
+            await sync_to_async(broadcast.set_pbx_connected)("default", False)
             await expect(page.locator("#connection")).to_have_attribute("data-state", "stale")
             assert violations == []
         finally:

@@ -248,7 +248,7 @@ async def test_resuming_from_a_number_never_handed_out_gets_a_snapshot(setup):
 
 async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
     set_connected = sync_to_async(broadcast.set_pbx_connected)
-    await set_connected(True)
+    await set_connected("default", True)
     async with websocket(PATH, user=setup["supervisor"]) as (communicator, accepted, _code):
         assert accepted
         first = await communicator.receive_json_from(timeout=5)
@@ -256,7 +256,7 @@ async def test_the_dashboard_is_stale_while_the_pbx_is_down(setup):
         assert snapshot["pbx"]["connected"] is True
         assert snapshot["stale"] is False
 
-        await set_connected(False)
+        await set_connected("default", False)
         message = await communicator.receive_json_from(timeout=5)
         assert message["type"] == "pbx.gateway.connection"
         assert message["payload"]["connected"] is False

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 
 from dashboard import broadcast
+from dashboard.pbx_link import pbx_state_key
 from dashboard.publisher import DashboardPublisher
 from pbx.gateway.frames import Frame
 from pbx.live.state_tables import LiveChanges, LiveState
@@ -37,11 +38,11 @@ def layer(monkeypatch) -> RecordingLayer:
 
 def test_every_batch_is_sent_on_one_event_loop(company, make_user, layer):
     ana = make_user(company, "200", "Ana", terminals=["PJSIP/200"])
-    cache.delete(broadcast.PBX_STATE_KEY)  # so that connection(True) is a change to publish
+    cache.delete(pbx_state_key("default"))  # so that connection(True) is a change to publish
     publisher = DashboardPublisher()
     publisher.changes(LiveChanges(user_ids={ana.pk}))
     publisher.changes(LiveChanges(user_ids={ana.pk}))
-    publisher.connection(True)
+    publisher.connection("default", True)
     assert layer.groups == [broadcast.group_name(company.pk)] * 3
     # One loop, so one set of Redis connections for the life of the listener.
     assert len(set(layer.loops)) == 1

@@ -191,7 +191,7 @@ async def test_the_wallboard_fits_one_screen_and_follows_the_stream(
     users, queues = await database_sync_to_async(_populate)(
         make_company, make_user, make_queue, make_supervisor
     )
-    await sync_to_async(broadcast.set_pbx_connected)(True)
+    await sync_to_async(broadcast.set_pbx_connected)("default", True)
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

@@ -191,7 +191,7 @@ def test_connection_dropped_reconnects_and_resyncs_without_stale_state(
         assert not QueueMemberState.objects.filter(paused=True).exists()
         assert publisher.connections[-1] is True
         assert "listener lost the PBX" in caplog.text
-        assert "listener resync reason=connect" in caplog.text
+        assert "listener resync pbx=default reason=connect" in caplog.text
     finally:
         current["sim"].stop()
 

@@ -47,3 +47,34 @@ def test_the_command_rejects_a_speed_that_stops_time():
     err = io.StringIO()
     call_command("simulate_pbx", "--speed", "0", stderr=err)
     assert "--speed must be positive" in err.getvalue()
+
+
+@pytest.mark.django_db
+def test_one_pbx_of_the_directory_is_simulated_with_its_companies_only(
+    make_company, make_user, make_queue
+):
+    from pbx.models import Pbx
+
+    pbx_b = Pbx.objects.create(
+        name="pbx-b", host="127.0.0.1", username="swan", secret_env="X", dial_context="ctx-b"
+    )
+    on_default = make_company(slug="acme")
+    on_b = make_company(slug="bravo", pbx=pbx_b)  # no dial context of its own: the PBX's
+    make_queue(on_default, "ventas", members=[make_user(on_default, "201", "Ana")])
+    make_queue(on_b, "ventas", members=[make_user(on_b, "201", "Bea", terminals=["PJSIP/301"])])
+
+    centre_b = CallCentre.from_directory(seed=1, pbx="pbx-b")
+    assert set(centre_b.devices) == {"PJSIP/trunk", "PJSIP/301"}
+    assert centre_b.queues["ventas"].company == "bravo"
+    assert ("201", "ctx-b", "PJSIP/301", "NOT_INUSE") in centre_b.hints()
+    centre_default = CallCentre.from_directory(seed=1, pbx="default")
+    assert set(centre_default.devices) == {"PJSIP/trunk", "PJSIP/201"}
+    assert centre_default.queues["ventas"].company == "acme"
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_an_unknown_pbx():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="No PBX named nowhere"):
+        call_command("simulate_pbx", "--pbx", "nowhere")

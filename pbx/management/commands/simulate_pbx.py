@@ -7,8 +7,9 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pbx.directory.pbxes import known_pbx_keys
 from pbx.simulator import QUIET, Behaviour, CallCentre, History, SimulatedPbx
 
 
@@ -33,6 +34,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-calls", action="store_true", help="No calls or pauses; only answer actions."
         )
+        parser.add_argument(
+            "--pbx",
+            default=None,
+            metavar="NAME",
+            help="Simulate only this PBX's companies ('default': those on the settings' PBX). "
+            "Default: every company. Give its --port and --secret too.",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         behaviour = (
@@ -41,10 +49,14 @@ class Command(BaseCommand):
         if float(options["speed"]) <= 0:
             self.stderr.write("--speed must be positive.")
             return
+        pbx_name = options["pbx"]
+        if pbx_name is not None and pbx_name not in known_pbx_keys():
+            raise CommandError(f"No PBX named {pbx_name}.")
         centre = CallCentre.from_directory(
             behaviour=behaviour,
             seed=options["seed"],
             history=History(options["queue_log"], options["cdr"]),
+            pbx=None if pbx_name is None else str(pbx_name),
         )
         pbx = SimulatedPbx(
             centre,
