@@ -88,5 +88,7 @@ class ListenerPool:
 def _serve(listener: Listener, stop: threading.Event) -> None:
     try:
         listener.run(stop)
+    except Exception:
+        logger.exception("listener thread failed pbx=%s", listener.pbx)
     finally:
         connection.close()  # this thread's own connection

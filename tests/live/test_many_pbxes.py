@@ -180,3 +180,46 @@ def test_a_pbx_added_later_gets_a_listener_and_a_deleted_one_loses_it(
 def test_pbx_listen_refuses_an_unknown_pbx(db):
     with pytest.raises(CommandError, match="No PBX named nowhere"):
         call_command("pbx_listen", "--pbx", "nowhere")
+
+
+class _Dying:
+    """A listener whose thread dies at once (its database gone at the wrong moment)."""
+
+    def __init__(self, name: str, started: list[str]):
+        self.pbx = name
+        started.append(name)
+
+    def run(self, stop: threading.Event) -> None:
+        raise RuntimeError("boom")
+
+
+def test_a_listener_thread_that_died_is_started_again(caplog):
+    started: list[str] = []
+    pool = ListenerPool(make_listener=lambda name: _Dying(name, started), pbx_names=["pbx-x"])
+    pool.refresh()
+    pool.running["pbx-x"].thread.join(5)
+    pool.refresh()
+    assert started == ["pbx-x", "pbx-x"]
+    assert "listener thread failed pbx=pbx-x" in caplog.text
+    assert "listener thread died pbx=pbx-x: starting it again" in caplog.text
+
+
+def test_the_pool_survives_a_database_it_cannot_read(monkeypatch, caplog):
+    from pbx.live import pool as pool_module
+
+    reads = []
+
+    def unreadable():
+        reads.append(1)
+        raise RuntimeError("database away")
+
+    monkeypatch.setattr(pool_module, "served_pbx_keys", unreadable)
+    stop = threading.Event()
+    pool = ListenerPool(make_listener=lambda name: None, refresh_seconds=0.01)
+    thread = threading.Thread(target=pool.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_until(lambda: len(reads) >= 3, message="it tries again")
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert "listener pool could not read the PBXes; retrying" in caplog.text
