@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from pbx.models import Company, Pbx, PbxUser, Queue, QueueMember
 from terminals.models import Terminal
 
 MODELS = (Pbx, Company, Queue, PbxUser, QueueMember, Terminal)
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "directory.md"
 
 PBX_A = {
     "name": "pbx-a",
@@ -513,3 +516,14 @@ def test_the_queries_of_a_load_do_not_grow_with_the_companies():
         queries.append(len(captured))
 
     assert queries[0] == queries[1]
+
+
+@pytest.mark.django_db
+def test_the_example_of_the_docs_loads():
+    example = re.search(r"```json\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+    assert example is not None
+
+    report = directory_load(json.loads(example.group(1)))
+
+    assert (report.pbxes.created, report.companies.created) == (1, 1)
+    assert Company.objects.get().pbx_key == "pbx-a"
