@@ -996,12 +996,13 @@ class _Loader:
         ]
         if not moving:
             return
-        # Through a placeholder first: two companies swapping PBXes would otherwise pass through
-        # a duplicate (pbx, name) half-way, and the unique constraint is checked row by row.
-        for pbx_of in (lambda q: f"#{q.pk}", lambda q: self.pbx_of[q.company.slug]):
-            Queue.objects.bulk_update(
-                [Queue(pk=q.pk, pbx=pbx_of(q)) for q in moving], ["pbx"], batch_size=BATCH_SIZE
-            )
+        # Through a placeholder first ('#' is in no PBX name): two companies swapping PBXes would
+        # otherwise pass through a duplicate (pbx, name) half-way, and the unique constraint is
+        # checked row by row.
+        placeholders = [Queue(pk=q.pk, pbx=f"#{q.pk}") for q in moving]
+        moved = [Queue(pk=q.pk, pbx=self.pbx_of[q.company.slug]) for q in moving]
+        for rows in (placeholders, moved):
+            Queue.objects.bulk_update(rows, ["pbx"], batch_size=BATCH_SIZE)
         # The file's own queues are counted (and written again, unchanged) by _save.
         listed = {(c.slug, q.name) for c, q in self.queues}
         self.report.queues.updated += sum((q.company.slug, q.name) not in listed for q in moving)
