@@ -1,4 +1,5 @@
-"""Admin for the directory (companies, users, queues, numbers), API keys and the live PBX state."""
+"""Admin for the PBXes, the directory (companies, users, queues, numbers), API keys and the live
+PBX state."""
 
 from __future__ import annotations
 
@@ -18,15 +19,18 @@ from django.utils.translation import gettext_lazy as _
 from pbx.api.authentication import default_rate
 from pbx.history.selectors import cdr_involving
 from pbx.models import (
+    DEFAULT_PBX,
     ApiKey,
     Company,
     Department,
     DeviceState,
+    Pbx,
     PbxUser,
     PublicNumber,
     Queue,
     QueueMember,
     UserPresence,
+    on_pbx,
 )
 from pbx.models.history import CdrRecord, QueueEntry
 from terminals.admin import TerminalInline
@@ -44,6 +48,69 @@ def _count_per_company(model: type[Model]) -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(rows), 0)
+
+
+class PbxListFilter(admin.SimpleListFilter):
+    """Companies by PBX: the settings' one (no PBX named) and each PBX defined."""
+
+    title = _("PBX")
+    parameter_name = "pbx"
+
+    def lookups(self, request, model_admin):
+        names = Pbx.objects.values_list("name", flat=True)
+        return [(DEFAULT_PBX, _("default (the settings' AMI_*)")), *((n, n) for n in names)]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(on_pbx(self.value()))
+
+
+class QueuePbxListFilter(PbxListFilter):
+    """Queues by the PBX key they keep (`default` included)."""
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(pbx=self.value())
+
+
+@admin.register(Pbx)
+class PbxAdmin(admin.ModelAdmin):
+    """The AMI secret is never stored nor shown: only whether its variable is set here."""
+
+    list_display = [
+        "name",
+        "host",
+        "port",
+        "username",
+        "secret_env",
+        "secret_set",
+        "company_count",
+    ]
+    search_fields = ["name", "host"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(company_count=Count("companies"))
+
+    def get_fields(self, request: HttpRequest, obj: Pbx | None = None):
+        fields = ["name", "host", "port", "username", "secret_env"]
+        if obj is not None:
+            fields.append("secret_set")
+        return [*fields, "queue_log", "cdr_csv", "dial_context"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Pbx | None = None):
+        # The name keys its companies, their queues, live state and history: never renamed.
+        return ["name", "secret_set"] if obj is not None else []
+
+    @admin.display(description=_("secret set"), boolean=True)
+    def secret_set(self, obj: Pbx) -> bool:
+        """In this web process's environment; an empty variable logs in to no PBX."""
+        return bool(obj.secret())
+
+    @admin.display(description=_("companies"), ordering="company_count")
+    def company_count(self, obj: Pbx) -> int:
+        return obj.company_count
 
 
 class DepartmentListFilter(admin.RelatedFieldListFilter):
@@ -64,14 +131,21 @@ class CompanyAdmin(admin.ModelAdmin):
         "name",
         "slug",
         "time_zone",
+        "pbx_column",
         "dial_context",
         "dnd_prefix",
         "user_count",
         "queue_count",
     ]
+    list_filter = [PbxListFilter]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [DepartmentInline]
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "pbx":
+            kwargs["empty_label"] = _("default (the settings' AMI_*)")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest):
         return (
@@ -79,6 +153,10 @@ class CompanyAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(user_count=_count_per_company(PbxUser), queue_count=_count_per_company(Queue))
         )
+
+    @admin.display(description=_("PBX"), ordering="pbx")
+    def pbx_column(self, obj: Company) -> str:
+        return obj.pbx_key
 
     @admin.display(description=_("users"), ordering="user_count")
     def user_count(self, obj: Company) -> int:
@@ -143,6 +221,7 @@ class QueueAdmin(admin.ModelAdmin):
         "name",
         "display_name",
         "company",
+        "pbx",
         "member_count",
         "service_level_seconds",
         "short_abandon_seconds",
@@ -151,10 +230,11 @@ class QueueAdmin(admin.ModelAdmin):
         "alarm_service_ratio_below",
         "alarm_abandoned_ratio_below",
     ]
-    list_filter = ["company"]
+    list_filter = [QueuePbxListFilter, "company"]
     list_select_related = ["company"]
     search_fields = ["name", "display_name", "company__name"]
     autocomplete_fields = ["company"]
+    readonly_fields = ["pbx"]  # its company's, kept by Queue.save and Company.save
     inlines = [QueueMemberInline]
     fieldsets = [
         (
@@ -162,6 +242,7 @@ class QueueAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "company",
+                    "pbx",
                     "name",
                     "display_name",
                     "service_level_seconds",
@@ -185,6 +266,16 @@ class QueueAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Queue | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            return fieldsets
+        # A new queue has no PBX to show yet: it takes its company's when saved.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "pbx"]})
+            for name, options in fieldsets
+        ]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))

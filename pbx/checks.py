@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connections, router
 
+from pbx.models import Pbx
 from pbx.models.directory import throttle_rate_validator
 
 
@@ -25,3 +27,35 @@ def throttle_rate_check(app_configs=None, **kwargs) -> list[Error]:
             )
         ]
     return []
+
+
+@register(Tags.database)
+def pbx_secret_check(app_configs=None, databases=None, **kwargs) -> list[Warning]:
+    """Each PBX's AMI secret is in this process's environment, or SWAN cannot log in to it.
+
+    A database check: run by `check --database default` and `migrate`, not by every command,
+    and silent on a database that is unreachable or not migrated yet.
+    """
+    warnings = []
+    for alias in databases or ():
+        if not router.allow_migrate_model(alias, Pbx):
+            continue
+        try:
+            if Pbx._meta.db_table not in connections[alias].introspection.table_names():
+                continue
+            pbxes = list(Pbx.objects.using(alias).only("name", "secret_env").order_by("name"))
+        except DatabaseError:
+            continue
+        warnings += [
+            Warning(
+                f"PBX {pbx.name}: its AMI secret's environment variable {pbx.secret_env} is not "
+                "set (or empty) here, so SWAN cannot log in to that PBX.",
+                hint=f"Set {pbx.secret_env} in the environment of pbx_listen and of the web "
+                "workers; the secret is never stored in the database.",
+                obj=pbx,
+                id="swan.W001",
+            )
+            for pbx in pbxes
+            if not pbx.secret()
+        ]
+    return warnings

@@ -1,4 +1,5 @@
-"""Directory import: companies, people, queues, terminals, numbers and agendas from one JSON document."""
+"""Directory import: PBXes, companies, people, queues, terminals, numbers and agendas from one JSON
+document."""
 
 from __future__ import annotations
 
@@ -18,7 +19,16 @@ from agenda.models import Agenda, AgendaPhone
 from agenda.services import phones_merge
 from pbx.directory.signals import directory_loaded
 from pbx.errors import InvalidValue
-from pbx.models import Company, Department, PbxUser, PublicNumber, Queue, QueueMember
+from pbx.models import (
+    DEFAULT_PBX,
+    Company,
+    Department,
+    Pbx,
+    PbxUser,
+    PublicNumber,
+    Queue,
+    QueueMember,
+)
 from pbx.text import has_control_character
 from pbx.values import clean_extension, clean_mac, max_length, normalize_phone_number
 from terminals.models import Terminal
@@ -26,7 +36,8 @@ from terminals.models import Terminal
 BATCH_SIZE = 1000
 MAX_LISTED_ERRORS = 50
 RATIO_STEP = Decimal("0.01")
-# Queues and agendas carry statistics and API-fed phones: --prune never deletes them, nor companies.
+# Queues and agendas carry statistics and API-fed phones: --prune never deletes them, nor companies
+# and PBXes.
 PRUNABLE = frozenset(
     {"departments", "users", "queue_members", "terminals", "numbers", "agenda_phones"}
 )
@@ -35,12 +46,24 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOKEN = re.compile(r"[^\s]+")  # dialplan contexts and queue names reach the PBX: no blanks
 _INTERFACE = re.compile(r"[A-Za-z0-9_]+/[^\s]+")
 _DND_PREFIX = re.compile(r"(?:[A-Za-z0-9_-]*[A-Za-z_-])?")  # as dnd_prefix_validator
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # as env_name_validator
 
-_DOCUMENT_KEYS = {"companies"}
+_DOCUMENT_KEYS = {"pbxes", "companies"}
+_PBX_KEYS = {
+    "name",
+    "host",
+    "port",
+    "username",
+    "secret_env",
+    "queue_log",
+    "cdr_csv",
+    "dial_context",
+}
 _COMPANY_KEYS = {
     "slug",
     "name",
     "time_zone",
+    "pbx",
     "dial_context",
     "dnd_prefix",
     "departments",
@@ -83,6 +106,7 @@ class Counts:
 class DirectoryReport:
     """What a load did, per kind of object."""
 
+    pbxes: Counts = field(default_factory=Counts)
     companies: Counts = field(default_factory=Counts)
     departments: Counts = field(default_factory=Counts)
     queues: Counts = field(default_factory=Counts)
@@ -161,6 +185,13 @@ class _Agenda:
 
 
 @dataclass
+class _Pbx:
+    where: str
+    name: str
+    given: dict[str, Any]
+
+
+@dataclass
 class _Company:
     where: str
     slug: str
@@ -184,10 +215,10 @@ def directory_load(document: dict[str, Any], *, prune: bool = False) -> Director
     Raises DirectoryError, having written nothing, when the document or the database disagree.
     With `prune`, deletes what the lists in the file leave out (see docs/directory.md).
     """
-    companies = _parse_document(document)
+    pbxes, companies = _parse_document(document)
     report = DirectoryReport(pruned=prune)
     with transaction.atomic():
-        _Loader(companies, prune=prune, report=report).run()
+        _Loader(pbxes, companies, prune=prune, report=report).run()
         if report.changed:  # bulk writes send no signals (pbx/live/directory_changes.py)
             directory_loaded.send(sender=DirectoryReport, report=report)
     return report
@@ -486,6 +517,65 @@ def _dnd_prefix(raw: dict[str, Any]) -> str:
     return prefix
 
 
+def _parse_pbx(raw: Any, where: str) -> _Pbx:
+    if isinstance(raw, dict) and "secret" in raw:
+        raise _Invalid(
+            "secret: the AMI secret is never written in the file; put it in an environment "
+            "variable and name that variable in secret_env"
+        )
+    raw = _object(raw, _PBX_KEYS, ["name", "host", "username", "secret_env"])
+    name = _text(raw, "name", max_length=max_length(Pbx, "name"))
+    if not _SLUG.fullmatch(name):
+        raise _Invalid(
+            "name must be lower-case letters, digits, - and _, starting with a letter or digit"
+        )
+    if name == DEFAULT_PBX:
+        raise _Invalid(
+            f"name '{DEFAULT_PBX}' is the PBX of the settings (AMI_HOST…): choose another name"
+        )
+    secret_env = _text(raw, "secret_env", max_length=max_length(Pbx, "secret_env"))
+    if not _ENV_NAME.fullmatch(secret_env):
+        raise _Invalid(
+            "secret_env must be an environment variable name: A-Z, 0-9 and _, not starting with "
+            "a digit (e.g. SWAN_PBX_A_SECRET)"
+        )
+    pbx = _Pbx(
+        where,
+        name,
+        {
+            "host": _token(raw, "host", max_length=max_length(Pbx, "host")),
+            "username": _token(raw, "username", max_length=max_length(Pbx, "username")),
+            "secret_env": secret_env,
+        },
+    )
+    if raw.get("port") is not None:
+        pbx.given["port"] = _whole(raw, "port", minimum=1, maximum=65535)
+    for key in ("queue_log", "cdr_csv"):
+        if key in raw:
+            pbx.given[key] = (
+                ""
+                if raw[key] is None
+                else _text(raw, key, max_length=max_length(Pbx, key), blank=True)
+            )
+    if raw.get("dial_context") is not None:
+        pbx.given["dial_context"] = _token(
+            raw, "dial_context", max_length=max_length(Pbx, "dial_context")
+        )
+    return pbx
+
+
+def _pbx_of_company(raw: dict[str, Any]) -> str | None:
+    """The PBX a company names: None for the settings' one (null or "default")."""
+    if raw["pbx"] is None:
+        return None
+    name = _text(raw, "pbx", max_length=max_length(Pbx, "name"))
+    if name == DEFAULT_PBX:
+        return None
+    if not _SLUG.fullmatch(name):
+        raise _Invalid(f"pbx '{_show(name)}' is not a PBX name")
+    return name
+
+
 def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
     raw = _object(raw, _COMPANY_KEYS, ["slug", "name"])
     slug = _text(raw, "slug", max_length=max_length(Company, "slug"))
@@ -501,9 +591,14 @@ def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
         if time_zone not in _time_zones():
             raise _Invalid(f"time_zone '{_show(time_zone)}' is not a known time zone")
         company.given["time_zone"] = time_zone
-    if raw.get("dial_context") is not None:
-        company.given["dial_context"] = _token(
-            raw, "dial_context", max_length=max_length(Company, "dial_context")
+    if "pbx" in raw:
+        company.given["pbx_id"] = _pbx_of_company(raw)
+    if "dial_context" in raw:
+        # Empty: the PBX's default context (pbx/directory/pbxes.py: dial_context_of).
+        company.given["dial_context"] = (
+            ""
+            if raw["dial_context"] in (None, "")
+            else _token(raw, "dial_context", max_length=max_length(Company, "dial_context"))
         )
     if "dnd_prefix" in raw:
         company.given["dnd_prefix"] = _dnd_prefix(raw)
@@ -512,6 +607,8 @@ def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
         _unique(departments, "name", "department", errors)
         company.departments = [department.name for department in departments]
     company.queues = _items(raw, "queues", where, errors, _parse_queue, "name")
+    # Across companies, a queue name is unique per PBX: checked once the PBXes are known (_Loader).
+    _unique(company.queues or (), "name", "queue", errors)
     # References are checked against every name written, so a bad entry is reported once, not
     # again by each user that refers to it.
     company.users = _items(
@@ -532,12 +629,14 @@ def _parse_company(raw: Any, where: str, *, errors: list[str]) -> _Company:
     return company
 
 
-def _parse_document(document: Any) -> list[_Company]:
+def _parse_document(document: Any) -> tuple[list[_Pbx], list[_Company]]:
     try:
         document = _object(document, _DOCUMENT_KEYS, ["companies"])
     except _Invalid as exc:
         raise DirectoryError([f"the document: {exc}"]) from None
     errors: list[str] = []
+    pbxes: list[_Pbx] = _items(document, "pbxes", "", errors, _parse_pbx, "name") or []
+    _unique(pbxes, "name", "PBX", errors)
     companies: list[_Company] = (
         _items(document, "companies", "", errors, _parse_company, "slug", errors=errors) or []
     )
@@ -554,7 +653,6 @@ def _parse_document(document: Any) -> list[_Company]:
     )
     # The API names a company by slug or name, case-insensitively: two spellings would be ambiguous.
     _unique((_Named(c.where, c.given["name"].lower()) for c in companies), "name", "name", errors)
-    _unique((q for c in companies for q in c.queues or ()), "name", "queue", errors)
     _unique(
         (t for c in companies for u in c.users or () for t in u.terminals or ()),
         "mac",
@@ -564,7 +662,7 @@ def _parse_document(document: Any) -> list[_Company]:
     _unique((a for c in companies for a in c.agendas or ()), "name", "agenda", errors)
     if errors:
         raise DirectoryError(errors)
-    return companies
+    return pbxes, companies
 
 
 # Writing: one query per kind to read what exists, bulk writes for what differs.
@@ -608,7 +706,15 @@ def _delete(model: type[models.Model], counts: Counts, pks: list[int]) -> None:
 
 
 class _Loader:
-    def __init__(self, companies: list[_Company], *, prune: bool, report: DirectoryReport) -> None:
+    def __init__(
+        self,
+        pbxes: list[_Pbx],
+        companies: list[_Company],
+        *,
+        prune: bool,
+        report: DirectoryReport,
+    ) -> None:
+        self.pbxes = pbxes
         self.companies = companies
         self.prune = prune
         self.report = report
@@ -619,6 +725,7 @@ class _Loader:
 
     def run(self) -> None:
         self._check_owners()
+        self._save_pbxes()
         self._save_companies()
         self._save_departments()
         self._save_queues()
@@ -645,19 +752,24 @@ class _Loader:
             .values_list("lname", "slug")
         ]
         errors += self._dnd_prefix_clashes(slugs)
-        self.existing_queues = {
-            q.name: q
-            for q in Queue.objects.filter(
-                name__in=[q.name for _c, q in self.queues]
-            ).select_related("company")
+        errors += self._unknown_pbxes()
+        stored = {
+            c.slug: c.pbx_key for c in Company.objects.filter(slug__in=slugs).only("slug", "pbx")
         }
-        for company, queue in self.queues:
-            queue_owner = self.existing_queues.get(queue.name)
-            if queue_owner is not None and queue_owner.company.slug != company.slug:
-                errors.append(
-                    f"{queue.where}: queue {queue.name} already belongs to company "
-                    f"'{queue_owner.company.slug}'"
-                )
+        # The PBX each company of the file is on once loaded: a key left out keeps the stored one.
+        self.pbx_of: dict[str, str] = {
+            c.slug: (
+                (c.given["pbx_id"] or DEFAULT_PBX)
+                if "pbx_id" in c.given
+                else stored.get(c.slug, DEFAULT_PBX)
+            )
+            for c in self.companies
+        }
+        self.existing_queues = {
+            (q.company.slug, q.name): q
+            for q in Queue.objects.filter(company__slug__in=slugs).select_related("company")
+        }
+        errors += self._queue_clashes(slugs)
         self.existing_terminals = {
             t.mac: t
             for t in Terminal.objects.filter(
@@ -711,10 +823,73 @@ class _Loader:
             .values_list("lprefix", "dnd_prefix", "slug")
         ]
 
+    def _unknown_pbxes(self) -> list[str]:
+        """A company names a PBX of the file or of the database."""
+        named = {c.given["pbx_id"] for c in self.companies if c.given.get("pbx_id")}
+        known = {p.name for p in self.pbxes}
+        known.update(Pbx.objects.filter(name__in=named - known).values_list("name", flat=True))
+        return [
+            f"{c.where}: pbx '{c.given['pbx_id']}' is neither in the file's pbxes nor in the "
+            "database"
+            for c in self.companies
+            if c.given.get("pbx_id") and c.given["pbx_id"] not in known
+        ]
+
+    def _queue_clashes(self, slugs: list[str]) -> list[str]:
+        """A queue name is one queue on a PBX (live state and history are keyed by it), on the
+        PBX each company will be on: a company that moves takes all its queues along."""
+        listed = {(c.slug, q.name) for c, q in self.queues}
+        names = {name for _slug, name in listed} | {name for _slug, name in self.existing_queues}
+        # (PBX, queue name) → (company slug, where in the file; None for a stored queue).
+        holder: dict[tuple[str, str], tuple[str, str | None]] = {
+            (pbx, name): (slug, None)
+            for pbx, name, slug in Queue.objects.filter(name__in=names)
+            .exclude(company__slug__in=slugs)
+            .values_list("pbx", "name", "company__slug")
+        }
+        moving = []
+        for (slug, name), stored in self.existing_queues.items():
+            if (slug, name) in listed:
+                continue
+            if stored.pbx == self.pbx_of[slug]:
+                holder[stored.pbx, name] = (slug, None)
+            else:
+                moving.append((slug, name))
+        errors = []
+        for company, queue in self.queues:
+            pbx = self.pbx_of[company.slug]
+            slug, where = holder.setdefault((pbx, queue.name), (company.slug, queue.where))
+            if slug == company.slug:
+                continue
+            if where is None:
+                errors.append(
+                    f"{queue.where}: queue {queue.name} already belongs to company '{slug}' "
+                    f"on PBX '{pbx}'"
+                )
+            else:
+                errors.append(
+                    f"{queue.where}: queue {queue.name} is listed twice on PBX '{pbx}' "
+                    f"(also {where})"
+                )
+        where_of = {c.slug: c.where for c in self.companies}
+        for company_slug, name in moving:
+            pbx = self.pbx_of[company_slug]
+            slug, where = holder.setdefault((pbx, name), (company_slug, where_of[company_slug]))
+            if slug != company_slug:
+                errors.append(
+                    f"{where_of[company_slug]}: moving to PBX '{pbx}', its queue {name} clashes "
+                    f"with queue {name} of company '{slug}' there"
+                    + (f" ({where})" if where else "")
+                    + "; a queue name is one queue on a PBX"
+                )
+        return errors
+
     def _interface_clashes(self, company_of: dict[int, Any]) -> list[str]:
         """A PBX device belongs to one company: live state and call history are matched by it,
-        so a device shared across companies would show one company's calls to the other."""
-        slug_of_interface: dict[str, tuple[str, str]] = {}
+        so a device shared across companies would show one company's calls to the other.
+        Another PBX's device of the same name is another device."""
+        # (PBX, interface) → (company slug, where in the file) for the file's terminals.
+        claimed: dict[tuple[str, str], tuple[str, str]] = {}
         errors = []
         for user, terminal in self.terminals:
             slug = company_of[id(user)].slug
@@ -722,7 +897,8 @@ class _Loader:
             interface = terminal.given.get("interface") or (
                 old.interface if old is not None else f"PJSIP/{user.extension}"
             )
-            seen = slug_of_interface.setdefault(interface.lower(), (slug, terminal.where))
+            key = (self.pbx_of[slug], interface.lower())
+            seen = claimed.setdefault(key, (slug, terminal.where))
             if seen[0] != slug:
                 errors.append(
                     f"{terminal.where}: interface {interface} is also used by company "
@@ -732,16 +908,40 @@ class _Loader:
         taken = (
             Terminal.objects.filter(user__isnull=False)
             .exclude(mac__in=file_macs)
-            .values_list("interface", "user__company__slug")
+            .values_list("interface", "user__company__slug", "user__company__pbx_id")
         )
-        for interface, slug in taken:
-            claimed = slug_of_interface.get(interface.lower())
-            if claimed is not None and claimed[0] != slug:
+        staying: dict[tuple[str, str], str] = {}  # stored terminals that keep their PBX
+        moving = []  # stored terminals of a company that moves
+        for interface, slug, pbx_id in taken:
+            # Company.pbx points at Pbx.name: a text, though the stubs type a foreign key an int.
+            stored_pbx = str(pbx_id) if pbx_id else DEFAULT_PBX
+            pbx = self.pbx_of.get(slug, stored_pbx)
+            key = (pbx, interface.lower())
+            holder = claimed.get(key)
+            if holder is not None and holder[0] != slug:
                 errors.append(
-                    f"{claimed[1]}: interface {interface} already belongs to a terminal of company "
+                    f"{holder[1]}: interface {interface} already belongs to a terminal of company "
                     f"'{slug}'; a device belongs to one company"
                 )
+            elif pbx == stored_pbx:
+                staying.setdefault(key, slug)
+            else:
+                moving.append((key, interface, slug))
+        where_of = {c.slug: c.where for c in self.companies}
+        for key, interface, slug in moving:
+            other = staying.setdefault(key, slug)
+            if other != slug:
+                errors.append(
+                    f"{where_of[slug]}: moving to PBX '{key[0]}', its interface {interface} "
+                    f"clashes with a terminal of company '{other}' there; a device belongs to "
+                    "one company"
+                )
         return errors
+
+    def _save_pbxes(self) -> None:
+        existing = {p.name: p for p in Pbx.objects.filter(name__in=[p.name for p in self.pbxes])}
+        wanted = {p.name: ({"name": p.name, **p.given}, p.given) for p in self.pbxes}
+        _save(Pbx, self.report.pbxes, existing, wanted)
 
     def _save_companies(self) -> None:
         slugs = [c.slug for c in self.companies]
@@ -770,15 +970,42 @@ class _Loader:
         }
 
     def _save_queues(self) -> None:
+        self._move_queues()
         wanted = {}
         for company, queue in self.queues:
-            cid = self.company_ids[company.slug]
-            wanted[queue.name] = (
-                {"company_id": cid, "name": queue.name, **queue.given},
-                queue.given,
+            # Bulk writes skip Queue.save, which keeps `pbx` in step with the company's.
+            update = {**queue.given, "pbx": self.pbx_of[company.slug]}
+            wanted[company.slug, queue.name] = (
+                {"company_id": self.company_ids[company.slug], "name": queue.name, **update},
+                update,
             )
         _save(Queue, self.report.queues, self.existing_queues, wanted)
-        self.queue_ids = dict(Queue.objects.filter(name__in=list(wanted)).values_list("name", "pk"))
+        self.queue_ids = {
+            (cid, name): pk
+            for cid, name, pk in Queue.objects.filter(
+                company_id__in=list(self.company_ids.values())
+            ).values_list("company_id", "name", "pk")
+        }
+
+    def _move_queues(self) -> None:
+        """The queues of a company that changes PBX go along, those the file leaves out too."""
+        moving = [
+            queue
+            for (slug, _name), queue in self.existing_queues.items()
+            if queue.pbx != self.pbx_of[slug]
+        ]
+        if not moving:
+            return
+        # Through a placeholder first ('#' is in no PBX name): two companies swapping PBXes would
+        # otherwise pass through a duplicate (pbx, name) half-way, and the unique constraint is
+        # checked row by row.
+        placeholders = [Queue(pk=q.pk, pbx=f"#{q.pk}") for q in moving]
+        moved = [Queue(pk=q.pk, pbx=self.pbx_of[q.company.slug]) for q in moving]
+        for rows in (placeholders, moved):
+            Queue.objects.bulk_update(rows, ["pbx"], batch_size=BATCH_SIZE)
+        # The file's own queues are counted (and written again, unchanged) by _save.
+        listed = {(c.slug, q.name) for c, q in self.queues}
+        self.report.queues.updated += sum((q.company.slug, q.name) not in listed for q in moving)
 
     def _save_users(self) -> None:
         ids = list(self.company_ids.values())
@@ -824,7 +1051,8 @@ class _Loader:
                 continue
             user_id = self._user_id(company, user)
             listed_users.add(user_id)
-            wanted.update((self.queue_ids[name], user_id) for name in user.queues)
+            cid = self.company_ids[company.slug]
+            wanted.update((self.queue_ids[cid, name], user_id) for name in user.queues)
         to_create = [
             QueueMember(queue_id=q, user_id=u) for q, u in wanted if (q, u) not in existing
         ]

@@ -17,6 +17,7 @@ from agenda.models import Agenda, AgendaPhone
 from pbx.models import (
     ApiKey,
     DeviceState,
+    Pbx,
     PbxUser,
     Queue,
     QueueMember,
@@ -53,7 +54,11 @@ def add_rows(make_company, make_user, make_queue, make_number, make_api_key):
 
     def add() -> None:
         n = next(_rows)
-        company = make_company()
+        # A PBX per call; every other company is on it, the others on the settings' one.
+        pbx = Pbx.objects.create(
+            name=f"pbx-{n}", host="10.0.0.5", username="swan", secret_env=f"SWAN_PBX_{n}"
+        )
+        company = make_company(pbx=pbx if n % 2 else None)
         users = [
             make_user(company, f"{n}0{i}", department=f"Dept {i}", mobile=f"+3460000{n}{i}")
             for i in range(2)
@@ -97,6 +102,7 @@ def add_rows(make_company, make_user, make_queue, make_number, make_api_key):
 def test_every_model_of_the_project_is_registered():
     names = {model.__name__ for model in MODELS}
     assert names == {
+        "Pbx",
         "Company",
         "Department",
         "PbxUser",

@@ -127,6 +127,7 @@ def test_it_creates_the_directory_with_defaults():
     report = directory_load(document())
 
     assert counts(report) == {
+        "pbxes": (0, 0, 0, 0),
         "companies": (2, 0, 0, 0),
         "departments": (2, 0, 0, 0),
         "queues": (2, 0, 0, 0),
@@ -236,6 +237,7 @@ def test_it_updates_only_what_changed():
     report = directory_load(doc)
 
     assert counts(report) == {
+        "pbxes": (0, 0, 0, 0),
         "companies": (0, 1, 1, 0),
         "departments": (0, 0, 2, 0),
         "queues": (0, 1, 1, 0),
@@ -499,7 +501,8 @@ INVALID = [
     ),
     pytest.param(
         _set("companies.1.queues", [{"name": "q-soporte"}]),
-        "companies[1] (acme) queues[0] (q-soporte): queue q-soporte is listed twice",
+        "companies[1] (acme) queues[0] (q-soporte): queue q-soporte is listed twice on PBX "
+        f"'default' (also {C0} queues[0] (q-soporte))",
         id="duplicate-queue",
     ),
     pytest.param(
@@ -659,7 +662,8 @@ def other(make_company, make_user, make_queue):
 @pytest.mark.parametrize(
     "message",
     [
-        f"{C0} queues[1] (q-ventas): queue q-ventas already belongs to company 'other'",
+        f"{C0} queues[1] (q-ventas): queue q-ventas already belongs to company 'other' on PBX "
+        "'default'",
         f"{U0} terminals[1] (0a0b0c0d0e0f): MAC 0a:0b:0c:0d:0e:0f already belongs to extension "
         "500 of company 'other'",
         f"{C0} agendas[0] (clientes): agenda clientes already belongs to company 'other'",

@@ -12,9 +12,9 @@ from pbx.directory.loading import DirectoryError, directory_load
 
 class Command(BaseCommand):
     help = (
-        "Creates or updates companies, departments, users, queues and their members, terminals, "
-        "public numbers and agendas from a JSON file (docs/directory.md). Nothing is written when "
-        "the file has an error."
+        "Creates or updates PBXes, companies, departments, users, queues and their members, "
+        "terminals, public numbers and agendas from a JSON file (docs/directory.md). Nothing is "
+        "written when the file has an error."
     )
 
     def add_arguments(self, parser) -> None:
