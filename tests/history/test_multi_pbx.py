@@ -193,11 +193,15 @@ def test_a_restart_ends_only_the_spans_of_its_own_pbx(ingest, two, tmp_path):
     b_session = AgentSession.objects.get(agent_user=two["pbx-b"]["ana"])
     assert (b_session.started_at, b_session.ended_at) == (at(T0), at(T0 + 100))
 
-    # A restart of A later ends A's span at A's own last line.
-    write(a, f"{T0 + 900}|NONE|NONE|NONE|QUEUESTART|")
+    # A restart of A later ends A's span at A's own last line; B's restart did not.
+    write(
+        a,
+        f"{T0 + 700}|3.1|q-ventas|NONE|ENTERQUEUE||600|1",
+        f"{T0 + 900}|NONE|NONE|NONE|QUEUESTART|",
+    )
     ingest("ingest_queue_log", a)
     # (spans are derived again: new rows)
-    assert AgentSession.objects.get(agent_user=two[DEFAULT_PBX]["ana"]).ended_at == at(T0 + 590)
+    assert AgentSession.objects.get(agent_user=two[DEFAULT_PBX]["ana"]).ended_at == at(T0 + 700)
     assert AgentSession.objects.get(agent_user=two["pbx-b"]["ana"]).ended_at == at(T0 + 100)
 
 
