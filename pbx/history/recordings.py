@@ -1,7 +1,8 @@
 """Recordings: a call's audio file for a caller that may hear it, through short-lived signed links.
 
 An API key's link is bound to the key; a supervisor's (the dashboard) to the login, its password
-and its supervision: each stops working when what it was bound to changes.
+and its supervision: each stops working when what it was bound to changes. A call is looked for
+on the PBX of the company asking only: uniqueids repeat across PBXes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,11 @@ from pbx.errors import NotFound
 from pbx.history.selectors import devices_of
 from pbx.local_time import local_time
 from pbx.models import (
+    DEFAULT_PBX,
     ApiKey,
     Company,
     LiveChannel,
+    Pbx,
     PbxUser,
 )
 from pbx.models.history import CdrRecord, QueueEntry
@@ -54,35 +58,54 @@ AUDIO_TYPES = {
 }
 
 
-def _recordings_root() -> Path:
-    return Path(settings.RECORDINGS_ROOT).resolve()
+@dataclass(frozen=True)
+class _Root:
+    """A PBX's recordings folder, and the folders inside it that are other PBXes'."""
+
+    path: Path
+    foreign: tuple[Path, ...] = ()
+
+    def holds(self, path: Path) -> Path | None:
+        """The file `path` names if it lies in this PBX's folder (symlinks resolved)."""
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return None
+        if resolved != self.path and self.path not in resolved.parents:
+            return None
+        if any(resolved == other or other in resolved.parents for other in self.foreign):
+            return None
+        return resolved if resolved.is_file() else None
 
 
-def _inside_root(path: Path) -> Path | None:
-    root = _recordings_root()
-    try:
-        resolved = path.resolve()
-    except OSError:
-        return None
-    if resolved != root and root not in resolved.parents:
-        return None
-    return resolved if resolved.is_file() else None
+def recordings_root(pbx: str) -> _Root:
+    """Where a PBX's recordings are: RECORDINGS_ROOT for the settings' PBX, RECORDINGS_ROOT/NAME
+    for PBX NAME. Uniqueids repeat across PBXes, so each PBX's files keep to their folder, and
+    the settings' PBX never reads the other PBXes' folders inside its own."""
+    root = Path(settings.RECORDINGS_ROOT).resolve()
+    if pbx != DEFAULT_PBX:
+        return _Root((root / pbx).resolve())
+    names = Pbx.objects.values_list("name", flat=True)
+    return _Root(root, tuple((root / name).resolve() for name in names))
 
 
 def recording_path(legs: list[CdrRecord], zone: ZoneInfo) -> Path | None:
-    """The call's audio file under RECORDINGS_ROOT, if there is one.
+    """The call's audio file in its PBX's recordings folder, if there is one.
 
     FreePBX writes the file name in `recordingfile` and the file in `YYYY/MM/DD/` of the call's
     local date; other dialplans name the file after the uniqueid, so that is tried too.
     """
-    root = _recordings_root()
+    if not legs:
+        return None
+    place = recordings_root(legs[0].pbx)
+    root = place.path
     for leg in legs:
         if not leg.recordingfile:
             continue
         name = Path(leg.recordingfile)
         day = leg.calldate.astimezone(zone).strftime("%Y/%m/%d")
         for candidate in (name, root / name, root / day / name.name):
-            found = _inside_root(candidate if candidate.is_absolute() else root / candidate)
+            found = place.holds(candidate if candidate.is_absolute() else root / candidate)
             if found:
                 return found
     for leg in legs:
@@ -95,18 +118,20 @@ def recording_path(legs: list[CdrRecord], zone: ZoneInfo) -> Path | None:
                 for candidate in sorted(folder.glob(f"*{leg.uniqueid}*")):
                     # 1796122998.1 is not 1796122998.12: the id must end where the name does
                     # or at a separator
-                    found = named.search(candidate.name) and _inside_root(candidate)
+                    found = named.search(candidate.name) and place.holds(candidate)
                     if found:
                         return found
     return None
 
 
-def _call_legs(call_id: str) -> list[CdrRecord]:
-    first = CdrRecord.objects.filter(Q(uniqueid=call_id) | Q(linkedid=call_id)).first()
+def _call_legs(call_id: str, *, pbx: str) -> list[CdrRecord]:
+    """The CDR rows of the PBX's call with this uniqueid or linkedid."""
+    rows = CdrRecord.objects.filter(pbx=pbx)
+    first = rows.filter(Q(uniqueid=call_id) | Q(linkedid=call_id)).first()
     if first is None:
         return []
     return list(
-        CdrRecord.objects.filter(Q(linkedid=first.call_id) | Q(uniqueid=first.call_id)).order_by(
+        rows.filter(Q(linkedid=first.call_id) | Q(uniqueid=first.call_id)).order_by(
             "calldate", "pk"
         )
     )
@@ -122,7 +147,8 @@ def recording_get(
 ) -> dict[str, Any]:
     """recording: `path` (a signed, expiring URL) for a participant, else the admin `link`."""
     user = user_get(client=client, extension=extension, company=company)
-    legs = [leg for leg in _call_legs(call_id) if leg.company_id == user.company_id]
+    pbx = user.company.pbx_key
+    legs = [leg for leg in _call_legs(call_id, pbx=pbx) if leg.company_id == user.company_id]
     if not legs:
         # Asterisk writes a call's CDR when it hangs up: a call still up (and recording) is
         # known only from the live channels, on the devices of the user's company
@@ -130,7 +156,7 @@ def recording_get(
     zone = ZoneInfo(user.company.time_zone)
     audio = recording_path(legs, zone)
     call = legs[0].call_id
-    live = LiveChannel.objects.filter(Q(linked_id=call) | Q(unique_id=call)).exists()
+    live = LiveChannel.objects.filter(Q(linked_id=call) | Q(unique_id=call), pbx=pbx).exists()
     result: dict[str, Any] = {"processing": audio is None or audio.stat().st_size == 0 or live}
     devices = devices_of(user)
     took_part = (
@@ -142,7 +168,7 @@ def recording_get(
             for leg in legs
         )
         or QueueEntry.objects.filter(
-            callid__in={leg.uniqueid for leg in legs}, agent_user=user
+            pbx=pbx, callid__in={leg.uniqueid for leg in legs}, agent_user=user
         ).exists()
     )
     if took_part:
@@ -207,16 +233,15 @@ def _live_recording(
     """recording of a call that is still up: no CDR yet, so its audio is not finished."""
     from terminals.models import Terminal
 
+    on_its_pbx = LiveChannel.objects.filter(pbx=user.company.pbx_key)
     first = (
-        LiveChannel.objects.filter(Q(unique_id=call_id) | Q(linked_id=call_id))
+        on_its_pbx.filter(Q(unique_id=call_id) | Q(linked_id=call_id))
         .order_by("started_at", "pk")
         .first()
     )
     call = (first.linked_id or first.unique_id) if first else ""
     channels = list(
-        LiveChannel.objects.filter(Q(linked_id=call) | Q(unique_id=call)).order_by(
-            "started_at", "pk"
-        )
+        on_its_pbx.filter(Q(linked_id=call) | Q(unique_id=call)).order_by("started_at", "pk")
     )
     interfaces = {channel.interface for channel in channels}
     company_devices = {
@@ -275,10 +300,17 @@ def recording_file(*, token: str) -> tuple[Path, str]:
     if not _issuer_still_valid(payload):
         logger.info("recording link refused: issuing key not valid key=%s", payload.get("key"))
         raise RecordingRevoked(payload.get("call"), by_supervisor="sup" in payload)
-    legs = [leg for leg in _call_legs(str(payload["call"])) if leg.company_id == payload["company"]]
+    company = Company.objects.filter(pk=payload["company"]).first()
+    if company is None:
+        raise RecordingUnavailable(payload["call"])
+    legs = [
+        leg
+        for leg in _call_legs(str(payload["call"]), pbx=company.pbx_key)
+        if leg.company_id == company.pk
+    ]
     if not legs:
         raise RecordingUnavailable(payload["call"])
-    zone = ZoneInfo(Company.objects.get(pk=payload["company"]).time_zone)
+    zone = ZoneInfo(company.time_zone)
     path = recording_path(legs, zone)
     if path is None:
         raise RecordingUnavailable(payload["call"])

@@ -4,6 +4,8 @@ Every figure is an indexed aggregate of `QueueEntry` (one row per caller's stay 
 `AgentEvent` (ring-no-answer lines) or the login and pause spans (`AgentSession`, `AgentPause`)
 that ingest derives; nothing replays a log when a report is asked for. Days are local to the
 company: a range runs from local midnight of its first day to local midnight after its last.
+Entries are read by queue name on the queue's own PBX (`on_queues`): another PBX's queue of the
+same name is another company's.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from pbx.errors import InvalidValue, NotFound
-from pbx.history.selectors import ANSWERED
+from pbx.history.selectors import ANSWERED, on_queues
 from pbx.models import Company, PbxUser, Queue, QueueMember
 from pbx.models.agents import (
     PAUSE_EVENTS,
@@ -203,7 +205,7 @@ def queue_report(
     if not queues:
         return []
     names = [q.name for q in queues]
-    in_period = Q(queue_name__in=names, entered_at__gte=period.start, entered_at__lt=period.end)
+    in_period = on_queues(queues, entered_at__gte=period.start, entered_at__lt=period.end)
     answered = Q(outcome__in=ANSWERED)
     abandoned = Q(outcome=Outcome.ABANDONED)
     bins, place = _time_bins(period)
@@ -431,11 +433,9 @@ def agent_report(
     """
     now = now or timezone.now()
     names = [q.name for q in queues]
-    # By queue name, the key of the covering index, even for all the company's queues.
+    # By PBX and queue name, the key of the covering index, even for all the company's queues.
     entries = QueueEntry.objects.filter(
-        queue_name__in=names,
-        entered_at__gte=period.start,
-        entered_at__lt=period.end,
+        on_queues(queues, entered_at__gte=period.start, entered_at__lt=period.end),
         outcome__in=ANSWERED,
         agent_user__isnull=False,
     )
@@ -556,9 +556,7 @@ def call_rows(
 ):
     """The queue calls of the period, newest first, with the agent who answered (one query)."""
     rows = QueueEntry.objects.filter(
-        queue_name__in=[q.name for q in queues],
-        entered_at__gte=period.start,
-        entered_at__lt=period.end,
+        on_queues(queues, entered_at__gte=period.start, entered_at__lt=period.end)
     )
     if agent is not None:
         rows = rows.filter(agent_user=agent)

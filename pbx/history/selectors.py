@@ -1,14 +1,19 @@
-"""Reads of the call history: queues-status, user-resume, last-calls and recordings."""
+"""Reads of the call history: queues-status, user-resume, last-calls and recordings.
+
+A queue name, a uniqueid, a callid or a device name is one PBX's: every read by them is scoped
+to the PBX of the company asking (`company.pbx_key`, `queue.pbx`), so that a queue or a phone of
+the same name on another PBX never shows.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
@@ -39,6 +44,10 @@ UNANSWERED = (
     QueueEntry.Outcome.KEY_PRESS,
 )
 logger = logging.getLogger("swan.history")
+K = TypeVar("K", bound=Hashable)
+# Queues as the reads take them: each by its key (a name, a pk…), or names alone, read on every
+# PBX (the read cache's, whose directory keys queues by name).
+Queues = Mapping[K, Queue] | Iterable[str]
 
 
 class QueueStatus(TypedDict):
@@ -127,40 +136,75 @@ class QueueTotals:
 
 def _visible_queues(
     *, client: CompanyScope, names: Iterable[str], company: Company | None
-) -> dict[str, Queue]:
+) -> dict[int, Queue]:
+    """The queues of these names the client sees, by pk: without `company`, a name may be a
+    queue of each of several companies (on several PBXes)."""
     queues = Queue.objects.filter(name__in=set(names), company__in=client.companies())
     if company is not None:
         queues = queues.filter(company=company)
-    return {q.name: q for q in queues.select_related("company")}
+    return {q.pk: q for q in queues.select_related("company")}
+
+
+def on_queues(queues: Iterable[Queue], **also: Any) -> Q:
+    """Rows of these queues: by name on each queue's own PBX (with `also` for every group)."""
+    by_pbx: dict[str, list[str]] = defaultdict(list)
+    for queue in queues:
+        by_pbx[queue.pbx].append(queue.name)
+    condition = Q(pk__in=[])
+    for pbx, names in by_pbx.items():
+        condition |= Q(pbx=pbx, queue_name__in=names, **also)
+    return condition
 
 
 def _today_filter(queues: Iterable[Queue], now: datetime) -> Q:
     """Entries of today for each queue, today being local to the queue's company."""
-    by_zone: dict[str, list[str]] = defaultdict(list)
+    by_zone: dict[str, list[Queue]] = defaultdict(list)
     for queue in queues:
-        by_zone[queue.company.time_zone].append(queue.name)
+        by_zone[queue.company.time_zone].append(queue)
     condition = Q(pk__in=[])
-    for zone, names in by_zone.items():
+    for zone, zoned in by_zone.items():
         start, end = day_bounds(zone, now)
-        condition |= Q(queue_name__in=names, entered_at__gte=start, entered_at__lt=end)
+        condition |= on_queues(zoned, entered_at__gte=start, entered_at__lt=end)
     return condition
 
 
-def entry_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
-    """Today's figures per queue, from its queue entries, in one indexed aggregate."""
-    totals = {name: QueueTotals() for name in queues}
+def _keys_by_place(queues: Queues[K]) -> tuple[Q, dict[tuple[str | None, str], list[K]]]:
+    """A filter for the rows (pbx, queue_name) of these queues, and whose rows each pair gives:
+    a (None, name) key takes the rows of that name on every PBX."""
+    if isinstance(queues, Mapping):
+        return on_queues(queues.values()), _keys_of(queues)
+    names = list(queues)
+    return Q(queue_name__in=names), {(None, name): [cast(K, name)] for name in names}
+
+
+def _keys_of(queues: Mapping[K, Queue]) -> dict[tuple[str | None, str], list[K]]:
+    keys: dict[tuple[str | None, str], list[K]] = defaultdict(list)
+    for key, queue in queues.items():
+        keys[queue.pbx, queue.name].append(key)
+    return keys
+
+
+def _places(keys: dict[tuple[str | None, str], list[K]], pbx: str, name: str) -> list[K]:
+    return [*keys.get((pbx, name), ()), *keys.get((None, name), ())]
+
+
+def entry_totals(queues: Mapping[K, Queue], now: datetime) -> dict[K, QueueTotals]:
+    """Today's figures per queue (by the caller's key), from its queue entries, in one indexed
+    aggregate."""
+    totals = {key: QueueTotals() for key in queues}
     if not queues:
         return totals
-    by_level: dict[int, list[str]] = defaultdict(list)
+    by_level: dict[int, list[Queue]] = defaultdict(list)
     for queue in queues.values():
-        by_level[queue.service_level_seconds].append(queue.name)
+        by_level[queue.service_level_seconds].append(queue)
     ring_ok = Q(pk__in=[])
-    for level, names in by_level.items():
-        ring_ok |= Q(queue_name__in=names, wait_seconds__lt=level)
+    for level, leveled in by_level.items():
+        ring_ok |= on_queues(leveled, wait_seconds__lt=level)
     answered = Q(outcome__in=ANSWERED)
+    keys = _keys_of(queues)
     rows = (
         QueueEntry.objects.filter(_today_filter(queues.values(), now))
-        .values("queue_name")
+        .values("pbx", "queue_name")
         .annotate(
             completed=Count("pk", filter=answered),
             abandoned=Count("pk", filter=Q(outcome__in=UNANSWERED)),
@@ -172,41 +216,54 @@ def entry_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTota
         .order_by()
     )
     for row in rows:
-        t = totals[row["queue_name"]]
-        t.completed, t.abandoned = row["completed"], row["abandoned"]
-        t.wait_sum, t.wait_max, t.ring_ok = row["wait_sum"], row["wait_max"], row["ring_ok"]
-        t.talk = row["talk"]
+        for key in _places(keys, row["pbx"], row["queue_name"]):
+            t = totals[key]
+            t.completed, t.abandoned = row["completed"], row["abandoned"]
+            t.wait_sum, t.wait_max, t.ring_ok = row["wait_sum"], row["wait_max"], row["ring_ok"]
+            t.talk = row["talk"]
     return totals
 
 
-def waiting_callers(names: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
-    """Callers waiting now per queue, and since when the longest has waited (one aggregate)."""
+def waiting_callers(queues: Queues[K]) -> dict[K, tuple[int, datetime | None]]:
+    """Callers waiting now per queue (on its PBX), and since when the longest has waited (one
+    aggregate)."""
+    condition, keys = _keys_by_place(queues)
     rows = (
-        QueueCallerState.objects.filter(queue_name__in=list(names))
-        .values("queue_name")
+        QueueCallerState.objects.filter(condition)
+        .values("pbx", "queue_name")
         .annotate(waiting=Count("pk"), oldest=Min("entered_at"))
         .order_by()
     )
-    return {row["queue_name"]: (row["waiting"], row["oldest"]) for row in rows}
+    found: dict[K, tuple[int, datetime | None]] = {}
+    for row in rows:
+        for key in _places(keys, row["pbx"], row["queue_name"]):
+            waiting, oldest = found.get(key, (0, None))
+            if oldest is None or (row["oldest"] is not None and row["oldest"] < oldest):
+                oldest = row["oldest"]
+            found[key] = (waiting + row["waiting"], oldest)
+    return found
 
 
-def logged_in_members(names: Iterable[str]) -> dict[str, set[str]]:
-    """Extensions of the users logged in to each queue now, paused or not (one query)."""
-    members: dict[str, set[str]] = defaultdict(set)
-    for queue_name, extension in (
-        QueueMemberState.objects.filter(queue_name__in=list(names), user__isnull=False)
-        .values_list("queue_name", "user__extension")
+def logged_in_members(queues: Queues[K]) -> dict[K, set[str]]:
+    """Extensions of the users logged in to each queue (on its PBX) now, paused or not (one
+    query)."""
+    condition, keys = _keys_by_place(queues)
+    members: dict[K, set[str]] = defaultdict(set)
+    for pbx, queue_name, extension in (
+        QueueMemberState.objects.filter(condition, user__isnull=False)
+        .values_list("pbx", "queue_name", "user__extension")
         .distinct()
     ):
-        members[queue_name].add(extension)
+        for key in _places(keys, pbx, queue_name):
+            members[key].add(extension)
     return members
 
 
-def _queue_totals(queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+def _queue_totals(queues: Mapping[K, Queue], now: datetime) -> dict[K, QueueTotals]:
     """Today's figures and the callers waiting now, per queue, in two indexed aggregates."""
     totals = entry_totals(queues, now)
-    for name, (waiting, oldest) in waiting_callers(queues).items():
-        totals[name].waiting, totals[name].oldest_wait = waiting, oldest
+    for key, (waiting, oldest) in waiting_callers(queues).items():
+        totals[key].waiting, totals[key].oldest_wait = waiting, oldest
     return totals
 
 
@@ -266,25 +323,35 @@ def _alarm(queue: Queue, totals: QueueTotals, now: datetime) -> bool:
     )
 
 
+def _keys_named(queues: Mapping[K, Queue]) -> dict[str, list[K]]:
+    """The keys of the queues of each name (several: one per PBX a client sees it on)."""
+    named: dict[str, list[K]] = defaultdict(list)
+    for key, queue in queues.items():
+        named[queue.name].append(key)
+    return named
+
+
 def group_statuses(
     groups: dict[str, list[str]],
-    queues: dict[str, Queue],
-    totals: dict[str, QueueTotals],
-    members: dict[str, set[str]],
+    queues: Mapping[K, Queue],
+    totals: Mapping[K, QueueTotals],
+    members: Mapping[K, set[str]],
     now: datetime,
 ) -> dict[str, dict[str, QueueGroupStatus]]:
-    """queues-status's answer from per-queue figures: a group adds up its visible queues."""
+    """queues-status's answer from per-queue figures: a group adds up its visible queues (of a
+    name seen on several PBXes, each)."""
+    named = _keys_named(queues)
     result: dict[str, QueueGroupStatus] = {}
     for group, queue_names in groups.items():
         group_totals = QueueTotals()
         extensions: set[str] = set()
         alarm = False
         for name in dict.fromkeys(queue_names):
-            if name not in queues:
-                continue  # unknown or not visible: an empty queue
-            group_totals.add(totals[name])
-            extensions |= members.get(name, set())
-            alarm = alarm or _alarm(queues[name], totals[name], now)
+            # unknown or not visible: an empty queue
+            for key in named.get(name, ()):
+                group_totals.add(totals[key])
+                extensions |= members.get(key, set())
+                alarm = alarm or _alarm(queues[key], totals[key], now)
         result[group] = {
             "members": in_extension_order(extensions),
             "alarm": alarm,
@@ -364,7 +431,7 @@ def user_resume(
                 % {"department": department, "company": company_obj.slug}
             )
     result: dict[str, Any] = {"waiting-calls": {}}
-    queues: dict[str, Queue] = {}
+    queues: dict[int, Queue] = {}
     if groups:
         names = {name for members in groups.values() for name in members}
         queues = _visible_queues(client=client, names=names, company=company_obj)
@@ -384,15 +451,18 @@ def user_resume(
 
 
 def queue_resume(
-    groups: dict[str, list[str]], queues: dict[str, Queue], totals: dict[str, QueueTotals]
+    groups: dict[str, list[str]], queues: Mapping[K, Queue], totals: Mapping[K, QueueTotals]
 ) -> dict[str, Any]:
     """user-resume's `waiting-calls` per group and `queue`, today's totals of all the queues."""
     all_queues = QueueTotals()
-    for name in queues:
-        all_queues.add(totals[name])
+    for key in queues:
+        all_queues.add(totals[key])
+    named = _keys_named(queues)
     return {
         "waiting-calls": {
-            group: sum(totals[name].waiting for name in dict.fromkeys(names) if name in queues)
+            group: sum(
+                totals[key].waiting for name in dict.fromkeys(names) for key in named.get(name, ())
+            )
             for group, names in groups.items()
         },
         "queue": {
@@ -408,7 +478,7 @@ def _base_user_ids(
     user: PbxUser,
     company: Company,
     department: Department | None,
-    queues: dict[str, Queue],
+    queues: Mapping[int, Queue],
 ) -> set[int]:
     """Whom the user is compared with: its department, else its queues' members, else its
     company; the user always counts."""
@@ -463,13 +533,18 @@ def user_figures(
 
 
 def _involving(user: PbxUser, devices: list[str]) -> Q:
-    """CDR rows the user took part in: by one of its devices, or by its extension in its company."""
+    """CDR rows of the user's PBX the user took part in: by one of its devices, or by its
+    extension in its company."""
+    on_its_pbx = Q(pbx=user.company.pbx_key)
     extension_rows = Q(company=user.company_id) & (Q(src=user.extension) | Q(dst=user.extension))
     if not devices:
-        return extension_rows
+        return on_its_pbx & extension_rows
     by_device = Q(channel_device__in=devices) | Q(dstchannel_device__in=devices)
-    # A row another company's PBX traffic left on a same-named device is never this user's.
-    return (by_device & (Q(company=user.company_id) | Q(company__isnull=True))) | extension_rows
+    # A row another company's traffic left on a same-named device is never this user's; nor is
+    # one of another PBX, whatever its device is called.
+    return on_its_pbx & (
+        (by_device & (Q(company=user.company_id) | Q(company__isnull=True))) | extension_rows
+    )
 
 
 def devices_of(user: PbxUser) -> list[str]:

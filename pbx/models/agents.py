@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from pbx.models.directory import Company, PbxUser
+from pbx.models.directory import DEFAULT_PBX, Company, PbxUser
 
 # The queue_log events kept as agent lines: logins, pauses, rings not answered, and restarts.
 SESSION_EVENTS = (
@@ -24,8 +24,15 @@ AGENT_EVENTS = (*SESSION_EVENTS, *PAUSE_EVENTS, RESTART_EVENT, RING_NO_ANSWER)
 
 class AgentEvent(models.Model):
     """A queue_log line about an agent (or a restart), with the user it names, derived from the
-    stored lines once each (pbx/history/ingest/derive.py moves the file's mark with them)."""
+    stored lines once each (pbx/history/ingest/derive.py moves the file's mark with them).
 
+    Its PBX is its line's: a restart (QUEUESTART) names no company, and only ends the spans of
+    the agents on the PBX that restarted.
+    """
+
+    pbx = models.CharField(
+        _("PBX"), max_length=64, default=DEFAULT_PBX, help_text=_("The PBX it was read from.")
+    )
     time = models.DateTimeField()
     event = models.CharField(max_length=32)
     queue_name = models.CharField(max_length=128)

@@ -6,7 +6,16 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from pbx.models.directory import Company, PbxUser, Queue
+from pbx.models.directory import DEFAULT_PBX, Company, PbxUser, Queue
+
+
+def pbx_field() -> models.CharField:
+    """The PBX a history row comes from: uniqueids and callids repeat across PBXes (and restart
+    after a reboot), so every history key includes it. `default` is the settings' PBX."""
+    return models.CharField(
+        _("PBX"), max_length=64, default=DEFAULT_PBX, help_text=_("The PBX it was read from.")
+    )
+
 
 # The queue_log events that make or close a queue entry; the partial index below covers them only.
 ENTRY_EVENTS = (
@@ -28,9 +37,11 @@ class QueueLogFile(models.Model):
     """One queue_log file as ingest knows it, whatever it is called now: its first bytes and how far it was read.
 
     A file renamed by logrotate, copied, or read again after its cursor was lost is recognised by
-    its first KiB, and its lines already read are not stored again.
+    its first KiB, and its lines already read are not stored again. A file belongs to one PBX's
+    source: the same bytes read for two PBXes are two files (and their lines two PBXes' lines).
     """
 
+    pbx = pbx_field()
     fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of the file's first bytes."))
     fingerprint_length = models.PositiveIntegerField(help_text=_("How many bytes (1024 at most)."))
     lines = models.PositiveBigIntegerField(default=0, help_text=_("Lines read from the start."))
@@ -43,7 +54,9 @@ class QueueLogFile(models.Model):
     class Meta:
         verbose_name = _("queue_log file")
         verbose_name_plural = _("queue_log files")
-        indexes = [models.Index(fields=["fingerprint"], name="qlog_file_fingerprint_idx")]
+        indexes = [
+            models.Index(fields=["pbx", "fingerprint"], name="qlog_file_fingerprint_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.fingerprint[:12]}… ({self.lines} lines)"
@@ -53,7 +66,8 @@ class QueueLogLine(models.Model):
     """One queue_log line as Asterisk wrote it, kept so that entries can be derived again.
 
     Its key is where it was read: the file and the line number in it. Ingest stores each line of a
-    file once, in order, and the cursor moves in the same transaction.
+    file once, in order, and the cursor moves in the same transaction. Its PBX is its file's: what
+    is derived from lines only ever combines lines of one PBX's files.
     """
 
     pk = models.CompositePrimaryKey("file", "number")
@@ -92,7 +106,7 @@ class QueueLogLine(models.Model):
 
 
 class QueueEntry(models.Model):
-    """One caller's stay in one queue, derived at ingest from its queue_log lines."""
+    """One caller's stay in one queue, derived at ingest from its queue_log lines (of one PBX)."""
 
     class Outcome(models.TextChoices):
         WAITING = "waiting", _("no exit line yet")
@@ -103,6 +117,7 @@ class QueueEntry(models.Model):
         EMPTY = "empty", _("queue empty")
         KEY_PRESS = "key_press", _("key press")
 
+    pbx = pbx_field()
     callid = models.CharField(max_length=64)
     queue_name = models.CharField(max_length=128)
     queue = models.ForeignKey(Queue, models.SET_NULL, null=True, blank=True, related_name="entries")
@@ -125,22 +140,24 @@ class QueueEntry(models.Model):
         verbose_name = _("queue entry")
         verbose_name_plural = _("queue entries")
         constraints = [
+            # Also the index of the derivation's "these calls' entries" (pbx, callid = ANY).
             models.UniqueConstraint(
-                fields=["callid", "queue_name", "entered_at"], name="queue_entry_unique"
+                fields=["pbx", "callid", "queue_name", "entered_at"], name="queue_entry_unique"
             )
         ]
         indexes = [
             # The aggregate columns ride in the index: today's figures come from an index-only
-            # scan on PostgreSQL (SQLite ignores INCLUDE and uses the key columns alone).
+            # scan on PostgreSQL (SQLite ignores INCLUDE and uses the key columns alone). A queue
+            # name is a queue on one PBX: every read by name names the PBX too.
             models.Index(
-                fields=["queue_name", "entered_at"],
+                fields=["pbx", "queue_name", "entered_at"],
                 include=["outcome", "wait_seconds", "talk_seconds"],
                 name="qentry_queue_day_idx",
             ),
             models.Index(fields=["agent_user", "entered_at"], name="qentry_agent_day_idx"),
             # The waits before abandoning (reports): a tenth of the entries, index-only.
             models.Index(
-                fields=["queue_name", "entered_at"],
+                fields=["pbx", "queue_name", "entered_at"],
                 include=["wait_seconds"],
                 condition=Q(outcome="abandoned"),
                 name="qentry_abandoned_idx",
@@ -152,8 +169,12 @@ class QueueEntry(models.Model):
 
 
 class CdrRecord(models.Model):
-    """One CDR row (Master.csv or the `cdr` table); one call often has several."""
+    """One CDR row (Master.csv or the `cdr` table) of one PBX; one call often has several.
 
+    Uniqueids, linkedids and device names are a PBX's own: every read by them names the PBX.
+    """
+
+    pbx = pbx_field()
     calldate = models.DateTimeField(help_text=_("Start of the call."))
     answer = models.DateTimeField(null=True, blank=True)
     end = models.DateTimeField(null=True, blank=True)
@@ -180,19 +201,26 @@ class CdrRecord(models.Model):
     company = models.ForeignKey(
         Company, models.SET_NULL, null=True, blank=True, related_name="cdr_records"
     )
-    digest = models.UUIDField(unique=True, help_text=_("Hash of the row: re-reading adds nothing."))
+    digest = models.UUIDField(
+        help_text=_(
+            "Hash of the row: re-reading adds nothing (per PBX: the same row of two PBXes is two)."
+        )
+    )
 
     class Meta:
         verbose_name = _("CDR record")
         verbose_name_plural = _("CDR records")
+        constraints = [models.UniqueConstraint(fields=["pbx", "digest"], name="cdr_digest_unique")]
         indexes = [
             models.Index(fields=["calldate"], name="cdr_calldate_idx"),
-            models.Index(fields=["uniqueid"], name="cdr_uniqueid_idx"),
-            models.Index(fields=["linkedid"], name="cdr_linkedid_idx"),
-            models.Index(fields=["channel_device", "calldate"], name="cdr_chan_dev_idx"),
-            models.Index(fields=["dstchannel_device", "calldate"], name="cdr_dstchan_dev_idx"),
-            models.Index(fields=["src", "calldate"], name="cdr_src_idx"),
-            models.Index(fields=["dst", "calldate"], name="cdr_dst_idx"),
+            models.Index(fields=["pbx", "uniqueid"], name="cdr_uniqueid_idx"),
+            models.Index(fields=["pbx", "linkedid"], name="cdr_linkedid_idx"),
+            models.Index(fields=["pbx", "channel_device", "calldate"], name="cdr_chan_dev_idx"),
+            models.Index(
+                fields=["pbx", "dstchannel_device", "calldate"], name="cdr_dstchan_dev_idx"
+            ),
+            models.Index(fields=["pbx", "src", "calldate"], name="cdr_src_idx"),
+            models.Index(fields=["pbx", "dst", "calldate"], name="cdr_dst_idx"),
         ]
 
     def __str__(self) -> str:
@@ -205,9 +233,16 @@ class CdrRecord(models.Model):
 
 
 class IngestCursor(models.Model):
-    """How far an ingest source has been read: a file's inode and offset, or a table's mark."""
+    """How far an ingest source of one PBX has been read: a file's inode and offset, or a table's
+    mark.
 
-    source = models.CharField(max_length=512, unique=True)
+    Keyed by (PBX, source), not by the path alone: ingests of two PBXes run in two containers
+    may each mount their PBX's log at the same path (/var/log/asterisk/queue_log), and one
+    cursor for both would skip one PBX's lines as read.
+    """
+
+    pbx = pbx_field()
+    source = models.CharField(max_length=512)
     kind = models.CharField(max_length=16)
     inode = models.BigIntegerField(null=True, blank=True)
     offset = models.BigIntegerField(default=0)
@@ -224,6 +259,9 @@ class IngestCursor(models.Model):
     class Meta:
         verbose_name = _("ingest cursor")
         verbose_name_plural = _("ingest cursors")
+        constraints = [
+            models.UniqueConstraint(fields=["pbx", "source"], name="ingest_cursor_unique")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.source} @ {self.offset}"
+        return f"{self.pbx}: {self.source} @ {self.offset}"

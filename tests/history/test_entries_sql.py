@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import derive, entries
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
+from pbx.models import DEFAULT_PBX
 from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogFile, QueueLogLine
 from tests.conftest import fixtures_path
 
@@ -23,6 +24,7 @@ pytestmark = [
 ]
 
 FIELDS = (
+    "pbx",
     "callid",
     "queue_name",
     "queue_id",
@@ -46,9 +48,9 @@ def stored_entries() -> list[tuple]:
 
 def both_ways(callids: set[str], directory: AgentDirectory) -> tuple[list, list]:
     """(SQL's entries, Python's entries) of these calls, each derived from the stored lines."""
-    derive._entries(sorted(callids), directory)
+    derive._entries(sorted(callids), directory, DEFAULT_PBX)
     by_sql = stored_entries()
-    entries.rederive(callids, directory=directory)
+    entries.rederive(callids, directory=directory, pbx=DEFAULT_PBX)
     return by_sql, stored_entries()
 
 
@@ -98,7 +100,7 @@ def test_it_agrees_with_derive_on_any_lines(lines, company, make_user, make_queu
     callids = {line[0] for line in lines}
     by_sql, by_python = both_ways(callids, AgentDirectory.load())
     assert by_sql == by_python
-    event(f"outcomes {sorted({row[8] for row in by_sql})}")
+    event(f"outcomes {sorted({row[9] for row in by_sql})}")
 
 
 @pytest.mark.parametrize(
@@ -145,6 +147,6 @@ def test_irregular_numbers_are_left_to_derive(company):
         )
         for n, (event, data, at) in enumerate(rows, 1)
     )
-    derive._entries(["9.1"], AgentDirectory.load())
+    derive._entries(["9.1"], AgentDirectory.load(), DEFAULT_PBX)
     entry = QueueEntry.objects.get()
     assert (entry.wait_seconds, entry.talk_seconds) == (7, 10)

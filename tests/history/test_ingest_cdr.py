@@ -167,10 +167,12 @@ def test_a_table_without_id_is_reread_with_a_lookback_and_adds_nothing(tmp_path)
     connection.close()
 
 
-def test_ingest_cdr_needs_a_path_or_a_database(ingest):
+def test_ingest_cdr_needs_a_path_or_a_database(ingest, tmp_path):
     from django.core.management import CommandError
 
-    with pytest.raises(CommandError, match="is not a file"):
+    with pytest.raises(CommandError, match="Give the PATH of the CDR file"):
         ingest("ingest_cdr")
+    with pytest.raises(CommandError, match="is not a file"):
+        ingest("ingest_cdr", tmp_path / "nope")
     with pytest.raises(CommandError, match="CDR_DATABASE_URL"):
         ingest("ingest_cdr", database="cdr")

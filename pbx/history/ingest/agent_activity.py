@@ -7,7 +7,8 @@ file's `derived_lines` moves with the rows), so reading a file again adds nothin
 agent whose lines are new, its spans are derived again from the last moment it was surely logged
 out and not paused: the start of the earliest span that reaches the new line, or the line itself.
 So lines that arrive late or out of order give the spans a sorted file would, and a span still
-open at the end of a stretch is closed by a later one.
+open at the end of a stretch is closed by a later one. A file is one PBX's: its lines name that
+PBX's agents (its directory), and its restarts end the spans of that PBX's agents only.
 
 Rules (docs/reports.md):
 - An agent is logged in while it is a member of at least one queue: ADDMEMBER opens a queue,
@@ -48,7 +49,7 @@ from pbx.models.agents import (
     AgentPause,
     AgentSession,
 )
-from pbx.models.directory import PbxUser
+from pbx.models.directory import PbxUser, on_pbx
 from pbx.models.history import QueueLogLine
 
 logger = logging.getLogger("swan.ingest")
@@ -60,15 +61,16 @@ _EVENTS = AgentEvent._meta.db_table
 
 
 def derive_agent_activity(
-    file_id: int, first: int, last: int, *, directory: AgentDirectory
+    file_id: int, first: int, last: int, *, directory: AgentDirectory, pbx: str
 ) -> None:
-    """Keeps the agent lines of lines `first`..`last` of a file and derives again the spans they
-    change. Call inside derive.derive_pending's transaction, once per stretch of lines."""
-    since, restarts = _store_events(file_id, first, last, directory)
-    for user_id, restart in _users_spanning(restarts).items():
+    """Keeps the agent lines of lines `first`..`last` of a file of the PBX and derives again the
+    spans they change. `directory` is the PBX's. Call inside derive.derive_pending's
+    transaction, once per stretch of lines."""
+    since, restarts = _store_events(file_id, first, last, directory, pbx)
+    for user_id, restart in _users_spanning(restarts, pbx).items():
         _earliest(since, user_id, restart)
     if since:
-        derive_spans(since)
+        derive_spans(since, pbx=pbx)
 
 
 def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> None:
@@ -89,7 +91,7 @@ def _matcher(directory: AgentDirectory) -> Callable[[str, str, bool], tuple]:
 
 
 def _store_events(
-    file_id: int, first: int, last: int, directory: AgentDirectory
+    file_id: int, first: int, last: int, directory: AgentDirectory, pbx: str
 ) -> tuple[dict[int, datetime], list[datetime]]:
     """Stores the stretch's agent lines as AgentEvent rows, in file order; returns each named
     user's earliest span line, and the restarts' times (sorted)."""
@@ -108,6 +110,7 @@ def _store_events(
             user_id, company_id = match(queue_name, agent, event == RESTART_EVENT)
             events.append(
                 AgentEvent(
+                    pbx=pbx,
                     time=moment,
                     event=event,
                     queue_name=queue_name,
@@ -131,6 +134,7 @@ def _store_events(
             _INSERT_EVENTS,
             {
                 **stretch,
+                "pbx": pbx,
                 "spans": list(_SPAN_EVENTS),
                 "restart": RESTART_EVENT,
                 "queues": [row[0] for row in named],
@@ -158,8 +162,8 @@ _NAMED = (
 # ORDER BY: ids in file order, as the lines were read (derive_spans orders a second's lines by id).
 _INSERT_EVENTS = f"""
 WITH added AS (
-    INSERT INTO {_EVENTS} (time, event, queue_name, agent, agent_user_id, company_id, data)
-    SELECT l.time, l.event, l.queue_name, l.agent, m.user_id, m.company_id, l.data
+    INSERT INTO {_EVENTS} (pbx, time, event, queue_name, agent, agent_user_id, company_id, data)
+    SELECT %(pbx)s, l.time, l.event, l.queue_name, l.agent, m.user_id, m.company_id, l.data
     FROM {_LINES} l
     JOIN unnest(%(queues)s::text[], %(agents)s::text[], %(restarts)s::boolean[],
                 %(users)s::bigint[], %(companies)s::bigint[])
@@ -184,16 +188,19 @@ def _user_companies(directory: AgentDirectory) -> dict[int | None, int]:
     }
 
 
-def _users_spanning(restarts: list[datetime]) -> dict[int, datetime]:
-    """Agents logged in or paused across a restart, as derived so far, and the first such restart.
+def _users_spanning(restarts: list[datetime], pbx: str) -> dict[int, datetime]:
+    """The PBX's agents logged in or paused across one of its restarts, as derived so far, and
+    the first such restart.
 
     One query per span table: the spans that reach from before the first restart to after the
     last, then which restart each one spans.
     """
     if not restarts:
         return {}
-    reaching = Q(started_at__lte=restarts[-1]) & (
-        Q(ended_at__isnull=True) | Q(ended_at__gte=restarts[0])
+    reaching = (
+        Q(started_at__lte=restarts[-1])
+        & (Q(ended_at__isnull=True) | Q(ended_at__gte=restarts[0]))
+        & on_pbx(pbx, "company")
     )
     found: dict[int, datetime] = {}
     for model in (AgentSession, AgentPause):
@@ -210,8 +217,9 @@ def _users_spanning(restarts: list[datetime]) -> dict[int, datetime]:
 # Spans
 
 
-def derive_spans(since: dict[int, datetime]) -> None:
-    """Derives again the spans of these agents from their lines, from `since` (or earlier)."""
+def derive_spans(since: dict[int, datetime], *, pbx: str) -> None:
+    """Derives again the spans of these agents of the PBX from their lines, from `since` (or
+    earlier)."""
     anchors, stale = _anchors(since)
     for model, pks in stale.items():
         model._default_manager.filter(pk__in=pks).delete()
@@ -220,8 +228,8 @@ def derive_spans(since: dict[int, datetime]) -> None:
     for event in _span_lines(list(anchors), earliest):
         if event.time >= anchors[event.agent_user_id]:
             events[event.agent_user_id].append(event)
-    restarts = _restarts_since(earliest)
-    alive = _LastSignOfLife(restarts)
+    restarts = _restarts_since(earliest, pbx)
+    alive = _LastSignOfLife(restarts, pbx)
     companies = dict(PbxUser.objects.filter(pk__in=list(anchors)).values_list("pk", "company_id"))
     sessions: list[AgentSession] = []
     pauses: list[AgentPause] = []
@@ -291,19 +299,19 @@ def _span_lines(users: list[int], since: datetime) -> list[SpanLine]:
     ]
 
 
-def _restarts_since(since: datetime) -> list[datetime]:
-    """The restarts from `since` on, in time order, each time once."""
+def _restarts_since(since: datetime, pbx: str) -> list[datetime]:
+    """The PBX's restarts from `since` on, in time order, each time once."""
     if connection.vendor == "postgresql":
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
-                f"SELECT DISTINCT time FROM {_EVENTS} WHERE event = %s AND time >= %s "
-                "ORDER BY time",
-                [RESTART_EVENT, since],
+                f"SELECT DISTINCT time FROM {_EVENTS} WHERE event = %s AND pbx = %s "
+                "AND time >= %s ORDER BY time",
+                [RESTART_EVENT, pbx, since],
                 binary=True,
             )
             return [row[0] for row in cursor]
     return list(
-        AgentEvent.objects.filter(event=RESTART_EVENT, time__gte=since)
+        AgentEvent.objects.filter(event=RESTART_EVENT, pbx=pbx, time__gte=since)
         .order_by("time")
         .values_list("time", flat=True)
         .distinct()
@@ -359,13 +367,14 @@ class _LastSignOfLife:
     """The last line before each restart: read together for the restarts of a derivation, the
     first time one of them ends an open span."""
 
-    def __init__(self, restarts: Sequence[datetime]) -> None:
+    def __init__(self, restarts: Sequence[datetime], pbx: str) -> None:
         self._restarts = restarts
+        self._pbx = pbx
         self._known: dict[datetime, datetime | None] | None = None
 
     def __call__(self, restart: datetime) -> datetime:
         if self._known is None:
-            self._known = last_lines_before(self._restarts)
+            self._known = last_lines_before(self._restarts, pbx=self._pbx)
         return self._known.get(restart) or restart
 
 

@@ -16,11 +16,12 @@ from pbx.history.ingest import derive
 
 
 class BackgroundDeriver:
-    """Derives every pending stretch of lines whenever it is poked, on its own thread."""
+    """Derives every pending stretch of the PBX's lines whenever it is poked, on its own thread."""
 
-    def __init__(self, directory: AgentDirectory) -> None:
+    def __init__(self, directory: AgentDirectory, *, pbx: str) -> None:
         self.entries = 0
         self._directory = directory
+        self._pbx = pbx
         self._wake = threading.Event()
         self._finishing = False
         self._error: BaseException | None = None
@@ -56,7 +57,7 @@ class BackgroundDeriver:
                 self._wake.wait()
                 self._wake.clear()
                 finishing = self._finishing
-                for logfile in derive.pending_files():
+                for logfile in derive.pending_files(self._pbx):
                     self.entries += derive.derive_pending(logfile, directory=self._directory)
                 if finishing:
                     return

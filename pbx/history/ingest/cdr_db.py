@@ -16,6 +16,7 @@ from pbx.history.ingest.cdr import build_row
 from pbx.history.ingest.queue_log import MalformedLine
 from pbx.history.ingest.runner import Report, StopFlag
 from pbx.history.ingest.store import store_cdr
+from pbx.models import DEFAULT_PBX
 from pbx.models.history import IngestCursor
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -23,7 +24,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 @dataclass
 class TableIngest:
-    """Reads new rows of the table: by `id` when it has one, else by calldate with a look-back.
+    """Reads new rows of one PBX's table: by `id` when it has one, else by calldate with a look-back.
 
     A row is written when its call ends but dated when it began, so a calldate mark alone would
     skip long calls: each run re-reads `lookback` before the mark, and duplicates are ignored.
@@ -34,6 +35,7 @@ class TableIngest:
     time_zone: zoneinfo.ZoneInfo
     batch_size: int = 5000
     lookback: timedelta = timedelta(hours=6)
+    pbx: str = DEFAULT_PBX
     stop: StopFlag = field(default_factory=StopFlag)
     report: Report = field(default_factory=Report)
 
@@ -47,9 +49,9 @@ class TableIngest:
 
     def run(self) -> Report:
         cursor, _ = IngestCursor.objects.get_or_create(
-            source=self.source, defaults={"kind": "cdr_db"}
+            pbx=self.pbx, source=self.source, defaults={"kind": "cdr_db"}
         )
-        directory = AgentDirectory.load()
+        directory = AgentDirectory.load(self.pbx)
         quoted = ".".join(self.connection.ops.quote_name(p) for p in self.table.split("."))
         with self.connection.cursor() as db:
             db.execute(f"SELECT * FROM {quoted} WHERE 1 = 0")
@@ -84,7 +86,7 @@ class TableIngest:
                             int(ident or number), str(exc), repr(values)[:200]
                         )
                 with transaction.atomic():
-                    self.report.added += store_cdr(rows)
+                    self.report.added += store_cdr(rows, pbx=self.pbx)
                     if by_id and fetched:
                         mark = str(max(int(v["id"]) for v in fields_of(columns, fetched)))
                     elif fetched:

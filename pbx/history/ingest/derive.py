@@ -5,6 +5,10 @@ agents' lines and their login and pause spans) follows in its own transaction pe
 lines, and `QueueLogFile.derived_lines` moves with it: a crash in between leaves the stretch
 pending, and the next run derives it first. This module is the one place where "the lines of file
 F from line a to line b are new" turns into derived rows.
+
+A file is one PBX's, and so is everything derived from it: a call's entries are derived from the
+lines of its PBX's files only (the same callid on another PBX is another call), with that PBX's
+directory (`AgentDirectory.load(pbx)`), and written under that PBX's key.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from django.db.models import F
 from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import entries, entries_sql
 from pbx.history.ingest.agent_activity import derive_agent_activity
+from pbx.history.ingest.lines import files_of
 from pbx.history.ingest.store import commit_without_flush
 from pbx.live.version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
@@ -26,13 +31,15 @@ CALLS_PER_STATEMENT = 20_000
 DERIVE_LOCK = 0x5_3741_4E  # "SWAN": the advisory lock key of queue_log derivations
 
 
-def pending_files() -> list[QueueLogFile]:
-    """Files with lines stored whose entries are not derived yet."""
-    return list(QueueLogFile.objects.filter(derived_lines__lt=F("lines")).order_by("pk"))
+def pending_files(pbx: str) -> list[QueueLogFile]:
+    """The PBX's files with lines stored whose entries are not derived yet."""
+    return list(QueueLogFile.objects.filter(pbx=pbx, derived_lines__lt=F("lines")).order_by("pk"))
 
 
 def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
-    """Derives what the file's lines not derived yet give; returns how many entries were made."""
+    """Derives what the file's lines not derived yet give; returns how many entries were made.
+
+    `directory` is the file's PBX's (`AgentDirectory.load(logfile.pbx)`)."""
     with transaction.atomic():
         commit_without_flush()
         _one_deriver_at_a_time()
@@ -50,14 +57,15 @@ def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
             .distinct()
         )
         callids = sorted({callid for callid, _queue in calls})
-        made = _entries(callids, directory) if callids else 0
-        derive_agent_activity(logfile.pk, first, last, directory=directory)
+        made = _entries(callids, directory, logfile.pbx) if callids else 0
+        derive_agent_activity(logfile.pk, first, last, directory=directory, pbx=logfile.pbx)
         # The web workers' kept figures of these queues (pbx/live/read_cache.py) are stale now.
         live_changed(history={queue for _callid, queue in calls})
         QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)
     logfile.derived_lines = last
     logger.debug(
-        "queue_log derived file=%s lines=%s-%s calls=%s entries=%s",
+        "queue_log derived pbx=%s file=%s lines=%s-%s calls=%s entries=%s",
+        logfile.pbx,
         logfile.pk,
         first,
         last,
@@ -79,11 +87,12 @@ def _one_deriver_at_a_time() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
 
 
-def _entries(callids: list[str], directory: AgentDirectory) -> int:
+def _entries(callids: list[str], directory: AgentDirectory, pbx: str) -> int:
     if connection.vendor != "postgresql":
-        return entries.rederive(set(callids), directory=directory)
+        return entries.rederive(set(callids), directory=directory, pbx=pbx)
     made = 0
     queues = list(directory.queues.items())
+    files = files_of(pbx)
     # The psycopg cursor: Django's quotes every array element in Python, for thousands of calls.
     with connection.connection.cursor() as cursor:
         # Every read below goes through an index. With thousands of calls in `= ANY(...)` the
@@ -94,17 +103,18 @@ def _entries(callids: list[str], directory: AgentDirectory) -> int:
         previous = cursor.fetchone()[0]
         for start in range(0, len(callids), CALLS_PER_STATEMENT):
             chunk = callids[start : start + CALLS_PER_STATEMENT]
-            cursor.execute(entries_sql.AGENTS, {"callids": chunk})
+            calls = {"callids": chunk, "pbx": pbx, "files": files}
+            cursor.execute(entries_sql.AGENTS, calls)
             agents = [
                 (agent, queue_name, directory.agent_user(agent, directory.queue(queue_name)[1]))
                 for agent, queue_name in cursor.fetchall()
             ]
             agents = [row for row in agents if row[2] is not None]
-            cursor.execute(entries_sql.DELETE, {"callids": chunk})
+            cursor.execute(entries_sql.DELETE, calls)
             cursor.execute(
                 entries_sql.INSERT,
                 {
-                    "callids": chunk,
+                    **calls,
                     "queue_names": [name for name, _ in queues],
                     "queue_ids": [ids[0] for _, ids in queues],
                     "company_ids": [ids[1] for _, ids in queues],
@@ -116,6 +126,6 @@ def _entries(callids: list[str], directory: AgentDirectory) -> int:
             added, irregular = cursor.fetchone()
             made += added
             if irregular:
-                made += entries.rederive(set(irregular), directory=directory)
+                made += entries.rederive(set(irregular), directory=directory, pbx=pbx)
         cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
     return made

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from pbx.directory.agent_matching import AgentDirectory
 from pbx.live.version import live_changed
-from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogLine
+from pbx.models.history import ENTRY_EVENTS, QueueEntry, QueueLogFile, QueueLogLine
 
 Outcome = QueueEntry.Outcome
 _EXITS = {
@@ -133,16 +133,17 @@ def derive(lines: Iterable[Line]) -> list[EntryDraft]:
     return drafts
 
 
-def rederive(callids: set[str], *, directory: AgentDirectory) -> int:
-    """Derives again every entry of these calls from their stored lines; returns how many exist."""
+def rederive(callids: set[str], *, directory: AgentDirectory, pbx: str) -> int:
+    """Derives again every entry of these calls of the PBX from their stored lines (of its
+    files only); returns how many exist. `directory` is the PBX's."""
     ordered = sorted(callids)
     created = 0
     queues: set[str] = set()
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ordered[start : start + IN_CHUNK]
-        lines = _stored_lines(chunk)
-        rows = _entry_rows(lines, directory)
-        QueueEntry.objects.filter(callid__in=chunk).delete()
+        lines = _stored_lines(chunk, pbx)
+        rows = _entry_rows(lines, directory, pbx)
+        QueueEntry.objects.filter(pbx=pbx, callid__in=chunk).delete()
         QueueEntry.objects.bulk_create(
             [QueueEntry(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=500
         )
@@ -153,10 +154,15 @@ def rederive(callids: set[str], *, directory: AgentDirectory) -> int:
     return created
 
 
-def _stored_lines(callids: list[str]) -> dict[tuple[str, str], list[Line]]:
-    """The entry lines of these calls, by (callid, queue), in the order they were stored."""
+def _stored_lines(callids: list[str], pbx: str) -> dict[tuple[str, str], list[Line]]:
+    """The entry lines of these calls in the PBX's files, by (callid, queue), in the order they
+    were stored."""
     rows = (
-        QueueLogLine.objects.filter(callid__in=callids, event__in=ENTRY_EVENTS)
+        QueueLogLine.objects.filter(
+            callid__in=callids,
+            event__in=ENTRY_EVENTS,
+            file__in=QueueLogFile.objects.filter(pbx=pbx),
+        )
         .order_by("file_id", "number")
         .values_list("callid", "queue_name", "time", "agent", "event", "data")
     )
@@ -167,7 +173,7 @@ def _stored_lines(callids: list[str]) -> dict[tuple[str, str], list[Line]]:
 
 
 def _entry_rows(
-    grouped: dict[tuple[str, str], list[Line]], directory: AgentDirectory
+    grouped: dict[tuple[str, str], list[Line]], directory: AgentDirectory, pbx: str
 ) -> list[tuple]:
     """QueueEntry rows (values in _COLUMNS order), one per (callid, queue, entered_at)."""
     unique = {}
@@ -177,6 +183,7 @@ def _entry_rows(
             answered = draft.outcome in (Outcome.ANSWERED, Outcome.TRANSFERRED)
             entered_at = draft.start()
             unique[callid, queue_name, entered_at] = (
+                pbx,
                 callid,
                 queue_name,
                 queue_id,
@@ -195,6 +202,7 @@ def _entry_rows(
 
 
 _COLUMNS = [
+    "pbx",
     "callid",
     "queue_name",
     "queue_id",

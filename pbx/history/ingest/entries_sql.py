@@ -5,6 +5,9 @@ that a million lines' entries are computed where the lines are instead of being 
 tests/history/test_entries_sql.py holds the two to the same results. A numeric field that is not
 plain digits (a sign, spaces, "1_000", other scripts' digits: Python's int() reads all of them)
 makes its call "irregular": such calls are left to entries.derive.
+
+Every statement reads the lines of one PBX's files (`%(files)s`) and writes that PBX's entries
+(`%(pbx)s`): a callid is a call on one PBX only.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ WITH l AS (
            event NOT IN ('ENTERQUEUE', 'CONNECT') AS final
     FROM {LINES}
     WHERE callid = ANY(%(callids)s) AND event IN {_sql_list(ENTRY_EVENTS)}
+          AND file_id = ANY(%(files)s::bigint[])
 ), o AS (
     SELECT *, lag(final) OVER before AS prev_final,  -- lag ignores the frame: one pass
            max("time") FILTER (WHERE event = 'ENTERQUEUE') OVER before AS last_enter,
@@ -164,18 +168,18 @@ WITH l AS (
 # Every (agent, queue) that may become an entry's agent: the user is matched in Python.
 AGENTS = (
     f"SELECT DISTINCT agent, queue_name FROM {LINES} WHERE callid = ANY(%(callids)s) "
-    f"AND event IN {_sql_list(_ANSWERING)} AND agent <> ''"
+    f"AND event IN {_sql_list(_ANSWERING)} AND agent <> '' AND file_id = ANY(%(files)s::bigint[])"
 )
 
-DELETE = f"DELETE FROM {ENTRIES} WHERE callid = ANY(%(callids)s)"
+DELETE = f"DELETE FROM {ENTRIES} WHERE pbx = %(pbx)s AND callid = ANY(%(callids)s)"
 
 INSERT = f"""{_DRAFTS}, irregular AS (
     SELECT DISTINCT callid FROM b WHERE event NOT IN ('ENTERQUEUE') AND {_LINE_IRREGULAR}
 ), added AS (
-    INSERT INTO {ENTRIES} (callid, queue_name, queue_id, company_id, caller, entered_at,
+    INSERT INTO {ENTRIES} (pbx, callid, queue_name, queue_id, company_id, caller, entered_at,
                            answered_at, ended_at, outcome, wait_seconds, talk_seconds, agent,
                            agent_user_id)
-    SELECT e.callid, e.queue_name, q.queue_id, q.company_id, e.caller, e.start, e.answered_at,
+    SELECT %(pbx)s, e.callid, e.queue_name, q.queue_id, q.company_id, e.caller, e.start, e.answered_at,
            e.ended_at, e.outcome, e.wait_final, e.talk, e.agent, m.user_id
     FROM e
     LEFT JOIN unnest(%(queue_names)s::text[], %(queue_ids)s::bigint[], %(company_ids)s::bigint[])

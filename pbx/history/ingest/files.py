@@ -51,9 +51,12 @@ class Segment:
     is_current: bool
 
 
-def cursor_for(path: Path, *, kind: str) -> IngestCursor:
+def cursor_for(path: Path, *, kind: str, pbx: str) -> IngestCursor:
+    """The cursor of this file as a source of this PBX (a PBX's and another's are two)."""
     source = str(path.resolve()) if path.exists() else str(path.absolute())
-    cursor, _created = IngestCursor.objects.get_or_create(source=source, defaults={"kind": kind})
+    cursor, _created = IngestCursor.objects.get_or_create(
+        pbx=pbx, source=source, defaults={"kind": kind}
+    )
     return cursor
 
 

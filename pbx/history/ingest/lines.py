@@ -9,11 +9,16 @@ import psycopg
 from django.db import connection
 from django.db.models import Max
 
-from pbx.models.history import QueueLogLine
+from pbx.models.history import QueueLogFile, QueueLogLine
 
 
-def last_lines_before(moments: Sequence[datetime]) -> dict[datetime, datetime | None]:
-    """For each moment, the time of the latest stored line written before it (the PBX's last
+def files_of(pbx: str) -> list[int]:
+    """The ids of the PBX's queue_log files: derivations read only their lines."""
+    return list(QueueLogFile.objects.filter(pbx=pbx).order_by("pk").values_list("pk", flat=True))
+
+
+def last_lines_before(moments: Sequence[datetime], *, pbx: str) -> dict[datetime, datetime | None]:
+    """For each moment, the time of the PBX's latest stored line written before it (its last
     sign of life before a restart); None where there is none."""
     if not moments:
         return {}
@@ -23,12 +28,13 @@ def last_lines_before(moments: Sequence[datetime]) -> dict[datetime, datetime | 
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
                 f'SELECT m, (SELECT max("time") FROM {QueueLogLine._meta.db_table} '
-                'WHERE "time" < m) FROM unnest(%s::timestamptz[]) AS m',
-                [list(moments)],
+                'WHERE "time" < m AND file_id = ANY(%s::bigint[])) FROM unnest(%s::timestamptz[]) AS m',
+                [files_of(pbx), list(moments)],
                 binary=True,
             )
             return dict(cursor.fetchall())
+    lines = QueueLogLine.objects.filter(file__in=QueueLogFile.objects.filter(pbx=pbx))
     return {
-        moment: QueueLogLine.objects.filter(time__lt=moment).aggregate(last=Max("time"))["last"]
+        moment: lines.filter(time__lt=moment).aggregate(last=Max("time"))["last"]
         for moment in moments
     }

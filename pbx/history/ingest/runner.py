@@ -21,6 +21,7 @@ from pbx.history.ingest.cdr import parse_csv_line
 from pbx.history.ingest.queue_log import MalformedLine, parse_line
 from pbx.history.ingest.repeats import WINDOW, RepeatFilter
 from pbx.history.ingest.store import commit_without_flush, known_lines, store_cdr, store_queue_log
+from pbx.models import DEFAULT_PBX
 
 MAX_KEPT_MALFORMED = 1000
 DIRECTORY_REFRESH_SECONDS = 60.0
@@ -75,11 +76,14 @@ def cdr_time_zone(name: str | None = None) -> zoneinfo.ZoneInfo:
 
 @dataclass
 class FileIngest:
-    """Ingests one file (queue_log or Master.csv) from its cursor; `run` once or `follow`."""
+    """Ingests one file (queue_log or Master.csv) of one PBX from its cursor; `run` once or
+    `follow`. Its lines are that PBX's: matched against its companies only, stored and derived
+    under its key."""
 
     path: Path
     kind: str  # "queue_log" or "cdr_csv"
     time_zone: zoneinfo.ZoneInfo
+    pbx: str = DEFAULT_PBX
     batch_size: int = 10000
     progress_every: int = 100_000
     derive_every: int | None = None  # DERIVE_EVERY on PostgreSQL, every batch elsewhere
@@ -94,7 +98,7 @@ class FileIngest:
     def directory(self) -> AgentDirectory:
         now = time.monotonic()
         if self._directory is None or now - self._directory_loaded > DIRECTORY_REFRESH_SECONDS:
-            self._directory = AgentDirectory.load()
+            self._directory = AgentDirectory.load(self.pbx)
             self._directory_loaded = now
         return self._directory
 
@@ -103,7 +107,7 @@ class FileIngest:
         self._started = self._started or time.monotonic()
         if self.kind == "queue_log":
             self._derive()  # what a run stopped by a crash stored without deriving
-        cursor = files.cursor_for(self.path, kind=self.kind)
+        cursor = files.cursor_for(self.path, kind=self.kind, pbx=self.pbx)
         segments, notes = files.plan(self.path, cursor)
         self.report.notes.extend(notes)
         try:
@@ -149,7 +153,7 @@ class FileIngest:
 
     def _run_queue_log(self, cursor, segment: files.Segment) -> None:
         """queue_log: `batch_size` lines at a time, stored under the file they belong to."""
-        logfile = logfiles.identify(segment.path)
+        logfile = logfiles.identify(segment.path, pbx=self.pbx)
         if logfile is None:
             return  # empty: nothing to read yet
         repeats = RepeatFilter(files.lines_before(segment, WINDOW))
@@ -189,7 +193,7 @@ class FileIngest:
     def _derive_soon(self, logfile) -> None:
         """Derives what was stored so far: beside the ingest when it can, else right now."""
         if self._deriver is None and BackgroundDeriver.usable():
-            self._deriver = BackgroundDeriver(self.directory())
+            self._deriver = BackgroundDeriver(self.directory(), pbx=self.pbx)
         if self._deriver is not None:
             self._deriver.poke()
         else:
@@ -197,7 +201,7 @@ class FileIngest:
 
     def _derive(self) -> None:
         """Everything derived from stored lines happens in derive.derive_pending (one place)."""
-        for logfile in derive.pending_files():
+        for logfile in derive.pending_files(self.pbx):
             self.report.entries += derive.derive_pending(logfile, directory=self.directory())
 
     def _parser(self, first: int) -> Callable[[int, str], Any]:
@@ -238,7 +242,7 @@ class FileIngest:
     ) -> None:
         with transaction.atomic():
             if batch:
-                self.report.added += store_cdr(batch)
+                self.report.added += store_cdr(batch, pbx=self.pbx)
             if last is not None:
                 files.advance(cursor, segment, last)
             cursor.save()
@@ -248,6 +252,6 @@ class FileIngest:
             return
         elapsed = max(time.monotonic() - self._started, 1e-6)
         self.progress(
-            f"{self.report.lines:,} lines read, {self.report.added:,} new, "
+            f"pbx={self.pbx} {self.path}: {self.report.lines:,} lines read, {self.report.added:,} new, "
             f"{self.report.malformed_count:,} malformed ({self.report.lines / elapsed:,.0f} lines/s)"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -148,11 +149,12 @@ def _insert_records(file_id: int, first: int, records: list[tuple[int, QueueLogR
         return cursor.rowcount
 
 
-def store_cdr(rows: Sequence[CdrRow]) -> int:
-    """Stores the CDR rows not stored yet; returns how many. Call inside a transaction."""
-    new = _not_stored(CdrRecord, _unique(rows))
+def store_cdr(rows: Sequence[CdrRow], *, pbx: str) -> int:
+    """Stores the PBX's CDR rows not stored yet for it; returns how many. Call inside a
+    transaction. The same row read for another PBX is that PBX's row."""
+    new = _not_stored(_unique(rows), pbx)
     CdrRecord.objects.bulk_create(
-        [CdrRecord(**row.values, digest=row.digest) for row in new],
+        [CdrRecord(**row.values, pbx=pbx, digest=row.digest) for row in new],
         batch_size=500,
         ignore_conflicts=True,
     )
@@ -169,13 +171,12 @@ def _unique(records):
     return unique
 
 
-def _not_stored(model, records):
-    records = list(records)
-    stored = set()
+def _not_stored(records: list[CdrRow], pbx: str) -> list[CdrRow]:
+    stored: set[uuid.UUID] = set()
     for start in range(0, len(records), IN_CHUNK):
         chunk = records[start : start + IN_CHUNK]
         stored.update(
-            model.objects.filter(digest__in=[r.digest for r in chunk]).values_list(
+            CdrRecord.objects.filter(pbx=pbx, digest__in=[r.digest for r in chunk]).values_list(
                 "digest", flat=True
             )
         )

@@ -1,4 +1,4 @@
-"""manage.py ingest_cdr PATH | --database [ALIAS]: CDR rows from Master.csv or the `cdr` table."""
+"""manage.py ingest_cdr [PATH | --database [ALIAS]] [--pbx NAME | --all]: a PBX's CDR rows."""
 
 from __future__ import annotations
 
@@ -10,14 +10,24 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from pbx.history.ingest.cdr_db import TableIngest
-from pbx.history.ingest.command import add_common_arguments, write_report
+from pbx.history.ingest.command import (
+    Source,
+    add_common_arguments,
+    chosen_pbx,
+    existing,
+    file_sources,
+    run_sources,
+)
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
+from pbx.models import DEFAULT_PBX
 
 
 class Command(BaseCommand):
     help = (
-        "Load CDR incrementally from Master.csv (cdr_csv 18/21 columns or cdr_custom) or, with "
-        "--database, from the cdr table of the database configured by CDR_DATABASE_URL."
+        "Load a PBX's CDR incrementally from Master.csv (cdr_csv 18/21 columns or cdr_custom) "
+        "or, with --database, from the cdr table of the database configured by "
+        "CDR_DATABASE_URL. --pbx names the PBX (default: the settings' PBX); without PATH the "
+        "PBX's configured file is read."
     )
 
     def add_arguments(self, parser):
@@ -42,39 +52,44 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         time_zone = cdr_time_zone(options["time_zone"])
         if options["database"]:
-            if options["path"]:
-                raise CommandError("Give a PATH or --database, not both.")
-            alias = options["database"]
-            if alias not in connections:
-                raise CommandError(
-                    f"No database '{alias}': set CDR_DATABASE_URL (see docs/history.md)."
-                )
-            ingest = TableIngest(
-                connection=connections[alias],
-                table=options["table"],
-                time_zone=time_zone,
-                batch_size=options["batch_size"],
-                lookback=timedelta(hours=options["lookback_hours"]),
-            )
-            source = f"{alias}:{options['table']}"
+            sources = [self._table(options, time_zone)]
         else:
-            path: Path | None = options["path"]
-            if path is None or not path.is_file():
-                raise CommandError(f"{path or 'PATH'} is not a file (or use --database).")
-            ingest = FileIngest(
-                path=path,
-                kind="cdr_csv",
-                time_zone=time_zone,
-                batch_size=options["batch_size"],
-                progress_every=options["progress_every"],
-                progress=self.stderr.write,
+            files = file_sources(options, field="cdr_csv", what="CDR file", path=options["path"])
+            existing(files)
+            sources = [
+                Source(
+                    pbx,
+                    str(path),
+                    FileIngest(
+                        path=path,
+                        kind="cdr_csv",
+                        pbx=pbx,
+                        time_zone=time_zone,
+                        batch_size=options["batch_size"],
+                        progress_every=options["progress_every"],
+                        progress=self.stderr.write,
+                    ),
+                )
+                for pbx, path in files
+            ]
+        run_sources(self, sources, follow=options["follow"], poll=options["poll"])
+
+    def _table(self, options, time_zone) -> Source:
+        if options["path"] or options["all"]:
+            raise CommandError("Give a PATH, --all or --database, not two of them.")
+        alias = options["database"]
+        if alias not in connections:
+            raise CommandError(
+                f"No database '{alias}': set CDR_DATABASE_URL (see docs/history.md)."
             )
-            source = str(path)
-        try:
-            report = (
-                ingest.follow(poll_seconds=options["poll"]) if options["follow"] else ingest.run()
-            )
-        except KeyboardInterrupt:
-            report = ingest.report
-            self.stderr.write("Interrupted; progress up to the last batch is saved.")
-        write_report(self, source, report)
+        pbx = chosen_pbx(options["pbx"])
+        key = pbx.name if pbx is not None else DEFAULT_PBX
+        ingest = TableIngest(
+            connection=connections[alias],
+            table=options["table"],
+            time_zone=time_zone,
+            batch_size=options["batch_size"],
+            lookback=timedelta(hours=options["lookback_hours"]),
+            pbx=key,
+        )
+        return Source(key, f"{alias}:{options['table']}", ingest)

@@ -1,42 +1,51 @@
-"""manage.py ingest_queue_log PATH: queue_log lines and the queue entries derived from them."""
+"""manage.py ingest_queue_log [PATH] [--pbx NAME | --all]: queue_log lines and the entries derived."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from pbx.history.ingest.command import add_common_arguments, write_report
+from pbx.history.ingest.command import (
+    Source,
+    add_common_arguments,
+    existing,
+    file_sources,
+    run_sources,
+)
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 
 
 class Command(BaseCommand):
     help = (
-        "Load Asterisk's queue_log incrementally (it remembers how far it read, survives "
-        "rotation, never duplicates) and derive one row per queue entry."
+        "Load a PBX's queue_log incrementally (it remembers how far it read, survives "
+        "rotation, never duplicates) and derive one row per queue entry. --pbx names the PBX "
+        "(default: the settings' PBX); without PATH the PBX's configured file is read."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", type=Path)
+        parser.add_argument("path", type=Path, nargs="?")
         add_common_arguments(parser)
 
     def handle(self, *args, **options):
-        path: Path = options["path"]
-        if not path.is_file():
-            raise CommandError(f"{path} is not a file.")
-        ingest = FileIngest(
-            path=path,
-            kind="queue_log",
-            time_zone=cdr_time_zone(options["time_zone"]),
-            batch_size=options["batch_size"],
-            progress_every=options["progress_every"],
-            progress=self.stderr.write,
+        files = file_sources(
+            options, field="queue_log", what="queue_log file", path=options["path"]
         )
-        try:
-            report = (
-                ingest.follow(poll_seconds=options["poll"]) if options["follow"] else ingest.run()
+        existing(files)
+        sources = [
+            Source(
+                pbx,
+                str(path),
+                FileIngest(
+                    path=path,
+                    kind="queue_log",
+                    pbx=pbx,
+                    time_zone=cdr_time_zone(options["time_zone"]),
+                    batch_size=options["batch_size"],
+                    progress_every=options["progress_every"],
+                    progress=self.stderr.write,
+                ),
             )
-        except KeyboardInterrupt:
-            report = ingest.report
-            self.stderr.write("Interrupted; progress up to the last batch is saved.")
-        write_report(self, str(path), report)
+            for pbx, path in files
+        ]
+        run_sources(self, sources, follow=options["follow"], poll=options["poll"])
