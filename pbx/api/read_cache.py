@@ -71,8 +71,10 @@ class _Directory:
     department_users: dict[int, set[int]] = field(default_factory=dict)
     device_users: dict[str, set[int]] = field(default_factory=dict)
     user_devices: dict[int, list[str]] = field(default_factory=dict)  # as history reads them
-    queues: dict[str, Queue] = field(default_factory=dict)
-    queue_members: dict[str, set[int]] = field(default_factory=dict)  # as configured
+    # A queue name is one PBX's: queues are kept by pk, with the pks of each name.
+    queues: dict[int, Queue] = field(default_factory=dict)
+    queues_named: dict[str, list[int]] = field(default_factory=dict)
+    queue_members: dict[int, set[int]] = field(default_factory=dict)  # as configured
 
     @classmethod
     def load(cls) -> _Directory:
@@ -113,11 +115,15 @@ class _Directory:
         directory.device_users = dict(devices)
         directory.user_devices = {pk: sorted(names) for pk, names in user_devices.items()}
         directory.queues = {
-            q.name: q for q in Queue.objects.select_related("company").order_by("name")
+            q.pk: q for q in Queue.objects.select_related("company").order_by("name", "pk")
         }
-        members: dict[str, set[int]] = defaultdict(set)
-        for queue_name, user_id in QueueMember.objects.values_list("queue__name", "user_id"):
-            members[queue_name].add(user_id)
+        named: dict[str, list[int]] = defaultdict(list)
+        for pk, queue in directory.queues.items():
+            named[queue.name].append(pk)
+        directory.queues_named = dict(named)
+        members: dict[int, set[int]] = defaultdict(set)
+        for queue_id, user_id in QueueMember.objects.values_list("queue_id", "user_id"):
+            members[queue_id].add(user_id)
         directory.queue_members = dict(members)
         return directory
 
@@ -163,15 +169,18 @@ class _Directory:
 
     def visible_queues(
         self, client: CompanyScope, names: Iterable[str], company: Company | None
-    ) -> dict[str, Queue]:
-        """As history._visible_queues."""
+    ) -> dict[int, Queue]:
+        """As history._visible_queues: by pk, a name may be a queue on each of several PBXes."""
         return {
-            name: queue
+            pk: queue
             for name in set(names)
-            if (queue := self.queues.get(name)) is not None
-            and client.sees_company(queue.company_id)
+            for pk in self.queues_named.get(name, ())
+            if client.sees_company((queue := self.queues[pk]).company_id)
             and (company is None or queue.company_id == company.pk)
         }
+
+    def queues_of(self, names: Iterable[str]) -> list[int]:
+        return [pk for name in names for pk in self.queues_named.get(name, ())]
 
 
 @dataclass
@@ -198,8 +207,9 @@ class LiveCache:
             self._json: dict[int, dict[tuple[bool, str], bytes]] = {}
             # company → (departments, with mobile, language) → a blf-users answer as JSON
             self._lists: dict[int, dict[tuple, bytes]] = {}
-            self._queue_live: dict[str, _QueueLive] = {}
-            self._figures: dict[str, tuple[datetime, QueueTotals]] = {}
+            # by queue pk
+            self._queue_live: dict[int, _QueueLive] = {}
+            self._figures: dict[int, tuple[datetime, QueueTotals]] = {}
             # base of comparison → (day start, its user ids, today's answered calls and talk
             # per user); any change of the history drops them all
             self._agent_totals: dict[tuple, tuple[datetime, set[int], dict]] = {}
@@ -236,10 +246,15 @@ class LiveCache:
             user = self._directory.users.get(user_id) if self._directory is not None else None
             if user is not None:
                 self._lists.pop(user.company_id, None)
-        for name in changed.queues:
-            self._queue_live.pop(name, None)
-        for name in changed.history:
-            self._figures.pop(name, None)
+        # A change names queues, not PBXes: the queues of that name on every PBX are read again.
+        if self._directory is None:
+            self._queue_live.clear()
+            self._figures.clear()
+        else:
+            for pk in self._directory.queues_of(changed.queues):
+                self._queue_live.pop(pk, None)
+            for pk in self._directory.queues_of(changed.history):
+                self._figures.pop(pk, None)
         if changed.history:
             self._agent_totals.clear()
 
@@ -345,7 +360,7 @@ class LiveCache:
             names = {name for members in groups.values() for name in members}
             queues = directory.visible_queues(client, names, company_obj)
             totals = self._queue_totals(queues, now)
-            members = {name: self._queue_live[name].members for name in queues}
+            members = {pk: self._queue_live[pk].members for pk in queues}
             return group_statuses(groups, queues, totals, members, now)
 
     def user_resume(
@@ -379,7 +394,7 @@ class LiveCache:
                 if department_pk is None:
                     raise lookups.department_not_found(department, company_obj)
             result: dict[str, Any] = {"waiting-calls": {}}
-            queues: dict[str, Queue] = {}
+            queues: dict[int, Queue] = {}
             if groups:
                 names = {name for members in groups.values() for name in members}
                 queues = directory.visible_queues(client, names, company_obj)
@@ -391,7 +406,7 @@ class LiveCache:
                 base = directory.department_users.get(department_pk, set())
             elif queues:
                 base_key = ("queues", frozenset(queues))
-                base = set().union(*(directory.queue_members.get(n, set()) for n in queues))
+                base = set().union(*(directory.queue_members.get(pk, set()) for pk in queues))
             else:
                 base_key = ("company", company_obj.pk)
                 base = set(directory.company_users.get(company_obj.pk, []))
@@ -415,36 +430,36 @@ class LiveCache:
         )
         return result
 
-    def _queue_totals(self, queues: dict[str, Queue], now: datetime) -> dict[str, QueueTotals]:
+    def _queue_totals(self, queues: dict[int, Queue], now: datetime) -> dict[int, QueueTotals]:
         """Today's figures and the callers waiting now, per queue, as history._queue_totals."""
         self._load_queues(queues, now)
         return {
-            name: dataclasses.replace(
-                self._figures[name][1],
-                waiting=self._queue_live[name].waiting,
-                oldest_wait=self._queue_live[name].oldest,
+            pk: dataclasses.replace(
+                self._figures[pk][1],
+                waiting=self._queue_live[pk].waiting,
+                oldest_wait=self._queue_live[pk].oldest,
             )
-            for name in queues
+            for pk in queues
         }
 
-    def _load_queues(self, queues: dict[str, Queue], now: datetime) -> None:
+    def _load_queues(self, queues: dict[int, Queue], now: datetime) -> None:
         stale = {}
-        for name, queue in queues.items():
+        for pk, queue in queues.items():
             day_start, _end = day_bounds(queue.company.time_zone, now)
-            cached = self._figures.get(name)
+            cached = self._figures.get(pk)
             if cached is None or cached[0] != day_start:
-                stale[name] = (queue, day_start)
+                stale[pk] = (queue, day_start)
         if stale:
-            totals = entry_totals({name: queue for name, (queue, _d) in stale.items()}, now)
-            for name, (_queue, day_start) in stale.items():
-                self._figures[name] = (day_start, totals[name])
-        missing = [name for name in queues if name not in self._queue_live]
+            totals = entry_totals({pk: queue for pk, (queue, _d) in stale.items()}, now)
+            for pk, (_queue, day_start) in stale.items():
+                self._figures[pk] = (day_start, totals[pk])
+        missing = {pk: queue for pk, queue in queues.items() if pk not in self._queue_live}
         if missing:
             waiting = waiting_callers(missing)
             members = logged_in_members(missing)
-            for name in missing:
-                count, oldest = waiting.get(name, (0, None))
-                self._queue_live[name] = _QueueLive(count, oldest, set(members.get(name, ())))
+            for pk in missing:
+                count, oldest = waiting.get(pk, (0, None))
+                self._queue_live[pk] = _QueueLive(count, oldest, set(members.get(pk, ())))
 
 
 live_cache = LiveCache()

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypedDict, TypeVar, cast
+from typing import Any, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
@@ -44,10 +44,7 @@ UNANSWERED = (
     QueueEntry.Outcome.KEY_PRESS,
 )
 logger = logging.getLogger("swan.history")
-K = TypeVar("K", bound=Hashable)
-# Queues as the reads take them: each by its key (a name, a pk…), or names alone, read on every
-# PBX (the read cache's, whose directory keys queues by name).
-Queues = Mapping[K, Queue] | Iterable[str]
+K = TypeVar("K", bound=Hashable)  # how a caller keys its queues (a pk, a name of one PBX…)
 
 
 class QueueStatus(TypedDict):
@@ -168,24 +165,20 @@ def _today_filter(queues: Iterable[Queue], now: datetime) -> Q:
     return condition
 
 
-def _keys_by_place(queues: Queues[K]) -> tuple[Q, dict[tuple[str | None, str], list[K]]]:
-    """A filter for the rows (pbx, queue_name) of these queues, and whose rows each pair gives:
-    a (None, name) key takes the rows of that name on every PBX."""
-    if isinstance(queues, Mapping):
-        return on_queues(queues.values()), _keys_of(queues)
-    names = list(queues)
-    return Q(queue_name__in=names), {(None, name): [cast(K, name)] for name in names}
+def _keys_by_place(queues: Mapping[K, Queue]) -> tuple[Q, dict[tuple[str, str], list[K]]]:
+    """A filter for the rows (pbx, queue_name) of these queues, and whose rows each pair gives."""
+    return on_queues(queues.values()), _keys_of(queues)
 
 
-def _keys_of(queues: Mapping[K, Queue]) -> dict[tuple[str | None, str], list[K]]:
-    keys: dict[tuple[str | None, str], list[K]] = defaultdict(list)
+def _keys_of(queues: Mapping[K, Queue]) -> dict[tuple[str, str], list[K]]:
+    keys: dict[tuple[str, str], list[K]] = defaultdict(list)
     for key, queue in queues.items():
         keys[queue.pbx, queue.name].append(key)
     return keys
 
 
-def _places(keys: dict[tuple[str | None, str], list[K]], pbx: str, name: str) -> list[K]:
-    return [*keys.get((pbx, name), ()), *keys.get((None, name), ())]
+def _places(keys: dict[tuple[str, str], list[K]], pbx: str, name: str) -> list[K]:
+    return keys.get((pbx, name), [])
 
 
 def entry_totals(queues: Mapping[K, Queue], now: datetime) -> dict[K, QueueTotals]:
@@ -224,7 +217,7 @@ def entry_totals(queues: Mapping[K, Queue], now: datetime) -> dict[K, QueueTotal
     return totals
 
 
-def waiting_callers(queues: Queues[K]) -> dict[K, tuple[int, datetime | None]]:
+def waiting_callers(queues: Mapping[K, Queue]) -> dict[K, tuple[int, datetime | None]]:
     """Callers waiting now per queue (on its PBX), and since when the longest has waited (one
     aggregate)."""
     condition, keys = _keys_by_place(queues)
@@ -244,7 +237,7 @@ def waiting_callers(queues: Queues[K]) -> dict[K, tuple[int, datetime | None]]:
     return found
 
 
-def logged_in_members(queues: Queues[K]) -> dict[K, set[str]]:
+def logged_in_members(queues: Mapping[K, Queue]) -> dict[K, set[str]]:
     """Extensions of the users logged in to each queue (on its PBX) now, paused or not (one
     query)."""
     condition, keys = _keys_by_place(queues)

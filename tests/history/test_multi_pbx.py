@@ -13,7 +13,9 @@ from django.core.management import CommandError
 from django.utils import timezone
 
 from pbx.directory.api_keys import CompanyScope
+from pbx.gateway.frames import Frame
 from pbx.history import selectors as history
+from pbx.live.state_tables import LiveState
 from pbx.models import (
     DEFAULT_PBX,
     AgentEvent,
@@ -26,6 +28,7 @@ from pbx.models import (
 from pbx.models.history import CdrRecord, IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
 from tests.conftest import fixtures_path
 from tests.envelope import error, result
+from tests.pbx_events import apply_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -415,11 +418,6 @@ def test_user_resume_counts_each_companys_own_pbx(busy):
         assert resume["user"]["completed"] == completed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pbx/api/read_cache.py keys queues by name alone: queues-status and user-resume of "
-    "the REST API answer from it (the selectors above are right)",
-)
 @pytest.mark.parametrize("key", [DEFAULT_PBX, "pbx-b"])
 def test_the_cached_endpoints_answer_each_company_from_its_pbx(busy, api_for, key):
     company = busy[key]["company"]
@@ -434,6 +432,25 @@ def test_the_cached_endpoints_answer_each_company_from_its_pbx(busy, api_for, ke
     )
     assert resume["waiting-calls"] == {"v": waiting}
     assert resume["queue"]["completed"] == completed
+
+
+def test_the_cached_queues_status_of_a_key_of_both_adds_up_each_and_follows_changes(busy, api_for):
+    """The read cache keeps the two q-ventas apart: both count for a key of both companies,
+    one for `company`, and a caller leaving B's queue changes B's figure only."""
+    a, b = busy[DEFAULT_PBX]["company"], busy["pbx-b"]["company"]
+    api = api_for(a, b)
+    params = {"queues[v][]": ["q-ventas"]}
+
+    def waiting(**more) -> int:
+        answer = result(api.get("/queues-status", {**params, **more}))
+        return answer["queues"]["v"]["status"]["currentCalls"]
+
+    assert (waiting(), waiting(company=a.slug), waiting(company=b.slug)) == (4, 1, 3)
+    apply_frames(
+        LiveState(pbx="pbx-b"),
+        [Frame([("Event", "QueueCallerLeave"), ("Queue", "q-ventas"), ("Uniqueid", "0.9")])],
+    )
+    assert (waiting(), waiting(company=a.slug), waiting(company=b.slug)) == (3, 1, 2)
 
 
 @pytest.mark.parametrize("key", [DEFAULT_PBX, "pbx-b"])
