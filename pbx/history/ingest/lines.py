@@ -7,7 +7,7 @@ from datetime import datetime
 
 import psycopg
 from django.db import connection
-from django.db.models import Max
+from django.db.models import F
 
 from pbx.models.history import QueueLogFile, QueueLogLine
 
@@ -23,18 +23,26 @@ def last_lines_before(moments: Sequence[datetime], *, pbx: str) -> dict[datetime
     if not moments:
         return {}
     if connection.vendor == "postgresql":
-        # One statement; each moment is a backward step on the index on time. Binary rows (a
-        # server-side cursor: Django's are client-side): the times are loaded in C.
+        # One statement; each moment is a backward step on the index on time, the PBX's files a
+        # filter on its rows (`+ 0`: never a read of whole files by the (file, number) key).
+        # Binary rows (a server-side cursor: Django's are client-side): times loaded in C.
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
                 f'SELECT m, (SELECT max("time") FROM {QueueLogLine._meta.db_table} '
-                'WHERE "time" < m AND file_id = ANY(%s::bigint[])) FROM unnest(%s::timestamptz[]) AS m',
+                'WHERE "time" < m AND file_id + 0 = ANY(%s::bigint[])) '
+                "FROM unnest(%s::timestamptz[]) AS m",
                 [files_of(pbx), list(moments)],
                 binary=True,
             )
             return dict(cursor.fetchall())
-    lines = QueueLogLine.objects.filter(file__in=QueueLogFile.objects.filter(pbx=pbx))
+    # As above: the time index, the files a filter (SQLite too would read whole files by key).
+    lines = QueueLogLine.objects.alias(file_key=F("file_id") + 0).filter(
+        file_key__in=QueueLogFile.objects.filter(pbx=pbx).values("pk")
+    )
     return {
-        moment: lines.filter(time__lt=moment).aggregate(last=Max("time"))["last"]
+        moment: lines.filter(time__lt=moment)
+        .order_by("-time")
+        .values_list("time", flat=True)
+        .first()
         for moment in moments
     }
