@@ -266,7 +266,11 @@ def _start_listener(run: PbxRun, log_dir: Path) -> Process:
         env,
         log_dir / "pbx_listen.log",
     )
-    process.wait_for_log(re.escape(connect_resync()), timeout=60)
+    try:
+        process.wait_for_log(re.escape(connect_resync()), timeout=60)
+    except BaseException:  # not left running: it would take the next listeners' leases
+        process.kill()
+        raise
     return process
 
 

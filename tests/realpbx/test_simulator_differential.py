@@ -603,7 +603,11 @@ def _start_sim_listener(port: int, log: Path) -> Process:
         env,
         log,
     )
-    process.wait_for_log(re.escape(connect_resync()), timeout=60)
+    try:
+        process.wait_for_log(re.escape(connect_resync()), timeout=60)
+    except BaseException:  # not left running: it would take the next listeners' leases
+        process.kill()
+        raise
     return process
 
 
