@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -47,6 +48,11 @@ STATUS_LIMIT = 3.0  # seconds: each status change, after Asterisk's event (the l
 STATUS_MEDIAN_LIMIT = 1.0  # seconds: the contract's bound, on the median of a test's changes
 WAIT = 20.0  # seconds: generous deadlines for what the PBX does (calls, registrations)
 LATENCIES: list[tuple[str, float]] = []  # every status change measured (for the summary)
+
+
+def connect_resync(pbx_name: str = "default") -> str:
+    """The listener's log line once it has connected to that PBX and read its state."""
+    return f"listener resync pbx={pbx_name} reason=connect"
 
 
 # -- collection and summary -------------------------------------------------------------------
@@ -79,6 +85,9 @@ def pytest_collection_modifyitems(session, config, items):
         # keeps it from wrapping the test in a transaction or flushing after it
         item.add_marker(pytest.mark.django_db)
     others = [item for item in items if not _is_realpbx(item)]
+    # Tests with PBXes of their own (test_two_pbxes.py) first: `pbx_run`'s listener serves every
+    # PBX defined, so it must not be running yet beside theirs.
+    ours.sort(key=lambda item: "pbx_run" in item.fixturenames)
     items[:] = others + ours
 
 
@@ -260,7 +269,11 @@ def _start_listener(run: PbxRun, log_dir: Path) -> Process:
         env,
         log_dir / "pbx_listen.log",
     )
-    process.wait_for_log(r"listener resync reason=connect", timeout=60)
+    try:
+        process.wait_for_log(re.escape(connect_resync()), timeout=60)
+    except BaseException:  # not left running: it would take the next listeners' leases
+        process.kill()
+        raise
     return process
 
 

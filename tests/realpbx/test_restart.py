@@ -6,7 +6,7 @@ import json
 
 from tests.realpbx import pbx
 from tests.realpbx.ami import pause_event
-from tests.realpbx.conftest import WAIT, members_of
+from tests.realpbx.conftest import WAIT, connect_resync, members_of
 from tests.realpbx.helpers import call_queue, member_extension, status_per_asterisk
 
 QUEUES_PARAM = {"queues": json.dumps({"support": ["q-support"], "sales": ["q-sales"]})}
@@ -45,7 +45,7 @@ def test_reads_go_stale_while_the_pbx_is_gone_and_match_it_once_back(run, swan):
         _asterisk_view(run),
     )
     assert _live_state(swan) == "live"
-    resyncs = run.listener.log().count("listener resync reason=connect")
+    resyncs = run.listener.log().count(connect_resync())
 
     run.asterisk.stop()
     assert pbx.wait_until(lambda: _live_state(swan) == "stale", WAIT), run.listener.tail()
@@ -55,9 +55,9 @@ def test_reads_go_stale_while_the_pbx_is_gone_and_match_it_once_back(run, swan):
 
     run.asterisk.start()  # pauses, dynamic members and callers are gone (persistentmembers=no)
     run.observe()
-    assert pbx.wait_until(
-        lambda: run.listener.log().count("listener resync reason=connect") > resyncs, 60
-    ), run.listener.tail()
+    assert pbx.wait_until(lambda: run.listener.log().count(connect_resync()) > resyncs, 60), (
+        run.listener.tail()
+    )
     assert pbx.wait_until(lambda: _live_state(swan) == "live", WAIT)
     assert pbx.wait_until(lambda: _swan_view(swan) == _asterisk_view(run), WAIT), (
         _swan_view(swan),

@@ -49,7 +49,7 @@ from pbx.simulator import (
 from tests.process.conftest import Process, database_url
 from tests.realpbx import layouts, pbx
 from tests.realpbx.ami import RawAmi
-from tests.realpbx.conftest import WAIT, _start_listener, _stop_listener
+from tests.realpbx.conftest import WAIT, _start_listener, _stop_listener, connect_resync
 from tests.realpbx.layouts import DIAL_CONTEXT, NAMES, QUEUES
 
 LAYOUT = "pjsip"
@@ -603,7 +603,11 @@ def _start_sim_listener(port: int, log: Path) -> Process:
         env,
         log,
     )
-    process.wait_for_log(r"listener resync reason=connect", timeout=60)
+    try:
+        process.wait_for_log(re.escape(connect_resync()), timeout=60)
+    except BaseException:  # not left running: it would take the next listeners' leases
+        process.kill()
+        raise
     return process
 
 
