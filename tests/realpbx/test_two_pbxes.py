@@ -450,22 +450,10 @@ class QueuesMixed(AssertionError):
     """A company's queues-status is not its own PBX's queues."""
 
 
-# What the lead's code answers today (see the module's xfail reason in the report of issue 15).
-QUEUES_PER_PBX = pytest.mark.xfail(
-    raises=QueuesMixed,
-    strict=True,
-    reason="queues-status keys queues by name alone (pbx/api/read_cache.py _Directory.queues, "
-    "_queue_live, _figures; pbx/history/selectors.py waiting_callers, logged_in_members): with "
-    "q-sales on both PBXes one company sees none of its queues and the other counts the "
-    "members and callers of both PBXes",
-)
-
-
 class QueueChecks:
     """queues-status of a company against its own PBX's QueueStatus (members and callers per
     group). A mismatch is kept and raised at the end (`verify`), so that the test's other checks
-    still run. Once one was seen in this run, checks no longer wait: while QUEUES_PER_PBX
-    stands, each test would otherwise spend a whole WAIT on its expected failure."""
+    still run. Once one was seen in this run, checks no longer wait a whole WAIT each."""
 
     def __init__(self, run: TwoRun, swan: Swan):
         self.run = run
@@ -531,7 +519,6 @@ def test_each_company_reads_its_own_pbx(two):
         assert f":{run.listener.pid}:" in state["listener"], (name, state)
 
 
-@QUEUES_PER_PBX
 def test_each_company_s_queues_status_lists_its_own_pbx_s_members(two):
     run, swan = two
     for side in run.sides:
@@ -645,7 +632,6 @@ def test_click_to_call_connects_the_call_on_its_company_s_pbx_only(two):
     assert pbx.wait_until(lambda: swan.current_calls(a, "201") == [], WAIT)
 
 
-@QUEUES_PER_PBX
 def test_a_queue_call_on_one_pbx_counts_in_its_company_s_queues_only(two):
     run, swan = two
     a, b = run.a, run.b
@@ -662,7 +648,6 @@ def test_a_queue_call_on_one_pbx_counts_in_its_company_s_queues_only(two):
     checks.verify()
 
 
-@QUEUES_PER_PBX
 def test_terminal_register_changes_the_members_on_its_company_s_pbx_only(two):
     run, swan = two
     a, b = run.a, run.b
@@ -692,7 +677,6 @@ def test_terminal_register_changes_the_members_on_its_company_s_pbx_only(two):
     checks.verify()
 
 
-@QUEUES_PER_PBX
 def test_one_pbx_stopped_and_started_while_the_other_stays_live(two):
     run, swan = two
     a, b = run.a, run.b
