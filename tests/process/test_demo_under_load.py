@@ -243,7 +243,7 @@ def test_demo_under_status_load(processes, tmp_path):
         REDIS_URL="",  # the embedded default: the in-memory channel layer
     )
     demo.wait_for_port(http_port, timeout=60)
-    demo.wait_for_log(r"listener resync reason=", timeout=60)
+    demo.wait_for_log(r"listener resync pbx=default reason=", timeout=60)
     base = f"http://127.0.0.1:{http_port}"
     if settings.SWAN_URL_PREFIX:
         base = f"{base}/{settings.SWAN_URL_PREFIX}"

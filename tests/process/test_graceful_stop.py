@@ -35,7 +35,7 @@ def test_every_process_stops_idle(processes, call_centre, tmp_path):
     listener = processes.listener(ami_port)
     server.wait_for_port()
     assert wait_until(lambda: (c := _cursor(path)) and c.line_number == total, 20), follower.tail()
-    listener.wait_for_log(r"listener resync reason=connect")
+    listener.wait_for_log(r"listener resync pbx=default reason=connect")
 
     took = {
         process.name: process.terminate() for process in (server, listener, follower, simulator)
@@ -76,7 +76,7 @@ def test_listener_and_simulator_stop_under_load(processes, call_centre):
         "simulator", "--call-rate", "600", "--speed", "10", "--seed", "7"
     )
     listener = processes.listener(ami_port)
-    listener.wait_for_log(r"listener resync reason=connect")
+    listener.wait_for_log(r"listener resync pbx=default reason=connect")
     first = wait_until(_events_processed, 20)
     assert first, f"no events applied\n{listener.tail()}\n{simulator.tail()}"
     assert wait_until(lambda: _events_processed() > first + 200, 20), listener.tail()

@@ -48,7 +48,7 @@ def test_a_pbx_change_reaches_dashboards_on_two_servers(processes, call_centre):
     listener = processes.listener(ami_port)
     first.wait_for_port()
     second.wait_for_port()
-    listener.wait_for_log(r"listener resync reason=connect")
+    listener.wait_for_log(r"listener resync pbx=default reason=connect")
 
     key = call_centre.key
     with (
@@ -95,7 +95,7 @@ def test_one_listener_is_active_and_a_standby_takes_over(processes, call_centre)
     assert wait_until(active_pid, 20), "\n".join(p.tail() for p in listeners)
     active = next(p for p in listeners if p.pid == active_pid())
     standby = next(p for p in listeners if p is not active)
-    active.wait_for_log(r"listener resync reason=connect")
+    active.wait_for_log(r"listener resync pbx=default reason=connect")
     standby.wait_for_log(r"listener standby")
     # Changes flow through the active one; the standby never connects.
     pause(ami_port, "PJSIP/201", "Comida")
@@ -107,7 +107,7 @@ def test_one_listener_is_active_and_a_standby_takes_over(processes, call_centre)
     killed = time.monotonic()
     active.popen.wait(5)
     assert wait_until(lambda: active_pid() == standby.pid, TAKEOVER_LIMIT + 5, 0.05), standby.tail()
-    standby.wait_for_log(r"listener resync reason=connect", timeout=10)
+    standby.wait_for_log(r"listener resync pbx=default reason=connect", timeout=10)
     takeover = time.monotonic() - killed
     pause(ami_port, "PJSIP/202", "Descanso")
     assert wait_until(lambda: _member_paused("PJSIP/202", "Descanso"), 10), standby.tail()
