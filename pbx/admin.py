@@ -450,8 +450,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(DeviceState)
 class DeviceStateAdmin(ReadOnlyAdmin):
-    list_display = ["interface", "state", "changed_at", "confirmed_at"]
-    list_filter = ["state"]
+    list_display = ["interface", "pbx", "state", "changed_at", "confirmed_at"]
+    list_filter = ["pbx", "state"]
     search_fields = ["interface"]
 
 
@@ -527,9 +527,11 @@ class QueueEntryAdmin(ReadOnlyAdmin):
         "talk_seconds",
         "agent_column",
         "callid",
+        "pbx",
     ]
     list_filter = [
         ("entered_at", admin.DateFieldListFilter),
+        "pbx",
         "company",
         ("queue", QueueListFilter),
         ("agent_user", AgentListFilter),
@@ -613,9 +615,11 @@ class CdrRecordAdmin(ReadOnlyAdmin):
         "dstchannel",
         "company",
         "call_id",
+        "pbx",
     ]
     list_filter = [
         ("calldate", admin.DateFieldListFilter),
+        "pbx",
         "company",
         CdrQueueFilter,
         CdrAgentFilter,
