@@ -4,6 +4,7 @@ reaches its company's dashboard only, and each dashboard shows its own PBX's lin
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from dashboard import broadcast
 from dashboard.publisher import DashboardPublisher
@@ -12,6 +13,7 @@ from pbx.gateway.frames import Frame
 from pbx.live.state_tables import LiveState
 from pbx.models import Pbx
 from tests.pbx_events import apply_frames
+from tests.websockets import websocket
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +81,40 @@ def test_each_dashboard_shows_its_own_pbx_link(two_pbxes):
     assert snapshot_payload(company=a.company)["stale"] is False
     assert snapshot_payload(company=b.company)["stale"] is True
     assert snapshot_payload(company=b.company)["pbx"]["connected"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_each_companys_websocket_hears_its_own_pbx_only(two_pbxes, make_supervisor):
+    """Two supervisors' sockets; an event on PBX A reaches A's socket, and B's hears nothing."""
+    a, b = two_pbxes["pbx-a"], two_pbxes["pbx-b"]
+    watch_a = await sync_to_async(make_supervisor)(a.company)
+    watch_b = await sync_to_async(make_supervisor)(b.company)
+    async with (
+        websocket("/ws/dashboard/c-pbx-a/", user=watch_a) as (socket_a, accepted_a, _),
+        websocket("/ws/dashboard/c-pbx-b/", user=watch_b) as (socket_b, accepted_b, _),
+    ):
+        assert accepted_a
+        assert accepted_b
+        assert (await socket_a.receive_json_from(timeout=5))["type"] == "snapshot"
+        assert (await socket_b.receive_json_from(timeout=5))["type"] == "snapshot"
+
+        def on_pbx_a() -> None:
+            changes = apply_frames(
+                LiveState(pbx="pbx-a"),
+                [
+                    Frame(
+                        [
+                            ("Event", "DeviceStateChange"),
+                            ("Device", "PJSIP/201"),
+                            ("State", "INUSE"),
+                        ]
+                    )
+                ],
+            )
+            DashboardPublisher().changes(changes)
+
+        await sync_to_async(on_pbx_a)()
+        message = await socket_a.receive_json_from(timeout=5)
+        assert (message["type"], message["payload"]["id"]) == ("user.status", a.pk)
+        assert message["payload"]["status"] == "busy"
+        assert await socket_b.receive_nothing(timeout=0.5)
