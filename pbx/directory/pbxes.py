@@ -40,7 +40,7 @@ def address_of(pbx: Pbx) -> PbxAddress:
     if secret is None:
         raise PbxUnavailable(
             f"the AMI secret of PBX {pbx.name} is not set: "
-            f"environment variable {pbx.secret_env} is missing"
+            f"environment variable {pbx.secret_env} is missing or empty"
         )
     return PbxAddress(
         name=pbx.name,

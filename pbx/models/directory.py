@@ -121,8 +121,8 @@ class Pbx(models.Model):
         return self.name
 
     def secret(self) -> str | None:
-        """The AMI secret from the environment; None when the variable is not set."""
-        return os.environ.get(self.secret_env)
+        """The AMI secret from the environment; None when the variable is not set or empty."""
+        return os.environ.get(self.secret_env) or None
 
 
 def on_pbx(key: str, company: str = "") -> models.Q:

@@ -131,10 +131,14 @@ def test_actions_go_to_the_pbx_of_the_users_company(api, two_pbxes, gateway):
     assert [a.name for a in gateway.addresses] == ["pbx-a"]
 
 
+@pytest.mark.parametrize("empty", [False, True], ids=["unset", "empty"])
 def test_a_pbx_whose_secret_is_missing_is_a_503_that_asks_nothing(
-    api, two_pbxes, gateway, monkeypatch, caplog
+    api, two_pbxes, gateway, monkeypatch, caplog, empty
 ):
-    monkeypatch.delenv("SWAN_TEST_B_SECRET")
+    if empty:
+        monkeypatch.setenv("SWAN_TEST_B_SECRET", "")
+    else:
+        monkeypatch.delenv("SWAN_TEST_B_SECRET")
     message = error(api.post("/userStatus/201", {"company": "c-pbx-b", "status": "pause"}), 503)
     assert "SWAN_TEST_B_SECRET" not in message  # the operator's detail is in the log
     assert gateway.addresses == []
