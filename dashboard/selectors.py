@@ -189,6 +189,7 @@ def calls_hourly(*, company: Company) -> CallsHourlyPayload:
     hours = [HourCount(hour=hour, answered=0, abandoned=0) for hour in range(24)]
     rows = (
         QueueEntry.objects.filter(
+            pbx=company.pbx_key,  # another PBX's queue of the same name is another queue
             queue_name__in=Queue.objects.filter(company=company).values("name"),
             entered_at__gte=start,
             entered_at__lt=end,

@@ -564,8 +564,14 @@ class CdrQueueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        callids = QueueEntry.objects.filter(queue_id=self.value()).values("callid")
-        return queryset.filter(Q(linkedid__in=callids) | Q(uniqueid__in=callids))
+        queue = Queue.objects.filter(pk=self.value()).first()
+        if queue is None:
+            return queryset.none()
+        # Call ids repeat across PBXes: the queue's own PBX's rows only.
+        callids = QueueEntry.objects.filter(queue=queue).values("callid")
+        return queryset.filter(pbx=queue.pbx).filter(
+            Q(linkedid__in=callids) | Q(uniqueid__in=callids)
+        )
 
 
 class CdrAgentFilter(admin.SimpleListFilter):

@@ -211,3 +211,24 @@ def test_the_terminal_list_takes_the_same_queries_for_2_or_40_terminals(
     with django_assert_max_num_queries(len(few)):
         response = staff.get(TERMINALS)
     assert len(response.context["cl"].result_list) == 40
+
+
+def test_the_cdr_queue_filter_shows_the_call_ids_of_the_queues_own_pbx(staff, make_company):
+    """Call ids repeat across PBXes: a queue's filter never shows another PBX's rows of them."""
+    from pbx.models import Pbx, Queue
+
+    pbx_b = Pbx.objects.create(name="pbx-b", host="10.0.0.6", username="swan", secret_env="X")
+    on_a, on_b = make_company(slug="on-a"), make_company(slug="on-b", pbx=pbx_b)
+    now = timezone.now()
+    for company, pbx in ((on_a, "default"), (on_b, "pbx-b")):
+        queue = Queue.objects.create(company=company, name="q-ventas")
+        QueueEntry.objects.create(
+            pbx=pbx, callid="9.9", queue_name="q-ventas", queue=queue, company=company,
+            entered_at=now, outcome="answered",
+        )  # fmt: skip
+        CdrRecord.objects.create(
+            pbx=pbx, calldate=now, src=pbx, uniqueid="9.9", company=company, digest=uuid.uuid4()
+        )
+    queue_b = Queue.objects.get(pbx="pbx-b")
+    rows = staff.get(CDRS, {"queue": queue_b.pk}).context["cl"].result_list
+    assert [row.src for row in rows] == ["pbx-b"]

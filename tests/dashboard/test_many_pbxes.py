@@ -118,3 +118,30 @@ async def test_each_companys_websocket_hears_its_own_pbx_only(two_pbxes, make_su
         assert (message["type"], message["payload"]["id"]) == ("user.status", a.pk)
         assert message["payload"]["status"] == "busy"
         assert await socket_b.receive_nothing(timeout=0.5)
+
+
+def test_the_hourly_calls_are_the_companys_own_pbxs(two_pbxes):
+    """The same queue name and callid on both PBXes: each company's chart counts its own."""
+    from django.utils import timezone
+
+    from dashboard.selectors import calls_hourly
+    from pbx.models import QueueEntry
+
+    a, b = two_pbxes["pbx-a"], two_pbxes["pbx-b"]
+    now = timezone.now()
+    for pbx, company, outcome in (
+        ("pbx-a", a.company, "answered"),
+        ("pbx-b", b.company, "abandoned"),
+    ):
+        QueueEntry.objects.create(
+            pbx=pbx,
+            callid="1.1",
+            queue_name="q-ventas",
+            company=company,
+            entered_at=now,
+            outcome=outcome,
+        )
+    totals_a = calls_hourly(company=a.company)["hours"]
+    totals_b = calls_hourly(company=b.company)["hours"]
+    assert (sum(h["answered"] for h in totals_a), sum(h["abandoned"] for h in totals_a)) == (1, 0)
+    assert (sum(h["answered"] for h in totals_b), sum(h["abandoned"] for h in totals_b)) == (0, 1)
