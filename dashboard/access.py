@@ -167,6 +167,27 @@ def _key_grant_refusals(grants: list[Grant]) -> dict[Grant, int]:
             key.all_companies or (key.pk, grant.company_id) in listed
         ):
             refusals[grant] = CLOSE_UNKNOWN_COMPANY
+    return _recheck_authentication(refusals)
+
+
+def _recheck_authentication(refusals: dict[Grant, int]) -> dict[Grant, int]:
+    """A key deleted while it was being checked reads as found, then as listing no company.
+
+    Each query sees what was committed when it ran, so the key's deletion can land between the
+    key query and the companies query. Read the keys refused for their company once more: a key
+    gone by now is a revoked key (4401), not a company taken away (4404).
+    """
+    by_company = [grant for grant, code in refusals.items() if code == CLOSE_UNKNOWN_COMPANY]
+    if not by_company:
+        return refusals
+    still_active = set(
+        ApiKey.objects.filter(
+            key_hash__in={grant.key_hash for grant in by_company}, is_active=True
+        ).values_list("key_hash", flat=True)
+    )
+    for grant in by_company:
+        if grant.key_hash not in still_active:
+            refusals[grant] = CLOSE_UNAUTHENTICATED
     return refusals
 
 
@@ -190,7 +211,8 @@ def session_grant_refusal(grant: Grant) -> int | None:
     if user is None:
         return CLOSE_UNAUTHENTICATED
     if not companies_for(user).filter(pk=grant.company_id).exists():
-        return CLOSE_UNKNOWN_COMPANY
+        # Deleting the user can commit between the two reads: gone by now is 4401, not 4404.
+        return CLOSE_UNAUTHENTICATED if _session_user(grant) is None else CLOSE_UNKNOWN_COMPANY
     return None
 
 

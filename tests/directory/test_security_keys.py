@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import pytest
@@ -22,7 +23,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from dashboard import access
 from dashboard.consumers import (
@@ -291,3 +292,64 @@ def test_a_right_password_under_the_limit_logs_in(staff_user, failure_limits, cl
     _login(client, "/accounts/login/", "wrong")
     response = _login(client, "/accounts/login/", "s3cret-Pass")
     assert response.status_code == 302
+
+
+@contextlib.contextmanager
+def _before_first_query_on(table: str, action: Callable[[], object]):
+    """Run `action` (committed) right before the check's first query that reads `table`.
+
+    Each query of a check sees what was committed when it ran: this puts a revocation between
+    the check's reads, where a concurrent admin's delete can land, every time rather than by luck.
+    """
+    done = False
+
+    def wrapper(execute, sql, params, many, context):
+        nonlocal done
+        if not done and f'"{table}"' in sql and sql.lstrip().upper().startswith("SELECT"):
+            done = True
+            action()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def test_a_supervisor_deleted_between_the_checks_reads_is_unauthenticated(
+    company, make_supervisor, client
+):
+    user = make_supervisor(company)
+    client.force_login(user)
+    grant = access.Grant(
+        company_id=company.pk, user_id=user.pk, session_key=client.session.session_key
+    )
+    with _before_first_query_on("dashboard_supervisor_companies", user.delete):
+        assert access.grant_refusals([grant]) == {grant: CLOSE_UNAUTHENTICATED}
+
+
+def test_a_supervisor_losing_the_company_between_the_checks_reads_is_unknown_company(
+    company, make_supervisor, client
+):
+    user = make_supervisor(company)
+    client.force_login(user)
+    grant = access.Grant(
+        company_id=company.pk, user_id=user.pk, session_key=client.session.session_key
+    )
+    with _before_first_query_on("dashboard_supervisor_companies", lambda: _take_company(user)):
+        assert access.grant_refusals([grant]) == {grant: CLOSE_UNKNOWN_COMPANY}
+
+
+def test_a_key_deleted_between_the_checks_reads_is_unauthenticated(company, make_api_key):
+    raw = make_api_key(company)
+    grant = access.Grant(company_id=company.pk, key_hash=hash_api_key(raw), address="127.0.0.1")
+    with _before_first_query_on("pbx_company", _key(raw).delete):
+        assert access.grant_refusals([grant]) == {grant: CLOSE_UNAUTHENTICATED}
+
+
+def test_a_key_losing_the_company_between_the_checks_reads_is_unknown_company(
+    company, make_company, make_api_key
+):
+    other = make_company(slug="other", name="Other")
+    raw = make_api_key(company)
+    grant = access.Grant(company_id=company.pk, key_hash=hash_api_key(raw), address="127.0.0.1")
+    with _before_first_query_on("pbx_company", lambda: _key(raw).companies.set([other])):
+        assert access.grant_refusals([grant]) == {grant: CLOSE_UNKNOWN_COMPANY}
