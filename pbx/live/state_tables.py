@@ -21,17 +21,8 @@ from django.utils import timezone
 from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
-from pbx.gateway.events import (
-    CallerJoined,
-    CallerLeft,
-    ChannelChanged,
-    ChannelCreated,
-    ChannelHungUp,
-    DeviceStateChanged,
-    MemberChanged,
-    MemberRemoved,
-    PbxEvent,
-)
+from pbx.gateway.events import PbxEvent
+from pbx.live.batch import DND_ON_STATES, EventBatch
 from pbx.live.presence import PresenceRow
 from pbx.live.version import announce, changed_by_events, live_changed
 from pbx.models import (
@@ -47,7 +38,6 @@ from pbx.models import (
 logger = logging.getLogger("swan.listener")
 
 BATCH_RETRY_DELAYS = (0.05, 0.25, 1.0, 3.0)  # seconds before each new try of a batch
-_DND_ON_STATES = {"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"}
 _PbxRow = TypeVar("_PbxRow", DeviceState, QueueMemberState, QueueCallerState, LiveChannel)
 
 
@@ -299,7 +289,7 @@ class LiveState:
         if dnd_devices is not None:
             dnd = set()
             for device, state in dnd_devices.items():
-                if device.lower().startswith(DND_DEVICE_PREFIX) and state in _DND_ON_STATES:
+                if device.lower().startswith(DND_DEVICE_PREFIX) and state in DND_ON_STATES:
                     dnd |= self.users_of_device(device)
         presences = {row.user_id: row for row in self._presences()}
         create: list[UserPresence] = []
@@ -404,177 +394,25 @@ class LiveState:
     def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
         changes = LiveChanges()
         # user → (paused, reason) as the member rows said before this batch touched them
-        touched_presence: dict[int, tuple[bool, str]] = {}
-        for event in events:
-            handler = self._handlers.get(type(event))
-            if handler is None:
-                continue  # an event the live state does not use (OtherEvent, PbxBooted)
-            if not guarded:
-                handler(self, event, now, changes, touched_presence)
-                continue
-            try:
-                with transaction.atomic():
-                    handler(self, event, now, changes, touched_presence)
-            except OperationalError:
-                raise  # the database, not this event: never skip events for it
-            except Exception:
-                logger.exception(
-                    "skipped an event the listener could not apply event=%s", type(event).__name__
-                )
-        if touched_presence:
-            self._refresh_pause(touched_presence, now, changes)
-        return changes
-
-    def _on_device_state(self, event: DeviceStateChanged, now, changes, touched):
-        interface, state = event.device, event.state
-        updated = (
-            self._rows(DeviceState)
-            .filter(interface=interface)
-            .exclude(state=state)
-            .update(state=state, changed_at=now, confirmed_at=now)
-        )
-        if not updated:
-            _row, created = DeviceState.objects.get_or_create(
-                pbx=self.pbx,
-                interface=interface,
-                defaults={"state": state, "changed_at": now, "confirmed_at": now},
-            )
-            if not created:
-                return
-        users = self.users_of_device(interface)
-        changes.user_ids |= users
-        if interface.lower().startswith(DND_DEVICE_PREFIX):
-            self._set_dnd(users, state in _DND_ON_STATES, now)
-
-    def _set_dnd(self, user_ids: set[int], enabled: bool, now: datetime) -> None:
-        for user_id in user_ids:
-            presence, created = UserPresence.objects.get_or_create(
-                user_id=user_id,
-                defaults={"dnd": enabled, "changed_at": now, "confirmed_at": now},
-            )
-            if not created and presence.dnd != enabled:
-                # Only the columns this event decides: a userStatus POST may be writing the DND
-                # reason at this very moment, and a whole-row save would put back the old one.
-                fields = {"dnd": enabled, "changed_at": now, "confirmed_at": now}
-                if not enabled:
-                    fields["dnd_reason"] = ""
-                UserPresence.objects.filter(pk=presence.pk).update(**fields)
-
-    def _on_member(self, event: MemberChanged, now, changes, touched):
-        queue, interface = event.queue, event.interface
-        if not queue or not interface:
-            return
-        row = self._rows(QueueMemberState).filter(queue_name=queue, interface=interface).first()
-        wanted: dict[str, object] = {
-            "member_name": event.member_name,
-            "paused": event.paused,
-            "paused_reason": event.paused_reason,
-            "in_call": event.in_call,
-        }
-        # Older events (Asterisk 11's QueueMemberPaused) leave out what did not change.
-        if event.state_interface is not None:
-            wanted["state_interface"] = event.state_interface
-        if event.status is not None:
-            wanted["status"] = event.status
-        if row is None:
-            row = self._new_member(
-                queue, interface, {"state_interface": "", "status": 0, **wanted}, now
-            )
-            row.calls_taken = event.calls_taken or 0
-            self._note_pause_before(row.user_id, touched)
-            row.save()
-            self._member_devices = None
+        pause_before: dict[int, tuple[bool, str]] = {}
+        if not guarded:
+            EventBatch(self, now, changes, pause_before).apply(events)
         else:
-            if wanted.get("state_interface", row.state_interface) != row.state_interface:
-                self._member_devices = None
-            self._note_pause_before(row.user_id, touched)
-            for name, value in wanted.items():
-                setattr(row, name, value)
-            if event.calls_taken is not None:
-                row.calls_taken = event.calls_taken
-            row.changed_at = row.confirmed_at = now
-            row.save()
-        self._note_member(row, changes)
-
-    def _on_member_removed(self, event: MemberRemoved, now, changes, touched):
-        for row in self._rows(QueueMemberState).filter(
-            queue_name=event.queue, interface=event.interface
-        ):
-            self._note_member(row, changes)
-            self._note_pause_before(row.user_id, touched)
-            row.delete()
-            self._member_devices = None
-
-    def _on_caller_join(self, event: CallerJoined, now, changes, touched):
-        queue, unique_id = event.queue, event.unique_id
-        if not queue or not unique_id:
-            return
-        queue_id, company_id = self.directory.queue(queue)
-        fields = {
-            "queue_id": queue_id,
-            "channel": event.channel,
-            "caller_id_num": event.caller_id_num,
-            "position": event.position,
-            "entered_at": now,
-            "confirmed_at": now,
-        }
-        # One INSERT … ON CONFLICT DO UPDATE: update_or_create costs two savepoints and a SELECT.
-        QueueCallerState.objects.bulk_create(
-            [QueueCallerState(pbx=self.pbx, queue_name=queue, unique_id=unique_id, **fields)],
-            update_conflicts=True,
-            unique_fields=["pbx", "queue_name", "unique_id"],
-            update_fields=list(fields),
-        )
-        self._note_queue(queue_id, company_id, changes)
-
-    def _on_caller_leave(self, event: CallerLeft, now, changes, touched):
-        deleted, _ = (
-            self._rows(QueueCallerState)
-            .filter(queue_name=event.queue, unique_id=event.unique_id)
-            .delete()
-        )
-        if deleted:
-            self._note_queue(*self.directory.queue(event.queue), changes)
-
-    def _on_new_channel(self, event: ChannelCreated, now, changes, touched):
-        unique_id, channel = event.unique_id, event.channel
-        if not unique_id or not channel:
-            return
-        fields = {
-            "linked_id": event.linked_id,
-            "channel": channel,
-            "interface": device_of(channel),
-            "state": event.state,
-            "caller_id_num": event.caller_id_num,
-            "connected_line_num": event.connected_line_num,
-            "exten": event.exten,
-            "context": event.context,
-            "started_at": now,
-            "confirmed_at": now,
-        }
-        LiveChannel.objects.bulk_create(
-            [LiveChannel(pbx=self.pbx, unique_id=unique_id, **fields)],
-            update_conflicts=True,
-            unique_fields=["pbx", "unique_id"],
-            update_fields=list(fields),
-        )
-
-    def _on_channel_state(self, event: ChannelChanged, now, changes, touched):
-        fields: dict[str, object] = {"confirmed_at": now}
-        if event.state:
-            fields["state"] = event.state
-        connected = event.connected_line_num
-        if connected and connected != "<unknown>":
-            fields["connected_line_num"] = connected
-        self._rows(LiveChannel).filter(unique_id=event.unique_id).update(**fields)
-
-    def _on_hangup(self, event: ChannelHungUp, now, changes, touched):
-        self._rows(LiveChannel).filter(unique_id=event.unique_id).delete()
-
-    def _note_pause_before(self, user_id: int | None, touched: dict) -> None:
-        """The user's pause as its member rows say, before this batch first changes them."""
-        if user_id is not None and user_id not in touched:
-            touched[user_id] = member_pause(user_id)
+            for event in events:
+                try:
+                    with transaction.atomic():
+                        EventBatch(self, now, changes, pause_before).apply([event])
+                except OperationalError:
+                    raise  # the database, not this event: never skip events for it
+                except Exception:
+                    self._member_devices = None
+                    logger.exception(
+                        "skipped an event the listener could not apply event=%s",
+                        type(event).__name__,
+                    )
+        if pause_before:
+            self._refresh_pause(pause_before, now, changes)
+        return changes
 
     def _refresh_pause(
         self, before: dict[int, tuple[bool, str]], now: datetime, changes: LiveChanges
@@ -612,14 +450,3 @@ class LiveState:
                     paused=wanted[0], pause_reason=wanted[1], changed_at=now, confirmed_at=now
                 )
             changes.user_ids.add(user_id)
-
-    _handlers: dict[type, Callable] = {
-        DeviceStateChanged: _on_device_state,
-        MemberChanged: _on_member,
-        MemberRemoved: _on_member_removed,
-        CallerJoined: _on_caller_join,
-        CallerLeft: _on_caller_leave,
-        ChannelCreated: _on_new_channel,
-        ChannelChanged: _on_channel_state,
-        ChannelHungUp: _on_hangup,
-    }

@@ -8,6 +8,7 @@ from django.db import OperationalError
 from pbx.gateway.events import DeviceStateChanged
 from pbx.gateway.frames import Frame
 from pbx.live import state_tables as livestate
+from pbx.live.batch import EventBatch
 from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, UserPresence
 from tests.pbx_events import apply_frames
@@ -75,29 +76,26 @@ def test_an_event_failing_on_the_database_is_not_skipped_as_a_bad_event(
 ):
     make_user(company, "201")
 
-    def locked(self, event, now, changes, touched):
+    def locked(self, event):
         raise OperationalError("database is locked")
 
-    monkeypatch.setitem(LiveState._handlers, DeviceStateChanged, locked)
+    monkeypatch.setitem(EventBatch.handlers, DeviceStateChanged, locked)
     with pytest.raises(OperationalError):
         apply_frames(LiveState(), events_for("201"))
 
 
-def test_the_dnd_event_never_puts_back_a_reason_written_meanwhile(company, make_user, monkeypatch):
-    """The listener read the presence row; a userStatus POST then committed busy with a reason
-    (PostgreSQL lets both run): the event must not write the row it read back over it."""
+def test_the_dnd_event_never_puts_back_a_reason_written_meanwhile(company, make_user):
+    """A userStatus POST committed busy with a reason while the batch ran (PostgreSQL lets both
+    run): the event writes the lamp's columns only, never a whole row read before the POST."""
     from django.utils import timezone
 
     user = make_user(company, "201")
     now = timezone.now()
-    stale = UserPresence.objects.create(user=user, changed_at=now, confirmed_at=now)
-    UserPresence.objects.filter(pk=stale.pk).update(dnd=False, dnd_reason="Reunión")
-    monkeypatch.setattr(
-        UserPresence.objects, "get_or_create", lambda **_kwargs: (stale, False)
-    )  # the row as read before the POST committed
+    UserPresence.objects.create(
+        user=user, dnd=False, dnd_reason="Reunión", changed_at=now, confirmed_at=now
+    )
     apply_frames(
         LiveState(), [event(Event="DeviceStateChange", Device="Custom:DND201", State="BUSY")]
     )
-    monkeypatch.undo()
     presence = UserPresence.objects.get(user=user)
     assert (presence.dnd, presence.dnd_reason) == (True, "Reunión")

@@ -1,0 +1,408 @@
+"""One batch of PBX events, written as a few set-based statements (pbx/live/state_tables.py).
+
+Applied event by event, a call's dozen events cost a dozen round trips each through the ORM:
+at a thousand events a second that is most of a core. Here the batch is replayed in order over
+the rows it names, read in one query per table, and what it leaves is written in one statement
+per table and kind of write. The result equals applying the events one by one: every row ends
+as the last event left it, and the users, queues and companies to republish are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pbx.directory.agent_matching import device_of
+from pbx.directory.dnd import DND_DEVICE_PREFIX
+from pbx.gateway.events import (
+    CallerJoined,
+    CallerLeft,
+    ChannelChanged,
+    ChannelCreated,
+    ChannelHungUp,
+    DeviceStateChanged,
+    MemberChanged,
+    MemberRemoved,
+)
+from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
+
+if TYPE_CHECKING:
+    from pbx.live.state_tables import LiveChanges, LiveState
+
+DND_ON_STATES = frozenset({"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"})
+MEMBER_FIELDS = [
+    "member_name",
+    "state_interface",
+    "paused",
+    "paused_reason",
+    "in_call",
+    "status",
+    "calls_taken",
+    "changed_at",
+    "confirmed_at",
+]
+CALLER_FIELDS = ["queue_id", "channel", "caller_id_num", "position", "entered_at", "confirmed_at"]
+CHANNEL_FIELDS = [
+    "linked_id",
+    "channel",
+    "interface",
+    "state",
+    "caller_id_num",
+    "connected_line_num",
+    "exten",
+    "context",
+    "started_at",
+    "confirmed_at",
+]
+
+
+@dataclass
+class _Rows:
+    """One table's rows the batch names: as read, then as the events leave them."""
+
+    found: dict = field(default_factory=dict)  # key → row as stored (and changed in memory)
+    new: dict = field(default_factory=dict)  # key → row to insert
+    dirty: set = field(default_factory=set)  # keys of found rows changed
+    gone: set = field(default_factory=set)  # primary keys of stored rows to delete
+
+    def current(self, key):
+        return self.new.get(key) or self.found.get(key)
+
+    def remove(self, key) -> bool:
+        """Drops the row of `key`; whether there was one."""
+        if self.new.pop(key, None) is not None:
+            return True
+        row = self.found.pop(key, None)
+        if row is None:
+            return False
+        self.dirty.discard(key)
+        self.gone.add(row.pk)
+        return True
+
+
+class EventBatch:
+    """Replays events over the rows they name, then writes what changed (`write`)."""
+
+    def __init__(
+        self,
+        state: LiveState,
+        now: datetime,
+        changes: LiveChanges,
+        pause_before: dict[int, tuple[bool, str]],
+    ):
+        self.state = state
+        self.now = now
+        self.changes = changes
+        # user → (paused, reason) as the member rows said before the batch; shared by the
+        # one-event batches of a guarded application, so it stays "before the whole batch".
+        self.pause_before = pause_before
+        self._pause_users: set[int] = set()
+        self.devices = _Rows()
+        self.changed_devices: set[str] = set()
+        self.members = _Rows()
+        self.members_moved = False  # a member added, removed or re-pointed: rebuild the index
+        self.callers = _Rows()
+        self.channels = _Rows()
+        self.channel_fields: set[str] = set()
+
+    def apply(self, events: list) -> None:
+        self._read(events)
+        for event in events:
+            handler = self.handlers.get(type(event))
+            if handler is not None:  # else an event the live state does not use
+                handler(self, event)
+        self._write()
+
+    # -- the rows the batch names, one query per table ----------------------------------------
+
+    def _read(self, events: list) -> None:
+        state = self.state
+        devices = {e.device for e in events if isinstance(e, DeviceStateChanged)}
+        if devices:
+            self.devices.found = {
+                row.interface: row for row in state._rows(DeviceState).filter(interface__in=devices)
+            }
+        members = {
+            (e.queue, e.interface)
+            for e in events
+            if isinstance(e, (MemberChanged, MemberRemoved)) and e.queue and e.interface
+        }
+        if members:
+            rows = state._rows(QueueMemberState).filter(
+                queue_name__in={queue for queue, _ in members},
+                interface__in={interface for _, interface in members},
+            )
+            self.members.found = {
+                key: row for row in rows if (key := (row.queue_name, row.interface)) in members
+            }
+        callers = {
+            (e.queue, e.unique_id) for e in events if isinstance(e, (CallerJoined, CallerLeft))
+        }
+        if callers:
+            waiting = state._rows(QueueCallerState).filter(
+                unique_id__in={unique_id for _, unique_id in callers}
+            )
+            self.callers.found = {
+                key: row for row in waiting if (key := (row.queue_name, row.unique_id)) in callers
+            }
+        channels = {
+            e.unique_id
+            for e in events
+            if isinstance(e, (ChannelCreated, ChannelChanged, ChannelHungUp)) and e.unique_id
+        }
+        if channels:
+            self.channels.found = {
+                row.unique_id: row
+                for row in state._rows(LiveChannel).filter(unique_id__in=channels)
+            }
+
+    # -- the events, in memory ----------------------------------------------------------------
+
+    def _on_device_state(self, event: DeviceStateChanged) -> None:
+        interface, state = event.device, event.state
+        row = self.devices.current(interface)
+        if row is None:
+            self.devices.new[interface] = DeviceState(
+                pbx=self.state.pbx,
+                interface=interface,
+                state=state,
+                changed_at=self.now,
+                confirmed_at=self.now,
+            )
+        elif row.state != state:
+            row.state, row.changed_at, row.confirmed_at = state, self.now, self.now
+            if interface not in self.devices.new:
+                self.devices.dirty.add(interface)
+        else:
+            return
+        self.changed_devices.add(interface)
+
+    def _on_member(self, event: MemberChanged) -> None:
+        queue, interface = event.queue, event.interface
+        if not queue or not interface:
+            return
+        key = (queue, interface)
+        wanted: dict[str, object] = {
+            "member_name": event.member_name,
+            "paused": event.paused,
+            "paused_reason": event.paused_reason,
+            "in_call": event.in_call,
+        }
+        # Older events (Asterisk 11's QueueMemberPaused) leave out what did not change.
+        if event.state_interface is not None:
+            wanted["state_interface"] = event.state_interface
+        if event.status is not None:
+            wanted["status"] = event.status
+        row = self.members.current(key)
+        if row is None:
+            row = self.state._new_member(
+                queue, interface, {"state_interface": "", "status": 0, **wanted}, self.now
+            )
+            row.calls_taken = event.calls_taken or 0
+            self.members.new[key] = row
+            self.members_moved = True
+        else:
+            if wanted.get("state_interface", row.state_interface) != row.state_interface:
+                self.members_moved = True
+            for name, value in wanted.items():
+                setattr(row, name, value)
+            if event.calls_taken is not None:
+                row.calls_taken = event.calls_taken
+            row.changed_at = row.confirmed_at = self.now
+            if key not in self.members.new:
+                self.members.dirty.add(key)
+        self._note_pause(row.user_id)
+        self.state._note_member(row, self.changes)
+
+    def _on_member_removed(self, event: MemberRemoved) -> None:
+        key = (event.queue, event.interface)
+        row = self.members.current(key)
+        if row is None:
+            return
+        self.state._note_member(row, self.changes)
+        self._note_pause(row.user_id)
+        self.members.remove(key)
+        self.members_moved = True
+
+    def _on_caller_join(self, event: CallerJoined) -> None:
+        queue, unique_id = event.queue, event.unique_id
+        if not queue or not unique_id:
+            return
+        queue_id, company_id = self.state.directory.queue(queue)
+        key = (queue, unique_id)
+        row = self.callers.current(key)
+        if row is None:
+            row = self.callers.new[key] = QueueCallerState(
+                pbx=self.state.pbx, queue_name=queue, unique_id=unique_id
+            )
+        elif key not in self.callers.new:
+            self.callers.dirty.add(key)
+        row.queue_id = queue_id
+        row.channel, row.caller_id_num = event.channel, event.caller_id_num
+        row.position, row.entered_at, row.confirmed_at = event.position, self.now, self.now
+        self.state._note_queue(queue_id, company_id, self.changes)
+
+    def _on_caller_leave(self, event: CallerLeft) -> None:
+        if self.callers.remove((event.queue, event.unique_id)):
+            self.state._note_queue(*self.state.directory.queue(event.queue), self.changes)
+
+    def _on_new_channel(self, event: ChannelCreated) -> None:
+        unique_id, channel = event.unique_id, event.channel
+        if not unique_id or not channel:
+            return
+        row = self.channels.current(unique_id)
+        if row is None:
+            row = self.channels.new[unique_id] = LiveChannel(
+                pbx=self.state.pbx, unique_id=unique_id
+            )
+        elif unique_id not in self.channels.new:
+            self.channels.dirty.add(unique_id)
+            self.channel_fields.update(CHANNEL_FIELDS)
+        row.linked_id, row.channel, row.interface = event.linked_id, channel, device_of(channel)
+        row.state, row.caller_id_num = event.state, event.caller_id_num
+        row.connected_line_num, row.exten, row.context = (
+            event.connected_line_num,
+            event.exten,
+            event.context,
+        )
+        row.started_at = row.confirmed_at = self.now
+
+    def _on_channel_state(self, event: ChannelChanged) -> None:
+        row = self.channels.current(event.unique_id)
+        if row is None:
+            return
+        fields: dict[str, object] = {"confirmed_at": self.now}
+        if event.state:
+            fields["state"] = event.state
+        connected = event.connected_line_num
+        if connected and connected != "<unknown>":
+            fields["connected_line_num"] = connected
+        for name, value in fields.items():
+            setattr(row, name, value)
+        if event.unique_id not in self.channels.new:
+            self.channels.dirty.add(event.unique_id)
+            self.channel_fields.update(fields)
+
+    def _on_hangup(self, event: ChannelHungUp) -> None:
+        self.channels.remove(event.unique_id)
+
+    handlers: dict[type, Callable] = {
+        DeviceStateChanged: _on_device_state,
+        MemberChanged: _on_member,
+        MemberRemoved: _on_member_removed,
+        CallerJoined: _on_caller_join,
+        CallerLeft: _on_caller_leave,
+        ChannelCreated: _on_new_channel,
+        ChannelChanged: _on_channel_state,
+        ChannelHungUp: _on_hangup,
+    }
+
+    def _note_pause(self, user_id: int | None) -> None:
+        if user_id is not None and user_id not in self.pause_before:
+            self._pause_users.add(user_id)
+
+    # -- the writes ---------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        self._read_pause_before()  # still the rows before this batch: nothing is written yet
+        self._write_members()
+        self._write_devices()
+        _write_rows(
+            QueueCallerState, self.callers, CALLER_FIELDS, ["pbx", "queue_name", "unique_id"]
+        )
+        _write_rows(
+            LiveChannel,
+            self.channels,
+            CHANNEL_FIELDS,
+            ["pbx", "unique_id"],
+            changed=sorted(self.channel_fields),
+        )
+
+    def _read_pause_before(self) -> None:
+        if not self._pause_users:
+            return
+        before = {user_id: (False, "") for user_id in self._pause_users}
+        for user_id, reason in QueueMemberState.objects.filter(
+            user_id__in=self._pause_users, paused=True
+        ).values_list("user_id", "paused_reason"):
+            # as member_pause: paused in any queue, the first reason named
+            before[user_id] = (True, before[user_id][1] or reason)
+        self.pause_before.update(before)
+
+    def _write_members(self) -> None:
+        members = self.members
+        _write_rows(QueueMemberState, members, MEMBER_FIELDS, None)
+        if self.members_moved:
+            self.state._member_devices = None
+
+    def _write_devices(self) -> None:
+        _write_rows(
+            DeviceState,
+            self.devices,
+            ["state", "changed_at", "confirmed_at"],
+            ["pbx", "interface"],
+        )
+        # Matched after the members are written: a member added by this batch rings its device.
+        dnd: dict[int, bool] = {}
+        for interface in self.changed_devices:
+            users = self.state.users_of_device(interface)
+            self.changes.user_ids |= users
+            if interface.lower().startswith(DND_DEVICE_PREFIX):
+                enabled = self.devices.current(interface).state in DND_ON_STATES
+                dnd.update(dict.fromkeys(users, enabled))
+        if dnd:
+            _write_dnd(dnd, self.now)
+
+
+def _write_rows(
+    model,
+    rows: _Rows,
+    fields: list[str],
+    upsert_on: list[str] | None,
+    *,
+    changed: list[str] | None = None,
+) -> None:
+    """Deletes, then inserts (upserts on `upsert_on`: a row the batch did not read, written
+    meanwhile, is replaced as the event-by-event upsert did), then updates the `changed` (or
+    all) `fields` of the stored rows the events changed."""
+    if rows.gone:
+        model.objects.filter(pk__in=rows.gone).delete()
+    if rows.new:
+        if upsert_on is None:
+            model.objects.bulk_create(list(rows.new.values()))
+        else:
+            model.objects.bulk_create(
+                list(rows.new.values()),
+                update_conflicts=True,
+                unique_fields=upsert_on,
+                update_fields=fields,
+            )
+    changed = fields if changed is None else changed
+    if rows.dirty and changed:
+        model.objects.bulk_update([rows.found[key] for key in rows.dirty], changed)
+
+
+def _write_dnd(dnd: dict[int, bool], now: datetime) -> None:
+    """The DND lamp of these users: only the columns the lamp decides, and only where it changed.
+
+    A userStatus POST may be writing the DND reason at this very moment: a whole-row write of
+    what was read would put back the old one."""
+    UserPresence.objects.bulk_create(
+        [
+            UserPresence(user_id=user_id, dnd=enabled, changed_at=now, confirmed_at=now)
+            for user_id, enabled in dnd.items()
+        ],
+        ignore_conflicts=True,
+    )
+    on = [user_id for user_id, enabled in dnd.items() if enabled]
+    off = [user_id for user_id, enabled in dnd.items() if not enabled]
+    if on:
+        UserPresence.objects.filter(user_id__in=on, dnd=False).update(
+            dnd=True, changed_at=now, confirmed_at=now
+        )
+    if off:
+        UserPresence.objects.filter(user_id__in=off, dnd=True).update(
+            dnd=False, dnd_reason="", changed_at=now, confirmed_at=now
+        )
