@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
@@ -28,9 +28,19 @@ MESSAGE_TYPES: frozenset[str] = frozenset(
     {"snapshot", "user.status", "queue.update", "calls.hourly", "pbx.gateway.connection"}
 )
 
-# Numbering, buffering and sending happen under one lock, so the threads of one process (the
-# listener's callbacks) send in seq order; across processes clients detect and heal any reordering.
-_publish_lock = threading.Lock()
+# Numbering, buffering and sending happen under a lock per company, so the threads of one process
+# (the listeners of several PBXes, services) send each company's messages in seq order and never
+# wait for another company's; across processes clients detect and heal any reordering.
+_locks: dict[int, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def _company_lock(company_id: int) -> threading.Lock:
+    lock = _locks.get(company_id)
+    if lock is None:
+        with _locks_lock:
+            lock = _locks.setdefault(company_id, threading.Lock())
+    return lock
 
 
 def group_name(company_id: int) -> str:
@@ -58,28 +68,33 @@ def latest_seqs(company_ids: Iterable[int]) -> dict[int, int]:
     return {company_id: int(found.get(_seq_key(company_id)) or 0) for company_id in ids}
 
 
-def _next_seq(company_id: int) -> int:
+def _last_of_next_seqs(company_id: int, count: int) -> int:
+    """Takes the company's next `count` numbers in one increment; returns the last of them."""
     key = _seq_key(company_id)
     for _attempt in range(2):
         try:
-            return cache.incr(key)
+            return cache.incr(key, count)
         except ValueError:  # the first message, or the cache lost the counter (or evicted it)
             # Counting starts from the clock in microseconds, so a cache that lost the counter
             # (restart, eviction) never hands out a number a client has already seen.
             cache.add(key, time.time_ns() // 1000, timeout=None)
-    return cache.incr(key)
+    return cache.incr(key, count)
 
 
-def _store(company_id: int, message: Message) -> None:
-    seq = message["seq"]
-    cache.set(_message_key(company_id, seq), message, timeout=BUFFER_TIMEOUT)
-    if seq % PRUNE_EVERY == 0:
-        cache.delete_many(
-            [
-                _message_key(company_id, old)
-                for old in range(seq - BUFFER_SIZE - PRUNE_EVERY, seq - BUFFER_SIZE)
-            ]
-        )
+def _store(company_id: int, messages: list[Message]) -> None:
+    """Buffers the messages in one write; every PRUNE_EVERY numbers, deletes those that fell out."""
+    cache.set_many(
+        {_message_key(company_id, message["seq"]): message for message in messages},
+        timeout=BUFFER_TIMEOUT,
+    )
+    fallen = [
+        _message_key(company_id, old)
+        for message in messages
+        if (seq := message["seq"]) % PRUNE_EVERY == 0
+        for old in range(seq - BUFFER_SIZE - PRUNE_EVERY, seq - BUFFER_SIZE)
+    ]
+    if fallen:
+        cache.delete_many(fallen)
 
 
 def messages_since(company_id: int, since: int) -> list[Message] | None:
@@ -103,27 +118,43 @@ def publish(company_id: int, message_type: str, payload: dict) -> int:
     Synchronous: call it from sync code on any thread (the listener's callbacks, services,
     management commands). From async code, wrap it in `sync_to_async`.
     """
-    if message_type not in MESSAGE_TYPES:
-        raise ValueError(f"unknown dashboard message type {message_type!r}")
+    return publish_many(company_id, [(message_type, payload)])[0]
+
+
+def publish_many(company_id: int, items: list[tuple[str, dict]]) -> list[int]:
+    """`publish` for several messages of one company, in order: numbered in one increment,
+    buffered in one write and handed to the channel layer at once (the listener's batches)."""
+    for message_type, _payload in items:
+        if message_type not in MESSAGE_TYPES:
+            raise ValueError(f"unknown dashboard message type {message_type!r}")
+    if not items:
+        return []
     layer = get_channel_layer()
-    with _publish_lock:
-        seq = _next_seq(company_id)
-        message: Message = {
-            "type": message_type,
-            "seq": seq,
-            "company": company_id,
-            "sent_at": timezone.now().isoformat(),
-            "payload": payload,
-        }
-        _store(company_id, message)
+    with _company_lock(company_id):
+        last = _last_of_next_seqs(company_id, len(items))
+        sent_at = timezone.now().isoformat()
+        messages: list[Message] = [
+            {
+                "type": message_type,
+                "seq": seq,
+                "company": company_id,
+                "sent_at": sent_at,
+                "payload": payload,
+            }
+            for seq, (message_type, payload) in enumerate(items, start=last - len(items) + 1)
+        ]
+        _store(company_id, messages)
         if layer is not None:
             # Encoded once here, not once per socket: every socket sends this very text.
-            sender.group_send(
+            sender.group_send_all(
                 layer,
                 group_name(company_id),
-                {"type": GROUP_MESSAGE_TYPE, "seq": seq, "text": json.dumps(message)},
+                [
+                    {"type": GROUP_MESSAGE_TYPE, "seq": message["seq"], "text": json.dumps(message)}
+                    for message in messages
+                ],
             )
-    return seq
+    return [message["seq"] for message in messages]
 
 
 def set_pbx_connected(pbx: str, connected: bool) -> None:
@@ -152,16 +183,23 @@ def publish_users(
         found = user_rows_of(rows[pk] for pk in wanted)
     else:
         found = user_rows_for(user_ids=wanted)
-    return [publish(company_id, "user.status", dict(row)) for company_id, row in found]
+    return _publish_by_company("user.status", found)
 
 
 def publish_queues(queue_ids: Iterable[int]) -> list[int]:
     """Publishes the `queue.update` figures of the groups holding these queues; returns the seqs."""
     from dashboard.selectors import queue_groups_for
 
+    return _publish_by_company("queue.update", queue_groups_for(queue_ids=queue_ids))
+
+
+def _publish_by_company(message_type: str, found: Iterable[tuple[int, Mapping]]) -> list[int]:
+    """One message per (company, payload), sent company by company with `publish_many`."""
+    by_company: dict[int, list[tuple[str, dict]]] = {}
+    for company_id, payload in found:
+        by_company.setdefault(company_id, []).append((message_type, dict(payload)))
     return [
-        publish(company_id, "queue.update", dict(payload))
-        for company_id, payload in queue_groups_for(queue_ids=queue_ids)
+        seq for company_id, items in by_company.items() for seq in publish_many(company_id, items)
     ]
 
 

@@ -62,6 +62,44 @@ def test_the_buffer_is_bounded(monkeypatch):
     assert len(kept) <= 100 + broadcast.PRUNE_EVERY  # older messages were dropped
 
 
+def test_several_messages_of_one_company_are_numbered_buffered_and_sent_in_order():
+    from asgiref.sync import async_to_sync
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(broadcast.group_name(1), channel)
+    since = broadcast.publish(1, "calls.hourly", {"n": 0})
+    seqs = broadcast.publish_many(1, [("calls.hourly", {"n": n}) for n in range(1, 41)])
+    assert seqs == list(range(since + 1, since + 41))
+    assert broadcast.current_seq(1) == seqs[-1]
+    assert [m["payload"]["n"] for m in broadcast.messages_since(1, since)] == list(range(1, 41))
+    received = [async_to_sync(layer.receive)(channel) for _ in range(41)]
+    assert [event["seq"] for event in received] == [since, *seqs]
+    assert broadcast.publish_many(1, []) == []
+
+
+def test_a_batch_refuses_an_unknown_type_before_numbering_any():
+    before = broadcast.publish(1, "calls.hourly", {})
+    with pytest.raises(ValueError, match=r"user\.unknown"):
+        broadcast.publish_many(1, [("calls.hourly", {}), ("user.unknown", {})])
+    assert broadcast.current_seq(1) == before
+
+
+def test_a_batch_prunes_what_fell_out_of_the_buffer(monkeypatch):
+    monkeypatch.setattr(broadcast, "BUFFER_SIZE", 100)
+    since = broadcast.publish(1, "calls.hourly", {})
+    for _ in range(3):
+        broadcast.publish_many(1, [("calls.hourly", {})] * 70)
+    last = broadcast.current_seq(1)
+    kept = [
+        seq
+        for seq in range(since, last + 1)
+        if cache.get(broadcast._message_key(1, seq)) is not None
+    ]
+    assert len(kept) <= 100 + broadcast.PRUNE_EVERY
+    assert len(broadcast.messages_since(1, last - 100)) == 100
+
+
 def test_a_hole_in_the_buffer_is_never_a_silent_gap():
     since = broadcast.publish(1, "calls.hourly", {})
     missing = broadcast.publish(1, "calls.hourly", {})
