@@ -291,3 +291,47 @@ def test_only_one_listener_is_active_and_a_standby_takes_over(
     wait_until(second.listener.active.is_set, timeout=5, message="the takeover")
     assert time.monotonic() - started < 5
     assert ListenerLease.objects.get().holder == "second"
+
+
+def test_the_lease_counts_every_event_though_it_is_written_at_most_once_a_second(
+    simulator, run_listener, directory, monkeypatch
+):
+    from pbx.live.lease import Lease
+
+    writes: list[dict] = []
+    real_record = Lease.record
+
+    def record(self, **fields):
+        writes.append(fields)
+        real_record(self, **fields)
+
+    monkeypatch.setattr(Lease, "record", record)
+    running = run_listener(lambda: simulator.port)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    counted_before = ListenerLease.objects.get(name="default").events_processed
+    applied: list[int] = []
+    real_apply = running.listener._apply
+
+    def apply(state, batch):
+        applied.append(len(batch))
+        real_apply(state, batch)
+
+    monkeypatch.setattr(running.listener, "_apply", apply)
+    started = time.monotonic()
+    for n in range(20):  # twenty batches, one pause change each, over about a second
+        with simulator.lock:
+            simulator.centre.queue_pause("PJSIP/201", n % 2 == 0, reason="Descanso")
+        simulator.step(0)
+        time.sleep(0.05)
+    wait_until(lambda: len(applied) >= 20 or sum(applied) >= 20, message="the batches")
+    wait_until(
+        lambda: ListenerLease.objects.get(name="default").events_processed
+        == counted_before + sum(applied),
+        timeout=3.0,
+        message="the lease to count every event applied",
+    )
+    elapsed = time.monotonic() - started
+    counts = [fields for fields in writes if "events_processed" in fields]
+    assert len(applied) > len(counts)
+    assert len(counts) <= elapsed / FAST.record_seconds + 2
+    assert ListenerLease.objects.get(name="default").last_event_at is not None

@@ -182,6 +182,12 @@ def test_pbx_listen_refuses_an_unknown_pbx(db):
         call_command("pbx_listen", "--pbx", "nowhere")
 
 
+@pytest.mark.parametrize("wait", ["-0.1", "1.5"])
+def test_pbx_listen_refuses_a_batch_wait_out_of_range(db, wait):
+    with pytest.raises(CommandError, match="--batch-wait: 0 to 1 second"):
+        call_command("pbx_listen", "--batch-wait", wait)
+
+
 class _Dying:
     """A listener whose thread dies at once (its database gone at the wrong moment)."""
 

@@ -39,6 +39,13 @@ class Command(BaseCommand):
             help="Lease length; renewed every quarter of it, a standby takes over once it expires.",
         )
         parser.add_argument(
+            "--batch-wait",
+            type=float,
+            default=ListenerSettings.batch_wait,
+            help="Seconds to wait for more events after one arrives, to write them as one batch "
+            "(delays a lone event by as much; a busy listener batches by itself).",
+        )
+        parser.add_argument(
             "--refresh-seconds",
             type=float,
             default=30.0,
@@ -54,8 +61,11 @@ class Command(BaseCommand):
         ping_seconds: float,
         lease_seconds: float,
         refresh_seconds: float,
+        batch_wait: float,
         **options,
     ):
+        if not 0 <= batch_wait <= 1:
+            raise CommandError("--batch-wait: 0 to 1 second.")
         names = list(dict.fromkeys([*(pbx_names or ()), *([legacy_name] if legacy_name else [])]))
         unknown = sorted(set(names) - known_pbx_keys())
         if unknown:
@@ -67,6 +77,7 @@ class Command(BaseCommand):
             reconcile_seconds=reconcile_seconds,
             ping_seconds=ping_seconds,
             lease_seconds=lease_seconds,
+            batch_wait=batch_wait,
         )
         publisher = DashboardPublisher()  # one event loop for every PBX's sends
         pool = ListenerPool(
