@@ -325,8 +325,10 @@ def test_the_lease_counts_every_event_though_it_is_written_at_most_once_a_second
         time.sleep(0.05)
     wait_until(lambda: len(applied) >= 20 or sum(applied) >= 20, message="the batches")
     wait_until(
-        lambda: ListenerLease.objects.get(name="default").events_processed
-        == counted_before + sum(applied),
+        lambda: (
+            ListenerLease.objects.get(name="default").events_processed
+            == counted_before + sum(applied)
+        ),
         timeout=3.0,
         message="the lease to count every event applied",
     )
