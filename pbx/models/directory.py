@@ -223,6 +223,39 @@ class Company(models.Model):
                     % {"queue": clash.name, "company": clash.company}
                 }
             )
+        self._clean_devices()
+
+    def _clean_devices(self) -> None:
+        """A device of a PBX belongs to one company (terminals/models.py): moving the company
+        must not bring a terminal onto a PBX where another company has the same device."""
+        from terminals.models import Terminal
+
+        interfaces = list(
+            Terminal.objects.filter(user__company=self)
+            .exclude(interface="")
+            .values_list("interface", flat=True)
+        )
+        if not interfaces:
+            return
+        clash = (
+            Terminal.objects.filter(user__isnull=False)
+            .filter(on_pbx(self.pbx_key, "user__company"))
+            .exclude(user__company=self)
+            .annotate(lowered=Lower("interface"))
+            .filter(lowered__in={interface.lower() for interface in interfaces})
+            .select_related("user__company")
+            .first()
+        )
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "pbx": _(
+                        "Device %(interface)s of company %(company)s is on that PBX "
+                        "already: a device belongs to one company."
+                    )
+                    % {"interface": clash.interface, "company": clash.user.company}
+                }
+            )
 
 
 class Department(models.Model):

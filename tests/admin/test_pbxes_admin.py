@@ -207,6 +207,43 @@ def test_a_move_onto_a_queue_name_of_the_target_pbx_is_a_form_error(
     }
 
 
+@pytest.mark.parametrize("theirs", ["PJSIP/201", "pjsip/201"])
+def test_a_move_onto_a_device_of_the_target_pbx_is_a_form_error(
+    staff, pbxes, make_company, make_user, theirs
+):
+    company = make_company(pbx=pbxes["pbx-a"])
+    make_user(company, "201", terminals=["PJSIP/201"])
+    other = make_company(slug="other", name="Other", pbx=pbxes["pbx-b"])
+    make_user(other, "301", terminals=[theirs])
+
+    response = staff.post(url(Company, "change", company.pk), company_form(company, pbxes["pbx-b"]))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["pbx"] == [
+        f"Device {theirs} of company Other is on that PBX already: a device belongs to one "
+        "company."
+    ]
+    company.refresh_from_db()
+    assert company.pbx_key == "pbx-a"
+
+
+def test_a_move_beside_other_devices_of_the_target_pbx_is_saved(
+    staff, pbxes, make_company, make_user
+):
+    company = make_company(pbx=pbxes["pbx-a"])
+    make_user(company, "201", terminals=["PJSIP/201"])
+    other = make_company(slug="other", name="Other", pbx=pbxes["pbx-b"])
+    make_user(other, "301", terminals=["PJSIP/301"])
+    elsewhere = make_company(slug="elsewhere", name="Elsewhere", pbx=pbxes["pbx-a"])
+    make_user(elsewhere, "202", terminals=["PJSIP/201b"])
+
+    response = staff.post(url(Company, "change", company.pk), company_form(company, pbxes["pbx-b"]))
+
+    assert response.status_code == 302
+    company.refresh_from_db()
+    assert company.pbx_key == "pbx-b"
+
+
 def test_the_queue_list_shows_and_filters_by_pbx(staff, pbxes, make_company, make_queue):
     make_queue(make_company(pbx=pbxes["pbx-a"]), "q-ventas")
     make_queue(make_company(), "q-ventas")
