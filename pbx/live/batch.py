@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.db import connection
+
 from pbx.directory.agent_matching import device_of
 from pbx.directory.dnd import DND_DEVICE_PREFIX
 from pbx.gateway.events import (
@@ -381,7 +383,27 @@ def _write_rows(
             )
     changed = fields if changed is None else changed
     if rows.dirty and changed:
-        model.objects.bulk_update([rows.found[key] for key in rows.dirty], changed)
+        update_rows(model, [rows.found[key] for key in rows.dirty], changed)
+
+
+def update_rows(model, rows: list, fields: list[str]) -> None:
+    """Writes these fields of these stored rows: one parametrised UPDATE by primary key, sent
+    for all the rows at once (executemany: one pipeline on psycopg).
+
+    Django's bulk_update builds a CASE per field over every row, as expressions the ORM copies
+    and resolves one by one: it was a third of the listener's time."""
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    params = [
+        [column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns]
+        + [row.pk]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _write_dnd(dnd: dict[int, bool], now: datetime) -> None:

@@ -220,8 +220,7 @@ def test_a_move_onto_a_device_of_the_target_pbx_is_a_form_error(
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["pbx"] == [
-        f"Device {theirs} of company Other is on that PBX already: a device belongs to one "
-        "company."
+        f"Device {theirs} of company Other is on that PBX already: a device belongs to one company."
     ]
     company.refresh_from_db()
     assert company.pbx_key == "pbx-a"
