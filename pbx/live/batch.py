@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.db import connection
 
-from pbx.directory.agent_matching import device_of
+from pbx.directory.agent_matching import AgentDirectory, device_of
 from pbx.directory.dnd import DND_DEVICE_PREFIX
 from pbx.gateway.events import (
     CallerJoined,
@@ -30,8 +30,30 @@ from pbx.gateway.events import (
 )
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
 
-if TYPE_CHECKING:
-    from pbx.live.state_tables import LiveChanges, LiveState
+
+class Changes(Protocol):
+    """What a batch changed (state_tables.LiveChanges): whom to republish."""
+
+    user_ids: set[int]
+
+
+class LiveRows(Protocol):
+    """What the batch uses of the live state (state_tables.LiveState, which imports this)."""
+
+    pbx: str
+    directory: AgentDirectory
+    _member_devices: dict[str, set[int]] | None
+
+    def _rows(self, model): ...
+
+    def users_of_device(self, interface: str) -> set[int]: ...
+
+    def _new_member(self, queue: str, interface: str, wanted: dict, now: datetime): ...
+
+    def _note_member(self, row: QueueMemberState, changes) -> None: ...
+
+    def _note_queue(self, queue_id: int | None, company_id: int | None, changes) -> None: ...
+
 
 DND_ON_STATES = frozenset({"BUSY", "INUSE", "ONHOLD", "RINGING", "RINGINUSE"})
 MEMBER_FIELDS = [
@@ -89,9 +111,9 @@ class EventBatch:
 
     def __init__(
         self,
-        state: LiveState,
+        state: LiveRows,
         now: datetime,
-        changes: LiveChanges,
+        changes: Changes,
         pause_before: dict[int, tuple[bool, str]],
     ):
         self.state = state

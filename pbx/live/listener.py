@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from django.db import DatabaseError, close_old_connections
@@ -79,7 +80,7 @@ class Listener:
         self.resyncs = 0
         self.pbx_uptime: float | None = None
         self._unrecorded = 0  # events applied since the lease last counted them
-        self._last_event_at = None
+        self._last_event_at: datetime | None = None
         self._next_record = 0.0
 
     # -- outer loop: lease, connect, back off ----------------------------------------------

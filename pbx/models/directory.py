@@ -7,6 +7,7 @@ import ipaddress
 import os
 import secrets
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -228,8 +229,7 @@ class Company(models.Model):
     def _clean_devices(self) -> None:
         """A device of a PBX belongs to one company (terminals/models.py): moving the company
         must not bring a terminal onto a PBX where another company has the same device."""
-        from terminals.models import Terminal
-
+        Terminal = apps.get_model("terminals", "Terminal")  # terminals.models imports this module
         interfaces = list(
             Terminal.objects.filter(user__company=self)
             .exclude(interface="")
@@ -253,7 +253,7 @@ class Company(models.Model):
                         "Device %(interface)s of company %(company)s is on that PBX "
                         "already: a device belongs to one company."
                     )
-                    % {"interface": clash.interface, "company": clash.user.company}
+                    % {"interface": clash.interface, "company": clash.user and clash.user.company}
                 }
             )
 
