@@ -845,6 +845,8 @@ def analyse(phase: dict) -> dict:
         for user, on, at in sent:
             probes_by_company[company_of[user]].append((user, on, at))
     latencies: dict[int, list[float]] = defaultdict(list)  # company → probe latencies
+    first_probe = min((at for probes in probes_by_company.values() for *_, at in probes), default=0)
+    by_window: dict[int, list[float]] = defaultdict(list)  # 10 s window of the probe → latencies
     to_publish: dict[int, list[float]] = defaultdict(list)
     lost_probes: dict[int, int] = defaultdict(int)
     delivery: list[float] = []  # publish → websocket, every message
@@ -863,21 +865,26 @@ def analyse(phase: dict) -> dict:
                 by_user[user].append((busy, at, sent_at))
         delivered[company] += len(seen)
         missing[company] += (high - low) - len(seen)
-        cursor: dict[int, int] = defaultdict(int)
+        # A probe is seen when its user's dashboard first shows its state after it was sent:
+        # the first user.status of that user in that state arriving later. Not "the next message
+        # not yet matched": one message missing (a batch that held a change and its undoing
+        # publishes the end state only) then shifted every later probe of the user by a cycle.
         for user, on, sent_at in probes_by_company[company]:
-            queue = by_user[user]
-            i = cursor[user]
-            while i < len(queue) and (queue[i][0] != on or queue[i][1] < sent_at):
-                i += 1
-            if i < len(queue):
-                latencies[company].append(queue[i][1] - sent_at)
-                if queue[i][2]:
-                    to_publish[company].append(
-                        datetime.fromisoformat(queue[i][2]).timestamp() - sent_at
-                    )
-                cursor[user] = i + 1
-            else:
+            match = next(
+                (
+                    message
+                    for message in by_user[user]
+                    if message[0] == on and message[1] >= sent_at
+                ),
+                None,
+            )
+            if match is None:
                 lost_probes[company] += 1
+                continue
+            latencies[company].append(match[1] - sent_at)
+            by_window[int((sent_at - first_probe) // 10)].append(match[1] - sent_at)
+            if match[2]:
+                to_publish[company].append(datetime.fromisoformat(match[2]).timestamp() - sent_at)
     seconds = phase["seconds"]
     cpu = {
         name: phase["after"]["cpu"][name] - phase["before"]["cpu"][name]
@@ -891,6 +898,7 @@ def analyse(phase: dict) -> dict:
         by_owner[phase["owners"].get(tid, "other")] += delta
     return {
         "latencies": latencies,
+        "by_window": dict(sorted(by_window.items())),
         "to_publish": to_publish,
         "lost_probes": lost_probes,
         "probes": {c: len(p) for c, p in probes_by_company.items()},
@@ -1111,6 +1119,13 @@ def report(phases: list[dict]) -> None:
     print(f"  {'':50}" + "".join(f"{t:>28}" for t in titles))
     for index, (name, _value) in enumerate(columns[0]):
         print(f"  {name:50}" + "".join(f"{c[index][1]:>28}" for c in columns))
+    for phase, a in zip(phases, analysed, strict=True):
+        windows = ", ".join(
+            f"{10 * w}-{10 * w + 10} s {statistics.median(v) * 1000:.0f} / "
+            f"{sorted(v)[int(0.99 * (len(v) - 1))] * 1000:.0f}"
+            for w, v in a["by_window"].items()
+        )
+        print(f"  {phase['label']}: probe latency ms p50 / p99 by when it was sent: {windows}")
     by_label = {p["label"]: p for p in phases}
     if "many" in by_label and len(by_label) > 1:
         many = by_label["many"]
@@ -1128,8 +1143,8 @@ def report(phases: list[dict]) -> None:
     )
     print(
         "  (b) a probe is matched, on each socket, to the first later user.status of its user in "
-        "its state; a batch that holds several changes of one user publishes its last state only, "
-        "so under a backlog the earlier ones are never seen (messages themselves: see 'lost')"
+        "its state (when the dashboard first shows it); not seen: no such message came (messages "
+        "themselves: see 'lost')"
     )
     for phase, a in zip(phases, analysed, strict=True):
         if phase["label"] == "many":
