@@ -265,6 +265,11 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self._give_up(away.__cause__)
 
     async def dashboard_message(self, event: dict) -> None:
+        texts = event.get("texts")
+        if texts is not None:  # several messages of one batch, in order (broadcast.group_event)
+            for seq, text in texts:
+                await self._forward_text(seq, text)
+            return
         text = event.get("text")
         if text is None:  # a publisher of the previous release (a rolling upgrade)
             await self._forward(event["message"])

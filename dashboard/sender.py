@@ -38,20 +38,6 @@ def group_send(layer, group: str, message: dict) -> None:
     asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result()
 
 
-def group_send_all(layer, group: str, messages: list[dict]) -> None:
-    """`group_send` of each message in order, handed over to the loop once; returns when done."""
-    loop = getattr(_local, "loop", None)
-
-    async def send_all() -> None:
-        for message in messages:
-            await layer.group_send(group, message)
-
-    if loop is None:
-        async_to_sync(send_all)()
-        return
-    asyncio.run_coroutine_threadsafe(send_all(), loop).result()
-
-
 class LoopThread:
     """An event loop running on a daemon thread of its own, started when first asked for."""
 

@@ -73,8 +73,12 @@ def test_several_messages_of_one_company_are_numbered_buffered_and_sent_in_order
     assert seqs == list(range(since + 1, since + 41))
     assert broadcast.current_seq(1) == seqs[-1]
     assert [m["payload"]["n"] for m in broadcast.messages_since(1, since)] == list(range(1, 41))
-    received = [async_to_sync(layer.receive)(channel) for _ in range(41)]
-    assert [event["seq"] for event in received] == [since, *seqs]
+    single, batch = (async_to_sync(layer.receive)(channel) for _ in range(2))
+    assert (single["seq"], json.loads(single["text"])["payload"]) == (since, {"n": 0})
+    # one channel-layer event for the batch, its texts in order
+    assert batch["seq"] == seqs[-1]
+    assert [seq for seq, _text in batch["texts"]] == seqs
+    assert [json.loads(text)["seq"] for _seq, text in batch["texts"]] == seqs
     assert broadcast.publish_many(1, []) == []
 
 
