@@ -53,6 +53,9 @@ class ListenerSettings:
     batch_size: int = 500
     batch_wait: float = 0.0  # seconds to wait for more events after the first
     record_seconds: float = 1.0  # the lease's event count and time, written at most this often
+    # queue figures republished at most this often per PBX: computing a queue group's figures is
+    # seven queries, and a busy PBX changes its queues in nearly every batch
+    queue_update_seconds: float = 0.5
     backoff_first: float = 1.0
     backoff_max: float = 30.0
 
@@ -82,6 +85,8 @@ class Listener:
         self._unrecorded = 0  # events applied since the lease last counted them
         self._last_event_at: datetime | None = None
         self._next_record = 0.0
+        self._pending_queues: set[int] = set()  # queues changed, their figures not yet published
+        self._next_queue_update = 0.0
 
     # -- outer loop: lease, connect, back off ----------------------------------------------
 
@@ -163,6 +168,7 @@ class Listener:
                     raise SessionLost("connection dropped")
                 if batch:
                     self._apply(state, batch)
+                self._publish_queues()
                 self._record_events()
                 if self._pbx_restarted(batch):
                     self._resync(gateway, state, inbox, reason="pbx restart")
@@ -225,8 +231,20 @@ class Listener:
         changes = state.apply_events(batch)
         self._unrecorded += len(batch)
         self._last_event_at = timezone.now()
+        # Users at once; queues with the next queue update (`_publish_queues`).
+        self._pending_queues |= changes.queue_ids
+        changes.queue_ids = set()
         if changes:
             self.publisher.changes(changes)
+
+    def _publish_queues(self) -> None:
+        """The figures of the queues changed since the last update, at most every
+        `queue_update_seconds` (checked after each batch and every 0.2 s when idle)."""
+        if not self._pending_queues or time.monotonic() < self._next_queue_update:
+            return
+        queue_ids, self._pending_queues = self._pending_queues, set()
+        self._next_queue_update = time.monotonic() + self.settings.queue_update_seconds
+        self.publisher.changes(LiveChanges(queue_ids=queue_ids))
 
     def _record_events(self, *, now: bool = False) -> None:
         """The lease's count and time of events, at most every `record_seconds`: one more

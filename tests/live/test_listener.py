@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -12,7 +13,7 @@ import pytest
 from pbx.gateway.ami import AmiGateway
 from pbx.live.listener import Listener, ListenerSettings
 from pbx.live.state_tables import LiveChanges
-from pbx.models import DeviceState, ListenerLease, QueueMemberState, UserPresence
+from pbx.models import DeviceState, ListenerLease, QueueCallerState, QueueMemberState, UserPresence
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET
@@ -337,3 +338,46 @@ def test_the_lease_counts_every_event_though_it_is_written_at_most_once_a_second
     assert len(applied) > len(counts)
     assert len(counts) <= elapsed / FAST.record_seconds + 2
     assert ListenerLease.objects.get(name="default").last_event_at is not None
+
+
+class QueueRecordingPublisher(RecordingPublisher):
+    def __init__(self):
+        super().__init__()
+        self.queue_updates: list[tuple[float, set[int]]] = []
+
+    def changes(self, changes: LiveChanges) -> None:
+        super().changes(changes)
+        if changes.queue_ids:
+            self.queue_updates.append((time.monotonic(), set(changes.queue_ids)))
+
+
+def test_queue_figures_follow_at_most_twice_a_second_and_none_is_left_out(
+    simulator, run_listener, directory
+):
+    from pbx.models import Queue
+
+    publisher = QueueRecordingPublisher()
+    running = run_listener(lambda: simulator.port, publisher=publisher)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    publisher.queue_updates.clear()
+    queue = Queue.objects.get(name="q-soporte")
+    for _ in range(10):  # ten callers over about a second: ten batches with queue changes
+        with simulator.lock:
+            simulator.centre.caller_arrives("q-soporte", patience=600)
+        simulator.step(0)
+        time.sleep(0.1)
+    wait_until(
+        lambda: QueueCallerState.objects.filter(queue_name="q-soporte").count() == 10,
+        message="the ten callers",
+    )
+    # Within one interval of the last change, what it changed is published: nothing waits.
+    wait_until(
+        lambda: not running.listener._pending_queues,
+        timeout=FAST.queue_update_seconds + 1.0,
+        message="the figures after the last caller",
+    )
+    times = [at for at, _ids in publisher.queue_updates]
+    assert all(ids == {queue.pk} for _at, ids in publisher.queue_updates)
+    assert len(times) < 10  # coalesced
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(gap >= FAST.queue_update_seconds * 0.9 for gap in gaps)
