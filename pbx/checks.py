@@ -29,6 +29,20 @@ def throttle_rate_check(app_configs=None, **kwargs) -> list[Error]:
     return []
 
 
+@register(Tags.security, deploy=True)
+def fast_password_hasher_check(app_configs=None, **kwargs) -> list[Error]:
+    """The test suite's fast password hasher never in production."""
+    if getattr(settings, "TEST_PASSWORD_HASHER", False):
+        return [
+            Error(
+                "SWAN_TEST_PASSWORD_HASHER is set: new passwords are hashed with MD5. It is for "
+                "the test suite only; unset it.",
+                id="swan.E002",
+            )
+        ]
+    return []
+
+
 @register(Tags.database)
 def pbx_secret_check(app_configs=None, databases=None, **kwargs) -> list[Warning]:
     """Each PBX's AMI secret is in this process's environment, or SWAN cannot log in to it.

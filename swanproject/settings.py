@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -169,6 +170,16 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The test suite only (tests/conftest.py sets it, for itself and the servers it starts): new
+# passwords hashed with MD5, a hash per login instead of PBKDF2's million rounds (half a second
+# on a CI core, minutes of every run). `check --deploy` refuses it (swan.E002).
+TEST_PASSWORD_HASHER = env.bool("SWAN_TEST_PASSWORD_HASHER", default=False)
+if TEST_PASSWORD_HASHER:
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *global_settings.PASSWORD_HASHERS,
+    ]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

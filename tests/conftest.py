@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,22 @@ from rest_framework.test import APIClient
 
 from pbx.models import ApiKey, Company, Department, PbxUser, PublicNumber, Queue, QueueMember
 from terminals.models import Terminal
+
+
+def pytest_configure(config):
+    """Passwords hashed with MD5 in the tests, here and in the servers they start (which read
+    SWAN_TEST_PASSWORD_HASHER in the settings): PBKDF2 cost half a second per user and login."""
+    from django.conf import global_settings, settings
+    from django.contrib.auth import hashers
+
+    os.environ["SWAN_TEST_PASSWORD_HASHER"] = "1"
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *global_settings.PASSWORD_HASHERS,
+    ]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+
 
 FIXTURES_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 _sequence = itertools.count(1)

@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def production_environment(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DEBUG")) and k != "SWAN_TEST_PASSWORD_HASHER"
+    }
     return {
         **keep,
         "DEBUG": "false",
@@ -38,6 +42,22 @@ def test_check_deploy_is_clean_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_environment())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_refuses_the_test_suites_password_hasher():
+    env = production_environment(SWAN_TEST_PASSWORD_HASHER="1")
+    result = manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "swan.E002" in result.stdout + result.stderr
+    assert "SWAN_TEST_PASSWORD_HASHER is set" in result.stdout + result.stderr
+
+
+def test_the_tests_hash_passwords_fast_and_still_check_them(django_user_model):
+    user = django_user_model.objects.create_user(username="fast", password="s3cret-Pass")
+    assert user.password.startswith("md5$")
+    assert user.check_password("s3cret-Pass")
+    assert not user.check_password("wrong")
+    assert os.environ["SWAN_TEST_PASSWORD_HASHER"] == "1"  # the servers the tests start too
 
 
 def test_production_refuses_to_start_without_a_secret_key():
