@@ -69,6 +69,13 @@ def _outside_its_layouts(item: pytest.Item) -> bool:
     return bool(wanted and param and param[1] not in wanted.args)
 
 
+def pytest_itemcollected(item):
+    """`real_pbx` from collection on, so that `-m real_pbx` (or `not real_pbx`) selects them:
+    pytest deselects by mark before the reordering hook below runs."""
+    if _is_realpbx(item):
+        item.add_marker(pytest.mark.real_pbx)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     """Marks these tests `real_pbx` and runs them last: their directory rows are committed."""
