@@ -314,42 +314,27 @@ def _before_first_query_on(table: str, action: Callable[[], object]):
         yield
 
 
-def test_a_supervisor_deleted_between_the_checks_reads_is_unauthenticated(
-    company, make_supervisor, client
+@pytest.mark.parametrize("revoke", ["deleted", "company taken away"])
+def test_a_supervisor_revoked_between_the_checks_reads_gets_the_revocations_code(
+    revoke, company, make_supervisor, client
 ):
     user = make_supervisor(company)
     client.force_login(user)
     grant = access.Grant(
         company_id=company.pk, user_id=user.pk, session_key=client.session.session_key
     )
-    with _before_first_query_on("dashboard_supervisor_companies", user.delete):
-        assert access.grant_refusals([grant]) == {grant: CLOSE_UNAUTHENTICATED}
+    action, code = SUPERVISOR_REVOCATIONS[revoke]
+    with _before_first_query_on("dashboard_supervisor_companies", lambda: action(user)):
+        assert access.grant_refusals([grant]) == {grant: code}
 
 
-def test_a_supervisor_losing_the_company_between_the_checks_reads_is_unknown_company(
-    company, make_supervisor, client
-):
-    user = make_supervisor(company)
-    client.force_login(user)
-    grant = access.Grant(
-        company_id=company.pk, user_id=user.pk, session_key=client.session.session_key
-    )
-    with _before_first_query_on("dashboard_supervisor_companies", lambda: _take_company(user)):
-        assert access.grant_refusals([grant]) == {grant: CLOSE_UNKNOWN_COMPANY}
-
-
-def test_a_key_deleted_between_the_checks_reads_is_unauthenticated(company, make_api_key):
-    raw = make_api_key(company)
-    grant = access.Grant(company_id=company.pk, key_hash=hash_api_key(raw), address="127.0.0.1")
-    with _before_first_query_on("pbx_company", _key(raw).delete):
-        assert access.grant_refusals([grant]) == {grant: CLOSE_UNAUTHENTICATED}
-
-
-def test_a_key_losing_the_company_between_the_checks_reads_is_unknown_company(
-    company, make_company, make_api_key
+@pytest.mark.parametrize("revoke", ["deleted", "company taken away"])
+def test_a_key_revoked_between_the_checks_reads_gets_the_revocations_code(
+    revoke, company, make_company, make_api_key
 ):
     other = make_company(slug="other", name="Other")
     raw = make_api_key(company)
     grant = access.Grant(company_id=company.pk, key_hash=hash_api_key(raw), address="127.0.0.1")
-    with _before_first_query_on("pbx_company", lambda: _key(raw).companies.set([other])):
-        assert access.grant_refusals([grant]) == {grant: CLOSE_UNKNOWN_COMPANY}
+    action, code = KEY_REVOCATIONS[revoke]
+    with _before_first_query_on("pbx_company", lambda: action(_key(raw), other)):
+        assert access.grant_refusals([grant]) == {grant: code}
