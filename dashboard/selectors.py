@@ -27,10 +27,10 @@ from pbx.history.selectors import (
     UNANSWERED,
     alarm_breaches,
     day_bounds,
+    entry_totals,
     longest_wait,
-    queues_status,
 )
-from pbx.live.presence import PresenceRow, presence_rows
+from pbx.live.presence import PresenceRow, presence_rows, presence_rows_of
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
 
@@ -53,11 +53,9 @@ def user_rows(*, company: Company) -> list[UserStatusPayload]:
 
 
 def user_rows_for(*, user_ids: Iterable[int]) -> list[tuple[int, UserStatusPayload]]:
-    """(company id, `user.status` payload) of these users, however many, in three queries."""
-    return [
-        (row.company_id, _user_payload(row))
-        for row in presence_rows(PbxUser.objects.filter(pk__in=list(user_ids)))
-    ]
+    """(company id, `user.status` payload) of these users, ordered by extension, in three
+    queries."""
+    return [(row.company_id, _user_payload(row)) for row in presence_rows_of(user_ids)]
 
 
 def user_rows_of(rows: Iterable[PresenceRow]) -> list[tuple[int, UserStatusPayload]]:
@@ -110,16 +108,16 @@ def _member_order(row: tuple) -> tuple:
 
 
 def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayload]:
-    """One group per queue: queues-status figures plus who is logged in and who is waiting."""
+    """One group per queue: queues-status figures plus who is logged in and who is waiting.
+
+    The figures are those of queues-status for a group of the one queue (`QueueTotals`), from
+    the reads the wallboard shows anyway: today's entries, the members and the callers."""
     if not queues:
         return []
     now = timezone.now()
     names = [queue.name for queue in queues]
-    figures = queues_status(
-        client=_company_client(company), groups={name: [name] for name in names}, now=now
-    )["queues"]
-    members: dict[str, list[tuple]] = defaultdict(list)
     pbx = company.pbx_key  # another PBX's queue of the same name is another queue
+    members: dict[str, list[tuple]] = defaultdict(list)
     for row in QueueMemberState.objects.filter(pbx=pbx, queue_name__in=names).values_list(
         *_MEMBER_FIELDS
     ):
@@ -129,19 +127,21 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
         "position", "entered_at"
     ):
         callers[caller.queue_name].append(caller)
-
+    totals = entry_totals({queue.name: queue for queue in queues}, now)
     groups = []
     for queue in queues:
-        group = figures[queue.name]
         waiting = callers[queue.name]
-        oldest = min((c.entered_at for c in waiting), default=None)
-        breaches = alarm_breaches(queue, group["status"], longest_wait=longest_wait(oldest, now))
+        figures = totals[queue.name]
+        figures.waiting = len(waiting)
+        oldest = figures.oldest_wait = min((c.entered_at for c in waiting), default=None)
+        status = figures.status()
+        breaches = alarm_breaches(queue, status, longest_wait=longest_wait(oldest, now))
         groups.append(
             QueueUpdatePayload(
                 group=queue.name,
                 display_name=queue.shown_name,
                 queues=[queue.name],
-                **group["status"],
+                **status,
                 alarm=bool(breaches),  # the flag and its reasons from one rule and one read
                 alarm_reasons=[breach["rule"] for breach in breaches],
                 alarm_breaches=breaches,
@@ -167,13 +167,19 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
 
 def queue_groups(*, company: Company) -> list[QueueUpdatePayload]:
     """One wallboard group per queue of the company, with live and today's figures."""
-    return _queue_groups(list(Queue.objects.filter(company=company).order_by("name")), company)
+    queues = list(Queue.objects.filter(company=company).order_by("name"))
+    for queue in queues:
+        queue.company = company  # for the day's bounds in its time zone, without a query each
+    return _queue_groups(queues, company)
 
 
 def queue_groups_for(*, queue_ids: Iterable[int]) -> list[tuple[int, QueueUpdatePayload]]:
     """(company id, `queue.update` payload) of the groups holding these queues."""
+    ids = list(queue_ids)
+    if not ids:  # most of the listener's batches: their queues go with the next queue update
+        return []
     by_company: dict[int, list[Queue]] = defaultdict(list)
-    for queue in Queue.objects.filter(pk__in=list(queue_ids)).select_related("company"):
+    for queue in Queue.objects.filter(pk__in=ids).select_related("company"):
         by_company[queue.company_id].append(queue)
     return [
         (company_id, payload)

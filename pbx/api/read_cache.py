@@ -39,7 +39,7 @@ from pbx.history.selectors import (
     waiting_callers,
 )
 from pbx.live import version as live_version
-from pbx.live.presence import STATUS_LABELS, PresenceRow, presence_rows
+from pbx.live.presence import STATUS_LABELS, PresenceRow, presence_rows_of
 from pbx.live.version import Changed, Probe
 from pbx.models import Company, Department, PbxUser, Queue, QueueMember
 from pbx.prerendered import Prerendered, json_bytes
@@ -274,7 +274,7 @@ class LiveCache:
     def _load_rows(self, user_ids: Iterable[int]) -> None:
         missing = [pk for pk in user_ids if pk not in self._rows]
         if missing:
-            for row in presence_rows(PbxUser.objects.filter(pk__in=missing)):
+            for row in presence_rows_of(missing):
                 self._rows[row.user_id] = row
 
     def _row_json(self, user_id: int, key: tuple[bool, str]) -> bytes | None:

@@ -9,7 +9,7 @@ as the last event left it, and the users, queues and companies to republish are 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -28,6 +28,7 @@ from pbx.gateway.events import (
     MemberChanged,
     MemberRemoved,
 )
+from pbx.live.plain_sql import column, marks, rows_where, table
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
 
 
@@ -142,11 +143,11 @@ class EventBatch:
     # -- the rows the batch names, one query per table ----------------------------------------
 
     def _read(self, events: list) -> None:
-        state = self.state
+        pbx = {"pbx": self.state.pbx}
         devices = {e.device for e in events if isinstance(e, DeviceStateChanged)}
         if devices:
             self.devices.found = {
-                row.interface: row for row in state._rows(DeviceState).filter(interface__in=devices)
+                row.interface: row for row in rows_where(DeviceState, pbx, {"interface": devices})
             }
         members = {
             (e.queue, e.interface)
@@ -154,9 +155,13 @@ class EventBatch:
             if isinstance(e, (MemberChanged, MemberRemoved)) and e.queue and e.interface
         }
         if members:
-            rows = state._rows(QueueMemberState).filter(
-                queue_name__in={queue for queue, _ in members},
-                interface__in={interface for _, interface in members},
+            rows = rows_where(
+                QueueMemberState,
+                pbx,
+                {
+                    "queue_name": {queue for queue, _ in members},
+                    "interface": {interface for _, interface in members},
+                },
             )
             self.members.found = {
                 key: row for row in rows if (key := (row.queue_name, row.interface)) in members
@@ -165,8 +170,8 @@ class EventBatch:
             (e.queue, e.unique_id) for e in events if isinstance(e, (CallerJoined, CallerLeft))
         }
         if callers:
-            waiting = state._rows(QueueCallerState).filter(
-                unique_id__in={unique_id for _, unique_id in callers}
+            waiting = rows_where(
+                QueueCallerState, pbx, {"unique_id": {unique_id for _, unique_id in callers}}
             )
             self.callers.found = {
                 key: row for row in waiting if (key := (row.queue_name, row.unique_id)) in callers
@@ -178,8 +183,7 @@ class EventBatch:
         }
         if channels:
             self.channels.found = {
-                row.unique_id: row
-                for row in state._rows(LiveChannel).filter(unique_id__in=channels)
+                row.unique_id: row for row in rows_where(LiveChannel, pbx, {"unique_id": channels})
             }
 
     # -- the events, in memory ----------------------------------------------------------------
@@ -347,13 +351,10 @@ class EventBatch:
     def _read_pause_before(self) -> None:
         if not self._pause_users:
             return
-        before = {user_id: (False, "") for user_id in self._pause_users}
-        for user_id, reason in QueueMemberState.objects.filter(
-            user_id__in=self._pause_users, paused=True
-        ).values_list("user_id", "paused_reason"):
-            # as member_pause: paused in any queue, the first reason named
-            before[user_id] = (True, before[user_id][1] or reason)
-        self.pause_before.update(before)
+        paused = paused_reasons(self._pause_users)
+        self.pause_before.update(
+            {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in self._pause_users}
+        )
 
     def _write_members(self) -> None:
         members = self.members
@@ -426,6 +427,25 @@ def update_rows(model, rows: list, fields: list[str]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def paused_reasons(user_ids: Iterable[int]) -> dict[int, str]:
+    """The users paused in any of their queues as the member rows say now, with the first
+    reason named ("" if none is): one statement."""
+    ids = sorted(user_ids)
+    if not ids:
+        return {}
+    sql = (
+        f"SELECT {column(QueueMemberState, 'user')}, {column(QueueMemberState, 'paused_reason')} "
+        f"FROM {table(QueueMemberState)} WHERE {column(QueueMemberState, 'paused')} "
+        f"AND {column(QueueMemberState, 'user')} IN ({marks(ids)})"
+    )
+    paused: dict[int, str] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        for user_id, reason in cursor.fetchall():
+            paused[user_id] = paused.get(user_id) or reason
+    return paused
 
 
 def _write_dnd(dnd: dict[int, bool], now: datetime) -> None:

@@ -10,14 +10,14 @@ from datetime import datetime
 from django.utils import timezone
 
 from pbx.directory.agent_matching import same_device
-from pbx.live.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows
+from pbx.live.presence import UNREACHABLE_DEVICE_STATES, UserStatus, presence_rows_of
 from pbx.local_time import local_time
 from pbx.models import Company, DeviceState, LiveChannel, PbxUser
 
 
 def user_status_get(*, user: PbxUser) -> UserStatus:
     """The live status of one user (userStatus GET and the answer of userStatus POST)."""
-    (row,) = presence_rows(PbxUser.objects.filter(pk=user.pk))
+    (row,) = presence_rows_of([user.pk])
     return row.as_user_status()
 
 

@@ -22,7 +22,7 @@ from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
 from pbx.gateway.events import PbxEvent
-from pbx.live.batch import DND_ON_STATES, EventBatch
+from pbx.live.batch import DND_ON_STATES, EventBatch, paused_reasons, update_rows
 from pbx.live.presence import PresenceRow
 from pbx.live.version import announce, changed_by_events, live_changed
 from pbx.models import (
@@ -58,12 +58,18 @@ class LiveChanges:
 
 def member_pause(user_id: int) -> tuple[bool, str]:
     """(paused, reason) as the user's member rows say: paused in any queue, the first reason."""
-    reasons = list(
-        QueueMemberState.objects.filter(user_id=user_id, paused=True).values_list(
-            "paused_reason", flat=True
-        )
-    )
-    return bool(reasons), next((reason for reason in reasons if reason), "")
+    paused = paused_reasons([user_id])
+    return user_id in paused, paused.get(user_id, "")
+
+
+def _stored_pauses(user_ids: set[int]) -> dict[int, tuple[int, tuple[bool, str]]]:
+    """user → (presence row's pk, (paused, reason)) of the users that have a presence row."""
+    return {
+        user_id: (pk, (paused, reason))
+        for pk, user_id, paused, reason in UserPresence.objects.filter(
+            user_id__in=user_ids
+        ).values_list("pk", "user_id", "paused", "pause_reason")
+    }
 
 
 class LiveState:
@@ -424,29 +430,39 @@ class LiveState:
         rows this batch saw must not put back the older state (docs/listener.md). A user seen
         the first time, and every resync, take the rows' state as it is."""
         user_ids = set(before)
-        paused: dict[int, str] = {}
-        for user_id, reason in QueueMemberState.objects.filter(
-            user_id__in=user_ids, paused=True
-        ).values_list("user_id", "paused_reason"):
-            paused[user_id] = paused.get(user_id) or reason
-        # One query for the rows that exist; get_or_create only for a user seen the first time.
-        existing = {row.user_id: row for row in UserPresence.objects.filter(user_id__in=user_ids)}
-        for user_id in user_ids:
-            presence, created = existing.get(user_id), False
-            if presence is None:
-                presence, created = UserPresence.objects.get_or_create(
-                    user_id=user_id,
-                    defaults={
-                        "paused": user_id in paused,
-                        "pause_reason": paused.get(user_id, ""),
-                        "changed_at": now,
-                        "confirmed_at": now,
-                    },
-                )
-            wanted = (user_id in paused, paused.get(user_id, ""))
-            stored = (presence.paused, presence.pause_reason)
-            if not created and wanted != before[user_id] and stored != wanted:
-                UserPresence.objects.filter(pk=presence.pk).update(
-                    paused=wanted[0], pause_reason=wanted[1], changed_at=now, confirmed_at=now
-                )
-            changes.user_ids.add(user_id)
+        paused = paused_reasons(user_ids)
+        wanted = {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in user_ids}
+        stored = _stored_pauses(user_ids)
+        if len(stored) < len(user_ids):
+            # Users seen the first time take the rows' state as it is; a row a userStatus POST
+            # created meanwhile stays as written and is judged below like any stored row.
+            UserPresence.objects.bulk_create(
+                [
+                    UserPresence(
+                        user_id=user_id,
+                        paused=wanted[user_id][0],
+                        pause_reason=wanted[user_id][1],
+                        changed_at=now,
+                        confirmed_at=now,
+                    )
+                    for user_id in sorted(user_ids - stored.keys())
+                ],
+                ignore_conflicts=True,
+            )
+            stored |= _stored_pauses(user_ids - stored.keys())
+        updates = [
+            UserPresence(
+                pk=pk,
+                paused=wanted[user_id][0],
+                pause_reason=wanted[user_id][1],
+                changed_at=now,
+                confirmed_at=now,
+            )
+            for user_id, (pk, pause) in sorted(stored.items())
+            if wanted[user_id] != before[user_id] and pause != wanted[user_id]
+        ]
+        if updates:
+            update_rows(
+                UserPresence, updates, ["paused", "pause_reason", "changed_at", "confirmed_at"]
+            )
+        changes.user_ids |= user_ids

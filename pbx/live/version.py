@@ -41,8 +41,8 @@ from pbx.gateway.events import (
     MemberRemoved,
     PbxEvent,
 )
-from pbx.live.presence import PresenceRow, presence_rows
-from pbx.models import ListenerLease, LiveChange, LiveVersion, PbxUser
+from pbx.live.presence import PresenceRow, presence_rows_of
+from pbx.models import ListenerLease, LiveChange, LiveVersion
 
 # LiveChange rows kept; a reader further behind than this starts again from the database.
 KEEP_CHANGES = 2000
@@ -145,10 +145,7 @@ def _number(changed: Changed, *, everything: bool, with_rows: bool) -> int | Non
     with transaction.atomic(savepoint=False):
         version = _bump(everything=everything)
         if with_rows and 0 < len(changed.users) <= ROWS_AT_MOST:
-            changed.rows = {
-                row.user_id: row
-                for row in presence_rows(PbxUser.objects.filter(pk__in=changed.users))
-            }
+            changed.rows = {row.user_id: row for row in presence_rows_of(changed.users)}
         if changed:
             LiveChange.objects.create(version=version, changed=changed.dumps())
         if version % PRUNE_EVERY == 0:

@@ -1,0 +1,87 @@
+"""Plain-SQL reads for the listener's hot path: rows named by value lists, without the ORM's
+query compiling (a few hundred microseconds a query, most of what a small batch cost).
+
+Values are converted as the ORM converts them (the backend's and the fields' converters), so a
+row read here is the row a queryset would give: aware datetimes and booleans on SQLite too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+def marks(values: Sequence) -> str:
+    """`%s, %s, …`: one placeholder per value, for `IN (…)`."""
+    return ", ".join(["%s"] * len(values))
+
+
+def table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> str:
+    field = cast(Field, model._meta.get_field(name))
+    return connection.ops.quote_name(str(field.column))
+
+
+def _converters(model: type[Model], fields: Sequence[Field]) -> list[tuple[int, Any, list]]:
+    found = []
+    for index, field in enumerate(fields):
+        expression = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(expression) + field.get_db_converters(
+            connection
+        )
+        if converters:
+            found.append((index, expression, converters))
+    return found
+
+
+_converted: dict[tuple, Callable[[Sequence], list]] = {}
+
+
+def converted(model: type[Model], names: Sequence[str]) -> Callable[[Sequence], list]:
+    """A function that converts one row of these fields' columns as the ORM would."""
+    key = (model, tuple(names), connection.vendor)
+    found = _converted.get(key)
+    if found is None:
+        found = _converted[key] = _converting(model, names)
+    return found
+
+
+def _converting(model: type[Model], names: Sequence[str]) -> Callable[[Sequence], list]:
+    fields = [model._meta.get_field(name) for name in names]
+    converters = _converters(model, fields)  # type: ignore[arg-type]
+
+    def convert(row: Sequence) -> list:
+        values = list(row)
+        for index, expression, functions in converters:
+            for function in functions:
+                values[index] = function(values[index], expression, connection)
+        return values
+
+    return convert
+
+
+def rows_where(model: type[Model], equal: dict[str, Any], within: dict[str, Iterable]) -> list:
+    """The model's rows whose `equal` fields have these values and whose `within` fields are
+    in these collections (none if one is empty), as model instances, in one statement."""
+    lists = {name: list(values) for name, values in within.items()}
+    if any(not values for values in lists.values()):
+        return []
+    fields = list(model._meta.concrete_fields)
+    conditions = [f"{column(model, name)} = %s" for name in equal]
+    conditions += [f"{column(model, name)} IN ({marks(values)})" for name, values in lists.items()]
+    params = [*equal.values(), *(value for values in lists.values() for value in values)]
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    sql = f"SELECT {columns} FROM {table(model)} WHERE {' AND '.join(conditions)}"
+    convert = converted(model, [field.name for field in fields])
+    attnames = [field.attname for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [
+            model.from_db(connection.alias, attnames, convert(row)) for row in cursor.fetchall()
+        ]
