@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import ExtractHour
 from django.utils import timezone
@@ -33,6 +34,7 @@ from pbx.history.selectors import (
 from pbx.live.presence import PresenceRow, presence_rows, presence_rows_of
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
+from pbx.plain_sql import column, converted, marks, rows_where, table
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -74,8 +76,9 @@ def _as_float(value: Decimal | None) -> float | None:
     return float(value) if value is not None else None
 
 
-# What a wallboard shows of a member, read as plain values: model instances with their users
-# were most of the listener's time per batch (~100 members a queue).
+# What a wallboard shows of a member, read as plain values (model instances with their users
+# were most of the listener's time per batch, ~100 members a queue): these fields of the
+# member row, then its user's extension and name.
 _MEMBER_FIELDS = (
     "queue_name",
     "interface",
@@ -83,10 +86,26 @@ _MEMBER_FIELDS = (
     "paused",
     "paused_reason",
     "in_call",
-    "user_id",
-    "user__extension",
-    "user__name",
+    "user",
 )
+
+
+def _member_rows(pbx: str, queue_names: list[str]) -> list[tuple]:
+    """The members of these queues of the PBX, in one plain statement: the listener reads them
+    for every queue update."""
+    convert = converted(QueueMemberState, _MEMBER_FIELDS)
+    own = ", ".join(f"m.{column(QueueMemberState, name)}" for name in _MEMBER_FIELDS)
+    sql = (
+        f"SELECT {own}, u.{column(PbxUser, 'extension')}, u.{column(PbxUser, 'name')} "
+        f"FROM {table(QueueMemberState)} m LEFT JOIN {table(PbxUser)} u "
+        f"ON u.{column(PbxUser, 'id')} = m.{column(QueueMemberState, 'user')} "
+        f"WHERE m.{column(QueueMemberState, 'pbx')} = %s "
+        f"AND m.{column(QueueMemberState, 'queue_name')} IN ({marks(queue_names)})"
+    )
+    width = len(_MEMBER_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pbx, *queue_names])
+        return [(*convert(row[:width]), *row[width:]) for row in cursor.fetchall()]
 
 
 def _member(row: tuple) -> QueueMemberPayload:
@@ -118,14 +137,11 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
     names = [queue.name for queue in queues]
     pbx = company.pbx_key  # another PBX's queue of the same name is another queue
     members: dict[str, list[tuple]] = defaultdict(list)
-    for row in QueueMemberState.objects.filter(pbx=pbx, queue_name__in=names).values_list(
-        *_MEMBER_FIELDS
-    ):
+    for row in _member_rows(pbx, names):
         members[row[0]].append(row)
     callers: dict[str, list[QueueCallerState]] = defaultdict(list)
-    for caller in QueueCallerState.objects.filter(pbx=pbx, queue_name__in=names).order_by(
-        "position", "entered_at"
-    ):
+    waiting = rows_where(QueueCallerState, {"pbx": pbx}, {"queue_name": names})
+    for caller in sorted(waiting, key=lambda c: (c.position, c.entered_at)):
         callers[caller.queue_name].append(caller)
     totals = entry_totals({queue.name: queue for queue in queues}, now)
     groups = []

@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import Any, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,6 +36,7 @@ from pbx.models import (
     QueueMemberState,
 )
 from pbx.models.history import CdrRecord, QueueEntry
+from pbx.plain_sql import marks, table
 
 ANSWERED = (QueueEntry.Outcome.ANSWERED, QueueEntry.Outcome.TRANSFERRED)
 UNANSWERED = (
@@ -153,18 +155,6 @@ def on_queues(queues: Iterable[Queue], **also: Any) -> Q:
     return condition
 
 
-def _today_filter(queues: Iterable[Queue], now: datetime) -> Q:
-    """Entries of today for each queue, today being local to the queue's company."""
-    by_zone: dict[str, list[Queue]] = defaultdict(list)
-    for queue in queues:
-        by_zone[queue.company.time_zone].append(queue)
-    condition = Q(pk__in=[])
-    for zone, zoned in by_zone.items():
-        start, end = day_bounds(zone, now)
-        condition |= on_queues(zoned, entered_at__gte=start, entered_at__lt=end)
-    return condition
-
-
 def _keys_by_place(queues: Mapping[K, Queue]) -> tuple[Q, dict[tuple[str, str], list[K]]]:
     """A filter for the rows (pbx, queue_name) of these queues, and whose rows each pair gives."""
     return on_queues(queues.values()), _keys_of(queues)
@@ -183,37 +173,52 @@ def _places(keys: dict[tuple[str, str], list[K]], pbx: str, name: str) -> list[K
 
 def entry_totals(queues: Mapping[K, Queue], now: datetime) -> dict[K, QueueTotals]:
     """Today's figures per queue (by the caller's key), from its queue entries, in one indexed
-    aggregate."""
+    aggregate: a queue's entries are those of its PBX and name entered today, local to its
+    company; answered within its service level counts as ring OK.
+
+    Plain SQL: the wallboard asks for it at every queue update, and compiling the ORM's
+    aggregate cost ten times what running it did."""
     totals = {key: QueueTotals() for key in queues}
     if not queues:
         return totals
-    by_level: dict[int, list[Queue]] = defaultdict(list)
-    for queue in queues.values():
-        by_level[queue.service_level_seconds].append(queue)
-    ring_ok = Q(pk__in=[])
-    for level, leveled in by_level.items():
-        ring_ok |= on_queues(leveled, wait_seconds__lt=level)
-    answered = Q(outcome__in=ANSWERED)
     keys = _keys_of(queues)
-    rows = (
-        QueueEntry.objects.filter(_today_filter(queues.values(), now))
-        .values("pbx", "queue_name")
-        .annotate(
-            completed=Count("pk", filter=answered),
-            abandoned=Count("pk", filter=Q(outcome__in=UNANSWERED)),
-            wait_sum=Sum("wait_seconds", filter=answered, default=0),
-            wait_max=Max("wait_seconds", filter=answered, default=0),
-            ring_ok=Count("pk", filter=answered & ring_ok),
-            talk=Sum("talk_seconds", filter=answered, default=0),
-        )
-        .order_by()
+    today: list[str] = []
+    ring_ok: list[str] = []
+    today_params: list = []
+    ring_params: list = []
+    adapt = connection.ops.adapt_datetimefield_value
+    for (pbx, name), places in keys.items():
+        queue = queues[places[0]]
+        start, end = day_bounds(queue.company.time_zone, now)
+        today.append("(pbx = %s AND queue_name = %s AND entered_at >= %s AND entered_at < %s)")
+        today_params += [pbx, name, adapt(start), adapt(end)]
+        ring_ok.append("(pbx = %s AND queue_name = %s AND wait_seconds < %s)")
+        ring_params += [pbx, name, queue.service_level_seconds]
+    answered = f"outcome IN ({marks(ANSWERED)})"
+    unanswered = f"outcome IN ({marks(UNANSWERED)})"
+    sql = (
+        f"SELECT pbx, queue_name, "
+        f"SUM(CASE WHEN {answered} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {unanswered} THEN 1 ELSE 0 END), "
+        f"COALESCE(SUM(CASE WHEN {answered} THEN wait_seconds END), 0), "
+        f"COALESCE(MAX(CASE WHEN {answered} THEN wait_seconds END), 0), "
+        f"SUM(CASE WHEN {answered} AND ({' OR '.join(ring_ok)}) THEN 1 ELSE 0 END), "
+        f"COALESCE(SUM(CASE WHEN {answered} THEN talk_seconds END), 0) "
+        f"FROM {table(QueueEntry)} WHERE {' OR '.join(today)} GROUP BY pbx, queue_name"
     )
-    for row in rows:
-        for key in _places(keys, row["pbx"], row["queue_name"]):
+    params = [
+        *ANSWERED, *UNANSWERED, *ANSWERED, *ANSWERED, *ANSWERED, *ring_params, *ANSWERED,
+        *today_params,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(value) if isinstance(value, str) else value for value in params])
+        rows = cursor.fetchall()
+    for pbx, name, completed, abandoned, wait_sum, wait_max, ring, talk in rows:
+        for key in _places(keys, pbx, name):
             t = totals[key]
-            t.completed, t.abandoned = row["completed"], row["abandoned"]
-            t.wait_sum, t.wait_max, t.ring_ok = row["wait_sum"], row["wait_max"], row["ring_ok"]
-            t.talk = row["talk"]
+            t.completed, t.abandoned = int(completed), int(abandoned)
+            t.wait_sum, t.wait_max, t.ring_ok = int(wait_sum), int(wait_max), int(ring)
+            t.talk = int(talk)
     return totals
 
 

@@ -28,8 +28,8 @@ from pbx.gateway.events import (
     MemberChanged,
     MemberRemoved,
 )
-from pbx.live.plain_sql import column, marks, rows_where, table
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
+from pbx.plain_sql import column, delete_rows, insert_rows, marks, rows_where, table
 
 
 class Changes(Protocol):
@@ -393,17 +393,9 @@ def _write_rows(
     meanwhile, is replaced as the event-by-event upsert did), then updates the `changed` (or
     all) `fields` of the stored rows the events changed."""
     if rows.gone:
-        model.objects.filter(pk__in=rows.gone).delete()
+        delete_rows(model, rows.gone)
     if rows.new:
-        if upsert_on is None:
-            model.objects.bulk_create(list(rows.new.values()))
-        else:
-            model.objects.bulk_create(
-                list(rows.new.values()),
-                update_conflicts=True,
-                unique_fields=upsert_on,
-                update_fields=fields,
-            )
+        insert_rows(model, list(rows.new.values()), conflict=upsert_on or (), update=fields)
     changed = fields if changed is None else changed
     if rows.dirty and changed:
         update_rows(model, [rows.found[key] for key in rows.dirty], changed)
@@ -453,20 +445,32 @@ def _write_dnd(dnd: dict[int, bool], now: datetime) -> None:
 
     A userStatus POST may be writing the DND reason at this very moment: a whole-row write of
     what was read would put back the old one."""
-    UserPresence.objects.bulk_create(
+    insert_rows(
+        UserPresence,
         [
             UserPresence(user_id=user_id, dnd=enabled, changed_at=now, confirmed_at=now)
-            for user_id, enabled in dnd.items()
+            for user_id, enabled in sorted(dnd.items())
         ],
-        ignore_conflicts=True,
+        conflict=["user"],
     )
-    on = [user_id for user_id, enabled in dnd.items() if enabled]
-    off = [user_id for user_id, enabled in dnd.items() if not enabled]
-    if on:
-        UserPresence.objects.filter(user_id__in=on, dnd=False).update(
-            dnd=True, changed_at=now, confirmed_at=now
-        )
-    if off:
-        UserPresence.objects.filter(user_id__in=off, dnd=True).update(
-            dnd=False, dnd_reason="", changed_at=now, confirmed_at=now
-        )
+    on = sorted(user_id for user_id, enabled in dnd.items() if enabled)
+    off = sorted(user_id for user_id, enabled in dnd.items() if not enabled)
+    presence = table(UserPresence)
+    user, lamp = column(UserPresence, "user"), column(UserPresence, "dnd")
+    moments = (
+        f"{column(UserPresence, 'changed_at')} = %s, {column(UserPresence, 'confirmed_at')} = %s"
+    )
+    when = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        if on:
+            cursor.execute(
+                f"UPDATE {presence} SET {lamp} = %s, {moments} "
+                f"WHERE {user} IN ({marks(on)}) AND {lamp} = %s",
+                [True, when, when, *on, False],
+            )
+        if off:
+            cursor.execute(
+                f"UPDATE {presence} SET {lamp} = %s, {column(UserPresence, 'dnd_reason')} = %s, "
+                f"{moments} WHERE {user} IN ({marks(off)}) AND {lamp} = %s",
+                [False, "", when, when, *off, True],
+            )

@@ -14,7 +14,6 @@ from django.db.models.functions import Length
 from django.utils.translation import gettext_lazy as _
 
 from pbx.directory.agent_matching import same_device
-from pbx.live.plain_sql import converted, marks, table
 from pbx.models import (
     DEFAULT_PBX,
     Company,
@@ -23,6 +22,7 @@ from pbx.models import (
     QueueMemberState,
     UserPresence,
 )
+from pbx.plain_sql import converted, marks, table
 from terminals.models import Terminal
 
 AVAILABLE = "available"

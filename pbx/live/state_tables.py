@@ -34,6 +34,7 @@ from pbx.models import (
     UserPresence,
     on_pbx,
 )
+from pbx.plain_sql import rows_where
 
 logger = logging.getLogger("swan.listener")
 
@@ -65,10 +66,8 @@ def member_pause(user_id: int) -> tuple[bool, str]:
 def _stored_pauses(user_ids: set[int]) -> dict[int, tuple[int, tuple[bool, str]]]:
     """user → (presence row's pk, (paused, reason)) of the users that have a presence row."""
     return {
-        user_id: (pk, (paused, reason))
-        for pk, user_id, paused, reason in UserPresence.objects.filter(
-            user_id__in=user_ids
-        ).values_list("pk", "user_id", "paused", "pause_reason")
+        row.user_id: (row.pk, (row.paused, row.pause_reason))
+        for row in rows_where(UserPresence, {}, {"user": user_ids})
     }
 
 

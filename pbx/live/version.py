@@ -43,6 +43,7 @@ from pbx.gateway.events import (
 )
 from pbx.live.presence import PresenceRow, presence_rows_of
 from pbx.models import ListenerLease, LiveChange, LiveVersion
+from pbx.plain_sql import insert_rows
 
 # LiveChange rows kept; a reader further behind than this starts again from the database.
 KEEP_CHANGES = 2000
@@ -147,7 +148,7 @@ def _number(changed: Changed, *, everything: bool, with_rows: bool) -> int | Non
         if with_rows and 0 < len(changed.users) <= ROWS_AT_MOST:
             changed.rows = {row.user_id: row for row in presence_rows_of(changed.users)}
         if changed:
-            LiveChange.objects.create(version=version, changed=changed.dumps())
+            insert_rows(LiveChange, [LiveChange(version=version, changed=changed.dumps())])
         if version % PRUNE_EVERY == 0:
             LiveChange.objects.filter(version__lte=version - KEEP_CHANGES).delete()
     return version

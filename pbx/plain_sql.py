@@ -1,5 +1,6 @@
-"""Plain-SQL reads for the listener's hot path: rows named by value lists, without the ORM's
-query compiling (a few hundred microseconds a query, most of what a small batch cost).
+"""Plain SQL for hot paths (the listener's batches, the wallboard, queue figures): statements
+whose value lists vary, without the ORM's query compiling (a few hundred microseconds a query,
+most of what a small batch cost the listener).
 
 Values are converted as the ORM converts them (the backend's and the fields' converters), so a
 row read here is the row a queryset would give: aware datetimes and booleans on SQLite too.
@@ -85,3 +86,54 @@ def rows_where(model: type[Model], equal: dict[str, Any], within: dict[str, Iter
         return [
             model.from_db(connection.alias, attnames, convert(row)) for row in cursor.fetchall()
         ]
+
+
+def insert_rows(
+    model: type[Model],
+    rows: Sequence[Model],
+    *,
+    conflict: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """Inserts these instances (every concrete field but an automatic primary key) in one
+    statement. With `conflict` (the fields of a unique constraint) a clashing row is left as
+    it is, or, with `update`, has these fields replaced by the new row's (an upsert)."""
+    if not rows:
+        return
+    meta = model._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key or not _auto(field)]
+    names = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    one = f"({marks(fields)})"
+    sql = f"INSERT INTO {table(model)} ({names}) VALUES {', '.join([one] * len(rows))}"
+    if conflict:
+        keys = ", ".join(column(model, name) for name in conflict)
+        if update:
+            assignments = ", ".join(
+                f"{column(model, name)} = EXCLUDED.{column(model, name)}" for name in update
+            )
+            sql += f" ON CONFLICT ({keys}) DO UPDATE SET {assignments}"
+        else:
+            sql += f" ON CONFLICT ({keys}) DO NOTHING"
+    params = [
+        field.get_db_prep_save(getattr(row, field.attname), connection)
+        for row in rows
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _auto(field: Field) -> bool:
+    return field.get_internal_type() in {"AutoField", "BigAutoField", "SmallAutoField"}
+
+
+def delete_rows(model: type[Model], primary_keys: Iterable) -> None:
+    """Deletes the rows of these primary keys in one statement: for tables that nothing
+    references and no signal watches (the live state's), where the ORM's delete would only
+    add its collecting."""
+    keys = sorted(primary_keys)
+    if not keys:
+        return
+    pk = connection.ops.quote_name(str(model._meta.pk.column))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table(model)} WHERE {pk} IN ({marks(keys)})", keys)
