@@ -190,11 +190,13 @@ class RunningListener:
     def __init__(self, port: int, publisher, name: str):
         from pbx.gateway.ami import AmiGateway
         from pbx.live.listener import Listener, ListenerSettings
+        from pbx.models import DEFAULT_PBX
 
+        # The bench company is on the default PBX: `name` names the run (its lease holder).
         self.listener = Listener(
             gateway_factory=lambda: AmiGateway("127.0.0.1", port, "swan", "bench", timeout=5.0),
             publisher=publisher,
-            settings=ListenerSettings(name=name),
+            settings=ListenerSettings(name=DEFAULT_PBX),
             holder=f"bench-{name}",
         )
         self.stop = threading.Event()
