@@ -53,8 +53,8 @@ class ListenerSettings:
     batch_size: int = 500
     batch_wait: float = 0.0  # seconds to wait for more events after the first
     record_seconds: float = 1.0  # the lease's event count and time, written at most this often
-    # queue figures republished at most this often per PBX: computing a queue group's figures is
-    # seven queries, and a busy PBX changes its queues in nearly every batch
+    # queue figures republished at most this often per PBX: a busy PBX changes its queues in
+    # nearly every batch, and a queue group's figures are four reads
     queue_update_seconds: float = 0.5
     backoff_first: float = 1.0
     backoff_max: float = 30.0

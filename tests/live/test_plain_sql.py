@@ -1,0 +1,112 @@
+"""The listener's plain-SQL reads and writes (pbx/plain_sql.py) give and leave what the ORM would."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from pbx.models import LiveChannel, QueueMemberState, UserPresence
+from pbx.plain_sql import delete_rows, insert_rows, rows_where
+
+pytestmark = pytest.mark.django_db
+
+
+def _member(queue: str, interface: str, **fields) -> QueueMemberState:
+    now = timezone.now()
+    return QueueMemberState(
+        pbx="default",
+        queue_name=queue,
+        interface=interface,
+        changed_at=fields.pop("changed_at", now),
+        confirmed_at=now,
+        **fields,
+    )
+
+
+def _fields(row) -> dict:
+    return {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
+
+
+def test_rows_are_read_as_the_orm_reads_them(company, make_user):
+    user = make_user(company, "201")
+    earlier = timezone.now() - timedelta(hours=3)
+    QueueMemberState.objects.bulk_create(
+        [
+            _member("ventas", "PJSIP/201", user=user, paused=True, paused_reason="Comida",
+                    changed_at=earlier),
+            _member("ventas", "PJSIP/202", in_call=True),
+            _member("soporte", "PJSIP/201"),
+            _member("soporte", "PJSIP/203"),
+        ]
+    )  # fmt: skip
+    QueueMemberState.objects.create(**{**_fields(_member("ventas", "PJSIP/201")), "pbx": "b"})
+    found = rows_where(
+        QueueMemberState,
+        {"pbx": "default"},
+        {"queue_name": ["ventas"], "interface": ["PJSIP/201", "PJSIP/202"]},
+    )
+    expected = QueueMemberState.objects.filter(
+        pbx="default", queue_name="ventas", interface__in=["PJSIP/201", "PJSIP/202"]
+    )
+    by_pk = {row.pk: _fields(row) for row in expected}
+    assert {row.pk: _fields(row) for row in found} == by_pk
+    paused = next(row for row in found if row.interface == "PJSIP/201")
+    assert paused.paused is True  # a bool on SQLite too, not 1
+    assert paused.changed_at == earlier
+    assert paused.changed_at.tzinfo is not None
+    assert not paused._state.adding  # a stored row: saving it updates
+
+
+def test_an_empty_list_reads_nothing_without_a_query(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert rows_where(LiveChannel, {"pbx": "default"}, {"unique_id": []}) == []
+        insert_rows(LiveChannel, [])
+        delete_rows(LiveChannel, [])
+
+
+def test_an_insert_leaves_a_clashing_row_alone_or_replaces_the_fields_named(company, make_user):
+    ana, luis = make_user(company, "200"), make_user(company, "201")
+    then = timezone.now() - timedelta(minutes=5)
+    UserPresence.objects.create(
+        user=ana, dnd=True, dnd_reason="Reunión", changed_at=then, confirmed_at=then
+    )
+    now = timezone.now()
+    insert_rows(
+        UserPresence,
+        [
+            UserPresence(user=ana, dnd=False, changed_at=now, confirmed_at=now),
+            UserPresence(user=luis, paused=True, pause_reason="Café", changed_at=now,
+                         confirmed_at=now),
+        ],
+        conflict=["user"],
+    )  # fmt: skip
+    kept = UserPresence.objects.get(user=ana)
+    assert (kept.dnd, kept.dnd_reason, kept.changed_at) == (True, "Reunión", then)
+    added = UserPresence.objects.get(user=luis)
+    assert (added.paused, added.pause_reason, added.changed_at) == (True, "Café", now)
+
+    insert_rows(
+        UserPresence,
+        [UserPresence(user=ana, dnd=False, dnd_reason="", changed_at=now, confirmed_at=now)],
+        conflict=["user"],
+        update=["dnd", "changed_at"],
+    )
+    replaced = UserPresence.objects.get(user=ana)
+    assert (replaced.dnd, replaced.changed_at) == (False, now)
+    assert replaced.dnd_reason == "Reunión"  # not named: left as stored
+    assert UserPresence.objects.count() == 2
+
+
+def test_deleting_by_primary_key_deletes_those_rows_only():
+    now = timezone.now()
+    rows = [
+        LiveChannel.objects.create(
+            pbx="default", unique_id=f"17000.{n}", channel=f"PJSIP/20{n}-1", started_at=now,
+            confirmed_at=now,
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    delete_rows(LiveChannel, [rows[0].pk, rows[2].pk])
+    assert list(LiveChannel.objects.values_list("unique_id", flat=True)) == ["17000.1"]
