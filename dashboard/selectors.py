@@ -22,7 +22,6 @@ from dashboard.payloads import (
     UserStatusPayload,
 )
 from dashboard.pbx_link import pbx_connection
-from pbx.directory.api_keys import CompanyScope
 from pbx.history.selectors import (
     ANSWERED,
     UNANSWERED,
@@ -64,12 +63,6 @@ def user_rows_of(rows: Iterable[PresenceRow]) -> list[tuple[int, UserStatusPaylo
     """As user_rows_for, from status rows already read (in the same order)."""
     ordered = sorted(rows, key=lambda row: (len(row.extension), row.extension, row.user_id))
     return [(row.company_id, _user_payload(row)) for row in ordered]
-
-
-def _company_client(company: Company) -> CompanyScope:
-    # The wallboard reads queues-status exactly as the REST API computes it, as a client that
-    # sees this one company (no API key is involved: supervisors are checked by the caller).
-    return CompanyScope(company_ids=frozenset({company.pk}))
 
 
 def _as_float(value: Decimal | None) -> float | None:

@@ -34,7 +34,7 @@ from pbx.models import (
     UserPresence,
     on_pbx,
 )
-from pbx.plain_sql import rows_where
+from pbx.plain_sql import insert_rows, rows_where
 
 logger = logging.getLogger("swan.listener")
 
@@ -435,7 +435,8 @@ class LiveState:
         if len(stored) < len(user_ids):
             # Users seen the first time take the rows' state as it is; a row a userStatus POST
             # created meanwhile stays as written and is judged below like any stored row.
-            UserPresence.objects.bulk_create(
+            insert_rows(
+                UserPresence,
                 [
                     UserPresence(
                         user_id=user_id,
@@ -446,7 +447,7 @@ class LiveState:
                     )
                     for user_id in sorted(user_ids - stored.keys())
                 ],
-                ignore_conflicts=True,
+                conflict=["user"],
             )
             stored |= _stored_pauses(user_ids - stored.keys())
         updates = [

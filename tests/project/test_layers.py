@@ -13,7 +13,8 @@ LAYERS = [
     (
         "rules",
         ["pbx.errors", "pbx.text", "pbx.values", "pbx.local_time", "pbx.csv_cells",
-         "pbx.prerendered", "pbx.models", "agenda.models", "terminals.models", "dashboard.models",
+         "pbx.prerendered", "pbx.plain_sql", "pbx.models", "agenda.models", "terminals.models",
+         "dashboard.models",
          "pbx.gateway"],
     ),
     ("directory", ["pbx.directory", "agenda.services", "agenda.csv_format"]),
