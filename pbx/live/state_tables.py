@@ -432,32 +432,21 @@ class LiveState:
         paused = paused_reasons(user_ids)
         wanted = {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in user_ids}
         stored = _stored_pauses(user_ids)
+
+        def pause_row(user: int, /, **key) -> UserPresence:
+            is_paused, reason = wanted[user]
+            return UserPresence(
+                paused=is_paused, pause_reason=reason, changed_at=now, confirmed_at=now, **key
+            )
+
         if len(stored) < len(user_ids):
             # Users seen the first time take the rows' state as it is; a row a userStatus POST
             # created meanwhile stays as written and is judged below like any stored row.
-            insert_rows(
-                UserPresence,
-                [
-                    UserPresence(
-                        user_id=user_id,
-                        paused=wanted[user_id][0],
-                        pause_reason=wanted[user_id][1],
-                        changed_at=now,
-                        confirmed_at=now,
-                    )
-                    for user_id in sorted(user_ids - stored.keys())
-                ],
-                conflict=["user"],
-            )
+            first = sorted(user_ids - stored.keys())
+            insert_rows(UserPresence, [pause_row(u, user_id=u) for u in first], conflict=["user"])
             stored |= _stored_pauses(user_ids - stored.keys())
         updates = [
-            UserPresence(
-                pk=pk,
-                paused=wanted[user_id][0],
-                pause_reason=wanted[user_id][1],
-                changed_at=now,
-                confirmed_at=now,
-            )
+            pause_row(user_id, pk=pk)
             for user_id, (pk, pause) in sorted(stored.items())
             if wanted[user_id] != before[user_id] and pause != wanted[user_id]
         ]
