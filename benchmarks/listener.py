@@ -130,7 +130,7 @@ class NullPublisher:
 
 
 class Counter:
-    """Wraps LiveState.apply_events and the publisher: events applied, time in each."""
+    """Wraps the listeners' BatchCombiner.apply and the publisher: events applied, time in each."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -154,10 +154,9 @@ class Counter:
     def wrap_apply(self, apply):
         counter = self
 
-        def apply_events(state, events):
-            events = list(events)
+        def apply_events(combiner, state, events):
             started = time.monotonic()
-            changes = apply(state, events)
+            changes = apply(combiner, state, events)
             finished = time.monotonic()
             with counter.lock:
                 if counter.counting:
@@ -283,7 +282,7 @@ def throughput_run(label: str, publisher, behaviour, config, expected: int, coun
 
 def part_throughput() -> None:
     from dashboard.publisher import DashboardPublisher
-    from pbx.live.state_tables import LiveState
+    from pbx.live.combining import BatchCombiner
     from pbx.simulator import Behaviour
     from pbx.simulator.from_directory import config_from_directory
 
@@ -298,15 +297,15 @@ def part_throughput() -> None:
     )
     print(f"  emitted (offline twin): {expected:,} events; {top}")
     counter = Counter()
-    original = LiveState.apply_events
-    LiveState.apply_events = counter.wrap_apply(original)
+    original = BatchCombiner.apply
+    BatchCombiner.apply = counter.wrap_apply(original)
     try:
         throughput_run(
             "dashboard publisher", DashboardPublisher(), behaviour, config, expected, counter
         )
         throughput_run("null publisher", NullPublisher(), behaviour, config, expected, counter)
     finally:
-        LiveState.apply_events = original
+        BatchCombiner.apply = original
 
 
 # -- part 2: latency ---------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 One listener serves one PBX (`ListenerSettings.name`, the PBX's name): its own lease, AMI session,
 backoff and live rows. `manage.py pbx_listen` runs one per PBX in one process (pbx/live/pool.py),
 never from AppConfig.ready(). pyst2 calls back
-on its own thread: events are queued there and applied here in small batches, one transaction
-each, so the database is written from one thread and a burst costs one commit, not hundreds.
+on its own thread: events are queued there and applied here in batches, so a burst costs one
+commit, not hundreds; the listeners of one process take turns to write, and whoever has the
+turn writes the waiting batches of all of them in one transaction (pbx/live/combining.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from pbx.gateway import PbxError, PbxGateway
 from pbx.gateway.events import PbxBooted
+from pbx.live.combining import combiner
 from pbx.live.lease import Lease
 from pbx.live.state_tables import LiveChanges, LiveState
 from pbx.models import DEFAULT_PBX
@@ -52,30 +54,12 @@ class ListenerSettings:
     reconcile_seconds: float = 300.0
     batch_size: int = 500
     batch_wait: float = 0.0  # seconds to wait for more events after the first
-    # With several PBXes in one process and no batch_wait: wait for more events as long as the
-    # last batch took (at most this long), so that busy PBXes write fewer, bigger batches.
-    coalesce_max: float = 0.2
     record_seconds: float = 1.0  # the lease's event count and time, written at most this often
     # queue figures republished at most this often per PBX: a busy PBX changes its queues in
     # nearly every batch, and a queue group's figures are four reads
     queue_update_seconds: float = 0.5
     backoff_first: float = 1.0
     backoff_max: float = 30.0
-
-
-class _Sessions:
-    """How many listeners of this process are in an AMI session now (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def add(self, delta: int) -> None:
-        with self._lock:
-            self.count += delta
-
-
-_sessions = _Sessions()
 
 
 class SessionLost(Exception):
@@ -105,7 +89,6 @@ class Listener:
         self._next_record = 0.0
         self._pending_queues: set[int] = set()  # queues changed, their figures not yet published
         self._next_queue_update = 0.0
-        self._last_apply_seconds = 0.0  # wall time of the last batch, applied and published
 
     # -- outer loop: lease, connect, back off ----------------------------------------------
 
@@ -171,7 +154,6 @@ class Listener:
         lost = threading.Event()
         gateway = self.gateway_factory()
         state = LiveState(pbx=self.pbx)
-        _sessions.add(1)
         try:
             gateway.live_events(inbox.put, on_disconnect=lost.set)  # connects and logs in
             logger.info("listener connected to the PBX pbx=%s holder=%s", self.pbx, self.holder)
@@ -205,7 +187,6 @@ class Listener:
                     gateway.ping()
                     next_ping = now + self.settings.ping_seconds
         finally:
-            _sessions.add(-1)
             self.active.clear()
             gateway.close()
             try:
@@ -240,7 +221,7 @@ class Listener:
         batch = []
         try:
             batch.append(inbox.get(timeout=0.2))
-            deadline = time.monotonic() + self._wait_for_more()
+            deadline = time.monotonic() + self.settings.batch_wait
             while len(batch) < self.settings.batch_size:
                 remaining = deadline - time.monotonic()
                 batch.append(inbox.get(timeout=remaining) if remaining > 0 else inbox.get_nowait())
@@ -248,28 +229,10 @@ class Listener:
             pass
         return batch
 
-    def _wait_for_more(self, sessions: int | None = None) -> float:
-        """Seconds to wait for more events after a batch's first: `batch_wait` if set. Else,
-        when other PBXes' listeners share this process, as long as the last batch took (up to
-        `coalesce_max`), and no time at all for a listener alone.
-
-        Each PBX pays a batch's fixed cost (a transaction, the version, the status reads, the
-        publishing) on its own, under one GIL: 20 busy PBXes writing a batch per event or two
-        keep the process saturated and every PBX's events queued. Waiting as long as a batch
-        takes keeps the batches fewer only when batches are slow, which is when it matters."""
-        if self.settings.batch_wait:
-            return self.settings.batch_wait
-        if (_sessions.count if sessions is None else sessions) < 2:
-            return 0.0
-        return min(self._last_apply_seconds, self.settings.coalesce_max)
-
     def _apply(self, state: LiveState, batch: list) -> None:
-        began = time.monotonic()
-        self._apply_and_publish(state, batch)
-        self._last_apply_seconds = time.monotonic() - began
-
-    def _apply_and_publish(self, state: LiveState, batch: list) -> None:
-        changes = state.apply_events(batch)
+        """Applies the batch, with the other PBXes' of this process waiting meanwhile
+        (pbx/live/combining.py), and publishes what it changed."""
+        changes = combiner.apply(state, batch)
         self._unrecorded += len(batch)
         self._last_event_at = timezone.now()
         # Users at once; queues with the next queue update (`_publish_queues`).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -24,7 +24,7 @@ from pbx.gateway import PbxSnapshot
 from pbx.gateway.events import PbxEvent
 from pbx.live.batch import DND_ON_STATES, EventBatch, paused_reasons, update_rows
 from pbx.live.presence import PresenceRow
-from pbx.live.version import announce, changed_by_events, live_changed
+from pbx.live.version import Changed, announce, changed_by_events, live_changed
 from pbx.models import (
     DEFAULT_PBX,
     DeviceState,
@@ -354,47 +354,8 @@ class LiveState:
     # -- events ----------------------------------------------------------------------------
 
     def apply_events(self, events: Iterable[PbxEvent]) -> LiveChanges:
-        """Applies a batch of events in order, in one transaction; a bad event is logged and
-        skipped, the rest still apply.
-
-        The batch is applied first without a savepoint per event (two round trips fewer per
-        event). A database that is locked or away is retried as a whole, so no event is lost
-        to it; only if an event itself fails is the batch applied again with each event in its
-        own savepoint, so that the bad one alone is skipped."""
-        events = list(events)
-        now = self.now()
-        for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
-            try:
-                with transaction.atomic():
-                    changes = self._apply_batch(events, now, guarded=False)
-                    return self._announced(events, changes)
-            except OperationalError as exc:
-                self._member_devices = None
-                if delay is None:
-                    raise
-                logger.warning(
-                    "batch retried: database error attempt=%s events=%s error=%s",
-                    attempt,
-                    len(events),
-                    exc,
-                )
-                if not connection.in_atomic_block:  # a lost connection reconnects on next use
-                    connection.close_if_unusable_or_obsolete()
-                time.sleep(delay)
-            except Exception:
-                logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
-                break
-        self._member_devices = None  # the rolled-back batch may have changed it
-        with transaction.atomic():
-            changes = self._apply_batch(events, now, guarded=True)
-            return self._announced(events, changes)
-
-    @staticmethod
-    def _announced(events: list, changes: LiveChanges) -> LiveChanges:
-        changed = changed_by_events(events, changes.user_ids)
-        announce(changed)
-        changes.rows = changed.rows
-        return changes
+        """Applies a batch of events in order, in one transaction (`apply_together`)."""
+        return apply_together([(self, events)])[0]
 
     def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
         changes = LiveChanges()
@@ -455,3 +416,69 @@ class LiveState:
                 UserPresence, updates, ["paused", "pause_reason", "changed_at", "confirmed_at"]
             )
         changes.user_ids |= user_ids
+
+
+def apply_together(batches: Sequence[tuple[LiveState, Iterable[PbxEvent]]]) -> list[LiveChanges]:
+    """Applies the batches of several PBXes' live states, each in order, in one transaction
+    numbered as one change; returns what each batch changed. A bad event is logged and
+    skipped, the rest still apply.
+
+    The batches are applied first without a savepoint per event (two round trips fewer per
+    event). A database that is locked or away is retried as a whole, so no event is lost to
+    it; only if an event itself fails is each batch applied again on its own, and a batch
+    that fails alone again event by event, each event in its own savepoint, so that the bad
+    one alone is skipped."""
+    timed = [(state, list(events), state.now()) for state, events in batches]
+    for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
+        try:
+            with transaction.atomic():
+                results = [
+                    state._apply_batch(events, now, guarded=False) for state, events, now in timed
+                ]
+                return _announced(timed, results)
+        except OperationalError as exc:
+            _forget_member_devices(timed)
+            if delay is None:
+                raise
+            logger.warning(
+                "batch retried: database error attempt=%s events=%s error=%s",
+                attempt,
+                sum(len(events) for _state, events, _now in timed),
+                exc,
+            )
+            if not connection.in_atomic_block:  # a lost connection reconnects on next use
+                connection.close_if_unusable_or_obsolete()
+            time.sleep(delay)
+        except Exception:
+            logger.debug("a batch failed as a whole; applying it event by event", exc_info=True)
+            break
+    _forget_member_devices(timed)  # the rolled-back batch may have changed them
+    if len(timed) > 1:
+        return [state.apply_events(events) for state, events, _now in timed]
+    state, events, now = timed[0]
+    with transaction.atomic():
+        return _announced(timed, [state._apply_batch(events, now, guarded=True)])
+
+
+def _forget_member_devices(batches: Iterable[tuple[LiveState, list, datetime]]) -> None:
+    for state, _events, _now in batches:
+        state._member_devices = None
+
+
+def _announced(
+    batches: Sequence[tuple[LiveState, list, datetime]], results: list[LiveChanges]
+) -> list[LiveChanges]:
+    """Numbers what the batches changed as one change; each batch's users' new status, read
+    once for all of them, goes back with its changes for the listener to publish."""
+    changed = Changed()
+    for (_state, events, _now), changes in zip(batches, results, strict=True):
+        part = changed_by_events(events, changes.user_ids)
+        changed.users |= part.users
+        changed.devices |= part.devices
+        changed.queues |= part.queues
+    announce(changed)
+    for changes in results:
+        changes.rows = {
+            user_id: row for user_id in changes.user_ids if (row := changed.rows.get(user_id))
+        }
+    return results

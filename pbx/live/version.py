@@ -48,8 +48,11 @@ from pbx.plain_sql import insert_rows
 # LiveChange rows kept; a reader further behind than this starts again from the database.
 KEEP_CHANGES = 2000
 PRUNE_EVERY = 500
-# Users whose new status a change stores at most; the caches read a bigger one themselves.
+# Users whose new status a change stores at most; the caches read the others themselves.
 ROWS_AT_MOST = 200
+# Users whose new status the listener reads in its transaction at most (to publish them); one
+# transaction may hold the batches of many PBXes (state_tables.apply_together).
+ROWS_READ_AT_MOST = 2000
 
 
 @dataclass
@@ -74,7 +77,7 @@ class Changed:
                 "devices": sorted(self.devices),
                 "queues": sorted(self.queues),
                 "history": sorted(self.history),
-                "rows": [_row_fields(row) for row in self.rows.values()],
+                "rows": [_row_fields(self.rows[user]) for user in sorted(self.rows)[:ROWS_AT_MOST]],
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -145,7 +148,7 @@ def _number(changed: Changed, *, everything: bool, with_rows: bool) -> int | Non
         return None
     with transaction.atomic(savepoint=False):
         version = _bump(everything=everything)
-        if with_rows and 0 < len(changed.users) <= ROWS_AT_MOST:
+        if with_rows and 0 < len(changed.users) <= ROWS_READ_AT_MOST:
             changed.rows = {row.user_id: row for row in presence_rows_of(changed.users)}
         if changed:
             insert_rows(LiveChange, [LiveChange(version=version, changed=changed.dumps())])

@@ -381,24 +381,3 @@ def test_queue_figures_follow_at_most_twice_a_second_and_none_is_left_out(
     assert len(times) < 10  # coalesced
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert all(gap >= FAST.queue_update_seconds * 0.9 for gap in gaps)
-
-
-@pytest.mark.parametrize(
-    ("settings", "sessions", "last_batch", "wait"),
-    [
-        (ListenerSettings(), 1, 0.15, 0.0),  # a listener alone applies a lone event at once
-        (ListenerSettings(), 20, 0.0, 0.0),  # batches that cost nothing: no reason to wait
-        (ListenerSettings(), 20, 0.05, 0.05),  # busy PBXes share the process: as long as a batch
-        (ListenerSettings(), 2, 3.0, 0.2),  # never longer than coalesce_max
-        (ListenerSettings(coalesce_max=0.5), 2, 3.0, 0.5),
-        (ListenerSettings(batch_wait=0.3), 1, 0.0, 0.3),  # the operator's batch wait wins
-        (ListenerSettings(batch_wait=0.3), 20, 0.05, 0.3),
-    ],
-)
-def test_a_listener_sharing_its_process_waits_as_long_as_its_last_batch_took(
-    settings, sessions, last_batch, wait
-):
-    listener = Listener(gateway_factory=lambda: None, publisher=RecordingPublisher(),
-                        settings=settings)  # fmt: skip
-    listener._last_apply_seconds = last_batch
-    assert listener._wait_for_more(sessions=sessions) == pytest.approx(wait)

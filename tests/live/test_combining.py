@@ -1,0 +1,213 @@
+"""The listeners of one process write in turns, the batches waiting for a turn together."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pbx.gateway.events import DeviceStateChanged
+from pbx.gateway.frames import Frame
+from pbx.live import state_tables as livestate
+from pbx.live.batch import EventBatch
+from pbx.live.combining import BatchCombiner
+from pbx.live.presence import presence_rows_of
+from pbx.live.state_tables import LiveChanges, LiveState, apply_together
+from pbx.models import DeviceState, LiveVersion, Pbx, UserPresence
+from tests.live.test_listener import wait_until
+from tests.pbx_events import pbx_events
+
+
+class Gate:
+    """An apply_together stand-in that records each call and holds the first until opened."""
+
+    def __init__(self, error: Exception | None = None):
+        self.calls: list[list[str]] = []
+        self.writing = threading.Event()
+        self.opened = threading.Event()
+        self.error = error
+
+    def __call__(self, batches):
+        names = [state for state, _events in batches]
+        self.calls.append(names)
+        if len(self.calls) == 1:
+            self.writing.set()
+            assert self.opened.wait(10)
+        if self.error is not None:
+            raise self.error
+        return [LiveChanges(user_ids={len(events)}) for _state, events in batches]
+
+
+def hand_in(combiner: BatchCombiner, name: str, events: list, results: dict) -> threading.Thread:
+    def run():
+        try:
+            results[name] = combiner.apply(name, events)
+        except Exception as exc:
+            results[name] = exc
+
+    thread = threading.Thread(target=run, name=f"listener-{name}")
+    thread.start()
+    return thread
+
+
+def test_batches_handed_in_during_a_write_are_applied_together_next():
+    gate = Gate()
+    combiner = BatchCombiner(apply=gate)
+    results: dict = {}
+    first = hand_in(combiner, "pbx-a", [1], results)
+    assert gate.writing.wait(10)
+    others = [
+        hand_in(combiner, "pbx-b", [1, 2], results),
+        hand_in(combiner, "pbx-c", [1, 2, 3], results),
+    ]
+    wait_until(lambda: len(combiner._waiting) == 2, message="two batches waiting for the turn")
+    gate.opened.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert gate.calls[0] == ["pbx-a"]
+    assert sorted(gate.calls[1]) == ["pbx-b", "pbx-c"]  # one transaction for both
+    assert len(gate.calls) == 2
+    assert combiner.transactions == 2
+    # each listener gets what its own batch changed
+    assert {name: changes.user_ids for name, changes in results.items()} == {
+        "pbx-a": {1},
+        "pbx-b": {2},
+        "pbx-c": {3},
+    }
+
+
+def test_a_lone_batch_is_applied_at_once_by_its_own_thread():
+    gate = Gate()
+    gate.opened.set()
+    combiner = BatchCombiner(apply=gate)
+    assert combiner.apply("pbx-a", [1, 2]).user_ids == {2}
+    assert combiner.apply("pbx-a", [1]).user_ids == {1}
+    assert gate.calls == [["pbx-a"], ["pbx-a"]]
+
+
+def test_a_failed_write_is_raised_in_every_thread_whose_batch_it_held():
+    gate = Gate(error=RuntimeError("the database went away"))
+    combiner = BatchCombiner(apply=gate)
+    results: dict = {}
+    first = hand_in(combiner, "pbx-a", [1], results)
+    assert gate.writing.wait(10)
+    others = [hand_in(combiner, "pbx-b", [1], results), hand_in(combiner, "pbx-c", [1], results)]
+    wait_until(lambda: len(combiner._waiting) == 2, message="two batches waiting for the turn")
+    gate.opened.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert sorted(results) == ["pbx-a", "pbx-b", "pbx-c"]
+    assert all(isinstance(error, RuntimeError) for error in results.values())
+    # the combiner is free again: the next batch is written
+    gate.error = None
+    assert combiner.apply("pbx-a", [1]).user_ids == {1}
+
+
+# -- apply_together on the database: two PBXes, the same extension on both ----------------
+
+
+def event(**headers) -> Frame:
+    return Frame([(key, str(value)) for key, value in headers.items()])
+
+
+def pause_events(device_state: str) -> list[Frame]:
+    return [
+        event(Event="DeviceStateChange", Device="PJSIP/201", State=device_state),
+        event(
+            Event="QueueMemberPause",
+            Queue="q-ventas",
+            Interface="PJSIP/201",
+            MemberName="Agent",
+            Paused="1",
+            PausedReason="Descanso",
+        ),
+    ]
+
+
+@pytest.fixture
+def two_states(db, make_company, make_user, make_queue):
+    users, states = {}, {}
+    for name in ("pbx-a", "pbx-b"):
+        pbx = Pbx.objects.create(name=name, host="127.0.0.1", port=5038, username="swan")
+        company = make_company(slug=f"c-{name}", name=f"Company {name}", pbx=pbx)
+        users[name] = make_user(company, "201", f"Agent of {name}", terminals=["PJSIP/201"])
+        make_queue(company, "q-ventas", members=[users[name]])
+        states[name] = LiveState(pbx=name)
+    return states, users
+
+
+def version() -> int:
+    row = LiveVersion.objects.filter(pk=1).first()
+    return row.version if row else 0
+
+
+def test_two_pbxes_batches_are_one_change_and_each_its_own_rows(two_states):
+    states, users = two_states
+    before = version()
+    changes = apply_together(
+        [
+            (states["pbx-a"], pbx_events(pause_events("INUSE"))),
+            (states["pbx-b"], pbx_events(pause_events("NOT_INUSE"))),
+        ]
+    )
+    assert version() == before + 1  # one transaction, numbered once
+    by_pbx = dict(DeviceState.objects.filter(interface="PJSIP/201").values_list("pbx", "state"))
+    assert by_pbx == {"pbx-a": "INUSE", "pbx-b": "NOT_INUSE"}
+    for name, found in zip(("pbx-a", "pbx-b"), changes, strict=True):
+        user = users[name]
+        assert found.user_ids == {user.pk}
+        assert set(found.rows) == {user.pk}  # its own users' rows only, read in that transaction
+        assert [found.rows[user.pk]] == presence_rows_of({user.pk})  # the status as it is now
+        assert UserPresence.objects.get(user=user).pause_reason == "Descanso"
+
+
+def test_a_bad_event_of_one_pbx_skips_that_event_only(two_states, monkeypatch, caplog):
+    monkeypatch.setattr(livestate, "BATCH_RETRY_DELAYS", (0,))
+    states, users = two_states
+    real = EventBatch.handlers[DeviceStateChanged]
+
+    def fails_on_b(batch, event):
+        if batch.state.pbx == "pbx-b":
+            raise ValueError("a device state this listener cannot take")
+        return real(batch, event)
+
+    monkeypatch.setitem(EventBatch.handlers, DeviceStateChanged, fails_on_b)
+    apply_together(
+        [
+            (states["pbx-a"], pbx_events(pause_events("INUSE"))),
+            (states["pbx-b"], pbx_events(pause_events("INUSE"))),
+        ]
+    )
+    assert list(DeviceState.objects.values_list("pbx", flat=True)) == ["pbx-a"]
+    for name in ("pbx-a", "pbx-b"):  # the pauses of both PBXes applied
+        assert UserPresence.objects.get(user=users[name]).pause_reason == "Descanso"
+    assert caplog.text.count("skipped an event") == 1
+
+
+def test_a_write_that_waits_for_the_database_is_retried_with_every_pbx_in_it(
+    two_states, monkeypatch
+):
+    from django.db import OperationalError
+
+    monkeypatch.setattr(livestate, "BATCH_RETRY_DELAYS", (0, 0))
+    states, _users = two_states
+    real = LiveState._apply_batch
+    calls = {"n": 0}
+
+    def locked_once(self, events, now, *, guarded):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second PBX's part of the first try
+            raise OperationalError("database is locked")
+        return real(self, events, now, guarded=guarded)
+
+    monkeypatch.setattr(LiveState, "_apply_batch", locked_once)
+    before = version()
+    apply_together(
+        [
+            (states["pbx-a"], pbx_events(pause_events("INUSE"))),
+            (states["pbx-b"], pbx_events(pause_events("INUSE"))),
+        ]
+    )
+    assert calls["n"] == 4  # both again, in a new transaction
+    assert version() == before + 1  # the rolled-back try numbered nothing
+    assert DeviceState.objects.filter(interface="PJSIP/201").count() == 2
