@@ -5,11 +5,15 @@ at a thousand events a second that is most of a core. Here the batch is replayed
 the rows it names, read in one query per table, and what it leaves is written in one statement
 per table and kind of write. The result equals applying the events one by one: every row ends
 as the last event left it, and the users, queues and companies to republish are the same.
+
+`apply_batches` does so for the batches of several PBXes at once (the listeners of one process
+write together, pbx/live/combining.py): their rows read in one query per table, and written in
+one statement per table and kind of write, for all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -133,58 +137,13 @@ class EventBatch:
         self.channel_fields: set[str] = set()
 
     def apply(self, events: list) -> None:
-        self._read(events)
+        apply_batches([(self, events)])
+
+    def replay(self, events: list) -> None:
         for event in events:
             handler = self.handlers.get(type(event))
             if handler is not None:  # else an event the live state does not use
                 handler(self, event)
-        self._write()
-
-    # -- the rows the batch names, one query per table ----------------------------------------
-
-    def _read(self, events: list) -> None:
-        pbx = {"pbx": self.state.pbx}
-        devices = {e.device for e in events if isinstance(e, DeviceStateChanged)}
-        if devices:
-            self.devices.found = {
-                row.interface: row for row in rows_where(DeviceState, pbx, {"interface": devices})
-            }
-        members = {
-            (e.queue, e.interface)
-            for e in events
-            if isinstance(e, (MemberChanged, MemberRemoved)) and e.queue and e.interface
-        }
-        if members:
-            rows = rows_where(
-                QueueMemberState,
-                pbx,
-                {
-                    "queue_name": {queue for queue, _ in members},
-                    "interface": {interface for _, interface in members},
-                },
-            )
-            self.members.found = {
-                key: row for row in rows if (key := (row.queue_name, row.interface)) in members
-            }
-        callers = {
-            (e.queue, e.unique_id) for e in events if isinstance(e, (CallerJoined, CallerLeft))
-        }
-        if callers:
-            waiting = rows_where(
-                QueueCallerState, pbx, {"unique_id": {unique_id for _, unique_id in callers}}
-            )
-            self.callers.found = {
-                key: row for row in waiting if (key := (row.queue_name, row.unique_id)) in callers
-            }
-        channels = {
-            e.unique_id
-            for e in events
-            if isinstance(e, (ChannelCreated, ChannelChanged, ChannelHungUp)) and e.unique_id
-        }
-        if channels:
-            self.channels.found = {
-                row.unique_id: row for row in rows_where(LiveChannel, pbx, {"unique_id": channels})
-            }
 
     # -- the events, in memory ----------------------------------------------------------------
 
@@ -331,59 +290,148 @@ class EventBatch:
         if user_id is not None and user_id not in self.pause_before:
             self._pause_users.add(user_id)
 
-    # -- the writes ---------------------------------------------------------------------------
-
-    def _write(self) -> None:
-        self._read_pause_before()  # still the rows before this batch: nothing is written yet
-        self._write_members()
-        self._write_devices()
-        _write_rows(
-            QueueCallerState, self.callers, CALLER_FIELDS, ["pbx", "queue_name", "unique_id"]
-        )
-        _write_rows(
-            LiveChannel,
-            self.channels,
-            CHANNEL_FIELDS,
-            ["pbx", "unique_id"],
-            changed=sorted(self.channel_fields),
-        )
-
-    def _read_pause_before(self) -> None:
-        if not self._pause_users:
-            return
-        paused = paused_reasons(self._pause_users)
-        self.pause_before.update(
-            {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in self._pause_users}
-        )
-
-    def _write_members(self) -> None:
-        members = self.members
-        _write_rows(QueueMemberState, members, MEMBER_FIELDS, None)
-        if self.members_moved:
-            self.state._member_devices = None
-
-    def _write_devices(self) -> None:
-        _write_rows(
-            DeviceState,
-            self.devices,
-            ["state", "changed_at", "confirmed_at"],
-            ["pbx", "interface"],
-        )
-        # Matched after the members are written: a member added by this batch rings its device.
-        dnd: dict[int, bool] = {}
+    def _dnd_of_changed_devices(self, dnd: dict[int, bool]) -> None:
+        """Names the users of the devices the batch changed, and sets in `dnd` the lamp of those
+        of DND devices. Called once the members are written: a member added by this batch
+        rings its device."""
         for interface in self.changed_devices:
             users = self.state.users_of_device(interface)
             self.changes.user_ids |= users
             if interface.lower().startswith(DND_DEVICE_PREFIX):
                 enabled = self.devices.current(interface).state in DND_ON_STATES
                 dnd.update(dict.fromkeys(users, enabled))
+
+
+def apply_batches(batches: Sequence[tuple[EventBatch, list]]) -> None:
+    """Replays each batch's events over its rows, then writes what they all leave. The batches
+    are of different PBXes (one each): a row is told apart by its PBX."""
+    by_pbx = {batch.state.pbx: batch for batch, _events in batches}
+    if len(by_pbx) != len(batches):
+        raise ValueError("two batches of one PBX cannot be applied together")
+    _read(batches, by_pbx)
+    for batch, events in batches:
+        batch.replay(events)
+    _write([batch for batch, _events in batches])
+
+
+# -- the rows the batches name, one query per table -------------------------------------------
+
+
+def _read(batches: Sequence[tuple[EventBatch, list]], by_pbx: dict[str, EventBatch]) -> None:
+    pbxes = set(by_pbx)
+    devices = {
+        (batch.state.pbx, e.device)
+        for batch, events in batches
+        for e in events
+        if isinstance(e, DeviceStateChanged)
+    }
+    if devices:
+        for row in rows_where(
+            DeviceState, {}, {"pbx": pbxes, "interface": {name for _pbx, name in devices}}
+        ):
+            if (row.pbx, row.interface) in devices:
+                by_pbx[row.pbx].devices.found[row.interface] = row
+    members = {
+        (batch.state.pbx, e.queue, e.interface)
+        for batch, events in batches
+        for e in events
+        if isinstance(e, (MemberChanged, MemberRemoved)) and e.queue and e.interface
+    }
+    if members:
+        rows = rows_where(
+            QueueMemberState,
+            {},
+            {
+                "pbx": pbxes,
+                "queue_name": {queue for _pbx, queue, _interface in members},
+                "interface": {interface for _pbx, _queue, interface in members},
+            },
+        )
+        for row in rows:
+            if (row.pbx, row.queue_name, row.interface) in members:
+                by_pbx[row.pbx].members.found[(row.queue_name, row.interface)] = row
+    callers = {
+        (batch.state.pbx, e.queue, e.unique_id)
+        for batch, events in batches
+        for e in events
+        if isinstance(e, (CallerJoined, CallerLeft))
+    }
+    if callers:
+        waiting = rows_where(
+            QueueCallerState,
+            {},
+            {"pbx": pbxes, "unique_id": {unique_id for _pbx, _queue, unique_id in callers}},
+        )
+        for row in waiting:
+            if (row.pbx, row.queue_name, row.unique_id) in callers:
+                by_pbx[row.pbx].callers.found[(row.queue_name, row.unique_id)] = row
+    channels = {
+        (batch.state.pbx, e.unique_id)
+        for batch, events in batches
+        for e in events
+        if isinstance(e, (ChannelCreated, ChannelChanged, ChannelHungUp)) and e.unique_id
+    }
+    if channels:
+        for row in rows_where(
+            LiveChannel, {}, {"pbx": pbxes, "unique_id": {uid for _pbx, uid in channels}}
+        ):
+            if (row.pbx, row.unique_id) in channels:
+                by_pbx[row.pbx].channels.found[row.unique_id] = row
+
+
+# -- the writes, one statement per table and kind for all the batches -------------------------
+
+
+def _write(batches: list[EventBatch]) -> None:
+    _read_pause_before(batches)  # still the rows before these batches: nothing is written yet
+    _write_rows(QueueMemberState, [batch.members for batch in batches], MEMBER_FIELDS, None)
+    for batch in batches:
+        if batch.members_moved:
+            batch.state._member_devices = None
+    _write_rows(
+        DeviceState,
+        [batch.devices for batch in batches],
+        ["state", "changed_at", "confirmed_at"],
+        ["pbx", "interface"],
+    )
+    dnd_at: dict[datetime, dict[int, bool]] = {}
+    for batch in batches:
+        batch._dnd_of_changed_devices(dnd_at.setdefault(batch.now, {}))
+    for now, dnd in dnd_at.items():
         if dnd:
-            _write_dnd(dnd, self.now)
+            _write_dnd(dnd, now)
+    _write_rows(
+        QueueCallerState,
+        [batch.callers for batch in batches],
+        CALLER_FIELDS,
+        ["pbx", "queue_name", "unique_id"],
+    )
+    _write_rows(
+        LiveChannel,
+        [batch.channels for batch in batches],
+        CHANNEL_FIELDS,
+        ["pbx", "unique_id"],
+        changed=sorted(set().union(*(batch.channel_fields for batch in batches))),
+    )
+
+
+def _read_pause_before(batches: list[EventBatch]) -> None:
+    users = set().union(*(batch._pause_users for batch in batches))
+    if not users:
+        return
+    paused = paused_reasons(users)
+    for batch in batches:
+        batch.pause_before.update(
+            {
+                user_id: (user_id in paused, paused.get(user_id, ""))
+                for user_id in batch._pause_users
+            }
+        )
 
 
 def _write_rows(
     model,
-    rows: _Rows,
+    tables: list[_Rows],
     fields: list[str],
     upsert_on: list[str] | None,
     *,
@@ -391,14 +439,18 @@ def _write_rows(
 ) -> None:
     """Deletes, then inserts (upserts on `upsert_on`: a row the batch did not read, written
     meanwhile, is replaced as the event-by-event upsert did), then updates the `changed` (or
-    all) `fields` of the stored rows the events changed."""
-    if rows.gone:
-        delete_rows(model, rows.gone)
-    if rows.new:
-        insert_rows(model, list(rows.new.values()), conflict=upsert_on or (), update=fields)
+    all) `fields` of the stored rows the events changed: each in one statement for all these
+    batches' rows of the table."""
+    gone = [pk for rows in tables for pk in rows.gone]
+    if gone:
+        delete_rows(model, gone)
+    new = [row for rows in tables for row in rows.new.values()]
+    if new:
+        insert_rows(model, new, conflict=upsert_on or (), update=fields)
     changed = fields if changed is None else changed
-    if rows.dirty and changed:
-        update_rows(model, [rows.found[key] for key in rows.dirty], changed)
+    dirty = [rows.found[key] for rows in tables for key in rows.dirty]
+    if dirty and changed:
+        update_rows(model, dirty, changed)
 
 
 def update_rows(model, rows: list, fields: list[str]) -> None:

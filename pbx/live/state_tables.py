@@ -22,7 +22,7 @@ from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
 from pbx.gateway.events import PbxEvent
-from pbx.live.batch import DND_ON_STATES, EventBatch, paused_reasons, update_rows
+from pbx.live.batch import DND_ON_STATES, EventBatch, apply_batches, paused_reasons, update_rows
 from pbx.live.presence import PresenceRow
 from pbx.live.version import Changed, announce, changed_by_events, live_changed
 from pbx.models import (
@@ -357,65 +357,8 @@ class LiveState:
         """Applies a batch of events in order, in one transaction (`apply_together`)."""
         return apply_together([(self, events)])[0]
 
-    def _apply_batch(self, events: list, now: datetime, *, guarded: bool) -> LiveChanges:
-        changes = LiveChanges()
-        # user → (paused, reason) as the member rows said before this batch touched them
-        pause_before: dict[int, tuple[bool, str]] = {}
-        if not guarded:
-            EventBatch(self, now, changes, pause_before).apply(events)
-        else:
-            for event in events:
-                try:
-                    with transaction.atomic():
-                        EventBatch(self, now, changes, pause_before).apply([event])
-                except OperationalError:
-                    raise  # the database, not this event: never skip events for it
-                except Exception:
-                    self._member_devices = None
-                    logger.exception(
-                        "skipped an event the listener could not apply event=%s",
-                        type(event).__name__,
-                    )
-        if pause_before:
-            self._refresh_pause(pause_before, now, changes)
-        return changes
 
-    def _refresh_pause(
-        self, before: dict[int, tuple[bool, str]], now: datetime, changes: LiveChanges
-    ) -> None:
-        """A user is paused while paused in any of its queues; the first reason names it.
-
-        Only a change of the member rows in this batch is written: a userStatus POST may have
-        stored the PBX's newer answer meanwhile (its events are in the next batch), and the
-        rows this batch saw must not put back the older state (docs/listener.md). A user seen
-        the first time, and every resync, take the rows' state as it is."""
-        user_ids = set(before)
-        paused = paused_reasons(user_ids)
-        wanted = {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in user_ids}
-        stored = _stored_pauses(user_ids)
-
-        def pause_row(user: int, /, **key) -> UserPresence:
-            is_paused, reason = wanted[user]
-            return UserPresence(
-                paused=is_paused, pause_reason=reason, changed_at=now, confirmed_at=now, **key
-            )
-
-        if len(stored) < len(user_ids):
-            # Users seen the first time take the rows' state as it is; a row a userStatus POST
-            # created meanwhile stays as written and is judged below like any stored row.
-            first = sorted(user_ids - stored.keys())
-            insert_rows(UserPresence, [pause_row(u, user_id=u) for u in first], conflict=["user"])
-            stored |= _stored_pauses(user_ids - stored.keys())
-        updates = [
-            pause_row(user_id, pk=pk)
-            for user_id, (pk, pause) in sorted(stored.items())
-            if wanted[user_id] != before[user_id] and pause != wanted[user_id]
-        ]
-        if updates:
-            update_rows(
-                UserPresence, updates, ["paused", "pause_reason", "changed_at", "confirmed_at"]
-            )
-        changes.user_ids |= user_ids
+Timed = Sequence[tuple[LiveState, list, datetime]]  # a state, its batch's events, and its now
 
 
 def apply_together(batches: Sequence[tuple[LiveState, Iterable[PbxEvent]]]) -> list[LiveChanges]:
@@ -432,10 +375,7 @@ def apply_together(batches: Sequence[tuple[LiveState, Iterable[PbxEvent]]]) -> l
     for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
         try:
             with transaction.atomic():
-                results = [
-                    state._apply_batch(events, now, guarded=False) for state, events, now in timed
-                ]
-                return _announced(timed, results)
+                return _announced(timed, _apply_batches(timed, guarded=False))
         except OperationalError as exc:
             _forget_member_devices(timed)
             if delay is None:
@@ -455,19 +395,92 @@ def apply_together(batches: Sequence[tuple[LiveState, Iterable[PbxEvent]]]) -> l
     _forget_member_devices(timed)  # the rolled-back batch may have changed them
     if len(timed) > 1:
         return [state.apply_events(events) for state, events, _now in timed]
-    state, events, now = timed[0]
     with transaction.atomic():
-        return _announced(timed, [state._apply_batch(events, now, guarded=True)])
+        return _announced(timed, _apply_batches(timed, guarded=True))
 
 
-def _forget_member_devices(batches: Iterable[tuple[LiveState, list, datetime]]) -> None:
+def _apply_batches(timed: Timed, *, guarded: bool) -> list[LiveChanges]:
+    """What each batch changed, its events applied: all batches' rows read and written
+    together (batch.apply_batches); or, `guarded`, each event on its own in a savepoint, a bad
+    one logged and skipped."""
+    results = [LiveChanges() for _ in timed]
+    # per batch: user → (paused, reason) as the member rows said before the batch touched them
+    befores: list[dict[int, tuple[bool, str]]] = [{} for _ in timed]
+    parts = list(zip(timed, results, befores, strict=True))
+    if not guarded:
+        apply_batches(
+            [
+                (EventBatch(state, now, changes, before), events)
+                for (state, events, now), changes, before in parts
+            ]
+        )
+    else:
+        for (state, events, now), changes, before in parts:
+            for event in events:
+                try:
+                    with transaction.atomic():
+                        EventBatch(state, now, changes, before).apply([event])
+                except OperationalError:
+                    raise  # the database, not this event: never skip events for it
+                except Exception:
+                    state._member_devices = None
+                    logger.exception(
+                        "skipped an event the listener could not apply event=%s pbx=%s",
+                        type(event).__name__,
+                        state.pbx,
+                    )
+    _refresh_pauses([(before, now, changes) for (_s, _e, now), changes, before in parts])
+    return results
+
+
+def _refresh_pauses(parts: list[tuple[dict[int, tuple[bool, str]], datetime, LiveChanges]]) -> None:
+    """A user is paused while paused in any of its queues; the first reason names it. For the
+    users of every batch at once: `before` (as the member rows said before the batch), the
+    batch's time and what it changed.
+
+    Only a change of the member rows in this batch is written: a userStatus POST may have
+    stored the PBX's newer answer meanwhile (its events are in the next batch), and the rows
+    this batch saw must not put back the older state (docs/listener.md). A user seen the first
+    time, and every resync, take the rows' state as it is."""
+    before = {user: pause for part, _now, _changes in parts for user, pause in part.items()}
+    if not before:
+        return
+    moment = {user: now for part, now, _changes in parts for user in part}
+    user_ids = set(before)
+    paused = paused_reasons(user_ids)
+    wanted = {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in user_ids}
+    stored = _stored_pauses(user_ids)
+
+    def pause_row(user: int, /, **key) -> UserPresence:
+        is_paused, reason = wanted[user]
+        now = moment[user]
+        return UserPresence(
+            paused=is_paused, pause_reason=reason, changed_at=now, confirmed_at=now, **key
+        )
+
+    if len(stored) < len(user_ids):
+        # Users seen the first time take the rows' state as it is; a row a userStatus POST
+        # created meanwhile stays as written and is judged below like any stored row.
+        first = sorted(user_ids - stored.keys())
+        insert_rows(UserPresence, [pause_row(u, user_id=u) for u in first], conflict=["user"])
+        stored |= _stored_pauses(user_ids - stored.keys())
+    updates = [
+        pause_row(user_id, pk=pk)
+        for user_id, (pk, pause) in sorted(stored.items())
+        if wanted[user_id] != before[user_id] and pause != wanted[user_id]
+    ]
+    if updates:
+        update_rows(UserPresence, updates, ["paused", "pause_reason", "changed_at", "confirmed_at"])
+    for part, _now, changes in parts:
+        changes.user_ids |= set(part)
+
+
+def _forget_member_devices(batches: Timed) -> None:
     for state, _events, _now in batches:
         state._member_devices = None
 
 
-def _announced(
-    batches: Sequence[tuple[LiveState, list, datetime]], results: list[LiveChanges]
-) -> list[LiveChanges]:
+def _announced(batches: Timed, results: list[LiveChanges]) -> list[LiveChanges]:
     """Numbers what the batches changed as one change; each batch's users' new status, read
     once for all of them, goes back with its changes for the listener to publish."""
     changed = Changed()

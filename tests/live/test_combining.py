@@ -6,14 +6,23 @@ import threading
 
 import pytest
 
-from pbx.gateway.events import DeviceStateChanged
+from pbx.gateway.events import DeviceStateChanged, parse_event
 from pbx.gateway.frames import Frame
 from pbx.live import state_tables as livestate
 from pbx.live.batch import EventBatch
 from pbx.live.combining import BatchCombiner
 from pbx.live.presence import presence_rows_of
 from pbx.live.state_tables import LiveChanges, LiveState, apply_together
-from pbx.models import DeviceState, LiveVersion, Pbx, UserPresence
+from pbx.models import (
+    DeviceState,
+    LiveChannel,
+    LiveVersion,
+    Pbx,
+    QueueCallerState,
+    QueueMemberState,
+    UserPresence,
+)
+from pbx.simulator import Behaviour, CallCentre
 from tests.live.test_listener import wait_until
 from tests.pbx_events import pbx_events
 
@@ -191,16 +200,16 @@ def test_a_write_that_waits_for_the_database_is_retried_with_every_pbx_in_it(
 
     monkeypatch.setattr(livestate, "BATCH_RETRY_DELAYS", (0, 0))
     states, _users = two_states
-    real = LiveState._apply_batch
+    real = EventBatch.replay
     calls = {"n": 0}
 
-    def locked_once(self, events, now, *, guarded):
+    def locked_once(self, events):
         calls["n"] += 1
         if calls["n"] == 2:  # the second PBX's part of the first try
             raise OperationalError("database is locked")
-        return real(self, events, now, guarded=guarded)
+        return real(self, events)
 
-    monkeypatch.setattr(LiveState, "_apply_batch", locked_once)
+    monkeypatch.setattr(EventBatch, "replay", locked_once)
     before = version()
     apply_together(
         [
@@ -211,3 +220,84 @@ def test_a_write_that_waits_for_the_database_is_retried_with_every_pbx_in_it(
     assert calls["n"] == 4  # both again, in a new transaction
     assert version() == before + 1  # the rolled-back try numbered nothing
     assert DeviceState.objects.filter(interface="PJSIP/201").count() == 2
+
+
+# -- many PBXes' batches written together leave the tables as each PBX's written alone ------
+
+SECONDS = 240
+BUSY = Behaviour(call_rate=40.0, pauses_per_agent_hour=12.0, talk_seconds=(5.0, 60.0))
+TABLE_FIELDS = {
+    DeviceState: ["pbx", "interface", "state"],
+    QueueMemberState: ["pbx", "queue_name", "interface", "member_name", "state_interface",
+                       "paused", "paused_reason", "in_call", "status", "calls_taken", "user_id"],
+    QueueCallerState: ["pbx", "queue_name", "unique_id", "channel", "caller_id_num", "position"],
+    LiveChannel: ["pbx", "unique_id", "linked_id", "channel", "interface", "state",
+                  "connected_line_num"],
+    UserPresence: ["user_id", "paused", "pause_reason", "dnd", "dnd_reason"],
+}  # fmt: skip
+
+
+@pytest.fixture
+def two_centres(db, make_company, make_user, make_queue):
+    """pbx-a and pbx-b: the same extensions 200-205 and queues on both, each its own calls."""
+    events = {}
+    for seed, name in enumerate(("pbx-a", "pbx-b"), start=3):
+        pbx = Pbx.objects.create(name=name, host="127.0.0.1", port=5038, username="swan")
+        company = make_company(slug=f"c-{name}", name=f"Company {name}", pbx=pbx)
+        agents = [
+            make_user(company, str(200 + n), terminals=[f"PJSIP/{200 + n}"]) for n in range(6)
+        ]
+        make_queue(company, "ventas", members=agents[:4])
+        make_queue(company, "soporte", members=agents[2:])
+        centre = CallCentre.from_directory(seed=seed, behaviour=BUSY, pbx=name)
+        frames = []
+        for second in range(SECONDS):
+            centre.step(1.0)
+            if second % 37 == 0:
+                centre.set_custom_state(
+                    f"Custom:DND20{second % 6}", "BUSY" if second % 2 else "NOT_INUSE"
+                )
+            frames.extend(centre.drain_events())
+        events[name] = [parse_event(Frame(list(message.headers))) for message in frames]
+    return events
+
+
+def _tables() -> dict[str, list[tuple]]:
+    return {
+        model.__name__: sorted(model.objects.values_list(*fields).order_by())
+        for model, fields in TABLE_FIELDS.items()
+    }
+
+
+def _chunks(events: list, size: int) -> list[list]:
+    return [events[start : start + size] for start in range(0, len(events), size)]
+
+
+def test_two_pbxes_written_together_leave_the_tables_as_each_written_alone(
+    two_centres, monkeypatch
+):
+    assert min(len(events) for events in two_centres.values()) > 200
+    states = {name: LiveState(pbx=name) for name in two_centres}
+    for name, events in two_centres.items():
+        for chunk in _chunks(events, 9):
+            states[name].apply_events(chunk)
+    alone = _tables()
+    assert {row[0] for row in alone["QueueMemberState"]} == {"pbx-a", "pbx-b"}
+    assert any(row[1] for row in alone["UserPresence"])  # some pause was applied
+    for model in TABLE_FIELDS:
+        model.objects.all().delete()
+    states = {name: LiveState(pbx=name) for name in two_centres}
+
+    def apart(self, events):
+        raise AssertionError("the batches were applied apart, not together")
+
+    monkeypatch.setattr(LiveState, "apply_events", apart)  # what apply_together falls back to
+    a, b = (_chunks(two_centres[name], 9) for name in ("pbx-a", "pbx-b"))
+    for index in range(max(len(a), len(b))):
+        batches = [
+            (states[name], chunks[index])
+            for name, chunks in (("pbx-a", a), ("pbx-b", b))
+            if index < len(chunks)
+        ]
+        apply_together(batches)
+    assert _tables() == alone

@@ -40,16 +40,16 @@ def events_for(extension: str) -> list[Frame]:
 
 
 def locked_first(times: int, monkeypatch):
-    real = LiveState._apply_batch
+    real = livestate._apply_batches
     calls = {"n": 0}
 
-    def apply(self, events, now, *, guarded):
+    def apply(timed, *, guarded):
         calls["n"] += 1
         if calls["n"] <= times:
             raise OperationalError("database is locked")
-        return real(self, events, now, guarded=guarded)
+        return real(timed, guarded=guarded)
 
-    monkeypatch.setattr(LiveState, "_apply_batch", apply)
+    monkeypatch.setattr(livestate, "_apply_batches", apply)
 
 
 def test_a_locked_batch_is_retried_whole_and_nothing_is_skipped(
