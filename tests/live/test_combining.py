@@ -301,3 +301,28 @@ def test_two_pbxes_written_together_leave_the_tables_as_each_written_alone(
         ]
         apply_together(batches)
     assert _tables() == alone
+
+
+def test_two_batches_of_one_pbx_are_applied_one_after_the_other(two_states):
+    states, users = two_states
+    state = states["pbx-a"]
+    first, second = apply_together(
+        [(state, pbx_events(pause_events("INUSE"))), (state, pbx_events(pause_events("BUSY")))]
+    )
+    assert DeviceState.objects.get(pbx="pbx-a", interface="PJSIP/201").state == "BUSY"
+    assert first.user_ids == second.user_ids == {users["pbx-a"].pk}
+
+
+def test_a_change_of_many_users_keeps_the_status_of_the_first_rows_at_most():
+    from pbx.live.presence import PresenceRow
+    from pbx.live.version import ROWS_AT_MOST, Changed
+
+    rows = {
+        user: PresenceRow(user_id=user, company_id=1, extension=str(user), name="", mobile="",
+                          status="available", description="", reason="", since=None)
+        for user in range(1, ROWS_AT_MOST + 51)
+    }  # fmt: skip
+    loaded = Changed.loads(Changed(users=set(rows), rows=rows).dumps())
+    assert loaded.users == set(rows)  # every user named: a read cache drops the others' rows
+    assert sorted(loaded.rows) == list(range(1, ROWS_AT_MOST + 1))
+    assert loaded.rows[1] == rows[1]
