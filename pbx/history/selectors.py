@@ -25,6 +25,7 @@ from pbx.directory.agent_matching import same_device
 from pbx.directory.api_keys import CompanyScope
 from pbx.directory.lookups import company_get, user_find, user_get
 from pbx.errors import NotFound
+from pbx.history.last_call_rows import newest_call_rows
 from pbx.local_time import local_time
 from pbx.models import (
     Company,
@@ -615,18 +616,7 @@ def last_call(*, user: PbxUser, devices: list[str] | None = None) -> LastCall | 
     `devices`, when the caller knows them, spares reading the user's terminals.
     """
     devices = devices_of(user) if devices is None else devices
-    involving = CdrRecord.objects.filter(_involving(user, devices))
-    latest = involving.order_by("-calldate", "-pk").first()
-    if latest is None:
-        return None
-    since = (
-        involving.filter(Q(linkedid=latest.call_id) | Q(uniqueid=latest.call_id))
-        .order_by("calldate")
-        .values_list("calldate", flat=True)
-        .first()
-    )
-    ids = {row.call_id for row in involving.filter(calldate__gte=since)}
-    legs = involving.filter(Q(linkedid__in=ids) | Q(uniqueid__in=ids))
+    legs = newest_call_rows(user, devices)
     calls = _calls(legs, user=user, devices=devices, zone=ZoneInfo(user.company.time_zone))
     return calls[0] if calls else None
 
