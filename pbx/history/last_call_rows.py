@@ -58,7 +58,7 @@ def newest_call_rows(user: PbxUser, devices: list[str]) -> list[CdrRecord]:
 def _newest_call_id(user: PbxUser, devices: list[str]) -> str | None:
     """The call of the user's newest row (by time, then by id), or None."""
     company, extension = user.company_id, user.extension
-    branches = [
+    branches: list[tuple[str, list[int | str | None]]] = [
         (f"{_COMPANY} = %s AND {column(CdrRecord, 'src')} = %s", [company, extension]),
         (f"{_COMPANY} = %s AND {column(CdrRecord, 'dst')} = %s", [company, extension]),
     ]
@@ -73,7 +73,7 @@ def _newest_call_id(user: PbxUser, devices: list[str]) -> str | None:
         f"WHERE {_PBX} = %s AND {condition} ORDER BY {_CALLDATE} DESC, {_ID} DESC LIMIT 1) AS b{n}"
         for n, (condition, _params) in enumerate(branches)
     )
-    params = [value for _condition, values in branches for value in (user.company.pbx_key, *values)]
+    params = [value for _sql, values in branches for value in (user.company.pbx_key, *values)]
     convert = converted(CdrRecord, ["calldate", "id", "linkedid"])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
