@@ -641,16 +641,6 @@ def _parse_document(document: Any) -> tuple[list[_Pbx], list[_Company]]:
         _items(document, "companies", "", errors, _parse_company, "slug", errors=errors) or []
     )
     _unique(companies, "slug", "slug", errors)
-    _unique(
-        (
-            _Named(c.where, c.given["dnd_prefix"].lower())
-            for c in companies
-            if c.given.get("dnd_prefix")
-        ),
-        "name",
-        "dnd_prefix",
-        errors,
-    )
     # The API names a company by slug or name, case-insensitively: two spellings would be ambiguous.
     _unique((_Named(c.where, c.given["name"].lower()) for c in companies), "name", "name", errors)
     _unique(
@@ -751,7 +741,6 @@ class _Loader:
             .exclude(slug__in=slugs)
             .values_list("lname", "slug")
         ]
-        errors += self._dnd_prefix_clashes(slugs)
         errors += self._unknown_pbxes()
         stored = {
             c.slug: c.pbx_key for c in Company.objects.filter(slug__in=slugs).only("slug", "pbx")
@@ -765,6 +754,7 @@ class _Loader:
             )
             for c in self.companies
         }
+        errors += self._dnd_prefix_clashes(slugs)
         self.existing_queues = {
             (q.company.slug, q.name): q
             for q in Queue.objects.filter(company__slug__in=slugs).select_related("company")
@@ -811,17 +801,35 @@ class _Loader:
             raise DirectoryError(errors)
 
     def _dnd_prefix_clashes(self, slugs: list[str]) -> list[str]:
-        """A DND prefix separates one company's DND keys from the others': never shared."""
-        wanted = {
-            c.given["dnd_prefix"].lower(): c for c in self.companies if c.given.get("dnd_prefix")
-        }
-        return [
-            f"{wanted[lprefix].where}: dnd_prefix '{prefix}' is already used by company '{slug}'"
-            for lprefix, prefix, slug in Company.objects.annotate(lprefix=Lower("dnd_prefix"))
-            .filter(lprefix__in=list(wanted))
+        """A DND prefix separates one company's DND keys from the others' on its PBX (the keys
+        live in that PBX's AstDB and hints): never shared there, ignoring case."""
+        errors = []
+        wanted: dict[tuple[str, str], _Company] = {}
+        for company in self.companies:
+            if not company.given.get("dnd_prefix"):
+                continue
+            key = (self.pbx_of[company.slug], company.given["dnd_prefix"].lower())
+            if key in wanted:
+                errors.append(
+                    f"{company.where}: dnd_prefix {key[1]} is listed twice for PBX '{key[0]}' "
+                    f"(also {wanted[key].where})"
+                )
+            else:
+                wanted[key] = company
+        prefixes = sorted({lprefix for _pbx, lprefix in wanted})
+        for company in (
+            Company.objects.annotate(lprefix=Lower("dnd_prefix"))
+            .filter(lprefix__in=prefixes)
             .exclude(slug__in=slugs)
-            .values_list("lprefix", "dnd_prefix", "slug")
-        ]
+            .only("slug", "dnd_prefix", "pbx")
+        ):
+            found = wanted.get((company.pbx_key, company.dnd_prefix.lower()))
+            if found is not None:
+                errors.append(
+                    f"{found.where}: dnd_prefix '{company.dnd_prefix}' is already used by "
+                    f"company '{company.slug}' on PBX '{company.pbx_key}'"
+                )
+        return errors
 
     def _unknown_pbxes(self) -> list[str]:
         """A company names a PBX of the file or of the database."""

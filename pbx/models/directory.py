@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.utils.translation import gettext_lazy as _
 
 extension_validator = RegexValidator(r"^[0-9]{1,20}\Z", _("An extension is 1 to 20 digits."))
@@ -183,11 +183,15 @@ class Company(models.Model):
         verbose_name = _("company")
         verbose_name_plural = _("companies")
         constraints = [
+            # DND keys live in one PBX's AstDB and hints: the prefix is unique per PBX.
             models.UniqueConstraint(
+                Coalesce("pbx", models.Value(DEFAULT_PBX)),
                 Lower("dnd_prefix"),
                 condition=~models.Q(dnd_prefix=""),
-                name="company_dnd_prefix_unique",
-                violation_error_message=_("Another company already uses this DND prefix."),
+                name="company_dnd_prefix_unique_on_pbx",
+                violation_error_message=_(
+                    "Another company on this PBX already uses this DND prefix."
+                ),
             )
         ]
 

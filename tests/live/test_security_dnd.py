@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from pbx.directory.dnd import DndKeys, dnd_key_of, dnd_key_sharers, key_of_dnd_device
 from pbx.directory.loading import DirectoryError, directory_load
 from pbx.gateway import PbxSnapshot
 from pbx.gateway.frames import Frame
 from pbx.live.state_tables import LiveState
-from pbx.models import Company, DeviceState, UserPresence
+from pbx.models import Company, DeviceState, Pbx, UserPresence
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET
@@ -78,6 +78,11 @@ def prefixed(shared):
     return shared
 
 
+@pytest.fixture
+def pbx_b(db):
+    return Pbx.objects.create(name="pbx-b", host="127.0.0.1", username="swan", secret_env="B")
+
+
 # ----------------------------------------------------------------------------- keys
 
 
@@ -103,12 +108,50 @@ def test_a_dnd_prefix_with_other_characters_or_a_final_digit_is_refused(prefix):
     assert "dnd_prefix" in refused.value.message_dict
 
 
-def test_two_companies_never_share_a_dnd_prefix_ignoring_case(make_company):
+def test_two_companies_of_one_pbx_never_share_a_dnd_prefix_ignoring_case(make_company, pbx_b):
     make_company(dnd_prefix="acme-")
     make_company(dnd_prefix="")
     make_company(dnd_prefix="")  # empty is FreePBX's layout: any number of companies
     with pytest.raises(IntegrityError), transaction.atomic():
         make_company(dnd_prefix="ACME-")
+    with pytest.raises(IntegrityError), transaction.atomic():  # a PBX named default is that one
+        make_company(dnd_prefix="acme-", pbx=Pbx.objects.create(name="default", host="h"))
+    make_company(dnd_prefix="Acme-", pbx=pbx_b)  # its keys live in another PBX's AstDB
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_company(dnd_prefix="acme-", pbx=pbx_b)
+
+
+def test_a_company_moving_onto_a_pbx_where_its_dnd_prefix_is_taken_is_refused(make_company, pbx_b):
+    make_company(slug="there", name="There", dnd_prefix="acme-", pbx=pbx_b)
+    moving = make_company(slug="here", name="Here", dnd_prefix="ACME-")
+    moving.pbx = pbx_b
+    with pytest.raises(ValidationError) as refused, translation.override("en"):
+        moving.full_clean()
+    assert "Another company on this PBX already uses this DND prefix." in str(refused.value)
+
+
+def test_the_admin_refuses_a_dnd_prefix_taken_on_the_pbx_and_takes_it_on_another(
+    admin_client, make_company, pbx_b, settings
+):
+    settings.LANGUAGE_CODE = "en"
+    make_company(slug="there", name="There", dnd_prefix="acme-", pbx=pbx_b)
+    form = {
+        "slug": "acme",
+        "name": "ACME",
+        "time_zone": "Europe/Madrid",
+        "dial_context": "",
+        "dnd_prefix": "acme-",
+        "departments-TOTAL_FORMS": 0,
+        "departments-INITIAL_FORMS": 0,
+    }
+    page = admin_client.post("/admin/pbx/company/add/", {**form, "pbx": "pbx-b"})
+    assert page.status_code == 200
+    assert page.context["adminform"].form.non_field_errors() == [
+        "Another company on this PBX already uses this DND prefix."
+    ]
+    page = admin_client.post("/admin/pbx/company/add/", {**form, "pbx": ""})
+    assert page.status_code == 302
+    assert Company.objects.get(slug="acme").pbx_key == "default"
 
 
 def test_a_shared_key_names_the_other_company(shared):
@@ -325,6 +368,24 @@ def test_the_directory_file_refuses_a_dnd_prefix_used_twice_or_by_another_compan
     ):
         directory_load(_document(dnd_prefix="BETA-"))
     assert not Company.objects.filter(slug__in=["alpha", "beta"]).exists()
+
+
+def test_the_directory_file_takes_one_dnd_prefix_on_two_pbxes_and_not_twice_on_one(
+    db, make_company, pbx_b
+):
+    document = _document(dnd_prefix="x-", pbx="pbx-b")
+    document["companies"][0]["dnd_prefix"] = "X-"
+    directory_load(document)
+    assert dict(Company.objects.values_list("slug", "dnd_prefix")) == {"alpha": "X-", "beta": "x-"}
+    make_company(slug="gamma", name="Gamma", dnd_prefix="beta-", pbx=pbx_b)
+    directory_load(_document(dnd_prefix="BETA-", pbx=None))  # back on the settings' PBX
+    assert Company.objects.get(slug="beta").pbx_key == "default"
+    with pytest.raises(
+        DirectoryError,
+        match="dnd_prefix 'beta-' is already used by company 'gamma' on PBX 'pbx-b'",
+    ):
+        directory_load(_document(dnd_prefix="BETA-", pbx="pbx-b"))
+    assert Company.objects.get(slug="beta").pbx_key == "default"
 
 
 def test_the_admin_edits_the_dnd_prefix(admin_client, prefixed):
