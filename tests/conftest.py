@@ -172,15 +172,19 @@ def make_supervisor(db):
 @pytest.fixture(autouse=True)
 def _fresh_read_caches():
     """No test sees what a read cache of the process kept from another (pbx/api/read_cache.py, the
-    API key cache): SQLite reuses primary keys, and versions roll back with each test."""
+    API key cache, the throttle's leases): SQLite reuses primary keys, and versions roll back
+    with each test."""
+    from pbx.api.authentication import throttle_leases
     from pbx.api.read_cache import live_cache
     from pbx.directory.api_keys import key_cache
 
     live_cache.reset()
     key_cache.clear()
+    throttle_leases.clear()
     yield
     live_cache.reset()
     key_cache.clear()
+    throttle_leases.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
