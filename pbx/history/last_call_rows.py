@@ -44,6 +44,8 @@ def newest_call_rows(user: PbxUser, devices: list[str]) -> list[CdrRecord]:
     with connection.cursor() as cursor:
         cursor.execute(ids_sql, [*params, *params, newest, newest])
         ids = sorted(row[0] for row in cursor.fetchall())
+        if not ids:  # the newest row's own call is one; only a row deleted meanwhile leaves none
+            return []
         cursor.execute(
             f"SELECT {_ALL_COLUMNS} FROM {_CDR} WHERE {involving} "
             f"AND ({_LINKEDID} IN ({marks(ids)}) OR {_UNIQUEID} IN ({marks(ids)}))",

@@ -533,7 +533,8 @@ def user_figures(
 
 def _involving(user: PbxUser, devices: list[str]) -> Q:
     """CDR rows of the user's PBX the user took part in: by one of its devices, or by its
-    extension in its company."""
+    extension in its company. pbx/history/last_call_rows.py writes the same rule as SQL (its
+    test compares the two)."""
     on_its_pbx = Q(pbx=user.company.pbx_key)
     extension_rows = Q(company=user.company_id) & (Q(src=user.extension) | Q(dst=user.extension))
     if not devices:
