@@ -817,17 +817,17 @@ class _Loader:
             else:
                 wanted[key] = company
         prefixes = sorted({lprefix for _pbx, lprefix in wanted})
-        for company in (
+        for stored in (
             Company.objects.annotate(lprefix=Lower("dnd_prefix"))
             .filter(lprefix__in=prefixes)
             .exclude(slug__in=slugs)
             .only("slug", "dnd_prefix", "pbx")
         ):
-            found = wanted.get((company.pbx_key, company.dnd_prefix.lower()))
+            found = wanted.get((stored.pbx_key, stored.dnd_prefix.lower()))
             if found is not None:
                 errors.append(
-                    f"{found.where}: dnd_prefix '{company.dnd_prefix}' is already used by "
-                    f"company '{company.slug}' on PBX '{company.pbx_key}'"
+                    f"{found.where}: dnd_prefix '{stored.dnd_prefix}' is already used by "
+                    f"company '{stored.slug}' on PBX '{stored.pbx_key}'"
                 )
         return errors
 
