@@ -6,7 +6,7 @@ import json
 
 import pytest
 from channels.layers import get_channel_layer
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.utils import timezone
 
 from dashboard import broadcast, pbx_link
@@ -201,3 +201,38 @@ def test_queue_update_payload_raises_the_alarm_for_waiting_callers(company, make
     assert [c["caller"] for c in payload["callers"]] == ["600000000", "600000001"]
     assert payload["serviceRatio"] == 100
     assert payload["abandonedRatio"] == 100
+
+
+def test_on_redis_a_batch_is_numbered_and_buffered_in_two_commands(monkeypatch):
+    """One script numbers, one buffers and prunes; Django's cache reads what they wrote."""
+    import redis
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("REDIS_URL is unset: the cache is in memory")
+    monkeypatch.setattr(broadcast, "BUFFER_SIZE", 100)
+    since = broadcast.publish(1, "calls.hourly", {"n": 0})  # the scripts are loaded
+    commands = []
+    execute = redis.Redis.execute_command
+
+    def counted(self, *args, **options):
+        commands.append(args[0])
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    seqs = broadcast.publish_many(1, [("calls.hourly", {"n": n}) for n in range(1, 121)])
+    assert commands == ["EVALSHA", "EVALSHA"]
+    monkeypatch.setattr(redis.Redis, "execute_command", execute)
+    assert [m["payload"]["n"] for m in broadcast.messages_since(1, seqs[-1] - 100)] == list(
+        range(21, 121)
+    )
+    kept = [
+        seq
+        for seq in range(since, seqs[-1] + 1)
+        if cache.get(broadcast._message_key(1, seq)) is not None
+    ]
+    assert len(kept) <= 100 + broadcast.PRUNE_EVERY  # pruned in the same script
+    client = caches["default"]._cache.get_client(write=True)
+    assert client.ttl(cache.make_and_validate_key(broadcast._message_key(1, seqs[-1]))) > 0
+    assert client.ttl(cache.make_and_validate_key("dashboard:1:seq")) == -1  # kept for good
+    assert cache.get("dashboard:1:seq") == seqs[-1]
