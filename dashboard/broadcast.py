@@ -73,6 +73,8 @@ def latest_seqs(company_ids: Iterable[int]) -> dict[int, int]:
 # builds a redis-py client (and redis-py its table of response callbacks) for every cache call,
 # which with EXISTS before INCRBY, MSET and an EXPIRE per message was most of a publish's CPU
 # in the listener (benchmarks/README.md). The values are the ones Django's RedisCache writes.
+# The fallen keys are deleted one by one: unpack() of thousands (a resync of a large company)
+# passes Lua's stack limit.
 _NEXT_SEQS_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
 return redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -80,7 +82,7 @@ return redis.call('INCRBY', KEYS[1], ARGV[1])
 _STORE_SCRIPT = """
 local stored = tonumber(ARGV[#ARGV - 1])
 for i = 1, stored do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[#ARGV]) end
-if #KEYS > stored then redis.call('DEL', unpack(KEYS, stored + 1)) end
+for i = stored + 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return stored
 """
 

@@ -236,3 +236,15 @@ def test_on_redis_a_batch_is_numbered_and_buffered_in_two_commands(monkeypatch):
     assert client.ttl(cache.make_and_validate_key(broadcast._message_key(1, seqs[-1]))) > 0
     assert client.ttl(cache.make_and_validate_key("dashboard:1:seq")) == -1  # kept for good
     assert cache.get("dashboard:1:seq") == seqs[-1]
+
+
+def test_on_redis_a_batch_of_thousands_prunes_as_many(monkeypatch):
+    """A snapshot of a large company is thousands of messages, and as many fall out."""
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("REDIS_URL is unset: the cache is in memory")
+    monkeypatch.setattr(broadcast, "BUFFER_SIZE", 100)
+    seqs = broadcast.publish_many(1, [("calls.hourly", {"n": n}) for n in range(9_000)])
+    assert len(broadcast.messages_since(1, seqs[-1] - 100)) == 100
+    assert cache.get(broadcast._message_key(1, seqs[0])) is None
