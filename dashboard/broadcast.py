@@ -8,8 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from channels.layers import get_channel_layer
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.utils import timezone
 
 from dashboard import sender
@@ -17,6 +16,7 @@ from dashboard.payloads import Message, PbxConnectionPayload
 from dashboard.pbx_link import pbx_state_key
 from pbx.live.presence import PresenceRow
 from pbx.models import Company, on_pbx
+from swanproject.cache_scripts import cache_script, dumps, redis_cache
 
 BUFFER_SIZE = 1000
 # Each message is a key of its own (a publish writes one message, reads none); every
@@ -69,10 +69,9 @@ def latest_seqs(company_ids: Iterable[int]) -> dict[int, int]:
     return {company_id: int(found.get(_seq_key(company_id)) or 0) for company_id in ids}
 
 
-# On Redis, numbering and buffering are one script each, on one client kept per thread: Django
-# builds a redis-py client (and redis-py its table of response callbacks) for every cache call,
-# which with EXISTS before INCRBY, MSET and an EXPIRE per message was most of a publish's CPU
-# in the listener (benchmarks/README.md). The values are the ones Django's RedisCache writes.
+# On Redis, numbering and buffering are one script each (swanproject/cache_scripts.py): a
+# client built per cache call, EXISTS before INCRBY, MSET and an EXPIRE per message were most of
+# a publish's CPU in the listener (benchmarks/README.md).
 # The fallen keys are deleted one by one: unpack() of thousands (a resync of a large company)
 # passes Lua's stack limit.
 _NEXT_SEQS_SCRIPT = """
@@ -87,35 +86,15 @@ return stored
 """
 
 
-class _RedisBuffer:
-    """The two scripts on the cache's redis-py client for writes, registered once."""
-
-    def __init__(self, backend: RedisCache) -> None:
-        client = backend._cache.get_client(write=True)
-        self.backend = backend
-        self.dumps = backend._cache._serializer.dumps
-        self.next_seqs = client.register_script(_NEXT_SEQS_SCRIPT)
-        self.store = client.register_script(_STORE_SCRIPT)
-
-
-def _redis_buffer() -> _RedisBuffer | None:
-    backend = caches[DEFAULT_CACHE_ALIAS]  # this thread's
-    if not isinstance(backend, RedisCache):
-        return None
-    found = getattr(backend, "_swan_dashboard_buffer", None)
-    if found is None:
-        found = backend._swan_dashboard_buffer = _RedisBuffer(backend)  # type: ignore[attr-defined]
-    return found
-
-
 def _last_of_next_seqs(company_id: int, count: int) -> int:
     """Takes the company's next `count` numbers in one increment; returns the last of them."""
     key = _seq_key(company_id)
-    redis_buffer = _redis_buffer()
-    if redis_buffer is not None:
+    backend = redis_cache()
+    if backend is not None:
         # A counter the cache lost (restart, eviction) starts again from the clock (below).
-        full_key = redis_buffer.backend.make_and_validate_key(key)
-        return int(redis_buffer.next_seqs(keys=[full_key], args=[count, time.time_ns() // 1000]))
+        next_seqs = cache_script(backend, _NEXT_SEQS_SCRIPT)
+        keys = [backend.make_and_validate_key(key)]
+        return int(next_seqs(keys=keys, args=[count, time.time_ns() // 1000]))
     for _attempt in range(2):
         try:
             return cache.incr(key, count)
@@ -135,12 +114,11 @@ def _store(company_id: int, messages: list[Message]) -> None:
         if (seq := message["seq"]) % PRUNE_EVERY == 0
         for old in range(seq - BUFFER_SIZE - PRUNE_EVERY, seq - BUFFER_SIZE)
     ]
-    redis_buffer = _redis_buffer()
-    if redis_buffer is not None:
-        make_key = redis_buffer.backend.make_and_validate_key
-        redis_buffer.store(
-            keys=[make_key(key) for key in (*keep, *fallen)],
-            args=[*map(redis_buffer.dumps, keep.values()), len(keep), BUFFER_TIMEOUT],
+    backend = redis_cache()
+    if backend is not None:
+        cache_script(backend, _STORE_SCRIPT)(
+            keys=[backend.make_and_validate_key(key) for key in (*keep, *fallen)],
+            args=[*(dumps(backend, m) for m in keep.values()), len(keep), BUFFER_TIMEOUT],
         )
         return
     cache.set_many(keep, timeout=BUFFER_TIMEOUT)

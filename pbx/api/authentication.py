@@ -18,6 +18,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from pbx.directory import lockout
 from pbx.directory.api_keys import ApiClient, active_key
 from pbx.models import hash_api_key
+from swanproject.cache_scripts import cache_script
 from swanproject.envelope import SwanError
 
 logger = logging.getLogger("swan.auth")
@@ -134,17 +135,6 @@ class _Leases:
 throttle_leases = _Leases()
 
 
-def _count_script(backend: RedisCache):
-    """The counting script on the backend's redis-py client for writes, made once: redis-py
-    builds its table of response callbacks anew for every client, which Django does for every
-    cache call."""
-    script = getattr(backend, "_swan_count_script", None)
-    if script is None:
-        script = backend._cache.get_client(write=True).register_script(_COUNT_SCRIPT)
-        backend._swan_count_script = script
-    return script
-
-
 class ApiKeyRateThrottle(SimpleRateThrottle):
     """Per key: the key's own `throttle_rate`, else SWAN_THROTTLE_RATE (docs/api.md).
 
@@ -196,7 +186,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             # One round trip instead of Django's three (SET NX, EXISTS, INCR). The value is the
             # plain integer Django's RedisCache itself stores for an int.
             key = backend.make_and_validate_key(counter)
-            return int(_count_script(backend)(keys=[key], args=[timeout, by]))
+            return int(cache_script(backend, _COUNT_SCRIPT)(keys=[key], args=[timeout, by]))
         self.cache.add(counter, 0, timeout)
         return self.cache.incr(counter, by)
 

@@ -102,46 +102,31 @@ def test_every_user_gets_the_rows_the_querysets_gave(users):
 
 def test_a_newest_row_whose_call_began_earlier_brings_every_call_since(users):
     ana = users[0]
-    common = {"pbx": "default", "company": ana.company, "disposition": "ANSWERED"}
-    CdrRecord.objects.bulk_create(
-        [
-            CdrRecord(
-                calldate=START,
-                dst="200",
-                uniqueid="1.2",
-                linkedid="1.1",
-                digest=uuid.uuid4(),
-                **common,
-            ),
-            CdrRecord(
-                calldate=START + timedelta(seconds=5),
-                dst="200",
-                uniqueid="2.2",
-                linkedid="2.1",
-                digest=uuid.uuid4(),
-                **common,
-            ),
-            CdrRecord(
-                calldate=START + timedelta(seconds=9),
-                dst="200",
-                uniqueid="1.5",
-                linkedid="1.1",
-                digest=uuid.uuid4(),
-                **common,
-            ),
-            CdrRecord(
-                calldate=START - timedelta(hours=1),
-                dst="200",
-                uniqueid="0.2",
-                linkedid="0.1",
-                digest=uuid.uuid4(),
-                **common,
-            ),
-        ]
+    calls_to_200(
+        ana,
+        (START, "1.2", "1.1"),
+        (START + timedelta(seconds=5), "2.2", "2.1"),
+        (START + timedelta(seconds=9), "1.5", "1.1"),  # the newest row: call 1.1 began first
+        (START - timedelta(hours=1), "0.2", "0.1"),
     )
     rows = newest_call_rows(ana, devices_of(ana))
     assert sorted(row.uniqueid for row in rows) == ["1.2", "1.5", "2.2"]
     assert last_call(user=ana)["uniqueid"] == "2.1"
+
+
+def calls_to_200(user: PbxUser, *rows: tuple[datetime, str, str]) -> None:
+    """CDR rows to extension 200 of the user's company, stored in this order."""
+    for at, uniqueid, linkedid in rows:
+        CdrRecord.objects.create(
+            pbx="default",
+            company=user.company,
+            dst="200",
+            disposition="ANSWERED",
+            calldate=at,
+            uniqueid=uniqueid,
+            linkedid=linkedid,
+            digest=uuid.uuid4(),
+        )
 
 
 def vars_of(row: CdrRecord) -> dict:
@@ -150,17 +135,14 @@ def vars_of(row: CdrRecord) -> dict:
 
 def test_of_two_newest_rows_at_one_time_the_later_stored_one_decides(users):
     ana = users[0]
-    common = {"pbx": "default", "company": ana.company, "dst": "200"}
     newest = START + timedelta(minutes=10)
-    for at, uniqueid, linkedid in (
+    calls_to_200(
+        ana,
         (START, "5.2", "5.1"),  # the call of the first newest row began long ago
         (START + timedelta(minutes=5), "7.2", "7.1"),  # a call in between
         (newest, "5.3", "5.1"),
         (newest, "6.2", "6.1"),  # stored last: the newest row
-    ):
-        CdrRecord.objects.create(
-            calldate=at, uniqueid=uniqueid, linkedid=linkedid, digest=uuid.uuid4(), **common
-        )
+    )
     rows = newest_call_rows(ana, devices_of(ana))
     assert sorted(row.uniqueid for row in rows) == ["5.2", "5.3", "6.2"]
     assert sorted(row.pk for row in rows) == sorted(
