@@ -29,7 +29,7 @@ def redis_everywhere(settings):
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "swanproject.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }

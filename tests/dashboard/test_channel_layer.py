@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from redis import asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -15,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from dashboard import broadcast
 from dashboard.consumers import CLOSE_UNAVAILABLE
 from swanproject.channel_layer import RECOVERED, UNAVAILABLE, ResilientRedisChannelLayer
+from tests.dashboard.browser import REDIS_URL, redis_reachable
 from tests.websockets import websocket
 
 PATH = "/ws/dashboard/onfarma/"
@@ -320,3 +324,119 @@ async def test_redis_failing_reads_past_the_recovery_limit_closes_with_a_code_to
         assert (await communicator.receive_json_from(timeout=5))["seq"] == seq
         output = await communicator.receive_output(timeout=5)
         assert (output["type"], output["code"]) == ("websocket.close", CLOSE_UNAVAILABLE)
+
+
+# -- group sends in one script, on a real Redis ------------------------------------------------
+
+
+@pytest.fixture
+async def real_layers():
+    """Two processes' layers on one real Redis, with a key prefix of this test's own."""
+    if not redis_reachable():
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    prefix = f"asgi-test-{uuid.uuid4().hex}"
+    layers = [ResilientRedisChannelLayer(hosts=[REDIS_URL], prefix=prefix) for _ in range(2)]
+    yield layers
+    for layer in layers:
+        if layer._reader is not None:
+            layer._reader.cancel()
+            await asyncio.gather(layer._reader, return_exceptions=True)
+        await layer.flush()  # deletes the prefix's keys
+
+
+async def _receive_or_none(layer, channel: str, timeout: float = 0.3):
+    try:
+        return await asyncio.wait_for(layer.receive(channel), timeout)
+    except TimeoutError:
+        return None
+
+
+async def test_a_group_send_reaches_every_member_in_every_process_in_one_command(real_layers):
+    here, there = real_layers
+    one, two, three = await here.new_channel(), await here.new_channel(), await there.new_channel()
+    outsider = await here.new_channel()
+    for layer, channel in ((here, one), (here, two), (there, three)):
+        await layer.group_add("dashboard.company.1", channel)
+    await here.group_send("nobody", {"type": "t"})  # Redis learns the script
+    commands = _count_commands(here)
+    await here.group_send("dashboard.company.1", {"type": "dashboard.message", "n": 1})
+    assert commands == ["EVALSHA"]  # not channels-redis's four round trips
+    for layer, channel in ((here, one), (here, two), (there, three)):
+        message = await asyncio.wait_for(layer.receive(channel), 5)
+        assert message == {"type": "dashboard.message", "n": 1}
+    assert await _receive_or_none(here, outsider) is None
+
+
+async def test_a_channel_that_left_the_group_or_never_joined_gets_nothing(real_layers):
+    here, there = real_layers
+    stays, leaves = await here.new_channel(), await there.new_channel()
+    await here.group_add("g", stays)
+    await there.group_add("g", leaves)
+    await there.group_discard("g", leaves)
+    await here.group_send("g", {"type": "t", "n": 2})
+    assert (await asyncio.wait_for(here.receive(stays), 5))["n"] == 2
+    assert await _receive_or_none(there, leaves) is None
+    await here.group_send("other", {"type": "t", "n": 3})  # a group nobody joined
+    assert await _receive_or_none(here, stays) is None
+
+
+async def test_members_past_the_group_expiry_no_longer_receive(real_layers):
+    here, _there = real_layers
+    here.group_expiry = 1
+    channel = await here.new_channel()
+    await here.group_add("g", channel)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:  # it joined two seconds ago, as far as Redis knows
+        await client.zadd(here._group_key("g"), {channel: time.time() - 2})
+    finally:
+        await client.aclose()
+    await here.group_send("g", {"type": "t", "n": 4})
+    assert await _receive_or_none(here, channel) is None
+
+
+async def test_a_general_channel_in_a_group_still_gets_the_message(real_layers):
+    here, _there = real_layers
+    await here.group_add("g", "worker.jobs")
+    await here.group_send("g", {"type": "t", "n": 5})
+    assert (await asyncio.wait_for(here.receive("worker.jobs"), 5))["n"] == 5
+
+
+async def test_a_full_process_queue_drops_the_message_for_that_process_only(real_layers, caplog):
+    here, there = real_layers
+    here.capacity = there.capacity = 1
+    slow, quick = await here.new_channel(), await there.new_channel()
+    await here.group_add("g", slow)
+    await there.group_add("g", quick)
+    await here.group_send("g", {"type": "t", "n": 6})
+    # `there` reads its queue; nothing reads `here`'s yet, which still holds 6.
+    assert (await asyncio.wait_for(there.receive(quick), 5))["n"] == 6
+    await here.group_send("g", {"type": "t", "n": 7})
+    assert "1 process queue(s) full in group g" in caplog.text
+    assert (await asyncio.wait_for(there.receive(quick), 5))["n"] == 7
+    assert (await asyncio.wait_for(here.receive(slow), 5))["n"] == 6
+    assert await _receive_or_none(here, slow) is None
+
+
+async def test_a_consumer_gone_leaves_its_groups_in_this_process(real_layers):
+    here, _there = real_layers
+    channel = await here.new_channel()
+    await here.group_add("g", channel)
+    receive = asyncio.ensure_future(here.receive(channel))
+    await asyncio.sleep(0)
+    receive.cancel()
+    await asyncio.gather(receive, return_exceptions=True)
+    assert here._joined == {}
+
+
+def _count_commands(layer: ResilientRedisChannelLayer) -> list[str]:
+    """The Redis commands this layer's connection sends from now on (names only)."""
+    connection = layer.connection(0)
+    commands: list[str] = []
+    original = connection.execute_command
+
+    async def counted(*args, **options):
+        commands.append(str(args[0]).upper())
+        return await original(*args, **options)
+
+    connection.execute_command = counted
+    return commands
