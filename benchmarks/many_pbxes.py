@@ -1017,8 +1017,7 @@ WALL_CATEGORIES = (
     ("apply: other", "state_tables.py:apply_events"),
     ("lease.record (events counted)", "lease.py:record"),
     ("publish_queues: queue groups read", "dashboard/selectors.py:queue_groups_for"),
-    ("publish: seq number (Redis)", "broadcast.py:_next_seq"),
-    ("publish: buffer write (Redis)", "broadcast.py:_store"),
+    ("publish: numbered and buffered (Redis)", "broadcast.py:_number_and_store"),
     ("publish: group_send (via the send loop)", "sender.py:group_send"),
     ("publish: other", "broadcast.py:publish;"),
     ("publish: waiting for the publish lock", "=broadcast.py:publish"),  # "=": the leaf

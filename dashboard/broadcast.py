@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+from django.core.cache.backends.base import default_key_func
 from django.utils import timezone
 
 from dashboard import sender
@@ -16,7 +17,7 @@ from dashboard.payloads import Message, PbxConnectionPayload
 from dashboard.pbx_link import pbx_state_key
 from pbx.live.presence import PresenceRow
 from pbx.models import Company, on_pbx
-from swanproject.cache_scripts import cache_script, dumps, redis_cache
+from swanproject.cache_scripts import cache_script, loads, raw_get_many, redis_cache
 
 BUFFER_SIZE = 1000
 # Each message is a key of its own (a publish writes one message, reads none); every
@@ -53,7 +54,7 @@ def _seq_key(company_id: int) -> str:
     return f"dashboard:{company_id}:seq"
 
 
-def _message_key(company_id: int, seq: int) -> str:
+def _message_key(company_id: int, seq: int | str) -> str:
     return f"dashboard:{company_id}:message:{seq}"
 
 
@@ -69,32 +70,85 @@ def latest_seqs(company_ids: Iterable[int]) -> dict[int, int]:
     return {company_id: int(found.get(_seq_key(company_id)) or 0) for company_id in ids}
 
 
-# On Redis, numbering and buffering are one script each (swanproject/cache_scripts.py): a
-# client built per cache call, EXISTS before INCRBY, MSET and an EXPIRE per message were most of
-# a publish's CPU in the listener (benchmarks/README.md).
+# On Redis, a batch is numbered, buffered and pruned in one script: a client built per cache
+# call, EXISTS before INCRBY, pickling, MSET and an EXPIRE per message were most of a publish's
+# CPU in the listener (benchmarks/README.md). Each message is buffered as its JSON text, written
+# by the script around the number it gets (Lua's own number-to-string would write 1.7e+15).
 # The fallen keys are deleted one by one: unpack() of thousands (a resync of a large company)
 # passes Lua's stack limit.
-_NEXT_SEQS_SCRIPT = """
+_PUBLISH_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
-return redis.call('INCRBY', KEYS[1], ARGV[1])
-"""
-_STORE_SCRIPT = """
-local stored = tonumber(ARGV[#ARGV - 1])
-for i = 1, stored do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[#ARGV]) end
-for i = stored + 1, #KEYS do redis.call('DEL', KEYS[i]) end
-return stored
+local count = tonumber(ARGV[1])
+local last = redis.call('INCRBY', KEYS[1], count)
+local size, every = tonumber(ARGV[5]), tonumber(ARGV[6])
+for i = 1, count do
+  local seq = last - count + i
+  local number = string.format('%d', seq)
+  redis.call('SET', ARGV[3] .. number, ARGV[5 + 2 * i] .. number .. ARGV[6 + 2 * i], 'EX', ARGV[4])
+  if seq % every == 0 then
+    for old = seq - size - every, seq - size - 1 do
+      redis.call('DEL', ARGV[3] .. string.format('%d', old))
+    end
+  end
+end
+return last
 """
 
 
-def _last_of_next_seqs(company_id: int, count: int) -> int:
-    """Takes the company's next `count` numbers in one increment; returns the last of them."""
-    key = _seq_key(company_id)
+def _text_around_seq(
+    company_id: int, sent_at: str, message_type: str, payload: dict
+) -> tuple[str, str]:
+    """The message's JSON text before and after its seq: json.dumps of the Message, in parts."""
+    return (
+        f'{{"type": {json.dumps(message_type)}, "seq": ',
+        f', "company": {company_id}, "sent_at": {json.dumps(sent_at)}, '
+        f'"payload": {json.dumps(payload)}}}',
+    )
+
+
+def _number_and_store(company_id: int, parts: list[tuple[str, str]]) -> tuple[list[int], list[str]]:
+    """Numbers the messages (given as text around their seq) in one increment, buffers their
+    texts and, every PRUNE_EVERY numbers, deletes those that fell out; returns the numbers and
+    the texts."""
+    count = len(parts)
     backend = redis_cache()
-    if backend is not None:
+    if backend is not None and backend.key_func is default_key_func:
         # A counter the cache lost (restart, eviction) starts again from the clock (below).
-        next_seqs = cache_script(backend, _NEXT_SEQS_SCRIPT)
-        keys = [backend.make_and_validate_key(key)]
-        return int(next_seqs(keys=keys, args=[count, time.time_ns() // 1000]))
+        last = int(
+            cache_script(backend, _PUBLISH_SCRIPT)(
+                keys=[backend.make_and_validate_key(_seq_key(company_id))],
+                args=[
+                    count,
+                    time.time_ns() // 1000,
+                    backend.make_and_validate_key(_message_key(company_id, "")),
+                    BUFFER_TIMEOUT,
+                    BUFFER_SIZE,
+                    PRUNE_EVERY,
+                    *(text for pair in parts for text in pair),
+                ],
+            )
+        )
+        seqs = list(range(last - count + 1, last + 1))
+        return seqs, [f"{head}{seq}{tail}" for seq, (head, tail) in zip(seqs, parts, strict=True)]
+    last = _increment(_seq_key(company_id), count)
+    seqs = list(range(last - count + 1, last + 1))
+    texts = [f"{head}{seq}{tail}" for seq, (head, tail) in zip(seqs, parts, strict=True)]
+    cache.set_many(
+        {_message_key(company_id, seq): text for seq, text in zip(seqs, texts, strict=True)},
+        timeout=BUFFER_TIMEOUT,
+    )
+    fallen = [
+        _message_key(company_id, old)
+        for seq in seqs
+        if seq % PRUNE_EVERY == 0
+        for old in range(seq - BUFFER_SIZE - PRUNE_EVERY, seq - BUFFER_SIZE)
+    ]
+    if fallen:
+        cache.delete_many(fallen)
+    return seqs, texts
+
+
+def _increment(key: str, count: int) -> int:
     for _attempt in range(2):
         try:
             return cache.incr(key, count)
@@ -105,25 +159,26 @@ def _last_of_next_seqs(company_id: int, count: int) -> int:
     return cache.incr(key, count)
 
 
-def _store(company_id: int, messages: list[Message]) -> None:
-    """Buffers the messages in one write; every PRUNE_EVERY numbers, deletes those that fell out."""
-    keep = {_message_key(company_id, message["seq"]): message for message in messages}
-    fallen = [
-        _message_key(company_id, old)
-        for message in messages
-        if (seq := message["seq"]) % PRUNE_EVERY == 0
-        for old in range(seq - BUFFER_SIZE - PRUNE_EVERY, seq - BUFFER_SIZE)
-    ]
+def buffered(company_id: int, seqs: Iterable[int]) -> dict[int, Message]:
+    """The messages of these numbers still in the buffer, by seq."""
+    wanted = list(seqs)
+    keys = [_message_key(company_id, seq) for seq in wanted]
     backend = redis_cache()
     if backend is not None:
-        cache_script(backend, _STORE_SCRIPT)(
-            keys=[backend.make_and_validate_key(key) for key in (*keep, *fallen)],
-            args=[*(dumps(backend, m) for m in keep.values()), len(keep), BUFFER_TIMEOUT],
-        )
-        return
-    cache.set_many(keep, timeout=BUFFER_TIMEOUT)
-    if fallen:
-        cache.delete_many(fallen)
+        values = raw_get_many(backend, keys)  # texts the script wrote are not Django's pickles
+    else:
+        values = list(map(cache.get_many(keys).get, keys))
+    return {
+        seq: _message(backend, value)
+        for seq, value in zip(wanted, values, strict=True)
+        if value is not None
+    }
+
+
+def _message(backend, value) -> Message:
+    if isinstance(value, bytes) and not value.startswith(b"{"):
+        value = loads(backend, value)  # buffered by an earlier release, pickled
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def messages_since(company_id: int, since: int) -> list[Message] | None:
@@ -133,30 +188,26 @@ def messages_since(company_id: int, since: int) -> list[Message] | None:
         return None
     if since == last:
         return []
-    keys = [_message_key(company_id, seq) for seq in range(since + 1, last + 1)]
-    found = cache.get_many(keys)
+    found = buffered(company_id, range(since + 1, last + 1))
     # A message lost (to eviction, or never stored) must not become a silent gap.
-    if len(found) != len(keys):
+    if len(found) != last - since:
         return None
-    return [found[key] for key in keys]
+    return [found[seq] for seq in range(since + 1, last + 1)]
 
 
-def group_event(messages: list[Message]) -> dict:
-    """The channel-layer event that carries these messages to every socket of the group.
+def group_event(seqs: list[int], texts: list[str]) -> dict:
+    """The channel-layer event that carries these messages (their seqs and JSON texts) to every
+    socket of the group.
 
-    Each text is encoded once here, not once per socket: every socket sends this very text.
-    Several messages go as one event (`texts`, in order): the channel layer's work (several
-    Redis commands per group send) is per event, and it was a fifth of the listener's time."""
-    if len(messages) == 1:
-        return {
-            "type": GROUP_MESSAGE_TYPE,
-            "seq": messages[0]["seq"],
-            "text": json.dumps(messages[0]),
-        }
+    Each text is encoded once, not once per socket: every socket sends this very text.
+    Several messages go as one event (`texts`, in order): the channel layer's work is per
+    event, and it was a fifth of the listener's time."""
+    if len(texts) == 1:
+        return {"type": GROUP_MESSAGE_TYPE, "seq": seqs[0], "text": texts[0]}
     return {
         "type": GROUP_MESSAGE_TYPE,
-        "seq": messages[-1]["seq"],
-        "texts": [[message["seq"], json.dumps(message)] for message in messages],
+        "seq": seqs[-1],
+        "texts": [[seq, text] for seq, text in zip(seqs, texts, strict=True)],
     }
 
 
@@ -179,22 +230,14 @@ def publish_many(company_id: int, items: list[tuple[str, dict]]) -> list[int]:
         return []
     layer = get_channel_layer()
     with _company_lock(company_id):
-        last = _last_of_next_seqs(company_id, len(items))
         sent_at = timezone.now().isoformat()
-        messages: list[Message] = [
-            {
-                "type": message_type,
-                "seq": seq,
-                "company": company_id,
-                "sent_at": sent_at,
-                "payload": payload,
-            }
-            for seq, (message_type, payload) in enumerate(items, start=last - len(items) + 1)
-        ]
-        _store(company_id, messages)
+        seqs, texts = _number_and_store(
+            company_id,
+            [_text_around_seq(company_id, sent_at, kind, payload) for kind, payload in items],
+        )
         if layer is not None:
-            sender.group_send(layer, group_name(company_id), group_event(messages))
-    return [message["seq"] for message in messages]
+            sender.group_send(layer, group_name(company_id), group_event(seqs, texts))
+    return seqs
 
 
 def set_pbx_connected(pbx: str, connected: bool) -> None:

@@ -29,6 +29,12 @@ def cache_script(backend: RedisCache, source: str) -> Any:
     return script
 
 
-def dumps(backend: RedisCache, value: Any) -> Any:
-    """The value as Django's RedisCache stores it (an int as is, anything else pickled)."""
-    return backend._cache._serializer.dumps(value)
+def loads(backend: RedisCache, value: bytes) -> Any:
+    """A value Django's RedisCache wrote, as it reads it."""
+    return backend._cache._serializer.loads(value)
+
+
+def raw_get_many(backend: RedisCache, keys: list[str]) -> list[bytes | None]:
+    """The stored bytes of these cache keys, in order (values a script wrote as they are)."""
+    client = backend._cache.get_client()
+    return client.mget([backend.make_and_validate_key(key) for key in keys])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -94,7 +96,10 @@ async def test_a_batch_delivered_twice_is_sent_once(setup):
         messages = await sync_to_async(broadcast.messages_since)(company_id, snapshot["seq"])
         # the same batch again, as a second publisher's copy would come: nothing is repeated
         await communicator.send_input(
-            {"type": "dashboard.message", **broadcast.group_event(messages)}
+            {
+                "type": "dashboard.message",
+                **broadcast.group_event(seqs, [json.dumps(m) for m in messages]),
+            }
         )
         received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
         assert [m["seq"] for m in received] == seqs
