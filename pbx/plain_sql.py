@@ -70,15 +70,31 @@ def _converting(model: type[Model], names: Sequence[str]) -> Callable[[Sequence]
 def rows_where(model: type[Model], equal: dict[str, Any], within: dict[str, Iterable]) -> list:
     """The model's rows whose `equal` fields have these values and whose `within` fields are
     in these collections (none if one is empty), as model instances, in one statement."""
-    lists = {name: list(values) for name, values in within.items()}
-    if any(not values for values in lists.values()):
+    return rows_where_any(model, [(equal, within)])
+
+
+Where = tuple[dict[str, Any], dict[str, Iterable]]
+
+
+def rows_where_any(model: type[Model], alternatives: Iterable[Where]) -> list:
+    """The model's rows that match any of these (`equal`, `within`) pairs, each as rows_where
+    reads it, in one statement. The listener's rows of several PBXes are read with one pair per
+    PBX: the same names on every PBX would otherwise match each other's rows."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for equal, within in alternatives:
+        lists = {name: list(values) for name, values in within.items()}
+        if any(not values for values in lists.values()):
+            continue
+        terms = [f"{column(model, name)} = %s" for name in equal]
+        terms += [f"{column(model, name)} IN ({marks(values)})" for name, values in lists.items()]
+        conditions.append(f"({' AND '.join(terms)})")
+        params += [*equal.values(), *(value for values in lists.values() for value in values)]
+    if not conditions:
         return []
     fields = list(model._meta.concrete_fields)
-    conditions = [f"{column(model, name)} = %s" for name in equal]
-    conditions += [f"{column(model, name)} IN ({marks(values)})" for name, values in lists.items()]
-    params = [*equal.values(), *(value for values in lists.values() for value in values)]
     columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    sql = f"SELECT {columns} FROM {table(model)} WHERE {' AND '.join(conditions)}"
+    sql = f"SELECT {columns} FROM {table(model)} WHERE {' OR '.join(conditions)}"
     convert = converted(model, [field.name for field in fields])
     attnames = [field.attname for field in fields]
     with connection.cursor() as cursor:

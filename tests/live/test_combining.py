@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.utils import timezone
 
 from pbx.gateway.events import DeviceStateChanged, parse_event
 from pbx.gateway.frames import Frame
@@ -326,3 +327,51 @@ def test_a_change_of_many_users_keeps_the_status_of_the_first_rows_at_most():
     assert loaded.users == set(rows)  # every user named: a read cache drops the others' rows
     assert sorted(loaded.rows) == list(range(1, ROWS_AT_MOST + 1))
     assert loaded.rows[1] == rows[1]
+
+
+def test_the_dnd_lamps_of_every_pbx_in_a_write_cost_the_statements_of_one(
+    db, make_company, make_user
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    states, users = {}, {}
+    for name in ("pbx-a", "pbx-b", "pbx-c", "pbx-d"):
+        pbx = Pbx.objects.create(name=name, host="127.0.0.1", port=5038, username="swan")
+        company = make_company(slug=f"c-{name}", name=f"Company {name}", pbx=pbx)
+        users[name] = make_user(company, "201", f"Agent of {name}", terminals=["PJSIP/201"])
+        states[name] = LiveState(pbx=name)
+    lamp = {"pbx-a": "INUSE", "pbx-b": "NOT_INUSE", "pbx-c": "INUSE", "pbx-d": "INUSE"}
+    now = timezone.now()
+    UserPresence.objects.create(
+        user=users["pbx-b"], dnd=True, dnd_reason="Reunión", changed_at=now, confirmed_at=now
+    )
+
+    def dnd_writes(batches) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            apply_together(batches)
+        presence = UserPresence._meta.db_table
+        return [
+            q["sql"]
+            for q in captured.captured_queries
+            if presence in q["sql"] and not q["sql"].lstrip().upper().startswith("SELECT")
+        ]
+
+    def lamp_changed(name: str) -> list:
+        return pbx_events(
+            [event(Event="DeviceStateChange", Device="Custom:DND201", State=lamp[name])]
+        )
+
+    writes = dnd_writes([(states[name], lamp_changed(name)) for name in lamp])
+    # One insert of the missing rows, one update of the lamps on, one of those off.
+    assert len(writes) == 3
+    found = {
+        name: UserPresence.objects.values_list("dnd", "dnd_reason").get(user=users[name])
+        for name in lamp
+    }
+    assert found == {
+        "pbx-a": (True, ""),
+        "pbx-b": (False, ""),  # switched off: its reason goes
+        "pbx-c": (True, ""),
+        "pbx-d": (True, ""),
+    }

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from pbx.models import LiveChannel, QueueMemberState, UserPresence
-from pbx.plain_sql import delete_rows, insert_rows, rows_where
+from pbx.plain_sql import delete_rows, insert_rows, rows_where, rows_where_any
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +59,36 @@ def test_rows_are_read_as_the_orm_reads_them(company, make_user):
     assert not paused._state.adding  # a stored row: saving it updates
 
 
+def test_rows_of_several_pbxes_are_read_each_by_its_own_names(django_assert_num_queries):
+    """The same names on two PBXes: each PBX's names match its own rows only."""
+    for pbx in ("a", "b"):
+        QueueMemberState.objects.bulk_create(
+            [
+                QueueMemberState(**{**_fields(_member(q, i)), "pbx": pbx, "id": None})
+                for q in ("ventas", "soporte")
+                for i in ("PJSIP/201", "PJSIP/202")
+            ]
+        )
+    with django_assert_num_queries(1):
+        found = rows_where_any(
+            QueueMemberState,
+            [
+                ({"pbx": "a"}, {"queue_name": ["ventas"], "interface": ["PJSIP/201"]}),
+                ({"pbx": "b"}, {"queue_name": ["ventas", "soporte"], "interface": ["PJSIP/202"]}),
+                ({"pbx": "c"}, {"queue_name": [], "interface": ["PJSIP/201"]}),  # matches nothing
+            ],
+        )
+    assert sorted((r.pbx, r.queue_name, r.interface) for r in found) == [
+        ("a", "ventas", "PJSIP/201"),
+        ("b", "soporte", "PJSIP/202"),
+        ("b", "ventas", "PJSIP/202"),
+    ]
+
+
 def test_an_empty_list_reads_nothing_without_a_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert rows_where(LiveChannel, {"pbx": "default"}, {"unique_id": []}) == []
+        assert rows_where_any(LiveChannel, [({"pbx": "a"}, {"unique_id": []})]) == []
         insert_rows(LiveChannel, [])
         delete_rows(LiveChannel, [])
 
