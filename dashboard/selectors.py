@@ -187,13 +187,18 @@ def queue_groups_for(*, queue_ids: Iterable[int]) -> list[tuple[int, QueueUpdate
     ids = list(queue_ids)
     if not ids:  # most of the listener's batches: their queues go with the next queue update
         return []
+    # Plain reads: compiling the ORM's join was a third of this function's time, and the
+    # listener calls it for every PBX twice a second.
+    queues = rows_where(Queue, {}, {"id": ids})
+    companies = {c.pk: c for c in rows_where(Company, {}, {"id": {q.company_id for q in queues}})}
     by_company: dict[int, list[Queue]] = defaultdict(list)
-    for queue in Queue.objects.filter(pk__in=ids).select_related("company"):
+    for queue in queues:
+        queue.company = companies[queue.company_id]
         by_company[queue.company_id].append(queue)
     return [
         (company_id, payload)
         for company_id, queues in sorted(by_company.items())
-        for payload in _queue_groups(sorted(queues, key=lambda q: q.name), queues[0].company)
+        for payload in _queue_groups(sorted(queues, key=lambda q: q.name), companies[company_id])
     ]
 
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from dashboard.selectors import calls_hourly, queue_groups, snapshot_payload
+from dashboard.selectors import calls_hourly, queue_groups, queue_groups_for, snapshot_payload
 from pbx.models import QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
 
@@ -166,3 +166,39 @@ def test_queue_groups_say_which_threshold_is_broken_and_the_name_to_show(company
     assert 45 <= wait["value"] <= 50
     assert service == {"rule": "service_ratio", "threshold": 80.0, "value": 50.0}
     assert ventas["alarm_breaches"] == []
+
+
+def test_the_listeners_queue_groups_read_the_same_in_a_fixed_number_of_queries(
+    company, make_company, make_user, make_queue, django_assert_num_queries
+):
+    other = make_company(slug="otra", name="Otra", time_zone="America/Bogota")
+    ana, luis = make_user(company, "200", "Ana"), make_user(other, "300", "Luis")
+    queues = [
+        make_queue(company, "q-soporte", members=[ana], display_name="Soporte técnico"),
+        make_queue(company, "q-ventas", members=[ana]),
+        make_queue(other, "q-cobros", members=[luis], alarm_waiting_calls=1),
+    ]
+    now = timezone.now()
+    _entry(queues[0], 1, "answered", 10, now)
+    _entry(queues[2], 2, "abandoned", 40, now)
+    QueueCallerState.objects.create(
+        queue_name="q-cobros",
+        queue=queues[2],
+        unique_id="1.1",
+        caller_id_num="600111222",
+        position=1,
+        entered_at=now,
+        confirmed_at=now,
+    )
+    # Two reads of the queues and their companies, then members, callers and entries per company.
+    with django_assert_num_queries(2 + 3 * 2):
+        found = queue_groups_for(queue_ids=[q.pk for q in queues])
+    assert [(company_id, group["group"]) for company_id, group in found] == sorted(
+        [(company.pk, "q-soporte"), (company.pk, "q-ventas"), (other.pk, "q-cobros")]
+    )
+    by_company = {company.pk: queue_groups(company=company), other.pk: queue_groups(company=other)}
+    for company_id, group in found:
+        (same,) = [g for g in by_company[company_id] if g["group"] == group["group"]]
+        assert group == same  # what the dashboard's snapshot shows
+    cobros = next(group for _company, group in found if group["group"] == "q-cobros")
+    assert (cobros["currentCalls"], cobros["alarm"], cobros["abandoned"]) == (1, True, 1)
