@@ -34,7 +34,7 @@ from pbx.models import (
     UserPresence,
     on_pbx,
 )
-from pbx.plain_sql import insert_rows, rows_where
+from pbx.plain_sql import insert_rows, pipelined, rows_where
 
 logger = logging.getLogger("swan.listener")
 
@@ -374,7 +374,7 @@ def apply_together(batches: Sequence[tuple[LiveState, Iterable[PbxEvent]]]) -> l
     timed = [(state, list(events), state.now()) for state, events in batches]
     for attempt, delay in enumerate((*BATCH_RETRY_DELAYS, None), start=1):
         try:
-            with transaction.atomic():
+            with transaction.atomic(), pipelined():
                 return _announced(timed, _apply_batches(timed, guarded=False))
         except OperationalError as exc:
             _forget_member_devices(timed)

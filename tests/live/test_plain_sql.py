@@ -137,3 +137,27 @@ def test_deleting_by_primary_key_deletes_those_rows_only():
     ]  # fmt: skip
     delete_rows(LiveChannel, [rows[0].pk, rows[2].pk])
     assert list(LiveChannel.objects.values_list("unique_id", flat=True)) == ["17000.1"]
+
+
+def test_pipelined_statements_are_all_written_and_an_error_still_raises(company, make_user):
+    from django.db import IntegrityError, connection, transaction
+
+    from pbx.plain_sql import pipelined
+
+    ana = make_user(company, "200")
+    now = timezone.now()
+    with transaction.atomic(), pipelined():
+        if connection.vendor == "postgresql":
+            assert connection.connection.pgconn.pipeline_status != 0  # on (or aborted)
+        insert_rows(UserPresence, [UserPresence(user=ana, changed_at=now, confirmed_at=now)])
+        assert rows_where(UserPresence, {}, {"user": [ana.pk]})  # a read waits for the insert
+    assert UserPresence.objects.filter(user=ana).exists()
+
+    def clashing_write() -> None:
+        with transaction.atomic(), pipelined():
+            UserPresence.objects.filter(user=ana).update(pause_reason="Café")
+            insert_rows(UserPresence, [UserPresence(user=ana, changed_at=now, confirmed_at=now)])
+
+    with pytest.raises(IntegrityError):  # Django's, as the listener catches it
+        clashing_write()
+    assert UserPresence.objects.get(user=ana).pause_reason == ""  # rolled back, all of it
