@@ -8,7 +8,7 @@ row read here is the row a queryset would give: aware datetimes and booleans on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -95,7 +95,7 @@ def rows_where(model: type[Model], equal: dict[str, Any], within: dict[str, Iter
     return rows_where_any(model, [(equal, within)])
 
 
-Where = tuple[dict[str, Any], dict[str, Iterable]]
+Where = tuple[Mapping[str, Any], Mapping[str, Iterable]]
 
 
 def rows_where_any(model: type[Model], alternatives: Iterable[Where]) -> list:
