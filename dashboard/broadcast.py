@@ -112,7 +112,8 @@ def _number_and_store(company_id: int, parts: list[tuple[str, str]]) -> tuple[li
     the texts."""
     count = len(parts)
     backend = redis_cache()
-    if backend is not None and backend.key_func is default_key_func:
+    in_one_script = backend is not None and backend.key_func is default_key_func
+    if in_one_script:
         # A counter the cache lost (restart, eviction) starts again from the clock (below).
         last = int(
             cache_script(backend, _PUBLISH_SCRIPT)(
@@ -128,11 +129,17 @@ def _number_and_store(company_id: int, parts: list[tuple[str, str]]) -> tuple[li
                 ],
             )
         )
-        seqs = list(range(last - count + 1, last + 1))
-        return seqs, [f"{head}{seq}{tail}" for seq, (head, tail) in zip(seqs, parts, strict=True)]
-    last = _increment(_seq_key(company_id), count)
+    else:
+        last = _increment(_seq_key(company_id), count)
     seqs = list(range(last - count + 1, last + 1))
     texts = [f"{head}{seq}{tail}" for seq, (head, tail) in zip(seqs, parts, strict=True)]
+    if not in_one_script:
+        _store(company_id, seqs, texts)
+    return seqs, texts
+
+
+def _store(company_id: int, seqs: list[int], texts: list[str]) -> None:
+    """What the script does, through Django's cache: buffer, then delete what fell out."""
     cache.set_many(
         {_message_key(company_id, seq): text for seq, text in zip(seqs, texts, strict=True)},
         timeout=BUFFER_TIMEOUT,
@@ -145,7 +152,6 @@ def _number_and_store(company_id: int, parts: list[tuple[str, str]]) -> tuple[li
     ]
     if fallen:
         cache.delete_many(fallen)
-    return seqs, texts
 
 
 def _increment(key: str, count: int) -> int:
