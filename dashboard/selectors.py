@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -22,9 +22,11 @@ from dashboard.payloads import (
     UserStatusPayload,
 )
 from dashboard.pbx_link import pbx_connection
+from pbx.history.kept_totals import kept_entry_totals
 from pbx.history.selectors import (
     ANSWERED,
     UNANSWERED,
+    QueueTotals,
     alarm_breaches,
     day_bounds,
     entry_totals,
@@ -34,6 +36,8 @@ from pbx.live.presence import PresenceRow, presence_rows, presence_rows_of
 from pbx.models import Company, PbxUser, Queue, QueueCallerState, QueueMemberState
 from pbx.models.history import QueueEntry
 from pbx.plain_sql import column, converted, marks, rows_where, table
+
+TotalsOf = Callable[[Mapping[str, Queue], datetime], dict[str, QueueTotals]]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -119,11 +123,14 @@ def _member_order(row: tuple) -> tuple:
     return (0, len(extension), extension)
 
 
-def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayload]:
+def _queue_groups(
+    queues: list[Queue], company: Company, *, totals_of: TotalsOf = entry_totals
+) -> list[QueueUpdatePayload]:
     """One group per queue: queues-status figures plus who is logged in and who is waiting.
 
     The figures are those of queues-status for a group of the one queue (`QueueTotals`), from
-    the reads the wallboard shows anyway: today's entries, the members and the callers."""
+    the reads the wallboard shows anyway: today's entries (`totals_of`), the members and the
+    callers."""
     if not queues:
         return []
     now = timezone.now()
@@ -136,7 +143,7 @@ def _queue_groups(queues: list[Queue], company: Company) -> list[QueueUpdatePayl
     waiting = rows_where(QueueCallerState, {"pbx": pbx}, {"queue_name": names})
     for caller in sorted(waiting, key=lambda c: (c.position, c.entered_at)):
         callers[caller.queue_name].append(caller)
-    totals = entry_totals({queue.name: queue for queue in queues}, now)
+    totals = totals_of({queue.name: queue for queue in queues}, now)
     groups = []
     for queue in queues:
         waiting = callers[queue.name]
@@ -183,7 +190,10 @@ def queue_groups(*, company: Company) -> list[QueueUpdatePayload]:
 
 
 def queue_groups_for(*, queue_ids: Iterable[int]) -> list[tuple[int, QueueUpdatePayload]]:
-    """(company id, `queue.update` payload) of the groups holding these queues."""
+    """(company id, `queue.update` payload) of the groups holding these queues.
+
+    The listener's queue updates: today's figures are those kept since the history last changed
+    (pbx/history/kept_totals.py), not read again twice a second."""
     ids = list(queue_ids)
     if not ids:  # most of the listener's batches: their queues go with the next queue update
         return []
@@ -198,7 +208,11 @@ def queue_groups_for(*, queue_ids: Iterable[int]) -> list[tuple[int, QueueUpdate
     return [
         (company_id, payload)
         for company_id, queues in sorted(by_company.items())
-        for payload in _queue_groups(sorted(queues, key=lambda q: q.name), companies[company_id])
+        for payload in _queue_groups(
+            sorted(queues, key=lambda q: q.name),
+            companies[company_id],
+            totals_of=kept_entry_totals.totals,
+        )
     ]
 
 

@@ -248,6 +248,32 @@ def _probe_sql(placeholders: tuple[str, str, str] = ("%s", "%s", "%s")) -> str:
     )
 
 
+def history_changed_since(after: int | None) -> tuple[int | None, bool]:
+    """The latest version, and whether the queue history may have changed after `after`: a
+    change naming history, a reset (the directory changed), or changes no longer kept to tell.
+
+    For a process that keeps today's figures of queue entries between reads (the listener's
+    queue updates): one indexed look at the changes since its last one, not the aggregate."""
+    version_table = connection.ops.quote_name(LiveVersion._meta.db_table)
+    change_table = connection.ops.quote_name(LiveChange._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v.version, v.reset, EXISTS (SELECT 1 FROM {change_table} c "
+            f"WHERE c.version > %s AND c.changed NOT LIKE %s) FROM {version_table} v WHERE v.id = 1",
+            [after if after is not None else 2**62, f"%{_NO_HISTORY}%"],
+        )
+        row = cursor.fetchone()
+    if row is None:  # a new or flushed database
+        return None, True
+    version, reset, named = row
+    unsure = after is None or reset > after or version < after or after < version - KEEP_CHANGES
+    return version, unsure or bool(named)
+
+
+# How Changed.dumps writes a change that names no history.
+_NO_HISTORY = '"history":[]'
+
+
 def probe() -> Probe:
     """The live version and the PBX link's state, in one query."""
     return probe_with_changes(after=None, at_most=0)[0]
