@@ -29,6 +29,7 @@ from pbx.gateway import PbxError, PbxGateway
 from pbx.gateway.events import PbxBooted
 from pbx.live.combining import combiner
 from pbx.live.lease import Lease
+from pbx.live.queue_updates import queue_updates
 from pbx.live.state_tables import LiveChanges, LiveState
 from pbx.models import DEFAULT_PBX
 
@@ -55,8 +56,8 @@ class ListenerSettings:
     batch_size: int = 500
     batch_wait: float = 0.0  # seconds to wait for more events after the first
     record_seconds: float = 1.0  # the lease's event count and time, written at most this often
-    # queue figures republished at most this often per PBX: a busy PBX changes its queues in
-    # nearly every batch, and a queue group's figures are four reads
+    # queue figures republished at most this often per PBX (pbx/live/queue_updates.py): a busy
+    # PBX changes its queues in nearly every batch, and a queue group's figures are four reads
     queue_update_seconds: float = 0.5
     backoff_first: float = 1.0
     backoff_max: float = 30.0
@@ -87,8 +88,6 @@ class Listener:
         self._unrecorded = 0  # events applied since the lease last counted them
         self._last_event_at: datetime | None = None
         self._next_record = 0.0
-        self._pending_queues: set[int] = set()  # queues changed, their figures not yet published
-        self._next_queue_update = 0.0
 
     # -- outer loop: lease, connect, back off ----------------------------------------------
 
@@ -170,7 +169,6 @@ class Listener:
                     raise SessionLost("connection dropped")
                 if batch:
                     self._apply(state, batch)
-                self._publish_queues()
                 self._record_events()
                 if self._pbx_restarted(batch):
                     self._resync(gateway, state, inbox, reason="pbx restart")
@@ -235,20 +233,13 @@ class Listener:
         changes = combiner.apply(state, batch)
         self._unrecorded += len(batch)
         self._last_event_at = timezone.now()
-        # Users at once; queues with the next queue update (`_publish_queues`).
-        self._pending_queues |= changes.queue_ids
+        # Users at once; queues with the next queue update, on the queue updates' thread.
+        queue_updates.changed(
+            self.publisher, changes.queue_ids, every=self.settings.queue_update_seconds
+        )
         changes.queue_ids = set()
         if changes:
             self.publisher.changes(changes)
-
-    def _publish_queues(self) -> None:
-        """The figures of the queues changed since the last update, at most every
-        `queue_update_seconds` (checked after each batch and every 0.2 s when idle)."""
-        if not self._pending_queues or time.monotonic() < self._next_queue_update:
-            return
-        queue_ids, self._pending_queues = self._pending_queues, set()
-        self._next_queue_update = time.monotonic() + self.settings.queue_update_seconds
-        self.publisher.changes(LiveChanges(queue_ids=queue_ids))
 
     def _record_events(self, *, now: bool = False) -> None:
         """The lease's count and time of events, at most every `record_seconds`: one more

@@ -12,6 +12,7 @@ import pytest
 
 from pbx.gateway.ami import AmiGateway
 from pbx.live.listener import Listener, ListenerSettings
+from pbx.live.queue_updates import queue_updates
 from pbx.live.state_tables import LiveChanges
 from pbx.models import DeviceState, ListenerLease, QueueCallerState, QueueMemberState, UserPresence
 from pbx.simulator import SimulatedPbx
@@ -378,7 +379,7 @@ def test_queue_figures_follow_at_most_twice_a_second_and_none_is_left_out(
     )
     # Within one interval of the last change, what it changed is published: nothing waits.
     wait_until(
-        lambda: not running.listener._pending_queues,
+        lambda: not queue_updates.pending(publisher),
         timeout=FAST.queue_update_seconds + 1.0,
         message="the figures after the last caller",
     )

@@ -1,0 +1,90 @@
+"""Queue figures are published on a thread of their own, each publisher's at most every `every`."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+
+from pbx.live.queue_updates import QueueUpdates
+from pbx.live.state_tables import LiveChanges
+from tests import waiting
+
+
+def wait_until(condition, *, message: str, timeout: float = 10.0) -> None:
+    assert waiting.wait_until(condition, timeout), f"waited {timeout} s for {message}"
+
+
+class Recording:
+    def __init__(self, *, fail_first: bool = False, hold: threading.Event | None = None):
+        self.updates: list[tuple[float, set[int]]] = []
+        self.threads: set[str] = set()
+        self._fail = fail_first
+        self._hold = hold
+
+    def changes(self, changes: LiveChanges) -> None:
+        self.threads.add(threading.current_thread().name)
+        if self._hold is not None:
+            self._hold.wait(10)
+        if self._fail:
+            self._fail = False
+            raise ConnectionError("Redis is away")
+        self.updates.append((time.monotonic(), set(changes.queue_ids)))
+
+
+def test_queues_handed_in_are_coalesced_spaced_and_none_is_left_out():
+    updates, publisher = QueueUpdates(), Recording()
+    for queue_id in range(1, 21):  # twenty batches over about a second
+        updates.changed(publisher, {queue_id}, every=0.3)
+        time.sleep(0.05)
+    wait_until(lambda: not updates.pending(publisher), message="the last queues published")
+    published = set().union(*(ids for _at, ids in publisher.updates))
+    assert published == set(range(1, 21))
+    assert len(publisher.updates) < 20
+    times = [at for at, _ids in publisher.updates]
+    assert all(later - earlier >= 0.3 * 0.99 for earlier, later in itertools.pairwise(times))
+    assert publisher.threads == {"queue-updates"}  # never the listener's thread
+
+
+def test_nothing_handed_in_publishes_nothing():
+    updates, publisher = QueueUpdates(), Recording()
+    updates.changed(publisher, set(), every=0.1)
+    assert updates.pending(publisher) == set()
+    time.sleep(0.2)
+    assert publisher.updates == []
+
+
+def test_each_publisher_gets_its_own_queues():
+    updates, first, second = QueueUpdates(), Recording(), Recording()
+    updates.changed(first, {1, 2}, every=0.1)
+    updates.changed(second, {3}, every=0.1)
+    wait_until(
+        lambda: not updates.pending(first) and not updates.pending(second),
+        message="both published",
+    )
+    assert [ids for _at, ids in first.updates] == [{1, 2}]
+    assert [ids for _at, ids in second.updates] == [{3}]
+
+
+def test_queues_being_published_are_still_pending():
+    hold = threading.Event()
+    updates, publisher = QueueUpdates(), Recording(hold=hold)
+    updates.changed(publisher, {7}, every=0.1)
+    wait_until(lambda: publisher.threads, message="the update to start")
+    assert updates.pending(publisher) == {7}
+    hold.set()
+    wait_until(lambda: not updates.pending(publisher), message="the update to end")
+    assert [ids for _at, ids in publisher.updates] == [{7}]
+
+
+def test_a_failed_update_is_logged_and_its_queues_go_with_the_next(caplog):
+    updates, publisher = QueueUpdates(), Recording(fail_first=True)
+    with caplog.at_level(logging.ERROR, logger="swan.listener"):
+        updates.changed(publisher, {1}, every=0.2)
+        wait_until(lambda: publisher.threads and not publisher._fail, message="the failure")
+        updates.changed(publisher, {2}, every=0.2)
+        wait_until(lambda: not updates.pending(publisher), message="the next update")
+    assert [ids for _at, ids in publisher.updates] == [{1, 2}]
+    assert "queue figures not published queues=1" in caplog.text
+    assert "ConnectionError: Redis is away" in caplog.text
