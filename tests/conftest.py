@@ -178,12 +178,15 @@ def _fresh_read_caches():
     from pbx.api.read_cache import live_cache
     from pbx.directory.api_keys import key_cache
     from pbx.history.kept_totals import kept_entry_totals
+    from pbx.live.queue_updates import queue_updates
 
     live_cache.reset()
     kept_entry_totals.reset()
     key_cache.clear()
     throttle_leases.clear()
     yield
+    # A stopped listener's last queue update is not left to run into the next test's database.
+    queue_updates.idle(timeout=5.0)
     live_cache.reset()
     kept_entry_totals.reset()
     key_cache.clear()

@@ -57,7 +57,7 @@ class QueueUpdates:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            self._changed.notify_all()
 
     def pending(self, publisher: Publisher) -> set[int]:
         """The queues handed in for `publisher` and not published yet (being published counts)."""
@@ -65,12 +65,29 @@ class QueueUpdates:
             pending = self._pending.get(publisher)
             return pending.queue_ids | pending.publishing if pending is not None else set()
 
+    def idle(self, timeout: float) -> bool:
+        """Waits until nothing is pending or being published; whether it came to that."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while any(p.queue_ids or p.publishing for p in self._pending.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.05))
+        return True
+
     def _loop(self) -> None:
         while True:
             with self._changed:
                 due = self._take_due()
                 while not due:
-                    self._changed.wait(self._wait_seconds())
+                    wait = self._wait_seconds()
+                    if wait is None:
+                        # Nothing to publish until a listener hands queues in, maybe for long:
+                        # the thread's database connection is not kept meanwhile. A busy PBX
+                        # hands some in during every update, so it keeps it.
+                        connection.close()
+                    self._changed.wait(wait)
                     due = self._take_due()
             for publisher, pending in due:
                 self._publish(publisher, pending)
@@ -106,6 +123,7 @@ class QueueUpdates:
             if failed:
                 pending.queue_ids |= pending.publishing
             pending.publishing = set()
+            self._changed.notify_all()
 
 
 queue_updates = QueueUpdates()

@@ -7,6 +7,9 @@ import logging
 import threading
 import time
 
+import pytest
+from django.db import connections
+
 from pbx.live.queue_updates import QueueUpdates
 from pbx.live.state_tables import LiveChanges
 from tests import waiting
@@ -88,3 +91,29 @@ def test_a_failed_update_is_logged_and_its_queues_go_with_the_next(caplog):
     assert [ids for _at, ids in publisher.updates] == [{1, 2}]
     assert "queue figures not published queues=1" in caplog.text
     assert "ConnectionError: Redis is away" in caplog.text
+
+
+def test_idle_waits_for_the_update_being_published():
+    hold = threading.Event()
+    updates, publisher = QueueUpdates(), Recording(hold=hold)
+    assert updates.idle(timeout=0.1) is True  # nothing ever handed in
+    updates.changed(publisher, {7}, every=0.1)
+    wait_until(lambda: publisher.threads, message="the update to start")
+    assert updates.idle(timeout=0.2) is False
+    hold.set()
+    assert updates.idle(timeout=5.0) is True
+    assert [ids for _at, ids in publisher.updates] == [{7}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_thread_keeps_no_database_connection_while_nothing_is_pending():
+    class Reading(Recording):
+        def changes(self, changes: LiveChanges) -> None:
+            self.database = connections["default"]  # this thread's own
+            self.database.ensure_connection()
+            super().changes(changes)
+
+    updates, publisher = QueueUpdates(), Reading()
+    updates.changed(publisher, {1}, every=0.1)
+    wait_until(lambda: publisher.updates, message="the update")
+    wait_until(lambda: publisher.database.connection is None, message="the connection closed")
