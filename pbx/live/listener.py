@@ -56,8 +56,9 @@ class ListenerSettings:
     batch_size: int = 500
     batch_wait: float = 0.0  # seconds to wait for more events after the first
     record_seconds: float = 1.0  # the lease's event count and time, written at most this often
-    # queue figures republished at most this often per PBX (pbx/live/queue_updates.py): a busy
-    # PBX changes its queues in nearly every batch, and a queue group's figures are four reads
+    # queue figures republished at most this often (pbx/live/queue_updates.py; the listeners of
+    # one publisher, pbx_listen's PBXes, share the updates): a busy PBX changes its queues in
+    # nearly every batch, and a queue group's figures are four reads
     queue_update_seconds: float = 0.5
     backoff_first: float = 1.0
     backoff_max: float = 30.0
