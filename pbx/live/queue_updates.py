@@ -15,16 +15,19 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.db import connection
 
 from pbx.live.state_tables import LiveChanges
 
-if TYPE_CHECKING:
-    from pbx.live.listener import Publisher
-
 logger = logging.getLogger("swan.listener")
+
+
+class Publisher(Protocol):
+    """What the updates are published to: the listener's publisher (pbx/live/listener.py)."""
+
+    def changes(self, changes: LiveChanges) -> None: ...
 
 
 @dataclass(eq=False)
