@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import connection
@@ -102,6 +103,24 @@ def rows_where_any(model: type[Model], alternatives: Iterable[Where]) -> list:
     """The model's rows that match any of these (`equal`, `within`) pairs, each as rows_where
     reads it, in one statement. The listener's rows of several PBXes are read with one pair per
     PBX: the same names on every PBX would otherwise match each other's rows."""
+    return read_together([select_where_any(model, alternatives)])[0]
+
+
+@dataclass(frozen=True)
+class Select:
+    """One SELECT for `read_together`: its SQL, its parameters, and what makes its result of
+    the rows fetched."""
+
+    sql: str
+    params: Sequence[Any]
+    result: Callable[[list], list] = list
+
+
+_NOTHING = Select("", ())
+
+
+def select_where_any(model: type[Model], alternatives: Iterable[Where]) -> Select:
+    """rows_where_any's statement, to read with others (`read_together`)."""
     conditions: list[str] = []
     params: list[Any] = []
     for equal, within in alternatives:
@@ -113,17 +132,36 @@ def rows_where_any(model: type[Model], alternatives: Iterable[Where]) -> list:
         conditions.append(f"({' AND '.join(terms)})")
         params += [*equal.values(), *(value for values in lists.values() for value in values)]
     if not conditions:
-        return []
+        return _NOTHING
     fields = list(model._meta.concrete_fields)
     columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    sql = f"SELECT {columns} FROM {table(model)} WHERE {' OR '.join(conditions)}"
     convert = converted(model, [field.name for field in fields])
     attnames = [field.attname for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+
+    def instances(rows: list) -> list:
+        return [model.from_db(connection.alias, attnames, convert(row)) for row in rows]
+
+    sql = f"SELECT {columns} FROM {table(model)} WHERE {' OR '.join(conditions)}"
+    return Select(sql, params, instances)
+
+
+def read_together(selects: Sequence[Select]) -> list[list]:
+    """Each statement's result, in order. All are sent before the first result is read: within
+    `pipelined()` that is one round trip for all of them, not one each (the listener's write
+    waited for each of its reads, and for the GIL again after each)."""
+    cursors = [connection.cursor() if select.sql else None for select in selects]
+    try:
+        for cursor, select in zip(cursors, selects, strict=True):
+            if cursor is not None:
+                cursor.execute(select.sql, select.params)
         return [
-            model.from_db(connection.alias, attnames, convert(row)) for row in cursor.fetchall()
+            select.result(cursor.fetchall() if cursor is not None else [])
+            for cursor, select in zip(cursors, selects, strict=True)
         ]
+    finally:
+        for cursor in cursors:
+            if cursor is not None:
+                cursor.close()
 
 
 def insert_rows(

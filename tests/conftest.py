@@ -171,9 +171,9 @@ def make_supervisor(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_read_caches():
-    """No test sees what a read cache of the process kept from another (pbx/api/read_cache.py, the
-    API key cache, the throttle's leases, the listener's kept queue figures): SQLite reuses primary keys, and versions roll back
-    with each test."""
+    """No test sees what a read cache of the process kept from another (pbx/api/read_cache.py,
+    the API key cache, the throttle's leases, the listener's kept queue figures): SQLite reuses
+    primary keys, and versions roll back with each test."""
     from pbx.api.authentication import throttle_leases
     from pbx.api.read_cache import live_cache
     from pbx.directory.api_keys import key_cache

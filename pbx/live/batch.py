@@ -34,7 +34,16 @@ from pbx.gateway.events import (
     MemberRemoved,
 )
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
-from pbx.plain_sql import column, delete_rows, insert_rows, marks, rows_where_any, table
+from pbx.plain_sql import (
+    Select,
+    column,
+    delete_rows,
+    insert_rows,
+    marks,
+    read_together,
+    select_where_any,
+    table,
+)
 
 
 class Changes(Protocol):
@@ -319,8 +328,8 @@ def apply_batches(batches: Sequence[tuple[EventBatch, list]]) -> None:
 
 
 def _read(batches: Sequence[tuple[EventBatch, list]], by_pbx: dict[str, EventBatch]) -> None:
-    """The stored rows the batches' events name, one statement per table, each PBX's rows by
-    its own names."""
+    """The stored rows the batches' events name, one statement per table (all sent at once),
+    each PBX's rows by its own names."""
     devices: dict[str, set[str]] = defaultdict(set)
     members: dict[str, set[tuple[str, str]]] = defaultdict(set)
     callers: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -336,37 +345,40 @@ def _read(batches: Sequence[tuple[EventBatch, list]], by_pbx: dict[str, EventBat
                 callers[pbx].add((e.queue, e.unique_id))
             elif isinstance(e, (ChannelCreated, ChannelChanged, ChannelHungUp)) and e.unique_id:
                 channels[pbx].add(e.unique_id)
-    if devices:
-        for row in rows_where_any(
-            DeviceState, [({"pbx": pbx}, {"interface": names}) for pbx, names in devices.items()]
-        ):
-            if row.interface in devices[row.pbx]:
-                by_pbx[row.pbx].devices.found[row.interface] = row
-    if members:
-        per_pbx = [
-            (
-                {"pbx": pbx},
-                {"queue_name": {q for q, _i in keys}, "interface": {i for _q, i in keys}},
-            )
-            for pbx, keys in members.items()
+    members_per_pbx = [
+        ({"pbx": pbx}, {"queue_name": {q for q, _i in keys}, "interface": {i for _q, i in keys}})
+        for pbx, keys in members.items()
+    ]
+    callers_per_pbx = [
+        ({"pbx": pbx}, {"unique_id": {uid for _q, uid in keys}}) for pbx, keys in callers.items()
+    ]
+    # One round trip for the four tables (read_together), not one per table.
+    device_rows, member_rows, caller_rows, channel_rows = read_together(
+        [
+            select_where_any(
+                DeviceState,
+                [({"pbx": pbx}, {"interface": names}) for pbx, names in devices.items()],
+            ),
+            select_where_any(QueueMemberState, members_per_pbx),
+            select_where_any(QueueCallerState, callers_per_pbx),
+            select_where_any(
+                LiveChannel,
+                [({"pbx": pbx}, {"unique_id": uids}) for pbx, uids in channels.items()],
+            ),
         ]
-        for row in rows_where_any(QueueMemberState, per_pbx):
-            if (row.queue_name, row.interface) in members[row.pbx]:
-                by_pbx[row.pbx].members.found[(row.queue_name, row.interface)] = row
-    if callers:
-        per_pbx = [
-            ({"pbx": pbx}, {"unique_id": {uid for _q, uid in keys}})
-            for pbx, keys in callers.items()
-        ]
-        for row in rows_where_any(QueueCallerState, per_pbx):
-            if (row.queue_name, row.unique_id) in callers[row.pbx]:
-                by_pbx[row.pbx].callers.found[(row.queue_name, row.unique_id)] = row
-    if channels:
-        for row in rows_where_any(
-            LiveChannel, [({"pbx": pbx}, {"unique_id": uids}) for pbx, uids in channels.items()]
-        ):
-            if row.unique_id in channels[row.pbx]:
-                by_pbx[row.pbx].channels.found[row.unique_id] = row
+    )
+    for row in device_rows:
+        if row.interface in devices[row.pbx]:
+            by_pbx[row.pbx].devices.found[row.interface] = row
+    for row in member_rows:
+        if (row.queue_name, row.interface) in members[row.pbx]:
+            by_pbx[row.pbx].members.found[(row.queue_name, row.interface)] = row
+    for row in caller_rows:
+        if (row.queue_name, row.unique_id) in callers[row.pbx]:
+            by_pbx[row.pbx].callers.found[(row.queue_name, row.unique_id)] = row
+    for row in channel_rows:
+        if row.unique_id in channels[row.pbx]:
+            by_pbx[row.pbx].channels.found[row.unique_id] = row
 
 
 # -- the writes, one statement per table and kind for all the batches -------------------------
@@ -467,20 +479,27 @@ def update_rows(model, rows: list, fields: list[str]) -> None:
 def paused_reasons(user_ids: Iterable[int]) -> dict[int, str]:
     """The users paused in any of their queues as the member rows say now, with the first
     reason named ("" if none is): one statement."""
+    return read_together([select_paused_reasons(user_ids)])[0]
+
+
+def select_paused_reasons(user_ids: Iterable[int]) -> Select:
+    """paused_reasons' statement, to read with others (plain_sql.read_together)."""
     ids = sorted(user_ids)
     if not ids:
-        return {}
+        return Select("", (), dict)
     sql = (
         f"SELECT {column(QueueMemberState, 'user')}, {column(QueueMemberState, 'paused_reason')} "
         f"FROM {table(QueueMemberState)} WHERE {column(QueueMemberState, 'paused')} "
         f"AND {column(QueueMemberState, 'user')} IN ({marks(ids)})"
     )
-    paused: dict[int, str] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        for user_id, reason in cursor.fetchall():
+
+    def first_reasons(rows: list) -> dict[int, str]:
+        paused: dict[int, str] = {}
+        for user_id, reason in rows:
             paused[user_id] = paused.get(user_id) or reason
-    return paused
+        return paused
+
+    return Select(sql, ids, first_reasons)
 
 
 def _write_dnd(dnd: dict[int, bool], now: datetime) -> None:

@@ -22,7 +22,14 @@ from pbx.directory.agent_matching import AgentDirectory, device_of, same_device
 from pbx.directory.dnd import DND_DEVICE_PREFIX, key_of_dnd_device
 from pbx.gateway import PbxSnapshot
 from pbx.gateway.events import PbxEvent
-from pbx.live.batch import DND_ON_STATES, EventBatch, apply_batches, paused_reasons, update_rows
+from pbx.live.batch import (
+    DND_ON_STATES,
+    EventBatch,
+    apply_batches,
+    paused_reasons,
+    select_paused_reasons,
+    update_rows,
+)
 from pbx.live.presence import PresenceRow
 from pbx.live.version import Changed, announce, changed_by_events, live_changed
 from pbx.models import (
@@ -34,7 +41,7 @@ from pbx.models import (
     UserPresence,
     on_pbx,
 )
-from pbx.plain_sql import insert_rows, pipelined, rows_where
+from pbx.plain_sql import Select, insert_rows, pipelined, read_together, select_where_any
 
 logger = logging.getLogger("swan.listener")
 
@@ -65,10 +72,18 @@ def member_pause(user_id: int) -> tuple[bool, str]:
 
 def _stored_pauses(user_ids: set[int]) -> dict[int, tuple[int, tuple[bool, str]]]:
     """user → (presence row's pk, (paused, reason)) of the users that have a presence row."""
-    return {
-        row.user_id: (row.pk, (row.paused, row.pause_reason))
-        for row in rows_where(UserPresence, {}, {"user": user_ids})
-    }
+    return read_together([_select_stored_pauses(user_ids)])[0]
+
+
+def _select_stored_pauses(user_ids: set[int]) -> Select:
+    select = select_where_any(UserPresence, [({}, {"user": user_ids})])
+
+    def by_user(rows: list) -> dict[int, tuple[int, tuple[bool, str]]]:
+        return {
+            row.user_id: (row.pk, (row.paused, row.pause_reason)) for row in select.result(rows)
+        }
+
+    return Select(select.sql, select.params, by_user)
 
 
 class LiveState:
@@ -447,9 +462,10 @@ def _refresh_pauses(parts: list[tuple[dict[int, tuple[bool, str]], datetime, Liv
         return
     moment = {user: now for part, now, _changes in parts for user in part}
     user_ids = set(before)
-    paused = paused_reasons(user_ids)
+    paused, stored = read_together(
+        [select_paused_reasons(user_ids), _select_stored_pauses(user_ids)]
+    )
     wanted = {user_id: (user_id in paused, paused.get(user_id, "")) for user_id in user_ids}
-    stored = _stored_pauses(user_ids)
 
     def pause_row(user: int, /, **key) -> UserPresence:
         is_paused, reason = wanted[user]

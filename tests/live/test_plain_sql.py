@@ -161,3 +161,41 @@ def test_pipelined_statements_are_all_written_and_an_error_still_raises(company,
     with pytest.raises(IntegrityError):  # Django's, as the listener catches it
         clashing_write()
     assert UserPresence.objects.get(user=ana).pause_reason == ""  # rolled back, all of it
+
+
+def test_statements_read_together_give_each_its_own_rows_in_order(company, make_user):
+    from django.db import transaction
+
+    from pbx.plain_sql import Select, pipelined, read_together, select_where_any
+
+    ana, bea = make_user(company, "200"), make_user(company, "201")
+    now = timezone.now()
+    QueueMemberState.objects.bulk_create(
+        [_member("ventas", "PJSIP/200", user=ana), _member("soporte", "PJSIP/201", user=bea)]
+    )
+    with transaction.atomic(), pipelined():
+        # A read sent after a write, before anything is fetched, still sees the write.
+        insert_rows(UserPresence, [UserPresence(user=bea, changed_at=now, confirmed_at=now)])
+        members, nothing, presence, counted = read_together(
+            [
+                select_where_any(
+                    QueueMemberState, [({"pbx": "default"}, {"queue_name": ["ventas"]})]
+                ),
+                select_where_any(QueueMemberState, [({}, {"queue_name": []})]),  # no statement
+                select_where_any(UserPresence, [({}, {"user": [ana.pk, bea.pk]})]),
+                Select("SELECT COUNT(*) FROM pbx_queuememberstate", (), lambda rows: rows[0][0]),
+            ]
+        )
+    assert [(row.queue_name, row.user_id) for row in members] == [("ventas", ana.pk)]
+    assert nothing == []
+    assert [row.user_id for row in presence] == [bea.pk]
+    assert counted == 2
+
+
+def test_a_failing_statement_read_together_raises_as_the_database_error(company):
+    from django.db import DatabaseError, transaction
+
+    from pbx.plain_sql import Select, pipelined, read_together
+
+    with pytest.raises(DatabaseError), transaction.atomic(), pipelined():
+        read_together([Select("SELECT 1", ()), Select("SELECT * FROM no_such_table", ())])
