@@ -22,7 +22,8 @@ class DashboardPublisher:
 
     Every send runs on one event loop of its own thread, kept for the life of the listener:
     `async_to_sync` would start an event loop per batch, and channels-redis a new connection
-    for each. The database is still read on the listener's thread."""
+    for each. The database is read on the thread that publishes: a listener's for its users,
+    the queue updates' for queue figures (pbx/live/queue_updates.py)."""
 
     def __init__(self) -> None:
         self._sends = LoopThread("listener-publisher")

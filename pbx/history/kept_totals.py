@@ -3,8 +3,11 @@
 The listener republishes its queues' figures twice a second for every PBX. Today's entries change
 only when ingest derives new ones, and that names their queues in a live change
 (pbx/live/version.py): so the aggregate (`entry_totals`, tens of milliseconds over a day's
-entries of a busy centre, on the listener's thread) is read again only after such a change, a
-directory change, at the turn of a queue's day, or for a queue not read before.
+entries of a busy centre, on the queue updates' thread, pbx/live/queue_updates.py) is read again
+only after such a change, a directory change, at the turn of a queue's day, when the changes
+since the last look may have been pruned, or for a queue not read before. A change of any
+queue's history drops every kept figure (the next update reads each group once more): simpler
+than following the names; `ingest_queue_log --follow` derives at most once a poll (a second).
 """
 
 from __future__ import annotations

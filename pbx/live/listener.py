@@ -279,10 +279,18 @@ class Listener:
             len(snapshot.channels),
             time.monotonic() - started,
         )
+        # Queues go with the queue updates, as a batch's do: published from here, they could be
+        # overtaken by an update read before this snapshot and still on its way. After a fresh
+        # snapshot (not a reconcile) every queue of the PBX goes again, after the snapshot.
+        queue_ids = set(changes.queue_ids)
+        if reason != "reconcile":
+            queue_ids |= {queue_id for queue_id, _company_id in state.directory.queues.values()}
+        changes.queue_ids = set()
         if changes:
             self.publisher.changes(changes)
         if reason != "reconcile":
             self.publisher.resynced(self.pbx, changes.company_ids)
+        queue_updates.changed(self.publisher, queue_ids, every=self.settings.queue_update_seconds)
 
     def _set_connected(self, connected: bool) -> None:
         try:

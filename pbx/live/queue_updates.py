@@ -30,12 +30,16 @@ class Publisher(Protocol):
     def changes(self, changes: LiveChanges) -> None: ...
 
 
+RETRY_MAX_SECONDS = 30.0  # a failing publisher's updates back off up to this
+
+
 @dataclass(eq=False)
 class _Pending:
     every: float
     queue_ids: set[int] = field(default_factory=set)
     publishing: set[int] = field(default_factory=set)
     next_at: float = 0.0  # no update of this publisher before then
+    failures: int = 0  # updates failed in a row
 
 
 class QueueUpdates:
@@ -89,7 +93,7 @@ class QueueUpdates:
                         # Nothing to publish until a listener hands queues in, maybe for long:
                         # the thread's database connection is not kept meanwhile. A busy PBX
                         # hands some in during every update, so it keeps it.
-                        connection.close()
+                        _close_connection(unusable_only=False)
                     self._changed.wait(wait)
                     due = self._take_due()
             for publisher, pending in due:
@@ -114,19 +118,50 @@ class QueueUpdates:
         return max(0.0, min(waiting) - time.monotonic()) if waiting else None
 
     def _publish(self, publisher: Publisher, pending: _Pending) -> None:
-        failed = False
+        error: BaseException | None = RuntimeError("interrupted")
         try:
             publisher.changes(LiveChanges(queue_ids=set(pending.publishing)))
-        except Exception:
-            # The listener goes on; these queues go again with the next update.
-            logger.exception("queue figures not published queues=%d", len(pending.publishing))
+            error = None
+        except Exception as exc:
+            error = exc
+            _close_connection(unusable_only=True)
+        finally:
+            with self._changed:
+                if error is None:
+                    pending.failures = 0
+                else:  # these queues go again with the next update, later each time
+                    pending.failures += 1
+                    pending.queue_ids |= pending.publishing
+                    delay = min(pending.every * 2**pending.failures, RETRY_MAX_SECONDS)
+                    pending.next_at = max(pending.next_at, time.monotonic() + delay)
+                failures, queues = pending.failures, len(pending.publishing)
+                pending.publishing = set()
+                self._changed.notify_all()
+        if error is None:
+            return
+        # The listener goes on. The first failure in a row is logged with its traceback, the
+        # next ones in a line each (Redis away for minutes must not flood the log).
+        if failures == 1:
+            logger.error("queue figures not published queues=%d", queues, exc_info=error)
+        else:
+            logger.warning(
+                "queue figures still not published queues=%d failures=%d error=%s",
+                queues,
+                failures,
+                error,
+            )
+
+
+def _close_connection(*, unusable_only: bool) -> None:
+    """This thread's database connection closed (or only if it is broken); never raises: the
+    thread must go on publishing."""
+    try:
+        if unusable_only:
             connection.close_if_unusable_or_obsolete()
-            failed = True
-        with self._changed:
-            if failed:
-                pending.queue_ids |= pending.publishing
-            pending.publishing = set()
-            self._changed.notify_all()
+        else:
+            connection.close()
+    except Exception:
+        logger.warning("queue updates could not close their database connection", exc_info=True)
 
 
 queue_updates = QueueUpdates()

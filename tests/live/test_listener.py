@@ -110,6 +110,8 @@ def run_listener():
     yield start
     for item in running:
         item.close()
+    # Their last queue updates, before the test's database goes (conftest waits again later).
+    assert queue_updates.idle(5.0), "a queue update still running 5 s after the listeners"
 
 
 def test_snapshot_fills_live_state(simulator, run_listener, directory):
@@ -366,6 +368,9 @@ def test_queue_figures_follow_at_most_twice_a_second_and_none_is_left_out(
     publisher = QueueRecordingPublisher()
     running = run_listener(lambda: simulator.port, publisher=publisher)
     wait_until(running.listener.active.is_set, message="the listener to sync")
+    # The snapshot's update of every queue first (listener._resync)
+    wait_until(lambda: publisher.queue_updates, message="the queues after the snapshot")
+    assert queue_updates.idle(5.0)
     publisher.queue_updates.clear()
     queue = Queue.objects.get(name="q-soporte")
     for _ in range(10):  # ten callers over about a second: ten batches with queue changes
@@ -388,3 +393,48 @@ def test_queue_figures_follow_at_most_twice_a_second_and_none_is_left_out(
     assert len(times) < 10  # coalesced
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert all(gap >= FAST.queue_update_seconds * 0.9 for gap in gaps)
+
+
+class OrderRecordingPublisher(RecordingPublisher):
+    """What reached it, in order: ("snapshot", pbx) and ("queues", ids, thread name)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+        self._lock = threading.Lock()
+
+    def changes(self, changes: LiveChanges) -> None:
+        super().changes(changes)
+        if changes.queue_ids:
+            with self._lock:
+                name = threading.current_thread().name
+                self.calls.append(("queues", set(changes.queue_ids), name))
+
+    def resynced(self, pbx, company_ids) -> None:
+        super().resynced(pbx, company_ids)
+        with self._lock:
+            self.calls.append(("snapshot", pbx))
+
+
+def test_after_a_snapshot_every_queue_goes_again_with_the_queue_updates(
+    simulator, run_listener, directory, company, make_queue
+):
+    """A queue update read before the snapshot may still be on its way when the snapshot is
+    published: its queues go again after it, from the queue updates' thread, never from the
+    listener's (where they could overtake that update)."""
+    from pbx.models import Queue
+
+    make_queue(company, "q-ventas", members=[])
+    publisher = OrderRecordingPublisher()
+    running = run_listener(lambda: simulator.port, publisher=publisher)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    wait_until(lambda: publisher.calls and publisher.calls[-1][0] == "queues", message="queues")
+    assert queue_updates.idle(5.0)
+    snapshot_at = publisher.calls.index(("snapshot", "default"))
+    after = [call for call in publisher.calls[snapshot_at + 1 :] if call[0] == "queues"]
+    assert set().union(*(ids for _kind, ids, _thread in after)) == set(
+        Queue.objects.values_list("pk", flat=True)
+    )
+    assert {thread for *_call, thread in (c for c in publisher.calls if c[0] == "queues")} == {
+        "queue-updates"
+    }

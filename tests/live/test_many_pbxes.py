@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from dashboard.publisher import listener_for
 from pbx.live.pool import ListenerPool
+from pbx.live.queue_updates import queue_updates
 from pbx.models import DeviceState, ListenerLease, Pbx, QueueMemberState, UserPresence
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
@@ -87,6 +88,7 @@ def pool():
     stop.set()
     thread.join(10)
     assert not thread.is_alive(), "the pool did not stop"
+    assert queue_updates.idle(5.0), "a queue update still running 5 s after the listeners"
 
 
 def _paused(user) -> bool:
