@@ -113,7 +113,7 @@ class Select:
 
     sql: str
     params: Sequence[Any]
-    result: Callable[[list], list] = list
+    result: Callable[[list], Any] = list
 
 
 _NOTHING = Select("", ())
@@ -145,7 +145,7 @@ def select_where_any(model: type[Model], alternatives: Iterable[Where]) -> Selec
     return Select(sql, params, instances)
 
 
-def read_together(selects: Sequence[Select]) -> list[list]:
+def read_together(selects: Sequence[Select]) -> list[Any]:
     """Each statement's result, in order. All are sent before the first result is read: within
     `pipelined()` that is one round trip for all of them, not one each (the listener's write
     waited for each of its reads, and for the GIL again after each)."""

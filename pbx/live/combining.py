@@ -66,8 +66,11 @@ class BatchCombiner:
         error: BaseException = RuntimeError("the listeners' write was interrupted")
         try:
             results = self._apply([(handed.state, handed.events) for handed in batches])
+            if len(results) != len(batches):  # never leave the turn taken (below) on a bad answer
+                raise RuntimeError(f"{len(results)} results for {len(batches)} batches")
         except Exception as exc:  # every listener of these batches resyncs its PBX
             error = exc
+            results = None
         finally:
             with self._changed:
                 self.transactions += 1

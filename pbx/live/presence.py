@@ -191,8 +191,8 @@ def presence_rows(users: QuerySet[PbxUser]) -> list[PresenceRow]:
 
 def presence_rows_of(user_ids: Iterable[int]) -> list[PresenceRow]:
     """presence_rows for users named by id (the listener's batch, a web worker's cache), in
-    three statements of plain SQL (two round trips), ordered by extension as Python orders
-    strings.
+    three statements of plain SQL (two round trips in the listener's pipelined write),
+    ordered by extension as Python orders strings.
 
     A writer calls this once per batch: compiling presence_rows' four ORM queries (joins,
     subqueries, the length ordering) was most of what a small batch cost the listener."""

@@ -375,3 +375,17 @@ def test_the_dnd_lamps_of_every_pbx_in_a_write_cost_the_statements_of_one(
         "pbx-c": (True, ""),
         "pbx-d": (True, ""),
     }
+
+
+def test_an_application_that_answers_for_too_few_batches_raises_and_frees_the_turn():
+    answers = {"bad": True}
+
+    def apply(batches):
+        if answers.pop("bad", False):
+            return []  # no result for the batch handed in
+        return [LiveChanges() for _batch in batches]
+
+    combiner = BatchCombiner(apply=apply)
+    with pytest.raises(RuntimeError, match="0 results for 1 batches"):
+        combiner.apply(object(), [1])
+    assert combiner.apply(object(), [2]) == LiveChanges()  # the next write is not stuck
