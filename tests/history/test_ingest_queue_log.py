@@ -160,6 +160,17 @@ def test_malformed_lines_are_reported_with_numbers_and_good_lines_kept(ingest, t
     assert (entry.outcome, entry.wait_seconds, entry.talk_seconds) == ("answered", 10, 90)
 
 
+def test_a_stamp_of_other_digits_is_a_malformed_line_not_a_failed_run(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    # '²' (0xB2 read as Latin-1) is a digit to str.isdigit() and not to int()
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1", "²|1.2|q1|NONE|ENTERQUEUE||601|1")
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "2 lines read, 1 new, 0 already stored, 0 blank, 1 malformed" in out
+    assert "line 2: time '²' is not an epoch or a date" in err
+
+
 def test_it_reads_only_what_was_appended(ingest, tmp_path):
     path = tmp_path / "queue_log"
     write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
@@ -490,3 +501,39 @@ def test_entries_are_derived_beside_the_ingest_on_a_second_connection(tmp_path):
         == 300
     )
     assert QueueLogFile.objects.get().derived_lines == 900
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)  # SET LOCAL lasts to the end of the outer transaction
+def test_lines_commit_without_the_disk_and_derivations_with_it(tmp_path):
+    """A stored batch lost to a server crash is read again with its cursor; a derivation's live
+    change number, once a web worker saw it, must not be lost and handed out again."""
+    from pbx.history.ingest import derive, store
+
+    seen: dict[str, list[str]] = {"store": [], "derive": []}
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    real_store, real_changed = store.store_queue_log, derive.live_changed
+
+    def storing(*args, **kwargs):
+        result = real_store(*args, **kwargs)
+        seen["store"].append(setting())
+        return result
+
+    def numbering(**kwargs):
+        seen["derive"].append(setting())
+        return real_changed(**kwargs)
+
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1", "1700000030|1.1|q1|NONE|ABANDON|1|1|30")
+    with (
+        mock.patch("pbx.history.ingest.runner.store_queue_log", storing),
+        mock.patch.object(derive, "live_changed", numbering),
+    ):
+        FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC")).run()
+    assert seen == {"store": ["off"], "derive": ["on"]}
+    assert QueueEntry.objects.get().outcome == "abandoned"

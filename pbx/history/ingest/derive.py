@@ -22,7 +22,6 @@ from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import entries, entries_sql
 from pbx.history.ingest.agent_activity import derive_agent_activity
 from pbx.history.ingest.lines import files_of
-from pbx.history.ingest.store import commit_without_flush
 from pbx.live.version import live_changed
 from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
 
@@ -39,9 +38,12 @@ def pending_files(pbx: str) -> list[QueueLogFile]:
 def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
     """Derives what the file's lines not derived yet give; returns how many entries were made.
 
-    `directory` is the file's PBX's (`AgentDirectory.load(logfile.pbx)`)."""
+    `directory` is the file's PBX's (`AgentDirectory.load(logfile.pbx)`).
+
+    Committed with the disk (not `store.commit_without_flush`): it numbers a live change
+    (`live_changed`), and a number lost to a server crash after a web worker saw it would be
+    handed out again for another change, which that worker would then never read."""
     with transaction.atomic():
-        commit_without_flush()
         _one_deriver_at_a_time()
         derived, last = QueueLogFile.objects.values_list("derived_lines", "lines").get(
             pk=logfile.pk

@@ -41,7 +41,8 @@ def parse_line(text: str, *, local_tz: tzinfo) -> QueueLogRecord | None:
     if len(parts) < 5:
         raise MalformedLine(f"{len(parts)} fields, at least 5 expected")
     stamp = parts[0]
-    if stamp.isdigit():
+    # isdigit() alone takes '²' (int() refuses it: a ValueError, not a malformed line)
+    if stamp.isascii() and stamp.isdigit():
         epoch = int(stamp)
         if epoch > LATEST_EPOCH:
             raise MalformedLine(f"time {stamp!r} is out of range")

@@ -37,9 +37,10 @@ class Stored:
 def commit_without_flush() -> None:
     """PostgreSQL: this transaction's commit returns before its WAL reaches the disk.
 
-    A server crash may then lose the last moment's commits, but each carries its cursor (or its
-    derived_lines mark): what they stored is simply read (or derived) again, never lost or doubled.
-    Waiting for the disk on every batch took longer than storing it.
+    A server crash may then lose the last moment's commits, but each carries its cursor: what
+    they stored is simply read again, never lost or doubled. Waiting for the disk on every batch
+    took longer than storing it. Only for the lines' batches: a derivation numbers a live change,
+    which must not be lost once seen (derive.derive_pending).
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
