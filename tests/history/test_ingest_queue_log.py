@@ -293,6 +293,45 @@ def test_truncation_reads_from_the_start(ingest, tmp_path):
     assert "1 lines read, 1 new" in out
 
 
+def test_copytruncate_reads_the_copys_unread_tail_first(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(path, *[f"17000000{n:02d}|{n}.1|q1|NONE|ENTERQUEUE||600|1" for n in range(3)])
+    ingest("ingest_queue_log", path)
+    write(path, "1700000030|1.1|q1|NONE|ABANDON|1|1|30")  # after the last read
+    shutil.copy(path, tmp_path / "queue_log.1")  # logrotate's copytruncate
+    write(path, "1700000100|99.1|q1|NONE|ENTERQUEUE||600|1", mode="w")
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "reading the rest of queue_log.1 first (copied before the truncation)" in err
+    assert "2 lines read, 2 new" in out
+    assert dict(QueueEntry.objects.values_list("callid", "outcome"))["1.1"] == "abandoned"
+    assert QueueLogLine.objects.count() == 5
+    out, _err = ingest("ingest_queue_log", path)  # and nothing again
+    assert "0 lines read" in out
+
+
+def test_a_reused_inode_of_a_rotated_file_is_not_read_as_it(ingest, tmp_path):
+    path = tmp_path / "queue_log"
+    write(
+        path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1", "1700000010|2.1|q1|NONE|ENTERQUEUE||600|1"
+    )
+    ingest("ingest_queue_log", path)
+    # The rotated file was compressed away; another file got its inode number (simulated:
+    # the cursor is pointed at that file's inode), longer than what was read.
+    other = tmp_path / "full-20231114"
+    write(other, "[Nov 14 10:00:00] NOTICE[123] chan_sip.c: something else entirely " * 3)
+    IngestCursor.objects.update(inode=other.stat().st_ino)
+    path.unlink()
+    write(path, "1700000100|3.1|q1|NONE|ENTERQUEUE||600|1")
+
+    out, err = ingest("ingest_queue_log", path)
+
+    assert "rotated; reading the new file from the start" in err
+    assert "1 lines read, 1 new, 0 already stored, 0 blank, 0 malformed" in out
+    assert sorted(QueueLogLine.objects.values_list("callid", flat=True)) == ["1.1", "2.1", "3.1"]
+
+
 def test_a_replaced_file_that_grew_past_the_offset_is_read_from_the_start(ingest, tmp_path):
     path = tmp_path / "queue_log"
     write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")

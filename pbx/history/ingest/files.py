@@ -69,9 +69,11 @@ def plan(path: Path, cursor: IngestCursor) -> tuple[list[Segment], list[str]]:
     """What to read now, and notes on what was noticed (rotation, truncation).
 
     Rotation: the file at `path` has another inode. The old file is looked for beside it by its
-    inode (logrotate's `queue_log-20220801` or `queue_log.1`) and its unread tail is read first.
-    Truncation: same inode but shorter than the offset, or its first bytes changed
-    (copytruncate followed by new lines): read again from the start.
+    inode (logrotate's `queue_log-20220801` or `queue_log.1`), if it still starts as the file
+    read did (an inode is reused once its file is deleted), and its unread tail is read first.
+    Truncation: same inode but shorter than the offset, or its first bytes changed: read again
+    from the start, after the unread tail of a file beside it that starts as the file read did
+    (copytruncate's copy: what was written since the last read is only there).
     """
     notes: list[str] = []
     segments: list[Segment] = []
@@ -79,26 +81,62 @@ def plan(path: Path, cursor: IngestCursor) -> tuple[list[Segment], list[str]]:
     offset, line_number = cursor.offset, cursor.line_number
     if cursor.inode is not None and cursor.inode != stat.st_ino:
         old = _find_by_inode(path.parent, cursor.inode)
+        if old is not None and not _starts_as_read(old, cursor):
+            old = None  # its inode now names another file
         if old is not None and old.stat().st_size > offset:
             segments.append(Segment(old, cursor.inode, offset, line_number, is_current=False))
             notes.append(f"{path} was rotated; reading the rest of {old.name} first")
         else:
             notes.append(f"{path} was rotated; reading the new file from the start")
         offset = line_number = 0
-    elif offset > stat.st_size:
-        notes.append(
-            f"{path} is shorter than the {offset} bytes already read: truncated, reading from the start"
-        )
-        offset = line_number = 0
-    elif (
-        offset
-        and cursor.fingerprint
-        and _fingerprint(path, cursor.fingerprint_length) != cursor.fingerprint
-    ):
-        notes.append(f"{path} starts differently than before: replaced, reading from the start")
+    else:
+        if offset > stat.st_size:
+            notes.append(
+                f"{path} is shorter than the {offset} bytes already read: truncated, "
+                "reading from the start"
+            )
+        elif offset and cursor.fingerprint and not _starts_as_read(path, cursor):
+            notes.append(f"{path} starts differently than before: replaced, reading from the start")
+        else:
+            segments.append(Segment(path, stat.st_ino, offset, line_number, is_current=True))
+            return segments, notes
+        copy = _copy_of_read(path, cursor)
+        if copy is not None:
+            copy_inode = copy.stat().st_ino
+            segments.append(Segment(copy, copy_inode, offset, line_number, is_current=False))
+            notes.append(f"reading the rest of {copy.name} first (copied before the truncation)")
         offset = line_number = 0
     segments.append(Segment(path, stat.st_ino, offset, line_number, is_current=True))
     return segments, notes
+
+
+def _starts_as_read(path: Path, cursor: IngestCursor) -> bool:
+    """Whether the file starts with the bytes the cursor's file started with (True when the
+    cursor kept none to compare)."""
+    if not cursor.fingerprint:
+        return True
+    try:
+        return _fingerprint(path, cursor.fingerprint_length) == cursor.fingerprint
+    except OSError:
+        return False
+
+
+def _copy_of_read(path: Path, cursor: IngestCursor) -> Path | None:
+    """A file beside `path`, longer than what was read, that starts as the file read did."""
+    if not cursor.fingerprint or not cursor.offset:
+        return None
+    try:
+        with os.scandir(path.parent) as entries:
+            candidates = [
+                Path(entry.path)
+                for entry in entries
+                if entry.is_file(follow_symlinks=False)
+                and entry.name != path.name
+                and entry.stat().st_size > cursor.offset
+            ]
+    except OSError:
+        return None
+    return next((found for found in sorted(candidates) if _starts_as_read(found, cursor)), None)
 
 
 def _find_by_inode(directory: Path, inode: int) -> Path | None:
