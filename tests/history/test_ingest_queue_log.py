@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import signal
@@ -17,7 +16,6 @@ from django.db import connection
 
 from pbx.history.ingest.background import BackgroundDeriver
 from pbx.history.ingest.runner import FileIngest, StopFlag, cdr_time_zone
-from pbx.models import Pbx
 from pbx.models.history import IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
 from tests.conftest import fixtures_path
 
@@ -578,93 +576,3 @@ def test_lines_commit_without_the_disk_and_derivations_with_it(tmp_path):
         FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC")).run()
     assert seen == {"store": ["off"], "derive": ["on"]}
     assert QueueEntry.objects.get().outcome == "abandoned"
-
-
-class HeldElsewhere:
-    """The PBX's ingest lock held by another session (a thread's own connection), as another
-    ingest process would."""
-
-    def __init__(self, pbx: str = "default"):
-        from pbx.history.ingest.exclusive import PbxIngestLock
-
-        self._lock, self._taken, self._done = (
-            PbxIngestLock(pbx),
-            threading.Event(),
-            threading.Event(),
-        )
-        self._thread = threading.Thread(target=self._hold, daemon=True)
-        self._thread.start()
-        assert self._taken.wait(5), "the other session did not take the lock"
-
-    def _hold(self) -> None:
-        from django.db import connection as own
-
-        try:
-            self._lock.hold()
-            self._taken.set()
-            self._done.wait(10)
-            self._lock.release()
-        finally:
-            own.close()
-
-    def release(self) -> None:
-        self._done.set()
-        self._thread.join(5)
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="an advisory lock of PostgreSQL's")
-@pytest.mark.django_db(transaction=True)
-def test_a_second_ingest_of_the_pbx_stops_at_once_while_another_runs(tmp_path):
-    from django.core.management import CommandError, call_command
-
-    path = tmp_path / "queue_log"
-    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
-    other = HeldElsewhere()
-    try:
-        with pytest.raises(CommandError, match="another ingest of PBX default's queue_log is run"):
-            call_command("ingest_queue_log", str(path), skip_checks=True, stdout=io.StringIO())
-        assert not QueueLogLine.objects.exists()  # nothing read
-        # Another PBX's ingest is not held back.
-        Pbx.objects.create(name="pbx-b", host="127.0.0.1")
-        call_command(
-            "ingest_queue_log", str(path), pbx="pbx-b", skip_checks=True, stdout=io.StringIO()
-        )
-        assert QueueLogLine.objects.count() == 1
-    finally:
-        other.release()
-    out = io.StringIO()
-    call_command("ingest_queue_log", str(path), skip_checks=True, stdout=out)
-    assert "1 lines read, 1 new" in out.getvalue()
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="an advisory lock of PostgreSQL's")
-@pytest.mark.django_db(transaction=True)
-def test_a_follower_keeps_the_lock_between_its_polls_and_a_run_releases_it(tmp_path):
-    from pbx.history.ingest.exclusive import IngestBusy, PbxIngestLock
-
-    path = tmp_path / "queue_log"
-    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
-    follower = FileIngest(
-        path=path, kind="queue_log", time_zone=cdr_time_zone("UTC"), hold_lock=True
-    )
-    follower.run()
-    busy: list[BaseException] = []
-
-    def another_run() -> None:
-        from django.db import connection as own
-
-        try:
-            PbxIngestLock("default").hold()
-        except IngestBusy as exc:
-            busy.append(exc)
-        finally:
-            own.close()
-
-    thread = threading.Thread(target=another_run)
-    thread.start()
-    thread.join(5)
-    assert len(busy) == 1  # between two polls
-    follower.release()
-    one_off = FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC"))
-    one_off.run()  # not busy now; and it lets go when it ends:
-    HeldElsewhere().release()

@@ -38,14 +38,10 @@ class TableIngest:
     pbx: str = DEFAULT_PBX
     stop: StopFlag = field(default_factory=StopFlag)
     report: Report = field(default_factory=Report)
-    hold_lock: bool = False  # no lock to hold: a CDR row is stored once by its key, whoever reads
 
     def __post_init__(self) -> None:
         if not _IDENTIFIER.match(self.table):
             raise ValueError(f"{self.table!r} is not a table name")
-
-    def release(self) -> None:
-        """Nothing to release (see `hold_lock`)."""
 
     @property
     def source(self) -> str:

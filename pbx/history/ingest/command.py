@@ -11,7 +11,6 @@ from typing import Protocol
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pbx.history.ingest.exclusive import IngestBusy
 from pbx.history.ingest.runner import Report, StopFlag
 from pbx.models import DEFAULT_PBX, Pbx
 
@@ -19,11 +18,8 @@ from pbx.models import DEFAULT_PBX, Pbx
 class Ingest(Protocol):
     stop: StopFlag
     report: Report
-    hold_lock: bool  # keep what a run holds (the PBX's queue_log lock) between runs
 
     def run(self) -> Report: ...
-
-    def release(self) -> None: ...
 
 
 @dataclass
@@ -115,7 +111,6 @@ def run_sources(
     stop = StopFlag()
     for source in sources:
         source.ingest.stop = stop
-        source.ingest.hold_lock = follow  # a follower keeps its PBX's ingest lock between polls
     try:
         if follow:
             with stop.on_signals():
@@ -128,11 +123,6 @@ def run_sources(
             _run_each(sources, stop)
     except KeyboardInterrupt:
         command.stderr.write("Interrupted; progress up to the last batch is saved.")
-    except IngestBusy as exc:
-        raise CommandError(str(exc)) from exc
-    finally:
-        for source in sources:
-            source.ingest.release()
     for source in sources:
         write_report(command, source, source.ingest.report)
 

@@ -18,7 +18,6 @@ from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import derive, files, logfiles
 from pbx.history.ingest.background import BackgroundDeriver
 from pbx.history.ingest.cdr import parse_csv_line
-from pbx.history.ingest.exclusive import PbxIngestLock
 from pbx.history.ingest.queue_log import MalformedLine, parse_line
 from pbx.history.ingest.repeats import WINDOW, RepeatFilter
 from pbx.history.ingest.store import commit_without_flush, known_lines, store_cdr, store_queue_log
@@ -95,11 +94,6 @@ class FileIngest:
     _deriver: BackgroundDeriver | None = None
     _directory_loaded: float = 0.0
     _started: float = 0.0
-    hold_lock: bool = False  # keep the PBX's ingest lock between runs (--follow)
-    _lock: PbxIngestLock = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._lock = PbxIngestLock(self.pbx)
 
     def directory(self) -> AgentDirectory:
         now = time.monotonic()
@@ -109,26 +103,8 @@ class FileIngest:
         return self._directory
 
     def run(self) -> Report:
-        """Reads what is there now and returns; what was read is remembered in the cursor.
-
-        A queue_log run holds its PBX's ingest lock (pbx/history/ingest/exclusive.py; raises
-        IngestBusy when another ingest has it) until it ends, or with `hold_lock` (a follower)
-        until `release`."""
+        """Reads what is there now and returns; what was read is remembered in the cursor."""
         self._started = self._started or time.monotonic()
-        if self.kind == "queue_log":
-            self._lock.hold()
-            try:
-                return self._run()
-            finally:
-                if not self.hold_lock:
-                    self._lock.release()
-        return self._run()
-
-    def release(self) -> None:
-        """Lets another ingest of the PBX's queue_log run (a follower that stops)."""
-        self._lock.release()
-
-    def _run(self) -> Report:
         if self.kind == "queue_log":
             self._derive()  # what a run stopped by a crash stored without deriving
         cursor = files.cursor_for(self.path, kind=self.kind, pbx=self.pbx)
@@ -248,17 +224,12 @@ class FileIngest:
 
     def follow(self, *, poll_seconds: float = 1.0) -> Report:
         """Reads, then keeps polling for new lines until stopped (SIGTERM, Ctrl-C)."""
-        self.hold_lock = True
-        try:
-            with self.stop.on_signals():
-                while not self.stop.requested:
-                    self.run()
-                    deadline = time.monotonic() + poll_seconds
-                    while not self.stop.requested and time.monotonic() < deadline:
-                        time.sleep(min(0.2, poll_seconds))
-        finally:
-            self.hold_lock = False
-            self.release()
+        with self.stop.on_signals():
+            while not self.stop.requested:
+                self.run()
+                deadline = time.monotonic() + poll_seconds
+                while not self.stop.requested and time.monotonic() < deadline:
+                    time.sleep(min(0.2, poll_seconds))
         return self.report
 
     def _parse(self, text: str) -> Any:
