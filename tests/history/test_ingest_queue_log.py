@@ -576,3 +576,75 @@ def test_lines_commit_without_the_disk_and_derivations_with_it(tmp_path):
         FileIngest(path=path, kind="queue_log", time_zone=cdr_time_zone("UTC")).run()
     assert seen == {"store": ["off"], "derive": ["on"]}
     assert QueueEntry.objects.get().outcome == "abandoned"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite lets one writer in anyway")
+@pytest.mark.django_db(transaction=True)
+def test_two_ingests_that_see_a_new_file_at_once_make_it_one_file(tmp_path):
+    """A follower and a manual run both find the file new: the second waits for the first's
+    file row, then takes it (its lines would otherwise be stored twice, under two files)."""
+    from pbx.history.ingest import logfiles
+
+    path = tmp_path / "queue_log"
+    write(path, "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1")
+    created, commit, found = threading.Event(), threading.Event(), {}
+
+    def first() -> None:
+        from django.db import connection as own
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                found["first"] = logfiles.identify(path, pbx="default")
+                created.set()
+                commit.wait(10)  # the row exists, not committed yet
+        finally:
+            own.close()
+
+    def second() -> None:
+        from django.db import connection as own
+
+        try:
+            found["second"] = logfiles.identify(path, pbx="default")
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert created.wait(5)
+    threads.append(threading.Thread(target=second))
+    threads[1].start()
+
+    def second_is_waiting() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            return cursor.fetchone()[0] == 1
+
+    deadline = time.monotonic() + 5
+    while not second_is_waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert second_is_waiting(), "the second identification did not wait for the first"
+    commit.set()
+    for thread in threads:
+        thread.join(5)
+    assert found["second"].pk == found["first"].pk
+    assert QueueLogFile.objects.count() == 1
+
+
+def test_a_files_line_count_never_goes_back(tmp_path):
+    from pbx.history.ingest import logfiles
+    from pbx.history.ingest.files import RawLine
+
+    path = tmp_path / "queue_log"
+    write(path, *[f"17000000{n:02d}|{n}.1|q1|NONE|ENTERQUEUE||600|1" for n in range(12)])
+    stale = logfiles.identify(path, pbx="default")
+    QueueLogFile.objects.filter(pk=stale.pk).update(lines=10, size=420)  # another reader's
+    assert logfiles.advance(stale, path, RawLine(7, "", 294))  # further than this one had read
+    logfiles.save_advance(stale)
+    assert QueueLogFile.objects.values_list("lines", "size").get(pk=stale.pk) == (10, 420)
+    assert not logfiles.advance(stale, path, RawLine(7, "", 294))  # not further: nothing to save
+    assert logfiles.advance(stale, path, RawLine(12, "", 504))
+    logfiles.save_advance(stale)
+    assert QueueLogFile.objects.values_list("lines", "size").get(pk=stale.pk) == (12, 504)

@@ -179,9 +179,9 @@ class FileIngest:
                     self.report.added += stored.added
                     self.report.ignored += stored.blank
                 files.advance(cursor, segment, block.last)
-                logfiles.advance(logfile, segment.path, block.last)
+                if logfiles.advance(logfile, segment.path, block.last):
+                    logfiles.save_advance(logfile)
                 cursor.save()
-                logfile.save(update_fields=["lines", "size", "fingerprint", "fingerprint_length"])
             if self.progress and self.report.lines % self.progress_every == 0:
                 self._progress()
             if logfile.lines - derived >= every:
