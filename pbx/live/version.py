@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import (
-    IntegrityError,
     InterfaceError,
     OperationalError,
     ProgrammingError,
@@ -162,12 +161,18 @@ def _bump(*, everything: bool) -> int:
         version = _increment(everything=everything)
         if version is not None:
             return version
-        try:  # a new or flushed database: the row is created by its first writer
-            with transaction.atomic():
-                LiveVersion.objects.create(pk=1, version=1, reset=1)
-            return 1
-        except IntegrityError:
-            continue  # created by another writer this instant: bump that one
+        # A new or flushed database: the row is created by its first writer. Not a savepoint
+        # and a caught IntegrityError: inside the listener's pipelined write that aborts the
+        # pipeline, and the whole write would be retried.
+        table = connection.ops.quote_name(LiveVersion._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (id, version, reset) VALUES (1, 1, 1) "
+                "ON CONFLICT (id) DO NOTHING"
+            )
+            if cursor.rowcount == 1:
+                return 1
+        # created by another writer this instant: bump that one
     raise RuntimeError("the live version row could not be written")
 
 

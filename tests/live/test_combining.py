@@ -389,3 +389,27 @@ def test_an_application_that_answers_for_too_few_batches_raises_and_frees_the_tu
     with pytest.raises(RuntimeError, match="0 results for 1 batches"):
         combiner.apply(object(), [1])
     assert combiner.apply(object(), [2]) == LiveChanges()  # the next write is not stuck
+
+
+@pytest.mark.django_db
+def test_a_version_row_created_by_another_writer_meanwhile_is_bumped_not_an_error(monkeypatch):
+    """The first writers of a new database race to create the version row: the one that finds it
+    created meanwhile bumps it, within the listener's pipelined write too (a caught key error
+    there would abort the pipeline, and the whole write would be retried)."""
+    from django.db import transaction
+
+    from pbx.live import version
+    from pbx.plain_sql import pipelined
+
+    LiveVersion.objects.all().delete()
+    LiveVersion.objects.create(pk=1, version=5, reset=1)  # another writer's, just now
+    real = version._increment
+    answers = iter([None])  # this writer looked before it was there
+
+    def increment(*, everything):
+        return next(answers, None) or real(everything=everything)
+
+    monkeypatch.setattr(version, "_increment", increment)
+    with transaction.atomic(), pipelined():
+        assert version.live_changed(users=[1]) == 6
+    assert LiveVersion.objects.get().version == 6
