@@ -169,6 +169,20 @@ def make_supervisor(db):
     return make
 
 
+# 10 s into a minute and into an hour: far from the boundary where a fixed window starts again.
+THROTTLE_MOMENT = 1_800_000_010.0
+
+
+@pytest.fixture(autouse=True)
+def _throttle_clock_pinned(monkeypatch):
+    """The API key throttle's windows start on the minute (pbx/api/authentication.py): a test
+    whose requests fell on both sides of one saw its count start again (a 200 for the 429 it
+    expected). Its clock stands still in every test; a test that moves it sets its own."""
+    from pbx.api.authentication import ApiKeyRateThrottle
+
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", staticmethod(lambda: THROTTLE_MOMENT))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_read_caches():
     """No test sees what a read cache of the process kept from another (pbx/api/read_cache.py,
