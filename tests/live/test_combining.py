@@ -403,13 +403,16 @@ def test_a_version_row_created_by_another_writer_meanwhile_is_bumped_not_an_erro
 
     LiveVersion.objects.all().delete()
     LiveVersion.objects.create(pk=1, version=5, reset=1)  # another writer's, just now
-    real = version._increment
-    answers = iter([None])  # this writer looked before it was there
+    real, looked = version._increment, []
 
     def increment(*, everything):
-        return next(answers, None) or real(everything=everything)
+        if not looked:  # this writer's first look came before the row was there
+            looked.append(True)
+            return None
+        return real(everything=everything)
 
     monkeypatch.setattr(version, "_increment", increment)
     with transaction.atomic(), pipelined():
         assert version.live_changed(users=[1]) == 6
+    assert looked == [True]
     assert LiveVersion.objects.get().version == 6
