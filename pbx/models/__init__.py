@@ -1,6 +1,6 @@
 """pbx models: the directory, and the live state the listener keeps."""
 
-from pbx.models.agents import AgentEvent, AgentPause, AgentSession
+from pbx.models.agents import AgentEvent, AgentPause, AgentSession, AgentSpansPending
 from pbx.models.directory import (
     DEFAULT_PBX,
     ApiKey,
@@ -35,6 +35,7 @@ __all__ = [
     "AgentEvent",
     "AgentPause",
     "AgentSession",
+    "AgentSpansPending",
     "ApiKey",
     "CdrRecord",
     "Company",

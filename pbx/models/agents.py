@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from pbx.models.directory import DEFAULT_PBX, Company, PbxUser
@@ -64,13 +65,21 @@ class AgentEvent(models.Model):
     class Meta:
         verbose_name = _("agent event")
         verbose_name_plural = _("agent events")
+        # Every read of agent lines names a user, except the restarts': a line of an agent who
+        # is nobody in the directory is kept (the lines as read) but in no index, which would
+        # cost more to keep than the line itself (benchmarks/README.md, stop 26).
         indexes = [
-            models.Index(fields=["agent_user", "time"], name="agent_event_user_idx"),
+            models.Index(
+                fields=["agent_user", "time"],
+                name="agent_event_user_idx",
+                condition=Q(agent_user__isnull=False),
+            ),
             # Ring-no-answer counts per company and range; restarts by time.
             models.Index(
                 fields=["event", "company", "time"],
                 include=["agent_user", "queue_name"],
                 name="agent_event_kind_idx",
+                condition=Q(agent_user__isnull=False) | Q(event=RESTART_EVENT),
             ),
         ]
 
@@ -127,3 +136,29 @@ class AgentPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_user_id} paused ({self.reason}) {self.started_at} to {self.ended_at or '…'}"
+
+
+class AgentSpansPending(models.Model):
+    """An agent of a PBX whose login and pause spans are to be derived again from `since` on.
+
+    A bulk read keeps each stretch's agent lines as it goes but derives the spans they change
+    once for many stretches (pbx/history/ingest/derive.py): every stretch would otherwise derive
+    again the same agents' spans from the same anchors. The row is written in the transaction
+    that keeps the lines, so a crash before the spans are derived leaves it for the next run.
+    """
+
+    pbx = models.CharField(
+        _("PBX"), max_length=64, default=DEFAULT_PBX, help_text=_("The PBX it was read from.")
+    )
+    agent_user = models.ForeignKey(PbxUser, models.CASCADE, related_name="+")
+    since = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("agent spans pending")
+        verbose_name_plural = _("agent spans pending")
+        constraints = [
+            models.UniqueConstraint(fields=["pbx", "agent_user"], name="agent_spans_pending_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_user_id} on {self.pbx} from {self.since}"

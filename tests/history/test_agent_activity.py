@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from pbx.directory.agent_matching import AgentDirectory
+from pbx.history.ingest import derive
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
-from pbx.models import AgentEvent, AgentPause, AgentSession, IngestCursor
+from pbx.models import (
+    DEFAULT_PBX,
+    AgentEvent,
+    AgentPause,
+    AgentSession,
+    AgentSpansPending,
+    IngestCursor,
+)
 from tests.conftest import fixtures_path
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +275,72 @@ def test_lines_of_unknown_agents_are_kept_without_spans(ingest, tmp_path):
     assert AgentEvent.objects.filter(agent_user__isnull=True).count() == 2
     assert not AgentSession.objects.exists()
     assert not AgentPause.objects.exists()
+
+
+def store_only(path: Path, monkeypatch) -> None:
+    """The lines stored, nothing derived (what a bulk read's background deriver then derives)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(FileIngest, "_derive", lambda self: None)
+        patch.setattr(FileIngest, "_derive_soon", lambda self, logfile: None)
+        run(path)
+
+
+def derive_leaving_spans_pending() -> None:
+    for logfile in derive.pending_files(DEFAULT_PBX):
+        derive.derive_pending(logfile, directory=AgentDirectory.load(DEFAULT_PBX), spans=False)
+
+
+def test_spans_left_pending_are_derived_once_with_every_line_read(agent, tmp_path, monkeypatch):
+    """A bulk read derives each stretch's agent lines as it goes and their spans together: a
+    restart then ends a session at the last line before it of all the lines read, as a sorted
+    file gives, even when that line was read in a later stretch."""
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|MANAGER|q1|PJSIP/201|ADDMEMBER|",
+        "1700000100|NONE|NONE|NONE|CONFIGRELOAD|",
+        "1700000900|NONE|NONE|NONE|QUEUESTART|",
+    )
+    store_only(path, monkeypatch)
+    derive_leaving_spans_pending()
+    assert AgentEvent.objects.count() == 2
+    assert not AgentSession.objects.exists()
+    assert list(AgentSpansPending.objects.values_list("agent_user", "since")) == [
+        (agent.pk, at(1700000000))
+    ]
+
+    write(path, "1700000800|1.2|q1|NONE|ENTERQUEUE||601|1")  # written before the restart
+    store_only(path, monkeypatch)
+    derive_leaving_spans_pending()
+    derive.derive_pending_spans(DEFAULT_PBX)
+
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700000800))]
+    assert not AgentSpansPending.objects.exists()
+    derive.derive_pending_spans(DEFAULT_PBX)  # nothing pending: nothing changes
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700000800))]
+
+
+def test_spans_a_crash_left_pending_are_derived_by_the_next_run(agent, tmp_path, monkeypatch):
+    path = tmp_path / "queue_log"
+    write(path, *LINES)
+    store_only(path, monkeypatch)
+    derive_leaving_spans_pending()  # then the process died before the span pass
+    assert not AgentSession.objects.exists()
+
+    run(path)  # nothing new to read
+
+    assert spans(AgentSession, agent) == EXPECTED_SESSIONS
+    assert spans(AgentPause, agent) == EXPECTED_PAUSES
+    assert not AgentSpansPending.objects.exists()
+
+
+def test_pending_spans_of_a_deleted_user_go_with_it(agent, tmp_path, monkeypatch):
+    path = tmp_path / "queue_log"
+    write(path, *LINES)
+    store_only(path, monkeypatch)
+    derive_leaving_spans_pending()
+    agent.delete()
+
+    assert not AgentSpansPending.objects.exists()
+    derive.derive_pending_spans(DEFAULT_PBX)
+    assert not AgentSession.objects.exists()

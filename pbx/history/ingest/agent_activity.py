@@ -27,11 +27,13 @@ Rules (docs/reports.md):
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
+from operator import attrgetter
 from typing import NamedTuple
 
 import psycopg
@@ -48,6 +50,7 @@ from pbx.models.agents import (
     AgentEvent,
     AgentPause,
     AgentSession,
+    AgentSpansPending,
 )
 from pbx.models.directory import PbxUser, on_pbx
 from pbx.models.history import QueueLogLine
@@ -61,16 +64,51 @@ _EVENTS = AgentEvent._meta.db_table
 
 
 def derive_agent_activity(
-    file_id: int, first: int, last: int, *, directory: AgentDirectory, pbx: str
+    file_id: int, first: int, last: int, *, directory: AgentDirectory, pbx: str, spans: bool = True
 ) -> None:
     """Keeps the agent lines of lines `first`..`last` of a file of the PBX and derives again the
-    spans they change. `directory` is the PBX's. Call inside derive.derive_pending's
-    transaction, once per stretch of lines."""
+    spans they change: now, with the spans left pending before; or, with `spans=False`, at the
+    next `derive_pending_spans` (AgentSpansPending). `directory` is the PBX's. Call inside
+    derive.derive_pending's transaction, once per stretch of lines."""
     since, restarts = _store_events(file_id, first, last, directory, pbx)
+    # A restart ends the spans that cross it: those derived so far, and the pending agents'
+    # (their spans are derived from before their first new line, so through every restart).
     for user_id, restart in _users_spanning(restarts, pbx).items():
         _earliest(since, user_id, restart)
+    if spans:
+        derive_pending_spans(pbx, since)
+    elif since:
+        _leave_pending(since, pbx)
+
+
+def derive_pending_spans(pbx: str, since: dict[int, datetime] | None = None) -> None:
+    """Derives again the spans of the PBX's pending agents, and of `since`'s, each from the
+    earliest moment asked. Call inside a derivation's transaction (derive.py)."""
+    since = dict(since or {})
+    pending = AgentSpansPending.objects.filter(pbx=pbx)
+    rows = list(pending.values_list("agent_user_id", "since"))
+    for user_id, moment in rows:
+        _earliest(since, user_id, moment)
+    if rows:
+        pending.delete()
     if since:
         derive_spans(since, pbx=pbx)
+
+
+def _leave_pending(since: dict[int, datetime], pbx: str) -> None:
+    known = dict(AgentSpansPending.objects.filter(pbx=pbx).values_list("agent_user_id", "since"))
+    AgentSpansPending.objects.bulk_create(
+        [
+            AgentSpansPending(
+                pbx=pbx, agent_user_id=user_id, since=min(moment, known.get(user_id, moment))
+            )
+            for user_id, moment in since.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["pbx", "agent_user"],
+        update_fields=["since"],
+        batch_size=500,
+    )
 
 
 def _earliest(since: dict[int, datetime], user_id: int, moment: datetime) -> None:
@@ -130,6 +168,12 @@ def _store_events(
     with connection.connection.cursor() as cursor:
         cursor.execute(_NAMED, stretch)
         named = [(q, a, r, *match(q, a, r)) for q, a, r in cursor.fetchall()]
+        # A stretch's lines joined to who they name: a hash join. Without statistics (a table
+        # just filled) the planner expects one line and compares every line with every name.
+        cursor.execute(
+            "SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)"
+        )
+        nestloop = cursor.fetchone()[0]
         cursor.execute(
             _INSERT_EVENTS,
             {
@@ -150,6 +194,7 @@ def _store_events(
                 restarts.append(moment)
             else:
                 since[user_id] = moment
+        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [nestloop])
     return since, sorted(restarts)
 
 
@@ -229,36 +274,27 @@ def derive_spans(since: dict[int, datetime], *, pbx: str) -> None:
         if event.time >= anchors[event.agent_user_id]:
             events[event.agent_user_id].append(event)
     restarts = _restarts_since(earliest, pbx)
-    alive = _LastSignOfLife(restarts, pbx)
     companies = dict(PbxUser.objects.filter(pk__in=list(anchors)).values_list("pk", "company_id"))
-    sessions: list[AgentSession] = []
-    pauses: list[AgentPause] = []
+    timelines: dict[int, Timeline] = {}
     for user_id, anchor in anchors.items():
         if user_id not in companies:
             continue  # the user was deleted meanwhile
-        timeline = Timeline()
-        timeline.replay(
-            events.get(user_id, []), [r for r in restarts if r >= anchor], last_line=alive
-        )
+        timeline = timelines[user_id] = Timeline()
+        timeline.replay(events.get(user_id, []), restarts[bisect_left(restarts, anchor) :])
+    # The last line before each restart that ended an open span: read together, only those.
+    ending = sorted({restart for timeline in timelines.values() for restart in timeline.ending})
+    last_lines = last_lines_before(ending, pbx=pbx)
+    sessions: list[tuple] = []
+    pauses: list[tuple] = []
+    for user_id, timeline in timelines.items():
+        timeline.finish(last_lines)
         company_id = companies[user_id]
-        sessions.extend(
-            AgentSession(
-                agent_user_id=user_id, company_id=company_id, started_at=s.start, ended_at=s.end
-            )
-            for s in timeline.logins
-        )
+        sessions.extend((user_id, company_id, s.start, s.end) for s in timeline.logins)
         pauses.extend(
-            AgentPause(
-                agent_user_id=user_id,
-                company_id=company_id,
-                reason=s.reason[:255],
-                started_at=s.start,
-                ended_at=s.end,
-            )
-            for s in timeline.pauses
+            (user_id, company_id, s.reason[:255], s.start, s.end) for s in timeline.pauses
         )
-    AgentSession.objects.bulk_create(sessions, batch_size=500)
-    AgentPause.objects.bulk_create(pauses, batch_size=500)
+    _insert(AgentSession, ["agent_user_id", "company_id", "started_at", "ended_at"], sessions)
+    _insert(AgentPause, ["agent_user_id", "company_id", "reason", "started_at", "ended_at"], pauses)
     logger.debug(
         "agent spans derived agents=%d sessions=%d pauses=%d",
         len(anchors),
@@ -297,6 +333,26 @@ def _span_lines(users: list[int], since: datetime) -> list[SpanLine]:
         .order_by("time", "pk")
         .values_list("agent_user_id", "time", "event", "queue_name", "data")
     ]
+
+
+_COLUMN_TYPES = {"agent_user_id": "int8", "company_id": "int8", "reason": "text"}
+
+
+def _insert(model: type[models.Model], columns: list[str], rows: list[tuple]) -> None:
+    """bulk_create, or on PostgreSQL a binary COPY: tens of thousands of spans, which Django
+    would make into models and quote value by value in Python."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
+        )
+        return
+    statement = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with psycopg.Cursor(connection.connection) as cursor, cursor.copy(statement) as copy:
+        copy.set_types([_COLUMN_TYPES.get(name, "timestamptz") for name in columns])
+        for row in rows:
+            copy.write_row(row)
 
 
 def _restarts_since(since: datetime, pbx: str) -> list[datetime]:
@@ -363,21 +419,6 @@ def _spans_after(users: list[int], bound: datetime) -> list[tuple]:
     ]
 
 
-class _LastSignOfLife:
-    """The last line before each restart: read together for the restarts of a derivation, the
-    first time one of them ends an open span."""
-
-    def __init__(self, restarts: Sequence[datetime], pbx: str) -> None:
-        self._restarts = restarts
-        self._pbx = pbx
-        self._known: dict[datetime, datetime | None] | None = None
-
-    def __call__(self, restart: datetime) -> datetime:
-        if self._known is None:
-            self._known = last_lines_before(self._restarts, pbx=self._pbx)
-        return self._known.get(restart) or restart
-
-
 @dataclass(slots=True)
 class Span:
     start: datetime
@@ -396,25 +437,36 @@ class Timeline:
     logins: list[Span] = field(default_factory=list)
     pauses: list[Span] = field(default_factory=list)
 
-    def replay(
-        self,
-        events: Sequence,
-        restarts: Sequence[datetime],
-        *,
-        last_line: Callable[[datetime], datetime],
-    ) -> None:
-        """`events` in time order (any order within a second), `restarts` in time order;
-        `last_line(restart)` is the time of the last line written before that restart."""
-        by_second: dict[datetime, list] = defaultdict(list)
-        for event in events:
-            by_second[event.time].append(event)
-        starts = set(restarts)
-        for moment in sorted(by_second.keys() | starts):
-            if moment in starts:
-                self._restart(moment, last_line)
-            for event in self._in_order(by_second.get(moment, [])):
+    # Spans a restart ended, each with that restart: they end at the last line written before
+    # it, which `finish` is given (read once for every agent's timeline).
+    ended_by_restart: list[tuple[Span, datetime]] = field(default_factory=list)
+
+    def replay(self, events: Sequence, restarts: Sequence[datetime]) -> None:
+        """`events` in time order (any order within a second), `restarts` in time order. Then
+        `finish` with the last line before each restart of `ending`."""
+        passed = 0  # restarts before the lines replayed so far
+        for moment, second in groupby(events, key=attrgetter("time")):
+            # A restart comes before the lines of its second. The first one since the previous
+            # line ends everything; the others find nothing open.
+            reached = bisect_right(restarts, moment, passed)
+            if reached > passed:
+                self._restart(restarts[passed])
+                passed = reached
+            for event in self._in_order(list(second)):
                 self._apply(event)
                 self._settle(moment)
+        if passed < len(restarts):
+            self._restart(restarts[passed])
+
+    @property
+    def ending(self) -> set[datetime]:
+        return {restart for _span, restart in self.ended_by_restart}
+
+    def finish(self, last_lines: Mapping[datetime, datetime | None]) -> None:
+        """Ends the spans restarts ended at the last line before them, and tidies the spans."""
+        for span, restart in self.ended_by_restart:
+            span.end = max(last_lines.get(restart) or restart, span.start)
+        self.ended_by_restart = []
         for span in (*self.logins, *self.pauses):
             if span.end is not None and span.end < span.start:
                 span.end = span.start
@@ -423,6 +475,8 @@ class Timeline:
 
     def _in_order(self, events: list) -> list:
         """Lines of one second in the order that makes sense of them (see the module)."""
+        if len(events) == 1:
+            return events
         open_at_start = set(self.queues)
         paused_at_start = set(self.paused)
 
@@ -488,15 +542,12 @@ class Timeline:
         elif open_pause is not None:
             open_pause.end = moment
 
-    def _restart(self, moment: datetime, last_line: Callable[[datetime], datetime]) -> None:
+    def _restart(self, moment: datetime) -> None:
         # Only the last span of each kind can be open: a span is closed before the next opens.
-        open_spans = [
-            spans[-1] for spans in (self.logins, self.pauses) if spans and spans[-1].end is None
-        ]
-        if open_spans:
-            alive = last_line(moment)
-            for span in open_spans:
-                span.end = max(alive, span.start)
+        for spans in (self.logins, self.pauses):
+            if spans and spans[-1].end is None:
+                spans[-1].end = moment  # until `finish` knows the last line before it
+                self.ended_by_restart.append((spans[-1], moment))
         self.queues.clear()
         self.paused.clear()
         self.paused_all = None

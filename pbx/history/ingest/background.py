@@ -14,9 +14,16 @@ from django.db import connection
 from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import derive
 
+# A bulk read derives the agents' spans once for this many lines at most: every stretch would
+# derive again the same agents' spans, and a span pass holds their lines since then in memory.
+SPANS_EVERY = 1_000_000
+
 
 class BackgroundDeriver:
-    """Derives every pending stretch of the PBX's lines whenever it is poked, on its own thread."""
+    """Derives every pending stretch of the PBX's lines whenever it is poked, on its own thread.
+
+    The agents' spans are derived once for many stretches (`SPANS_EVERY`), and when it finishes.
+    """
 
     def __init__(self, directory: AgentDirectory, *, pbx: str) -> None:
         self.entries = 0
@@ -25,6 +32,7 @@ class BackgroundDeriver:
         self._wake = threading.Event()
         self._finishing = False
         self._error: BaseException | None = None
+        self._spans_pending = 0  # lines derived since the last span pass
         self._thread = threading.Thread(target=self._loop, name="queue_log-derive", daemon=True)
         self._thread.start()
 
@@ -58,7 +66,14 @@ class BackgroundDeriver:
                 self._wake.clear()
                 finishing = self._finishing
                 for logfile in derive.pending_files(self._pbx):
-                    self.entries += derive.derive_pending(logfile, directory=self._directory)
+                    before = logfile.derived_lines
+                    self.entries += derive.derive_pending(
+                        logfile, directory=self._directory, spans=False
+                    )
+                    self._spans_pending += logfile.derived_lines - before
+                if finishing or self._spans_pending >= SPANS_EVERY:
+                    derive.derive_pending_spans(self._pbx)
+                    self._spans_pending = 0
                 if finishing:
                     return
         except BaseException as exc:  # handed to the ingest thread by poke() or finish()

@@ -19,15 +19,17 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from pbx.directory.agent_matching import AgentDirectory
-from pbx.history.ingest import entries, entries_sql
+from pbx.history.ingest import agent_activity, entries, entries_sql
 from pbx.history.ingest.agent_activity import derive_agent_activity
 from pbx.history.ingest.lines import files_of
 from pbx.live.version import live_changed
+from pbx.models.agents import AgentSpansPending
 from pbx.models.history import ENTRY_EVENTS, QueueLogFile, QueueLogLine
 
 logger = logging.getLogger("swan.ingest")
 CALLS_PER_STATEMENT = 20_000
 DERIVE_LOCK = 0x5_3741_4E  # "SWAN": the advisory lock key of queue_log derivations
+DERIVE_WORK_MEM = "64MB"
 
 
 def pending_files(pbx: str) -> list[QueueLogFile]:
@@ -35,10 +37,12 @@ def pending_files(pbx: str) -> list[QueueLogFile]:
     return list(QueueLogFile.objects.filter(pbx=pbx, derived_lines__lt=F("lines")).order_by("pk"))
 
 
-def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
+def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory, spans: bool = True) -> int:
     """Derives what the file's lines not derived yet give; returns how many entries were made.
 
-    `directory` is the file's PBX's (`AgentDirectory.load(logfile.pbx)`).
+    `directory` is the file's PBX's (`AgentDirectory.load(logfile.pbx)`). `spans=False` leaves
+    the agents' login and pause spans pending, for `derive_pending_spans` (a bulk read derives
+    them once for many stretches).
 
     Committed with the disk (not `store.commit_without_flush`): it numbers a live change
     (`live_changed`), and a number lost to a server crash after a web worker saw it would be
@@ -60,7 +64,9 @@ def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
         )
         callids = sorted({callid for callid, _queue in calls})
         made = _entries(callids, directory, logfile.pbx) if callids else 0
-        derive_agent_activity(logfile.pk, first, last, directory=directory, pbx=logfile.pbx)
+        derive_agent_activity(
+            logfile.pk, first, last, directory=directory, pbx=logfile.pbx, spans=spans
+        )
         # The web workers' kept figures of these queues (pbx/live/read_cache.py) are stale now.
         live_changed(history={queue for _callid, queue in calls})
         QueueLogFile.objects.filter(pk=logfile.pk).update(derived_lines=last)
@@ -77,6 +83,16 @@ def derive_pending(logfile: QueueLogFile, *, directory: AgentDirectory) -> int:
     return made
 
 
+def derive_pending_spans(pbx: str) -> None:
+    """Derives the spans that stretches derived with `spans=False` left pending, if any."""
+    if not AgentSpansPending.objects.filter(pbx=pbx).exists():
+        return
+    with transaction.atomic():
+        _one_deriver_at_a_time()
+        agent_activity.derive_pending_spans(pbx)
+    logger.debug("queue_log spans derived pbx=%s", pbx)
+
+
 def _one_deriver_at_a_time() -> None:
     """Derivers wait for each other (two would replace the same calls' entries at once).
 
@@ -87,6 +103,8 @@ def _one_deriver_at_a_time() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DERIVE_LOCK])
+            # A stretch's agent lines are sorted and grouped in memory, not in temporary files.
+            cursor.execute(f"SET LOCAL work_mem = '{DERIVE_WORK_MEM}'")
 
 
 def _entries(callids: list[str], directory: AgentDirectory, pbx: str) -> int:

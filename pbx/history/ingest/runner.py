@@ -203,6 +203,7 @@ class FileIngest:
         """Everything derived from stored lines happens in derive.derive_pending (one place)."""
         for logfile in derive.pending_files(self.pbx):
             self.report.entries += derive.derive_pending(logfile, directory=self.directory())
+        derive.derive_pending_spans(self.pbx)  # what a background deriver, or a crash, left
 
     def _parser(self, first: int) -> Callable[[int, str], Any]:
         return lambda index, text: self._parse_counted(first + index, text)
