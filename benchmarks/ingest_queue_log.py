@@ -22,6 +22,11 @@ from pathlib import Path
 
 from _setup import ROOT, setup
 
+# As `manage.py ingest_queue_log` runs in production: Django's debug cursor (every statement
+# formatted and kept) is not part of the ingest.
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "swan-benchmark-only")
+
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "queue_log"
 FILES = [
     "issabel_synkbug_queue_log-20220801.txt",

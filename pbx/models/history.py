@@ -132,8 +132,14 @@ class QueueEntry(models.Model):
     wait_seconds = models.PositiveIntegerField(default=0)
     talk_seconds = models.PositiveIntegerField(default=0)
     agent = models.CharField(max_length=128, blank=True, help_text=_("As queue_log names it."))
+    # Indexed by qentry_agent_day_idx, which leads with it.
     agent_user = models.ForeignKey(
-        PbxUser, models.SET_NULL, null=True, blank=True, related_name="answered_entries"
+        PbxUser,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="answered_entries",
+        db_index=False,
     )
 
     class Meta:

@@ -324,7 +324,7 @@ def _span_lines(users: list[int], since: datetime) -> list[SpanLine]:
                 [users, since, list(_SPAN_EVENTS)],
                 binary=True,
             )
-            return [SpanLine(*row) for row in cursor]
+            return list(map(SpanLine._make, cursor.fetchall()))
     return [
         SpanLine(*row)
         for row in AgentEvent.objects.filter(
@@ -365,7 +365,7 @@ def _restarts_since(since: datetime, pbx: str) -> list[datetime]:
                 [RESTART_EVENT, pbx, since],
                 binary=True,
             )
-            return [row[0] for row in cursor]
+            return [row[0] for row in cursor.fetchall()]
     return list(
         AgentEvent.objects.filter(event=RESTART_EVENT, pbx=pbx, time__gte=since)
         .order_by("time")
