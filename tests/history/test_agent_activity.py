@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from pbx.directory.agent_matching import AgentDirectory
-from pbx.history.ingest import derive
+from pbx.history.ingest import agent_activity, background, derive
 from pbx.history.ingest.runner import FileIngest, cdr_time_zone
 from pbx.models import (
     DEFAULT_PBX,
@@ -344,3 +345,29 @@ def test_pending_spans_of_a_deleted_user_go_with_it(agent, tmp_path, monkeypatch
     assert not AgentSpansPending.objects.exists()
     derive.derive_pending_spans(DEFAULT_PBX)
     assert not AgentSession.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a second connection: PostgreSQL")
+@pytest.mark.parametrize("spans_every", [1_000_000, 4])
+def test_the_background_deriver_derives_the_spans_it_left_pending(
+    agent, tmp_path, monkeypatch, spans_every
+):
+    """Several stretches, lines out of order: the spans of a plain run, and nothing left pending,
+    whether the span pass runs once at the end or after every few lines too."""
+    monkeypatch.setattr(background, "SPANS_EVERY", spans_every)
+    left = []
+    leave_pending = agent_activity._leave_pending
+    monkeypatch.setattr(
+        agent_activity, "_leave_pending", lambda *a: left.append(a) or leave_pending(*a)
+    )
+    path = tmp_path / "queue_log"
+    write(path, *(LINES[1::2] + LINES[::2]))
+    FileIngest(
+        path=path, kind="queue_log", time_zone=cdr_time_zone(), batch_size=2, derive_every=2
+    ).run()
+
+    assert spans(AgentSession, agent) == EXPECTED_SESSIONS
+    assert spans(AgentPause, agent) == EXPECTED_PAUSES
+    assert left  # stretches left their spans to the span pass
+    assert not AgentSpansPending.objects.exists()
