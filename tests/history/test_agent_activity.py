@@ -335,6 +335,25 @@ def test_spans_a_crash_left_pending_are_derived_by_the_next_run(agent, tmp_path,
     assert not AgentSpansPending.objects.exists()
 
 
+def test_a_user_deleted_after_the_directory_was_loaded_is_not_left_pending(
+    agent, tmp_path, monkeypatch
+):
+    """The background deriver loads the directory once per read: its lines still name a user
+    the admin deleted meanwhile, and the stretch is derived all the same."""
+    path = tmp_path / "queue_log"
+    write(path, *LINES)
+    store_only(path, monkeypatch)
+    directory = AgentDirectory.load(DEFAULT_PBX)
+    agent.delete()
+
+    for logfile in derive.pending_files(DEFAULT_PBX):
+        derive.derive_pending(logfile, directory=directory, spans=False)
+
+    assert AgentEvent.objects.filter(event="ADDMEMBER").exists()
+    assert not AgentSpansPending.objects.exists()
+    assert not derive.pending_files(DEFAULT_PBX)
+
+
 def test_pending_spans_of_a_deleted_user_go_with_it(agent, tmp_path, monkeypatch):
     path = tmp_path / "queue_log"
     write(path, *LINES)

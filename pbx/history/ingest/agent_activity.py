@@ -96,6 +96,9 @@ def derive_pending_spans(pbx: str, since: dict[int, datetime] | None = None) -> 
 
 
 def _leave_pending(since: dict[int, datetime], pbx: str) -> None:
+    # The directory was loaded when the read began: a user deleted since is no one's to derive.
+    users = set(PbxUser.objects.filter(pk__in=list(since)).values_list("pk", flat=True))
+    since = {user_id: moment for user_id, moment in since.items() if user_id in users}
     known = dict(AgentSpansPending.objects.filter(pbx=pbx).values_list("agent_user_id", "since"))
     AgentSpansPending.objects.bulk_create(
         [
