@@ -26,7 +26,8 @@ __all__ = [
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
-# A database of its own: the test empties it, and other users of Redis keep theirs.
+# A database of its own: the test empties it, and other users of Redis keep theirs. Two runs at
+# once need one each (.ci/run sets DASHBOARD_E2E_REDIS_URL), or one's flush breaks the other.
 REDIS_URL = os.environ.get("DASHBOARD_E2E_REDIS_URL", "redis://127.0.0.1:6379/9")
 ARGS = [
     "--headless",
