@@ -1,0 +1,83 @@
+"""The last line before a moment: a restart's last sign of life, whatever order lines came in."""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pbx.history.ingest.lines import last_lines_before
+from pbx.models import QueueLogFile, QueueLogLine
+
+pytestmark = pytest.mark.django_db
+
+T1 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _file(pbx: str = "default") -> QueueLogFile:
+    return QueueLogFile.objects.create(
+        pbx=pbx, fingerprint=f"{pbx}-{random.random()}", fingerprint_length=64
+    )
+
+
+def _store(file: QueueLogFile, times: list[datetime], first: int = 1) -> None:
+    QueueLogLine.objects.bulk_create(
+        QueueLogLine(
+            file=file,
+            number=first + i,
+            time=t,
+            callid=f"c{i}",
+            queue_name="q",
+            agent="",
+            event="ENTERQUEUE",
+        )
+        for i, t in enumerate(times)
+    )
+
+
+def test_each_moment_finds_the_latest_earlier_line_however_far_back():
+    t2 = T1 + timedelta(days=61)
+    t3 = t2 + timedelta(days=4)
+    t4 = t3 + timedelta(hours=3)
+    m4 = t4 + timedelta(seconds=20)
+    # Stored latest first: the order read is not the order written.
+    _store(_file(), [m4, t4, t4 - timedelta(seconds=10), t3, t2, T1])
+    _store(_file("other"), [m4 - timedelta(seconds=1)])
+    moments = {
+        T1 - timedelta(seconds=1): None,  # before every line
+        T1: None,  # a line at the moment itself is not before it
+        T1 + timedelta(days=60): T1,  # 60 days of silence
+        t2 + timedelta(days=3): t2,
+        t3 + timedelta(hours=2): t3,
+        m4: t4,  # the latest of the minute, not another PBX's later line
+    }
+    assert last_lines_before(list(moments), pbx="default") == moments
+
+
+def test_a_pbx_without_lines_has_no_last_line():
+    _store(_file("other"), [T1])
+    assert last_lines_before([T1 + timedelta(hours=1)], pbx="default") == {
+        T1 + timedelta(hours=1): None
+    }
+    assert last_lines_before([], pbx="default") == {}
+
+
+def test_thousands_of_lines_out_of_order_across_blocks_give_what_a_sorted_list_gives():
+    rng = random.Random(12)
+    times = sorted(T1 + timedelta(seconds=rng.randrange(0, 40 * 86_400)) for _ in range(6_000))
+    # Mostly in order, as a PBX writes them, with late days read after later ones.
+    shuffled = times[3_000:4_500] + times[:3_000] + times[4_500:]
+    file = _file()
+    moments = [T1 + timedelta(seconds=rng.randrange(-3_600, 41 * 86_400)) for _ in range(300)]
+
+    def expected(lines):
+        ordered = sorted(lines)
+        return {m: ordered[i - 1] if (i := bisect_left(ordered, m)) else None for m in moments}
+
+    _store(file, shuffled[:4_000])
+    assert last_lines_before(moments, pbx="default") == expected(shuffled[:4_000])
+    # Lines added to blocks already summarized widen their summaries.
+    _store(file, shuffled[4_000:], first=4_001)
+    assert last_lines_before(moments, pbx="default") == expected(shuffled)
