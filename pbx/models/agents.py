@@ -155,12 +155,18 @@ class AgentSpansPending(models.Model):
     once for many stretches (pbx/history/ingest/derive.py): every stretch would otherwise derive
     again the same agents' spans from the same anchors. The row is written in the transaction
     that keeps the lines, so a crash before the spans are derived leaves it for the next run.
+
+    The user is not a database constraint, and deleting one leaves its row: each span pass drops
+    all the PBX's rows and skips users that no longer exist. A constraint failed a stretch whose
+    user the admin deleted before its commit, and a cascade locked the row the pass locks last.
     """
 
     pbx = models.CharField(
         _("PBX"), max_length=64, default=DEFAULT_PBX, help_text=_("The PBX it was read from.")
     )
-    agent_user = models.ForeignKey(PbxUser, models.CASCADE, related_name="+")
+    agent_user = models.ForeignKey(
+        PbxUser, models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     since = models.DateTimeField()
 
     class Meta:

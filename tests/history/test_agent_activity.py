@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from pbx.directory.agent_matching import AgentDirectory
 from pbx.history.ingest import agent_activity, background, derive
@@ -18,6 +20,7 @@ from pbx.models import (
     AgentSession,
     AgentSpansPending,
     IngestCursor,
+    PbxUser,
 )
 from tests.conftest import fixtures_path
 
@@ -354,15 +357,49 @@ def test_a_user_deleted_after_the_directory_was_loaded_is_not_left_pending(
     assert not derive.pending_files(DEFAULT_PBX)
 
 
-def test_pending_spans_of_a_deleted_user_go_with_it(agent, tmp_path, monkeypatch):
+def test_pending_spans_of_a_deleted_user_are_dropped_by_the_next_pass(agent, tmp_path, monkeypatch):
     path = tmp_path / "queue_log"
     write(path, *LINES)
     store_only(path, monkeypatch)
     derive_leaving_spans_pending()
-    agent.delete()
+    agent.delete()  # touches no pending row: the span pass locks those last
 
-    assert not AgentSpansPending.objects.exists()
+    assert AgentSpansPending.objects.exists()
     derive.derive_pending_spans(DEFAULT_PBX)
+    assert not AgentSpansPending.objects.exists()
+    assert not AgentSession.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a second connection: PostgreSQL")
+def test_a_user_deleted_before_its_stretch_commits_fails_nothing(agent, tmp_path, monkeypatch):
+    """The admin deletes the user, on its own connection, after the stretch checked it and before
+    the stretch commits: its pending row names no one, and no constraint fails the stretch."""
+    path = tmp_path / "queue_log"
+    write(path, *LINES)
+    store_only(path, monkeypatch)
+    leave_pending = agent_activity._leave_pending
+
+    def admin_deletes_the_user() -> None:
+        try:
+            PbxUser.objects.filter(pk=agent.pk).delete()
+        finally:
+            connections.close_all()
+
+    def then_deleted(since, pbx):
+        leave_pending(since, pbx)
+        admin = threading.Thread(target=admin_deletes_the_user)
+        admin.start()
+        admin.join()
+
+    monkeypatch.setattr(agent_activity, "_leave_pending", then_deleted)
+    derive_leaving_spans_pending()
+
+    assert not PbxUser.objects.filter(pk=agent.pk).exists()
+    assert AgentSpansPending.objects.filter(agent_user_id=agent.pk).exists()
+    assert not derive.pending_files(DEFAULT_PBX)
+    derive.derive_pending_spans(DEFAULT_PBX)
+    assert not AgentSpansPending.objects.exists()
     assert not AgentSession.objects.exists()
 
 
@@ -375,11 +412,7 @@ def test_the_background_deriver_derives_the_spans_it_left_pending(
     """Several stretches, lines out of order: the spans of a plain run, and nothing left pending,
     whether the span pass runs once at the end or after every few lines too."""
     monkeypatch.setattr(background, "SPANS_EVERY", spans_every)
-    left = []
-    leave_pending = agent_activity._leave_pending
-    monkeypatch.setattr(
-        agent_activity, "_leave_pending", lambda *a: left.append(a) or leave_pending(*a)
-    )
+    passes = count_span_passes(monkeypatch)
     path = tmp_path / "queue_log"
     write(path, *(LINES[1::2] + LINES[::2]))
     FileIngest(
@@ -388,5 +421,53 @@ def test_the_background_deriver_derives_the_spans_it_left_pending(
 
     assert spans(AgentSession, agent) == EXPECTED_SESSIONS
     assert spans(AgentPause, agent) == EXPECTED_PAUSES
-    assert left  # stretches left their spans to the span pass
+    assert passes  # stretches left their spans to the span pass
+    assert not AgentSpansPending.objects.exists()
+
+
+def count_span_passes(monkeypatch) -> list[str]:
+    """The PBXes of the span passes run, each once it has committed."""
+    passes: list[str] = []
+    span_pass = derive.derive_pending_spans
+
+    def counted(pbx: str) -> None:
+        span_pass(pbx)
+        passes.append(pbx)
+
+    monkeypatch.setattr(derive, "derive_pending_spans", counted)
+    return passes
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a second connection: PostgreSQL")
+@pytest.mark.parametrize(("spans_every", "passes_before_finishing"), [(1_000_000, 0), (4, 1)])
+def test_the_background_deriver_runs_a_span_pass_once_enough_lines_are_derived(
+    agent, tmp_path, monkeypatch, spans_every, passes_before_finishing
+):
+    monkeypatch.setattr(background, "SPANS_EVERY", spans_every)
+    passes = count_span_passes(monkeypatch)
+    path = tmp_path / "queue_log"
+    write(path, *LINES)  # more than 4 lines
+    store_only(path, monkeypatch)
+
+    deriver = background.BackgroundDeriver(AgentDirectory.load(DEFAULT_PBX), pbx=DEFAULT_PBX)
+    try:
+        deriver.poke()
+        if passes_before_finishing:
+            wait_for(lambda: passes)
+            assert spans(AgentSession, agent) == EXPECTED_SESSIONS
+        else:
+            wait_for(lambda: not derive.pending_files(DEFAULT_PBX))
+            assert AgentSpansPending.objects.exists()
+        assert passes == [DEFAULT_PBX] * passes_before_finishing
+    finally:
+        deriver.finish()
+    assert spans(AgentSession, agent) == EXPECTED_SESSIONS
     assert not AgentSpansPending.objects.exists()

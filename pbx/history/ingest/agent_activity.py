@@ -89,10 +89,10 @@ def derive_pending_spans(pbx: str, since: dict[int, datetime] | None = None) -> 
     rows = list(pending.values_list("agent_user_id", "since"))
     for user_id, moment in rows:
         _earliest(since, user_id, moment)
-    if rows:
-        pending.delete()
     if since:
         derive_spans(since, pbx=pbx)
+    if rows:  # derivations of a PBX take turns (derive.py): no row was added meanwhile
+        pending.delete()
 
 
 def _leave_pending(since: dict[int, datetime], pbx: str) -> None:
@@ -363,9 +363,10 @@ def _restarts_since(since: datetime, pbx: str) -> list[datetime]:
     if connection.vendor == "postgresql":
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
-                f"SELECT DISTINCT time FROM {_EVENTS} WHERE event = %s AND pbx = %s "
-                "AND time >= %s ORDER BY time",
-                [RESTART_EVENT, pbx, since],
+                # The event a literal: the partial index's condition, proven for any plan.
+                f"SELECT DISTINCT time FROM {_EVENTS} WHERE event = '{RESTART_EVENT}' "
+                "AND pbx = %s AND time >= %s ORDER BY time",
+                [pbx, since],
                 binary=True,
             )
             return [row[0] for row in cursor.fetchall()]
