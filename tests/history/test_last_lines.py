@@ -9,17 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pbx.history.ingest.lines import last_lines_before
-from pbx.models import QueueLogFile, QueueLogLine
+from pbx.models import DEFAULT_PBX, QueueLogFile, QueueLogLine
 
 pytestmark = pytest.mark.django_db
 
 T1 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def _file(pbx: str = "default") -> QueueLogFile:
-    return QueueLogFile.objects.create(
-        pbx=pbx, fingerprint=f"{pbx}-{random.random()}", fingerprint_length=64
-    )
+def _file(pbx: str = DEFAULT_PBX) -> QueueLogFile:
+    return QueueLogFile.objects.create(pbx=pbx, fingerprint=f"{pbx}-file", fingerprint_length=64)
 
 
 def _store(file: QueueLogFile, times: list[datetime], first: int = 1) -> None:
@@ -51,17 +49,17 @@ def test_each_moment_finds_the_latest_earlier_line_however_far_back():
         T1 + timedelta(days=60): T1,  # 60 days of silence
         t2 + timedelta(days=3): t2,
         t3 + timedelta(hours=2): t3,
-        m4: t4,  # the latest of the minute, not another PBX's later line
+        m4: t4,  # the latest before it, not another PBX's later line
     }
-    assert last_lines_before(list(moments), pbx="default") == moments
+    assert last_lines_before(list(moments), pbx=DEFAULT_PBX) == moments
 
 
 def test_a_pbx_without_lines_has_no_last_line():
     _store(_file("other"), [T1])
-    assert last_lines_before([T1 + timedelta(hours=1)], pbx="default") == {
+    assert last_lines_before([T1 + timedelta(hours=1)], pbx=DEFAULT_PBX) == {
         T1 + timedelta(hours=1): None
     }
-    assert last_lines_before([], pbx="default") == {}
+    assert last_lines_before([], pbx=DEFAULT_PBX) == {}
 
 
 def test_thousands_of_lines_out_of_order_across_blocks_give_what_a_sorted_list_gives():
@@ -77,7 +75,7 @@ def test_thousands_of_lines_out_of_order_across_blocks_give_what_a_sorted_list_g
         return {m: ordered[i - 1] if (i := bisect_left(ordered, m)) else None for m in moments}
 
     _store(file, shuffled[:4_000])
-    assert last_lines_before(moments, pbx="default") == expected(shuffled[:4_000])
-    # Lines added to blocks already summarized widen their summaries.
+    assert last_lines_before(moments, pbx=DEFAULT_PBX) == expected(shuffled[:4_000])
+    # Lines stored later, some earlier than lines stored before them.
     _store(file, shuffled[4_000:], first=4_001)
-    assert last_lines_before(moments, pbx="default") == expected(shuffled)
+    assert last_lines_before(moments, pbx=DEFAULT_PBX) == expected(shuffled)
