@@ -94,10 +94,16 @@ def main() -> None:
     import pbx.history.ingest.derive as derive
     import pbx.history.ingest.runner as runner
     from pbx.models import AgentEvent, AgentPause, AgentSession, Company, PbxUser, Queue
-    from pbx.models.history import IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
+    from pbx.models.history import (
+        IngestCursor,
+        QueueEntry,
+        QueueLogBlockTimes,
+        QueueLogFile,
+        QueueLogLine,
+    )
     from terminals.models import Terminal
 
-    tables = (QueueEntry, QueueLogLine, QueueLogFile, IngestCursor)
+    tables = (QueueEntry, QueueLogLine, QueueLogBlockTimes, QueueLogFile, IngestCursor)
     tables += (AgentEvent, AgentSession, AgentPause)
     company, _ = Company.objects.get_or_create(slug="bench-agents", defaults={"name": "Agents"})
     Queue.objects.filter(company=company).delete()

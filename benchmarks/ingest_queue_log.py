@@ -114,6 +114,7 @@ def empty_history() -> None:
     from django.db import connection
 
     names = ["QueueEntry", "QueueLogLine", "QueueLogFile", "IngestCursor"]
+    names += ["QueueLogBlockTimes"]  # new in 0023
     names += ["AgentEvent", "AgentSession", "AgentPause"]  # the reports' agent activity
     tables = [
         m._meta.db_table for m in apps.get_app_config("pbx").get_models() if m.__name__ in names

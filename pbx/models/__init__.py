@@ -18,7 +18,15 @@ from pbx.models.directory import (
     validate_no_control_characters,
     validate_time_zone,
 )
-from pbx.models.history import CdrRecord, IngestCursor, QueueEntry, QueueLogFile, QueueLogLine
+from pbx.models.history import (
+    LINES_PER_BLOCK,
+    CdrRecord,
+    IngestCursor,
+    QueueEntry,
+    QueueLogBlockTimes,
+    QueueLogFile,
+    QueueLogLine,
+)
 from pbx.models.live import (
     DeviceState,
     ListenerLease,
@@ -32,6 +40,7 @@ from pbx.models.live import (
 
 __all__ = [
     "DEFAULT_PBX",
+    "LINES_PER_BLOCK",
     "AgentEvent",
     "AgentPause",
     "AgentSession",
@@ -52,6 +61,7 @@ __all__ = [
     "Queue",
     "QueueCallerState",
     "QueueEntry",
+    "QueueLogBlockTimes",
     "QueueLogFile",
     "QueueLogLine",
     "QueueMember",

@@ -97,12 +97,44 @@ class QueueLogLine(models.Model):
                 name="qlog_entry_key_idx",
                 condition=Q(event__in=ENTRY_EVENTS),
             ),
-            # The last line before a restart (agent spans: pbx/history/ingest/lines.last_lines_before).
-            models.Index(fields=["time"], name="qlog_time_idx"),
+            # No index on time: QueueLogBlockTimes finds the last line before a moment.
         ]
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.callid} {self.queue_name} {self.event}"
+
+
+LINES_PER_BLOCK = 10_000
+
+
+class QueueLogBlockTimes(models.Model):
+    """The earliest and latest time of a file's stored lines numbered in one block of
+    `LINES_PER_BLOCK` (block 0: lines 1 to 10,000), written with the lines.
+
+    The last line before a moment (a restart's last sign of life) is found from these rows and
+    the lines of the few blocks whose times straddle it (pbx/history/ingest/lines.py). An index
+    on the lines' time did the same and cost a third of storing them (benchmarks/README.md).
+    """
+
+    pk = models.CompositePrimaryKey("file", "block")
+    # Deleted with its file, as the lines are (no constraint, no index but the key: theirs too).
+    file = models.ForeignKey(
+        QueueLogFile,
+        models.CASCADE,
+        related_name="block_times",
+        db_constraint=False,
+        db_index=False,
+    )
+    block = models.BigIntegerField(help_text=_("(line number - 1) // 10,000"))
+    earliest = models.DateTimeField()
+    latest = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("queue_log block times")
+        verbose_name_plural = _("queue_log block times")
+
+    def __str__(self) -> str:
+        return f"file {self.file_id} block {self.block}: {self.earliest} to {self.latest}"
 
 
 class QueueEntry(models.Model):

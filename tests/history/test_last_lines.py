@@ -1,4 +1,8 @@
-"""The last line before a moment: a restart's last sign of life, whatever order lines came in."""
+"""The last line before a moment: a restart's last sign of life, whatever order lines came in.
+
+Lines are stored as ingest stores them, so each block of line numbers keeps its times
+(QueueLogBlockTimes) as the look-up expects.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pbx.history.ingest.lines import last_lines_before
-from pbx.models import DEFAULT_PBX, QueueLogFile, QueueLogLine
+from pbx.history.ingest.queue_log import parse_line
+from pbx.history.ingest.repeats import RepeatFilter
+from pbx.history.ingest.store import store_queue_log
+from pbx.models import DEFAULT_PBX, LINES_PER_BLOCK, QueueLogBlockTimes, QueueLogFile
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +28,16 @@ def _file(pbx: str = DEFAULT_PBX) -> QueueLogFile:
 
 
 def _store(file: QueueLogFile, times: list[datetime], first: int = 1) -> None:
-    QueueLogLine.objects.bulk_create(
-        QueueLogLine(
-            file=file,
-            number=first + i,
-            time=t,
-            callid=f"c{i}",
-            queue_name="q",
-            agent="",
-            event="ENTERQUEUE",
-        )
-        for i, t in enumerate(times)
+    """Stores lines at these times as ingest does, numbered from `first`."""
+    lines = [f"{int(t.timestamp())}|c{first + i}|q||ENTERQUEUE||600|1" for i, t in enumerate(times)]
+    stored = store_queue_log(
+        file,
+        first,
+        lines,
+        repeats=RepeatFilter(),
+        parse=lambda _index, text: parse_line(text, local_tz=UTC),
     )
+    assert stored.added == len(times)
 
 
 def test_each_moment_finds_the_latest_earlier_line_however_far_back():
@@ -79,3 +84,40 @@ def test_thousands_of_lines_out_of_order_across_blocks_give_what_a_sorted_list_g
     # Lines stored later, some earlier than lines stored before them.
     _store(file, shuffled[4_000:], first=4_001)
     assert last_lines_before(moments, pbx=DEFAULT_PBX) == expected(shuffled)
+
+
+def test_moments_inside_and_between_blocks_far_apart_in_the_file():
+    rng = random.Random(7)
+    file = _file()
+    stored: list[datetime] = []
+    # Blocks of lines in shuffled days, some full and some nearly empty, numbered far apart:
+    # a moment falls inside some blocks' times and between others'.
+    for block, day in enumerate(rng.sample(range(30), 12)):
+        count = rng.choice([1, 3, 400])
+        times = [T1 + timedelta(days=day, seconds=rng.randrange(0, 80_000)) for _ in range(count)]
+        _store(file, times, first=block * 3 * LINES_PER_BLOCK + rng.randrange(1, LINES_PER_BLOCK))
+        stored.extend(times)
+    ordered = sorted(stored)
+    moments = [*ordered[::37], *(t + timedelta(seconds=1) for t in ordered[::41])]
+    moments += [T1 - timedelta(days=1), T1 + timedelta(days=40)]
+    expected = {m: ordered[i - 1] if (i := bisect_left(ordered, m)) else None for m in moments}
+
+    assert last_lines_before(moments, pbx=DEFAULT_PBX) == expected
+    assert QueueLogBlockTimes.objects.filter(file=file).count() == 12
+
+
+def test_a_block_written_in_small_batches_is_one_row_with_all_their_times():
+    file = _file()
+    times = [T1 + timedelta(seconds=(number * 7919) % 500) for number in range(1, 40)]
+    for number, moment in enumerate(times, start=1):  # a follower storing a line a poll
+        _store(file, [moment], first=number)
+    _store(file, [T1 + timedelta(seconds=250)], first=LINES_PER_BLOCK)  # the block's last line
+
+    (row,) = QueueLogBlockTimes.objects.filter(file=file)
+    assert (row.block, row.earliest, row.latest) == (0, min(times), max(times))
+    _store(file, [T1 + timedelta(days=1)], first=LINES_PER_BLOCK + 1)
+    blocks = QueueLogBlockTimes.objects.filter(file=file).order_by("block")
+    assert list(blocks.values_list("block", "earliest")) == [
+        (0, min(times)),
+        (1, T1 + timedelta(days=1)),
+    ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from psycopg.types.numeric import Int8
@@ -14,7 +15,13 @@ from pbx.history.ingest.cdr import CdrRow
 from pbx.history.ingest.entries import IN_CHUNK
 from pbx.history.ingest.queue_log import LATEST_EPOCH, MAX_LENGTHS, QueueLogRecord
 from pbx.history.ingest.repeats import RepeatFilter
-from pbx.models.history import CdrRecord, QueueLogFile, QueueLogLine
+from pbx.models.history import (
+    LINES_PER_BLOCK,
+    CdrRecord,
+    QueueLogBlockTimes,
+    QueueLogFile,
+    QueueLogLine,
+)
 
 Parse = Callable[[int, str], QueueLogRecord | None]
 # Lines parse_line is sure to read as records (a stricter test than its own): a repeat of one is a
@@ -72,6 +79,7 @@ def store_queue_log(
         added, rest = 0, [index for index, line in enumerate(lines) if line]
     records = _new_records(original, rest, repeats, parse)
     added += _insert_records(logfile.pk, first, records)
+    record_block_times(logfile.pk, [(first + index, r.time) for index, r in records])
     # psql dump lines are known by their canonical text, plain lines by their own.
     repeats.remember(original, [r.line for i, r in records if r.line != original[i]])
     return Stored(added, blank)
@@ -150,6 +158,31 @@ def _insert_records(file_id: int, first: int, records: list[tuple[int, QueueLogR
         return cursor.rowcount
 
 
+def record_block_times(file_id: int, lines: Iterable[tuple[int, datetime]]) -> None:
+    """Widens the times of the blocks that these stored lines (number, time) of a file fall in."""
+    times: dict[int, tuple[datetime, datetime]] = {}
+    for number, moment in lines:
+        block = (number - 1) // LINES_PER_BLOCK
+        earliest, latest = times.get(block, (moment, moment))
+        times[block] = (min(earliest, moment), max(latest, moment))
+    if not times:
+        return
+    for block, earliest, latest in QueueLogBlockTimes.objects.filter(
+        file_id=file_id, block__in=list(times)
+    ).values_list("block", "earliest", "latest"):
+        low, high = times[block]
+        times[block] = (min(low, earliest), max(high, latest))
+    QueueLogBlockTimes.objects.bulk_create(
+        [
+            QueueLogBlockTimes(file_id=file_id, block=block, earliest=low, latest=high)
+            for block, (low, high) in times.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["file", "block"],
+        update_fields=["earliest", "latest"],
+    )
+
+
 def store_cdr(rows: Sequence[CdrRow], *, pbx: str) -> int:
     """Stores the PBX's CDR rows not stored yet for it; returns how many. Call inside a
     transaction. The same row read for another PBX is that PBX's row."""
@@ -215,13 +248,25 @@ _PLAIN = f"""
                 - char_length(queue_name) - char_length(agent) - char_length(event) - 5
                 <= {MAX_LENGTHS["data"]})
     ELSE false END"""
+# The blocks' times are widened in the same statement (store.record_block_times does it elsewhere).
+_BLOCKS = QueueLogBlockTimes._meta.db_table
 _INSERT_PLAIN = f"""
+WITH added AS (
     INSERT INTO {_TABLE} {_COLUMNS}
     SELECT %(file)s, %(first)s + i, to_timestamp(stamp::bigint), callid, queue_name, agent, event,
            substr(line, char_length(stamp) + char_length(callid) + char_length(queue_name)
                         + char_length(agent) + char_length(event) + 6)
     FROM ({_SPLIT}) AS fields
-    WHERE {_PLAIN}"""
+    WHERE {_PLAIN}
+    RETURNING number, "time"
+), blocks AS (
+    INSERT INTO {_BLOCKS} AS b (file_id, block, earliest, latest)
+    SELECT %(file)s, (number - 1) / {LINES_PER_BLOCK}, min("time"), max("time") FROM added GROUP BY 2
+    ON CONFLICT (file_id, block) DO UPDATE
+        SET earliest = least(b.earliest, excluded.earliest),
+            latest = greatest(b.latest, excluded.latest)
+)
+SELECT count(*) FROM added"""
 _NOT_PLAIN = f"""
     SELECT array_agg(i ORDER BY i) FROM ({_SPLIT}) AS fields WHERE line <> '' AND NOT {_PLAIN}"""
 
@@ -232,7 +277,7 @@ def _insert_plain_lines(file_id: int, first: int, lines: list[str]) -> tuple[int
     # Prepared on the connection: planning this statement costs more than running it on a batch.
     with connection.connection.cursor() as cursor:
         cursor.execute(_INSERT_PLAIN, params, prepare=True)
-        added = cursor.rowcount
+        added = cursor.fetchone()[0]
         if added == len(lines) - lines.count(""):
             return added, []
         cursor.execute(_NOT_PLAIN, params)
