@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 from psycopg.types.numeric import Int8
 
@@ -89,7 +90,7 @@ def known_lines(lines: list[str], *, repeats: RepeatFilter, parse: Parse) -> int
     """Lines the file gave before (read again): nothing is stored, blank and malformed ones are
     still reported by `parse`, and they join the repeats window. Returns how many are empty."""
     if connection.vendor == "postgresql":
-        with connection.connection.cursor() as cursor:
+        with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(_NOT_PLAIN, {"text": "\n".join(lines)})
             rest = cursor.fetchone()[0] or []
     else:
@@ -274,9 +275,11 @@ _NOT_PLAIN = f"""
 def _insert_plain_lines(file_id: int, first: int, lines: list[str]) -> tuple[int, list[int]]:
     """One INSERT … SELECT of the plain lines; returns (added, indexes of the other lines)."""
     params = {"file": Int8(file_id), "first": Int8(first), "text": "\n".join(lines)}
-    # Prepared on the connection: planning this statement costs more than running it on a batch.
-    with connection.connection.cursor() as cursor:
-        cursor.execute(_INSERT_PLAIN, params, prepare=True)
+    # psycopg's own cursor sends the batch's text as a parameter: Django's quotes it into the SQL
+    # (a megabyte per batch, escaped in Python, then parsed as a literal). Not prepared: Django's
+    # connections prepare nothing, and planning takes 0.7 ms a batch.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_PLAIN, params)
         added = cursor.fetchone()[0]
         if added == len(lines) - lines.count(""):
             return added, []
