@@ -38,6 +38,13 @@ def pipelined() -> Iterator[None]:
         yield
 
 
+def first_value(cursor: Any) -> Any:
+    """The first column of the statement's first row (None without one), from a cursor of
+    psycopg's own: its rows are typed optional, Django's are not."""
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def marks(values: Sequence) -> str:
     """`%s, %s, …`: one placeholder per value, for `IN (…)`."""
     return ", ".join(["%s"] * len(values))

@@ -10,6 +10,7 @@ import psycopg
 from django.db import connection, transaction
 
 from pbx.models.history import LINES_PER_BLOCK, QueueLogBlockTimes, QueueLogFile, QueueLogLine
+from pbx.plain_sql import first_value
 
 
 def files_of(pbx: str) -> list[int]:
@@ -70,7 +71,7 @@ def _last_lines_of_blocks(
             cursor.execute(
                 "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
             )
-            seqscan = cursor.fetchone()[0]
+            seqscan = first_value(cursor)
             cursor.execute(
                 "SELECT t, latest FROM ("
                 "  SELECT t, is_cut, max(t) FILTER (WHERE NOT is_cut)"

@@ -23,6 +23,7 @@ from pbx.models.history import (
     QueueLogFile,
     QueueLogLine,
 )
+from pbx.plain_sql import first_value
 
 Parse = Callable[[int, str], QueueLogRecord | None]
 # Lines parse_line is sure to read as records (a stricter test than its own): a repeat of one is a
@@ -92,7 +93,7 @@ def known_lines(lines: list[str], *, repeats: RepeatFilter, parse: Parse) -> int
     if connection.vendor == "postgresql":
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(_NOT_PLAIN, {"text": "\n".join(lines)})
-            rest = cursor.fetchone()[0] or []
+            rest = first_value(cursor) or []
     else:
         rest = [index for index, line in enumerate(lines) if line]
     for index in rest:
@@ -280,8 +281,8 @@ def _insert_plain_lines(file_id: int, first: int, lines: list[str]) -> tuple[int
     # connections prepare nothing, and planning takes 0.7 ms a batch.
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_INSERT_PLAIN, params)
-        added = cursor.fetchone()[0]
+        added = first_value(cursor)
         if added == len(lines) - lines.count(""):
             return added, []
         cursor.execute(_NOT_PLAIN, params)
-        return added, cursor.fetchone()[0] or []
+        return added, first_value(cursor) or []
