@@ -85,7 +85,8 @@ def build(agents: int) -> str:
         cursor.execute(
             "TRUNCATE pbx_company, pbx_devicestate, pbx_queuememberstate, pbx_queuecallerstate, "
             "pbx_livechannel, pbx_userpresence, pbx_listenerlease, pbx_apikey, "
-            "pbx_queueentry, pbx_queuelogline, pbx_cdrrecord, pbx_livechange, pbx_liveversion "
+            "pbx_queueentry, pbx_queuelogline, pbx_queuelogblocktimes, pbx_cdrrecord, pbx_livechange, "
+            "pbx_liveversion "
             "CASCADE"
         )
     queues = [f"q{n:02d}" for n in range(QUEUES)]

@@ -121,3 +121,34 @@ def test_a_block_written_in_small_batches_is_one_row_with_all_their_times():
         (0, min(times)),
         (1, T1 + timedelta(days=1)),
     ]
+
+
+def test_lines_read_in_python_widen_their_blocks_as_plain_lines_do():
+    """psql dump rows (a datetime stamp) are parsed in Python on every database."""
+    file = _file()
+
+    def store_dump_rows(times: list[datetime], first: int) -> None:
+        rows = [
+            f" {t.isoformat(sep=' ')} | d{first + i} | q | | ENTERQUEUE | | 600 | 1"
+            for i, t in enumerate(times)
+        ]
+        stored = store_queue_log(
+            file,
+            first,
+            rows,
+            repeats=RepeatFilter(),
+            parse=lambda _i, text: parse_line(text, local_tz=UTC),
+        )
+        assert stored.added == len(times)
+
+    store_dump_rows([T1 + timedelta(hours=2), T1 + timedelta(hours=1)], first=1)
+    store_dump_rows([T1 + timedelta(hours=3), T1], first=3)  # a second batch, the same block
+    store_dump_rows([T1 + timedelta(hours=1, minutes=30)], first=5)
+
+    row = QueueLogBlockTimes.objects.get(file=file)
+    assert (row.earliest, row.latest) == (T1, T1 + timedelta(hours=3))
+    moments = [T1 + timedelta(hours=1, minutes=45), T1 + timedelta(hours=4)]
+    assert last_lines_before(moments, pbx=DEFAULT_PBX) == {
+        moments[0]: T1 + timedelta(hours=1, minutes=30),
+        moments[1]: T1 + timedelta(hours=3),
+    }

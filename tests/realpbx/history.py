@@ -157,9 +157,9 @@ def ingest(run) -> None:
 
 def forget_history() -> None:
     """Earlier runs (another version's PBX) left their history in the shared test database."""
-    from pbx.models import CdrRecord, IngestCursor, QueueEntry, QueueLogLine
+    from pbx.models import CdrRecord, IngestCursor, QueueEntry, QueueLogBlockTimes, QueueLogLine
 
-    for model in (QueueEntry, QueueLogLine, CdrRecord, IngestCursor):
+    for model in (QueueEntry, QueueLogLine, QueueLogBlockTimes, CdrRecord, IngestCursor):
         model.objects.all().delete()
 
 

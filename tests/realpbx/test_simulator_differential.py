@@ -546,9 +546,9 @@ def queue_log_events(path: Path) -> list[tuple]:
 
 
 def clear_history() -> None:
-    from pbx.models import CdrRecord, IngestCursor, QueueEntry, QueueLogLine
+    from pbx.models import CdrRecord, IngestCursor, QueueEntry, QueueLogBlockTimes, QueueLogLine
 
-    for model in (CdrRecord, QueueEntry, QueueLogLine, IngestCursor):
+    for model in (CdrRecord, QueueEntry, QueueLogLine, QueueLogBlockTimes, IngestCursor):
         model.objects.all().delete()
 
 

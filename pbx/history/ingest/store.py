@@ -161,7 +161,8 @@ def _insert_records(file_id: int, first: int, records: list[tuple[int, QueueLogR
 
 
 def record_block_times(file_id: int, lines: Iterable[tuple[int, datetime]]) -> None:
-    """Widens the times of the blocks that these stored lines (number, time) of a file fall in."""
+    """Widens the times of the blocks that these stored lines (number, time) of a file fall in,
+    as _INSERT_PLAIN does in its own statement."""
     times: dict[int, tuple[datetime, datetime]] = {}
     for number, moment in lines:
         block = (number - 1) // LINES_PER_BLOCK
@@ -169,20 +170,21 @@ def record_block_times(file_id: int, lines: Iterable[tuple[int, datetime]]) -> N
         times[block] = (min(earliest, moment), max(latest, moment))
     if not times:
         return
-    for block, earliest, latest in QueueLogBlockTimes.objects.filter(
-        file_id=file_id, block__in=list(times)
-    ).values_list("block", "earliest", "latest"):
-        low, high = times[block]
-        times[block] = (min(low, earliest), max(high, latest))
-    QueueLogBlockTimes.objects.bulk_create(
-        [
-            QueueLogBlockTimes(file_id=file_id, block=block, earliest=low, latest=high)
-            for block, (low, high) in times.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["file", "block"],
-        update_fields=["earliest", "latest"],
-    )
+    adapt = connection.ops.adapt_datetimefield_value
+    least, greatest = ("least", "greatest") if connection.vendor == "postgresql" else ("min", "max")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_BLOCKS} (file_id, block, earliest, latest) VALUES "
+            + ", ".join(["(%s, %s, %s, %s)"] * len(times))
+            + f" ON CONFLICT (file_id, block) DO UPDATE"
+            f" SET earliest = {least}({_BLOCKS}.earliest, excluded.earliest),"
+            f" latest = {greatest}({_BLOCKS}.latest, excluded.latest)",
+            [
+                value
+                for block, (low, high) in times.items()
+                for value in (file_id, block, adapt(low), adapt(high))
+            ],
+        )
 
 
 def store_cdr(rows: Sequence[CdrRow], *, pbx: str) -> int:
