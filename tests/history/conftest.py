@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.history.migrating import migrate
+
 
 @pytest.fixture
 def ingest(db):
@@ -19,3 +21,10 @@ def ingest(db):
         return out.getvalue(), err.getvalue()
 
     return run
+
+
+@pytest.fixture
+def latest_schema_afterwards():
+    """Whatever a migration test leaves, the tests after it run on the latest schema."""
+    yield
+    migrate()

@@ -27,9 +27,20 @@ def _file(pbx: str = DEFAULT_PBX) -> QueueLogFile:
     return QueueLogFile.objects.create(pbx=pbx, fingerprint=f"{pbx}-file", fingerprint_length=64)
 
 
-def _store(file: QueueLogFile, times: list[datetime], first: int = 1) -> None:
-    """Stores lines at these times as ingest does, numbered from `first`."""
-    lines = [f"{int(t.timestamp())}|c{first + i}|q||ENTERQUEUE||600|1" for i, t in enumerate(times)]
+def _store(
+    file: QueueLogFile, times: list[datetime], first: int = 1, *, dump: bool = False
+) -> None:
+    """Stores lines at these times as ingest does, numbered from `first`: epoch lines, or with
+    `dump` psql dump rows (a datetime stamp: parsed in Python on every database)."""
+    if dump:
+        lines = [
+            f" {t.isoformat(sep=' ')} | d{first + i} | q | | ENTERQUEUE | | 600 | 1"
+            for i, t in enumerate(times)
+        ]
+    else:
+        lines = [
+            f"{int(t.timestamp())}|c{first + i}|q||ENTERQUEUE||600|1" for i, t in enumerate(times)
+        ]
     stored = store_queue_log(
         file,
         first,
@@ -124,26 +135,11 @@ def test_a_block_written_in_small_batches_is_one_row_with_all_their_times():
 
 
 def test_lines_read_in_python_widen_their_blocks_as_plain_lines_do():
-    """psql dump rows (a datetime stamp) are parsed in Python on every database."""
     file = _file()
-
-    def store_dump_rows(times: list[datetime], first: int) -> None:
-        rows = [
-            f" {t.isoformat(sep=' ')} | d{first + i} | q | | ENTERQUEUE | | 600 | 1"
-            for i, t in enumerate(times)
-        ]
-        stored = store_queue_log(
-            file,
-            first,
-            rows,
-            repeats=RepeatFilter(),
-            parse=lambda _i, text: parse_line(text, local_tz=UTC),
-        )
-        assert stored.added == len(times)
-
-    store_dump_rows([T1 + timedelta(hours=2), T1 + timedelta(hours=1)], first=1)
-    store_dump_rows([T1 + timedelta(hours=3), T1], first=3)  # a second batch, the same block
-    store_dump_rows([T1 + timedelta(hours=1, minutes=30)], first=5)
+    _store(file, [T1 + timedelta(hours=2), T1 + timedelta(hours=1)], dump=True)
+    # A second batch in the same block, earlier and later than the first.
+    _store(file, [T1 + timedelta(hours=3), T1], first=3, dump=True)
+    _store(file, [T1 + timedelta(hours=1, minutes=30)], first=5, dump=True)
 
     row = QueueLogBlockTimes.objects.get(file=file)
     assert (row.earliest, row.latest) == (T1, T1 + timedelta(hours=3))

@@ -9,33 +9,17 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from pbx.models.history import IngestCursor
+from tests.history.migrating import migrate
 
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 BEFORE = [("pbx", "0013_live_version")]
 AFTER = [("pbx", "0014_queue_log_lines_by_position")]
-LATEST = None  # the leaf migrations
 LINES = [
     "1700000000|1.1|q1|NONE|ENTERQUEUE||600|1",
     "1700000030|1.1|q1|NONE|ABANDON|1|1|30",
 ]
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_afterwards():
-    """Whatever a test leaves, the tests after it run on the latest schema."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target or executor.loader.graph.leaf_nodes())
-    return executor.loader.project_state(target).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,7 +62,7 @@ def test_lines_and_cursors_survive_the_migration_and_the_file_is_not_read_twice(
     assert (legacy.fingerprint, legacy.lines, legacy.derived_lines) == ("migrated", 2, 2)
     read = new.get_model("pbx", "QueueLogFile").objects.exclude(pk=legacy.pk).get()
     assert (read.lines, read.size, read.fingerprint_length) == (2, len(content), len(content))
-    migrate(LATEST)  # the ingest of today reads the schema of today
+    migrate()  # the ingest of today reads the schema of today
 
     IngestCursor.objects.all().delete()  # the file read again from the start: nothing new
     out = io.StringIO()
@@ -89,4 +73,4 @@ def test_lines_and_cursors_survive_the_migration_and_the_file_is_not_read_twice(
     rows = back.get_model("pbx", "QueueLogLine").objects.order_by("id")
     assert [row.event for row in rows] == ["ENTERQUEUE", "ABANDON"]
     assert len({row.digest for row in rows}) == 2
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate()

@@ -8,35 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from pbx.models import AgentEvent, AgentSession
 from pbx.models.history import QueueLogFile
+from tests.history.migrating import migrate
 
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 BEFORE = [("pbx", "0014_queue_log_lines_by_position")]
 AFTER = [("pbx", "0015_agent_events_from_stored_lines")]
-LATEST = None  # the leaf migrations
 LINES = [
     (1700000000, "MANAGER", "q1", "PJSIP/201", "ADDMEMBER", ""),
     (1700000010, "1.1", "q1", "NONE", "ENTERQUEUE", "|600|1"),
     (1700000600, "MANAGER", "q1", "PJSIP/201", "REMOVEMEMBER", ""),
 ]
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_afterwards():
-    """Whatever a test leaves, the tests after it run on the latest schema."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target or executor.loader.graph.leaf_nodes())
-    return executor.loader.project_state(target).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -79,7 +63,7 @@ def test_agent_activity_of_stored_lines_is_derived_again_once(tmp_path):
 
     assert not new.get_model("pbx", "AgentEvent").objects.exists()
     assert new.get_model("pbx", "QueueLogFile").objects.get().derived_lines == 0
-    migrate(LATEST)  # the ingest of today reads the schema of today
+    migrate()  # the ingest of today reads the schema of today
     path = tmp_path / "queue_log"
     path.write_text("")  # any run derives what is pending first
     call_command("ingest_queue_log", str(path), stdout=io.StringIO(), stderr=io.StringIO())

@@ -8,30 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 
+from tests.history.migrating import migrate
+
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 BEFORE = [("pbx", "0016_pbxes")]
 AFTER = [("pbx", "0017_history_per_pbx")]
 MOMENT = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_afterwards():
-    """Whatever a test leaves, the tests after it run on the latest schema."""
-    yield
-    MigrationExecutor(connection).migrate(leaf_nodes())
-
-
-def leaf_nodes():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-    return executor.loader.project_state(target).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,7 +47,7 @@ def test_the_history_so_far_is_the_default_pbxs_and_a_re_read_adds_nothing(tmp_p
             "default"
         }, name
     assert new.get_model("pbx", "QueueLogFile").objects.get().pk == logfile.pk
-    migrate(leaf_nodes())  # the ingest of today reads the schema of today
+    migrate()  # the ingest of today reads the schema of today
     # The cursor kept is the default PBX's: the file is not read again.
     out = io.StringIO()
     call_command("ingest_queue_log", str(path), stdout=out, stderr=io.StringIO())

@@ -6,29 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from pbx.history.ingest.lines import last_lines_before
 from pbx.models import DEFAULT_PBX, LINES_PER_BLOCK, QueueLogBlockTimes
+from tests.history.migrating import migrate
 
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 BEFORE = [("pbx", "0022_agent_spans_pending_without_constraint")]
 AFTER = [("pbx", "0023_queue_log_block_times")]
 T1 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_afterwards():
-    """Whatever a test leaves, the tests after it run on the latest schema."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-    return executor.loader.project_state(target).apps
 
 
 def _time_indexes() -> set[str]:

@@ -176,7 +176,7 @@ def record_block_times(file_id: int, lines: Iterable[tuple[int, datetime]]) -> N
         cursor.execute(
             f"INSERT INTO {_BLOCKS} (file_id, block, earliest, latest) VALUES "
             + ", ".join(["(%s, %s, %s, %s)"] * len(times))
-            + f" ON CONFLICT (file_id, block) DO UPDATE"
+            + " ON CONFLICT (file_id, block) DO UPDATE"
             f" SET earliest = {least}({_BLOCKS}.earliest, excluded.earliest),"
             f" latest = {greatest}({_BLOCKS}.latest, excluded.latest)",
             [
