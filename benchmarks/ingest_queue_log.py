@@ -1,13 +1,18 @@
 """Ingest 1,000,000 queue_log lines into PostgreSQL; lines/s and the ratio to a bare COPY.
 
 Run: .venv/bin/python benchmarks/ingest_queue_log.py [LINES] [--rounds 3] [--directory FILE]
-                                                  [--dump DIR]    (BENCH_SERVER_URL, BENCH_DATABASE)
+                                          [--dump DIR] [--floor]    (BENCH_SERVER_URL, BENCH_DATABASE)
 
 Each round copies the file into a one-column table (the ceiling), then ingests it into empty
-history tables; both are printed side by side, with the best and the median of the rounds.
+history tables; both are printed side by side, with the best and the median of the rounds, and
+the CPU the server and the ingest used (a PostgreSQL on this machine).
+--floor also measures, each round, what bounds the ingest from below: a COPY of the rows it stored
+into a copy of the lines' table, without indexes and with the table's own; and an ingest that stores
+every line before it derives anything (the store alone, then the derivation alone).
 --directory loads a load_directory document first (agents matched to users); --dump writes the
 stored lines, entries and agent activity (every column but surrogate keys, sorted) to DIR/*.tsv, to
-compare two versions of the ingest row for row (the script runs unchanged on older trees).
+compare two versions of the ingest row for row (the script runs unchanged on older trees). With
+--floor, the dump holds what the last store-then-derive ingest gave (the same rows).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ FILES = [
     "loway_blog_2007_missing_exit_events_ast12era.txt",
     "am1nch1k_asteriks_queue_log_only_system_events.txt",
 ]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 PSEUDO_IDS = {"NONE", "MANAGER", "CLI", "REALTIME"}
 DUMPS = {
     "lines": "SELECT time, callid, queue_name, agent, event, data FROM pbx_queuelogline "
@@ -109,6 +115,75 @@ def bare_copy(path: Path) -> float:
     return elapsed
 
 
+def typed_copy(rows: bytes, *, indexes: bool) -> float:
+    """COPY of already split rows (the stored lines, as COPY wrote them) into a new copy of the
+    lines' table: what storing them costs at least, with the table's indexes or without."""
+    from django.db import connection
+
+    from pbx.models.history import QueueLogLine
+
+    like = "INCLUDING DEFAULTS" + (" INCLUDING INDEXES" if indexes else "")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_typed")
+        cursor.execute(f"CREATE TABLE bench_typed (LIKE {QueueLogLine._meta.db_table} {like})")
+        started = time.perf_counter()
+        with cursor.cursor.copy("COPY bench_typed FROM STDIN") as copy:
+            for start in range(0, len(rows), 1 << 20):
+                copy.write(rows[start : start + (1 << 20)])
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_typed")
+    return elapsed
+
+
+def stored_rows() -> bytes:
+    from django.db import connection
+
+    from pbx.models.history import QueueLogLine
+
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {QueueLogLine._meta.db_table} TO STDOUT") as copy,
+    ):
+        return b"".join(bytes(data) for data in copy)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # [0] state, [1] ppid, [11:15] CPU ticks
+
+
+def server_cpu() -> float | None:
+    """CPU seconds the PostgreSQL server used so far: its processes alive and those that ended
+    (the postmaster's reaped children, such as the derivation's connection). None when the
+    server is not on this machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = _stat(cursor.fetchone()[0])
+    postmaster = int(backend[1]) if backend else None
+    own = _stat(postmaster) if postmaster else None
+    if own is None or b"postgres" not in Path(f"/proc/{postmaster}/cmdline").read_bytes():
+        return None
+    ticks = sum(int(value) for value in own[11:15])
+    for entry in Path("/proc").iterdir():
+        if (
+            entry.name.isdigit()
+            and (fields := _stat(int(entry.name)))
+            and fields[1] == str(postmaster)
+        ):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLK_TCK
+
+
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def empty_history() -> None:
     from django.apps import apps
     from django.db import connection
@@ -132,6 +207,28 @@ def ingest(path: Path):
     return report, time.perf_counter() - started
 
 
+def store_then_derive(path: Path, lines: int) -> tuple[float, float]:
+    """(seconds to store every line, seconds to derive from them after): no derivation beside
+    the store. The progress mark at the last line is the moment the store ends."""
+    from pbx.history.ingest.runner import FileIngest, cdr_time_zone
+
+    stored_at: list[float] = []
+    ingest = FileIngest(
+        path=path,
+        kind="queue_log",
+        time_zone=cdr_time_zone("UTC"),
+        derive_every=lines + 1,
+        progress_every=lines,
+        progress=lambda _message: stored_at.append(time.perf_counter()),
+    )
+    started = time.perf_counter()
+    ingest.run()
+    ended = time.perf_counter()
+    if not stored_at:
+        raise RuntimeError(f"no progress mark at line {lines:,}: the file has fewer lines")
+    return stored_at[-1] - started, ended - stored_at[-1]
+
+
 def dump(folder: Path) -> None:
     from django.db import connection
 
@@ -151,12 +248,28 @@ def dump(folder: Path) -> None:
                     out.write(data)
 
 
+def print_floor(path: Path, lines: int, copy_seconds: float) -> None:
+    rows = stored_rows()
+    bare_rows = typed_copy(rows, indexes=False)
+    indexed_rows = typed_copy(rows, indexes=True)
+    empty_history()
+    store, derive = store_then_derive(path, lines)
+    print(
+        f"  floor: COPY of the stored rows {bare_rows:.2f} s ({bare_rows / copy_seconds:.1f}x), "
+        f"with the lines' indexes {indexed_rows:.2f} s ({indexed_rows / copy_seconds:.1f}x); "
+        f"store alone {store:.2f} s ({store / copy_seconds:.1f}x), then derivation alone "
+        f"{derive:.2f} s ({derive / copy_seconds:.1f}x)",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("lines", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--directory", type=Path)
     parser.add_argument("--dump", type=Path)
+    parser.add_argument("--floor", action="store_true")
     args = parser.parse_args()
     setup()
     if args.directory:
@@ -171,7 +284,9 @@ def main() -> None:
         for number in range(1, args.rounds + 1):
             copy_seconds = bare_copy(path)
             empty_history()
+            server_before, own_before = server_cpu(), own_cpu()
             report, seconds = ingest(path)
+            server_after, own_after = server_cpu(), own_cpu()
             rounds.append((copy_seconds, seconds))
             print(
                 f"round {number}: bare COPY {copy_seconds:.2f} s, ingest {seconds:.2f} s "
@@ -179,6 +294,16 @@ def main() -> None:
                 f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}",
                 flush=True,
             )
+            used = own_after - own_before
+            if server_before is not None and server_after is not None:
+                server = server_after - server_before
+                print(
+                    f"  CPU: PostgreSQL {server:.2f} s, this process {used:.2f} s; on "
+                    f"{os.cpu_count()} cores that is at least {(server + used) / os.cpu_count():.2f} s",
+                    flush=True,
+                )
+            if args.floor:
+                print_floor(path, lines, copy_seconds)
         from pbx.models.history import IngestCursor
 
         IngestCursor.objects.all().delete()
