@@ -14,7 +14,7 @@ from django.test import Client
 from tests.realpbx import pbx
 from tests.realpbx.conftest import WAIT, members_of
 from tests.realpbx.helpers import call_queue
-from tests.realpbx.layouts import QUEUES
+from tests.realpbx.layouts import NAMES, QUEUES
 
 # What the simulator models of a ChanSpy originate (it sends no DialBegin/DialEnd for any
 # originate), compared with what Asterisk sends for the same supervisor's channel.
@@ -112,13 +112,13 @@ def test_log_out_and_in_do_what_asterisk_lets_them(run, swan, dashboard):
         assert {a["message"] for a in body["result"]["pbx"]} == {"Added interface to queue"}
 
 
-def _agent_leg(run) -> dict | None:
-    """The answering agent's PJSIP channel of the queue call, once bridged to the caller."""
+def _agent_leg(run, extension: str) -> dict | None:
+    """The agent's PJSIP channel of the queue call, Up and bridged."""
     return next(
         (
             c
             for c in run.ami.channels()
-            if c["channel"].startswith("PJSIP/20")
+            if c["channel"].startswith(f"PJSIP/{extension}-")
             and c["channelstatedesc"] == "Up"
             and c["bridgeid"]
         ),
@@ -154,12 +154,21 @@ def test_listen_whisper_and_barge_ring_the_supervisor_onto_the_agents_call(run, 
     assert body["error-msg"] == "Extension 201 is not in a call."
     assert _no_supervisor_channel(run)
 
-    call_queue(run.ami, "sales", seconds=60)
-    leg = pbx.wait_until(lambda: _agent_leg(run), WAIT)
+    mark = run.ami.mark()
+    number = call_queue(run.ami, "sales", seconds=60)
+    # Who took the call, in Asterisk's words. Not the first agent phone Up: the ringall queue rings
+    # 201 and 202, both phones answer, and with Local members the other one's leg is Up and bridged
+    # (to its own Local channel) until the queue hangs it up.
+    connect = run.ami.wait_event(
+        lambda e: e["event"] == "AgentConnect" and e["calleridnum"] == number,
+        since=mark,
+        timeout=WAIT,
+    )
+    extension = next(x for x, name in NAMES.items() if name == connect["membername"])
+    assert extension in QUEUES["q-sales"]  # 201 or 202 answered the ringall queue
+    leg = pbx.wait_until(lambda: _agent_leg(run, extension), WAIT)
     assert leg, run.ami.channels()
     agent = leg["channel"]
-    extension = agent.split("/")[1].split("-")[0]
-    assert extension in QUEUES["q-sales"]  # 201 or 202 answered the ringall queue
     # SWAN's listener has the call (its channel Up), as the dashboard shows it
     assert pbx.wait_until(
         lambda: LiveChannel.objects.filter(channel=agent, state="Up").exists(), WAIT
