@@ -30,6 +30,25 @@ def setup() -> None:
     call_command("migrate", verbosity=0, skip_checks=True)
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_fields(path: str | Path) -> list[str] | None:
+    """The fields of a /proc stat file (a process's or a thread's) after the command name: [0]
+    state, [1] parent pid, [11] user and [12] system CPU, [13] and [14] those of reaped children,
+    in clock ticks. None when the process is gone."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_of(fields: list[str]) -> float:
+    """User + system CPU seconds of stat_fields' answer."""
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def cpu_pressure() -> str:
     """How much of the last minute runnable tasks waited for a CPU (Linux PSI), whoever's."""
     try:

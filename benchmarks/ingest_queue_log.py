@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _setup import ROOT, setup
+from _setup import CLK_TCK, ROOT, cpu_of, setup, stat_fields
 
 # As `manage.py ingest_queue_log` runs in production: Django's debug cursor (every statement
 # formatted and kept) is not part of the ingest.
@@ -40,7 +40,6 @@ FILES = [
     "loway_blog_2007_missing_exit_events_ast12era.txt",
     "am1nch1k_asteriks_queue_log_only_system_events.txt",
 ]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The ceiling of a round is the best of a few COPYs: one alone moved between 0.34 and 0.74 s on
 # the same box within minutes, and the ratio with it.
 COPIES_PER_ROUND = 3
@@ -150,14 +149,6 @@ def stored_rows() -> bytes:
         return b"".join(bytes(data) for data in copy)
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()  # [0] state, [1] ppid, [11:15] CPU ticks
-
-
 def server_cpu() -> float | None:
     """CPU seconds the PostgreSQL server used so far: its processes alive and those that ended
     (the postmaster's reaped children, such as the derivation's connection). None when the
@@ -166,20 +157,20 @@ def server_cpu() -> float | None:
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        backend = _stat(cursor.fetchone()[0])
+        backend = stat_fields(f"/proc/{cursor.fetchone()[0]}/stat")
     postmaster = int(backend[1]) if backend else None
-    own = _stat(postmaster) if postmaster else None
+    own = stat_fields(f"/proc/{postmaster}/stat") if postmaster else None
     if own is None or b"postgres" not in Path(f"/proc/{postmaster}/cmdline").read_bytes():
         return None
-    ticks = sum(int(value) for value in own[11:15])
+    seconds = sum(int(value) for value in own[11:15]) / CLK_TCK  # with its reaped children
     for entry in Path("/proc").iterdir():
         if (
             entry.name.isdigit()
-            and (fields := _stat(int(entry.name)))
+            and (fields := stat_fields(entry / "stat"))
             and fields[1] == str(postmaster)
         ):
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLK_TCK
+            seconds += cpu_of(fields)
+    return seconds
 
 
 def own_cpu() -> float:

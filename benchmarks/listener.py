@@ -37,7 +37,7 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "swan-benchmark-only")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from _setup import ROOT, setup  # noqa: E402
+from _setup import ROOT, cpu_of, setup, stat_fields  # noqa: E402
 
 USERS = 100
 QUEUES = 10
@@ -375,12 +375,8 @@ def stop_daphne(process: subprocess.Popen) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc), 0 elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return cpu_of(fields) if fields else 0.0
 
 
 def clients_main(url: str, count: int, ready, stop, results) -> None:

@@ -62,7 +62,7 @@ from pathlib import Path
 os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 REDIS_URL = os.environ["BENCH_REDIS_URL"]
 
-from _setup import cpu_pressure, setup  # noqa: E402
+from _setup import cpu_of, cpu_pressure, setup, stat_fields  # noqa: E402
 from realistic_load import Child, base_env, wait_port  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -71,7 +71,6 @@ BACK_OFFICE = 10  # per company: users in no queue, the probes' targets
 PAUSES = 4.0  # per agent-hour
 TALK_SECONDS = (20.0, 90.0)
 SEED = 15
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TICK = 0.02  # the simulators' clock step
 SETTLE_SECONDS = 30.0
 QUIET_SECONDS = 2.0  # after the traffic: for the listener to apply what is queued
@@ -388,28 +387,17 @@ def simulator_main(args) -> None:
 # -- /proc ---------------------------------------------------------------------------------------
 
 
-def _cpu_of_stat(text: str) -> float:
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def process_cpu(pid: int) -> float:
-    try:
-        return _cpu_of_stat(Path(f"/proc/{pid}/stat").read_text())
-    except OSError:
-        return 0.0
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return cpu_of(fields) if fields else 0.0
 
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process and every process below it."""
     parents: dict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                text = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(text[text.rindex(")") + 2 :].split()[1])].append(int(entry.name))
+        if entry.name.isdigit() and (fields := stat_fields(entry / "stat")):
+            parents[int(fields[1])].append(int(entry.name))
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
@@ -425,20 +413,18 @@ def postgres_cpu(database: str) -> float:
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if cmd.startswith("postgres:") and f" {database} " in f"{cmd} ":
-                total += _cpu_of_stat((entry / "stat").read_text())
         except OSError:
             continue
+        if cmd.startswith("postgres:") and f" {database} " in f"{cmd} ":
+            total += process_cpu(int(entry.name))
     return total
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found[int(task.name)] = _cpu_of_stat((task / "stat").read_text())
-        except OSError:
-            continue
+        if fields := stat_fields(task / "stat"):
+            found[int(task.name)] = cpu_of(fields)
     return found
 
 

@@ -49,7 +49,7 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "swan-benchmark-only")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from _setup import ROOT, cpu_pressure, setup  # noqa: E402
+from _setup import ROOT, cpu_of, cpu_pressure, setup, stat_fields  # noqa: E402
 
 HOST = "127.0.0.1"
 COMPANY = "bench"
@@ -64,7 +64,6 @@ SEED = 12
 # (path kind, seconds between two requests of one agent)
 SCHEDULE = (("userStatus", 5.0), ("blf-users", 10.0), ("user-resume", 30.0))
 SLOW_START_SECONDS = 5.0  # polling before the measured window: workers warm their caches
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TIMELINE_SECONDS = 10.0
 
 
@@ -353,12 +352,8 @@ def wait_listener(child: Child, timeout: float = 60) -> None:
 
 def _stat(pid: int) -> tuple[int, float] | None:
     """(parent pid, CPU seconds) of a live process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return (int(fields[1]), cpu_of(fields)) if fields else None
 
 
 def _processes() -> dict[int, tuple[int, float, str]]:
