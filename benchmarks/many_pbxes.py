@@ -172,7 +172,7 @@ def company_slug(k: int) -> str:
 
 
 def secret_env(k: int) -> str:
-    return f"SWAN_BENCH_PBX_{k:02d}_SECRET"
+    return f"SWAN_PBX_BENCH_{k:02d}_SECRET"
 
 
 def secret_of(name: str) -> str:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, router
 
 from pbx.models import Pbx
-from pbx.models.directory import throttle_rate_validator
+from pbx.models.directory import SECRET_ENV_NAME, SECRET_ENV_PREFIX, throttle_rate_validator
 
 
 @register()
@@ -60,16 +60,27 @@ def pbx_secret_check(app_configs=None, databases=None, **kwargs) -> list[Warning
             pbxes = list(Pbx.objects.using(alias).only("name", "secret_env").order_by("name"))
         except DatabaseError:
             continue
-        warnings += [
-            Warning(
-                f"PBX {pbx.name}: its AMI secret's environment variable {pbx.secret_env} is not "
-                "set (or empty) here, so SWAN cannot log in to that PBX.",
-                hint=f"Set {pbx.secret_env} in the environment of pbx_listen and of the web "
-                "workers; the secret is never stored in the database.",
-                obj=pbx,
-                id="swan.W001",
-            )
-            for pbx in pbxes
-            if not pbx.secret()
-        ]
+        warnings += [_secret_warning(pbx) for pbx in pbxes if not pbx.secret()]
     return warnings
+
+
+def _secret_warning(pbx: Pbx) -> Warning:
+    if not SECRET_ENV_NAME.fullmatch(pbx.secret_env):
+        return Warning(
+            f"PBX {pbx.name}: its AMI secret's environment variable {pbx.secret_env} does not "
+            f"start with {SECRET_ENV_PREFIX}, so SWAN does not read it and cannot log in to that "
+            "PBX.",
+            hint=f"Put the secret in a variable named {SECRET_ENV_PREFIX}…, e.g. "
+            f"{SECRET_ENV_PREFIX}{pbx.name.upper().replace('-', '_')}_SECRET, and name it in the "
+            "PBX's secret_env (admin or load_directory).",
+            obj=pbx,
+            id="swan.W002",
+        )
+    return Warning(
+        f"PBX {pbx.name}: its AMI secret's environment variable {pbx.secret_env} is not "
+        "set (or empty) here, so SWAN cannot log in to that PBX.",
+        hint=f"Set {pbx.secret_env} in the environment of pbx_listen and of the web "
+        "workers; the secret is never stored in the database.",
+        obj=pbx,
+        id="swan.W001",
+    )

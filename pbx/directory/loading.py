@@ -29,6 +29,7 @@ from pbx.models import (
     Queue,
     QueueMember,
 )
+from pbx.models.directory import SECRET_ENV_NAME, SECRET_ENV_PREFIX
 from pbx.text import has_control_character
 from pbx.values import clean_extension, clean_mac, max_length, normalize_phone_number
 from terminals.models import Terminal
@@ -46,7 +47,6 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOKEN = re.compile(r"[^\s]+")  # dialplan contexts and queue names reach the PBX: no blanks
 _INTERFACE = re.compile(r"[A-Za-z0-9_]+/[^\s]+")
 _DND_PREFIX = re.compile(r"(?:[A-Za-z0-9_-]*[A-Za-z_-])?")  # as dnd_prefix_validator
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # as env_name_validator
 
 _DOCUMENT_KEYS = {"pbxes", "companies"}
 _PBX_KEYS = {
@@ -534,10 +534,11 @@ def _parse_pbx(raw: Any, where: str) -> _Pbx:
             f"name '{DEFAULT_PBX}' is the PBX of the settings (AMI_HOST…): choose another name"
         )
     secret_env = _text(raw, "secret_env", max_length=max_length(Pbx, "secret_env"))
-    if not _ENV_NAME.fullmatch(secret_env):
+    if not SECRET_ENV_NAME.fullmatch(secret_env):
         raise _Invalid(
-            "secret_env must be an environment variable name: A-Z, 0-9 and _, not starting with "
-            "a digit (e.g. SWAN_PBX_A_SECRET)"
+            f"secret_env must be an environment variable name that starts with {SECRET_ENV_PREFIX}"
+            " (then A-Z, 0-9 and _, e.g. SWAN_PBX_A_SECRET): a PBX's secret is read from no "
+            "other variable"
         )
     pbx = _Pbx(
         where,

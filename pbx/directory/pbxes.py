@@ -15,6 +15,7 @@ from django.conf import settings
 from pbx.gateway import PbxAddress, PbxGateway, PbxUnavailable
 from pbx.gateway.connection import pbx_gateway
 from pbx.models import DEFAULT_PBX, Company, Pbx
+from pbx.models.directory import SECRET_ENV_NAME, SECRET_ENV_PREFIX
 
 logger = logging.getLogger("swan.pbx")
 
@@ -37,6 +38,11 @@ def default_address() -> PbxAddress:
 def address_of(pbx: Pbx) -> PbxAddress:
     """Raises PbxUnavailable (503 to an API client) when the secret's variable is not set."""
     secret = pbx.secret()
+    if secret is None and not SECRET_ENV_NAME.fullmatch(pbx.secret_env):
+        raise PbxUnavailable(
+            f"the AMI secret of PBX {pbx.name} is not read: environment variable "
+            f"{pbx.secret_env} does not start with {SECRET_ENV_PREFIX}"
+        )
     if secret is None:
         raise PbxUnavailable(
             f"the AMI secret of PBX {pbx.name} is not set: "

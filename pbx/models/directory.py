@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import re
 import secrets
 
 from django.apps import apps
@@ -33,9 +34,17 @@ def validate_no_control_characters(value: str) -> None:
 
 # The PBX of the settings (AMI_*): the PBX of every company that names none. Its name is taken.
 DEFAULT_PBX = "default"
-env_name_validator = RegexValidator(
-    r"^[A-Z_][A-Z0-9_]*\Z",
-    _("An environment variable name: A-Z, 0-9 and _, e.g. SWAN_PBX_A_SECRET."),
+# A PBX's AMI secret is read only from a variable with this prefix. Whoever may edit a PBX names
+# the variable and the host SWAN sends the secret to: any other variable (DATABASE_URL,
+# SECRET_KEY…) would be sent to that host at login.
+SECRET_ENV_PREFIX = "SWAN_PBX_"
+SECRET_ENV_NAME = re.compile(rf"{SECRET_ENV_PREFIX}[A-Z0-9_]+")
+secret_env_validator = RegexValidator(
+    rf"^{SECRET_ENV_NAME.pattern}\Z",
+    _(
+        "An environment variable name that starts with SWAN_PBX_ (then A-Z, 0-9 and _), e.g. "
+        "SWAN_PBX_A_SECRET: a PBX's secret is read from no other variable."
+    ),
 )
 # Dialplan contexts and queue names reach the PBX as AMI values: no blanks, no control characters.
 token_validator = RegexValidator(r"^[^\s]+\Z", _("No blanks or line breaks."))
@@ -85,7 +94,7 @@ class Pbx(models.Model):
     secret_env = models.CharField(
         _("AMI secret: environment variable"),
         max_length=128,
-        validators=[env_name_validator],
+        validators=[secret_env_validator],
         help_text=_(
             "The name of the environment variable that holds the AMI secret in the listener's "
             "and web workers' environment, e.g. SWAN_PBX_A_SECRET. The secret is never stored."
@@ -122,7 +131,10 @@ class Pbx(models.Model):
         return self.name
 
     def secret(self) -> str | None:
-        """The AMI secret from the environment; None when the variable is not set or empty."""
+        """The AMI secret from the environment; None when the variable is not set or empty, or
+        is not a SWAN_PBX_ variable (a row written before that rule: checks.pbx_secret_check)."""
+        if not SECRET_ENV_NAME.fullmatch(self.secret_env):
+            return None
         return os.environ.get(self.secret_env) or None
 
 

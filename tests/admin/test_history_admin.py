@@ -217,7 +217,9 @@ def test_the_cdr_queue_filter_shows_the_call_ids_of_the_queues_own_pbx(staff, ma
     """Call ids repeat across PBXes: a queue's filter never shows another PBX's rows of them."""
     from pbx.models import Pbx, Queue
 
-    pbx_b = Pbx.objects.create(name="pbx-b", host="10.0.0.6", username="swan", secret_env="X")
+    pbx_b = Pbx.objects.create(
+        name="pbx-b", host="10.0.0.6", username="swan", secret_env="SWAN_PBX_X"
+    )
     on_a, on_b = make_company(slug="on-a"), make_company(slug="on-b", pbx=pbx_b)
     now = timezone.now()
     for company, pbx in ((on_a, "default"), (on_b, "pbx-b")):

@@ -115,10 +115,22 @@ def test_a_pbx_is_added(staff, db):
         ({"name": "default"}, "name"),
         ({"name": "PBX D"}, "name"),
         ({"secret_env": "swan-secret"}, "secret_env"),
+        ({"secret_env": "DATABASE_URL"}, "secret_env"),
+        ({"secret_env": "SECRET_KEY"}, "secret_env"),
+        ({"secret_env": "SWAN_PBX_"}, "secret_env"),
         ({"host": "10.0.0.9 x"}, "host"),
         ({"port": 70000}, "port"),
     ],
-    ids=["default", "name", "env", "host", "port"],
+    ids=[
+        "default",
+        "name",
+        "env",
+        "env-database-url",
+        "env-secret-key",
+        "env-prefix-only",
+        "host",
+        "port",
+    ],
 )
 def test_a_bad_pbx_is_refused(staff, db, fields, field):
     response = staff.post(url(Pbx, "add"), pbx_form(**fields))

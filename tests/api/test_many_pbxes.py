@@ -19,7 +19,7 @@ def two_pbxes(make_company, make_user, make_queue, monkeypatch):
     """pbx-a and pbx-b; on each a company with extension 201 on PJSIP/201 in queue q-ventas."""
     found = {}
     for name, host in (("pbx-a", "10.0.0.5"), ("pbx-b", "10.0.0.6")):
-        env = f"SWAN_TEST_{name[-1].upper()}_SECRET"
+        env = f"SWAN_PBX_TEST_{name[-1].upper()}_SECRET"
         monkeypatch.setenv(env, f"secret-of-{name}")
         pbx = Pbx.objects.create(
             name=name, host=host, port=5038, username="swan", secret_env=env, dial_context=name
@@ -136,11 +136,27 @@ def test_a_pbx_whose_secret_is_missing_is_a_503_that_asks_nothing(
     api, two_pbxes, gateway, monkeypatch, caplog, empty
 ):
     if empty:
-        monkeypatch.setenv("SWAN_TEST_B_SECRET", "")
+        monkeypatch.setenv("SWAN_PBX_TEST_B_SECRET", "")
     else:
-        monkeypatch.delenv("SWAN_TEST_B_SECRET")
+        monkeypatch.delenv("SWAN_PBX_TEST_B_SECRET")
     message = error(api.post("/userStatus/201", {"company": "c-pbx-b", "status": "pause"}), 503)
-    assert "SWAN_TEST_B_SECRET" not in message  # the operator's detail is in the log
+    assert "SWAN_PBX_TEST_B_SECRET" not in message  # the operator's detail is in the log
     assert gateway.addresses == []
     assert gateway.calls == []
-    assert "environment variable SWAN_TEST_B_SECRET is missing" in caplog.text
+    assert "environment variable SWAN_PBX_TEST_B_SECRET is missing" in caplog.text
+
+
+def test_a_pbx_that_names_a_variable_without_the_prefix_never_gets_its_value(
+    api, two_pbxes, gateway, monkeypatch, caplog
+):
+    """A row stored before the SWAN_PBX_ rule, naming another setting: the value is never sent to
+    the PBX's host (an editor of the PBX chooses both)."""
+    monkeypatch.setenv("DATABASE_URL_OF_SWAN", "postgres://swan:db-password@db/swan")
+    Pbx.objects.filter(name="pbx-b").update(secret_env="DATABASE_URL_OF_SWAN")
+
+    message = error(api.post("/userStatus/201", {"company": "c-pbx-b", "status": "pause"}), 503)
+
+    assert gateway.addresses == []
+    assert gateway.calls == []
+    assert "db-password" not in message + caplog.text
+    assert "environment variable DATABASE_URL_OF_SWAN does not start with SWAN_PBX_" in caplog.text

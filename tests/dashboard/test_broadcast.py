@@ -157,7 +157,9 @@ async def test_it_sends_to_the_company_group():
 
 def test_set_pbx_connected_tells_every_company_of_that_pbx_once(make_company):
     companies = [make_company(), make_company()]
-    pbx_b = Pbx.objects.create(name="pbx-b", host="10.0.0.6", username="swan", secret_env="X")
+    pbx_b = Pbx.objects.create(
+        name="pbx-b", host="10.0.0.6", username="swan", secret_env="SWAN_PBX_X"
+    )
     elsewhere = make_company(pbx=pbx_b)
     broadcast.set_pbx_connected("default", False)
     assert pbx_link.pbx_connection("default")["connected"] is False

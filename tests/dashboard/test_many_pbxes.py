@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 def two_pbxes(make_company, make_user, make_queue):
     found = {}
     for name in ("pbx-a", "pbx-b"):
-        pbx = Pbx.objects.create(name=name, host="10.0.0.5", username="swan", secret_env="X")
+        pbx = Pbx.objects.create(
+            name=name, host="10.0.0.5", username="swan", secret_env="SWAN_PBX_X"
+        )
         company = make_company(slug=f"c-{name}", name=f"Company {name}", pbx=pbx)
         user = make_user(company, "201", f"Agent of {name}", terminals=["PJSIP/201"])
         make_queue(company, "q-ventas", members=[user])

@@ -33,7 +33,12 @@ PBX_A = {
 DOCUMENT: dict[str, Any] = {
     "pbxes": [
         PBX_A,
-        {"name": "pbx-b", "host": "pbx-b.example.net", "username": "swan-b", "secret_env": "B"},
+        {
+            "name": "pbx-b",
+            "host": "pbx-b.example.net",
+            "username": "swan-b",
+            "secret_env": "SWAN_PBX_B",
+        },
     ],
     "companies": [
         {
@@ -249,10 +254,19 @@ INVALID = [
     *(
         pytest.param(
             _set_pbx("secret_env", name),
-            f"{P0}: secret_env must be an environment variable name",
+            f"{P0}: secret_env must be an environment variable name that starts with SWAN_PBX_",
             id=f"env-{name}",
         )
-        for name in ("swan_secret", "1SECRET", "SWAN-SECRET", "SWAN SECRET")
+        for name in (
+            "swan_secret",
+            "1SECRET",
+            "SWAN-SECRET",
+            "SWAN SECRET",
+            "DATABASE_URL",
+            "SECRET_KEY",
+            "SWAN_PBX_",
+            "swan_pbx_a",
+        )
     ),
     pytest.param(
         _set_pbx("queue_log", "/var/log/queue_log\n"),
@@ -463,7 +477,7 @@ def test_a_move_onto_a_queue_name_another_company_of_the_file_lists_is_refused(o
 
 @pytest.mark.django_db
 def test_a_move_onto_a_device_of_the_target_pbx_is_refused(on_a, make_company, make_user):
-    Pbx.objects.create(name="pbx-c", host="10.0.0.7", username="swan", secret_env="C")
+    Pbx.objects.create(name="pbx-c", host="10.0.0.7", username="swan", secret_env="SWAN_PBX_C")
     make_user(make_company(slug="other", pbx_id="pbx-c"), "901", terminals=["X/1"])
     Terminal.objects.create(
         mac="001565000009", user=PbxUser.objects.get(company=on_a), interface="X/1"

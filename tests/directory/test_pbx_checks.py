@@ -47,6 +47,25 @@ def test_it_warns_of_each_pbx_whose_secret_is_not_in_the_environment(pbxes):
     assert "s3cr3t" not in repr(warnings)
 
 
+def test_it_warns_of_a_pbx_stored_with_a_variable_that_is_not_read(pbxes, monkeypatch):
+    # A row written before the SWAN_PBX_ rule (or by a script past the validators).
+    monkeypatch.setenv("DATABASE_URL_COPY", "postgres://swan:password@db/swan")
+    Pbx.objects.create(
+        name="pbx-d", host="10.0.0.5", username="swan", secret_env="DATABASE_URL_COPY"
+    )
+
+    warnings = checks.run_checks(tags=[checks.Tags.database], databases=["default"])
+
+    ours = [w for w in warnings if w.id == "swan.W002"]
+    assert [w.obj.name for w in ours] == ["pbx-d"]
+    assert ours[0].msg == (
+        "PBX pbx-d: its AMI secret's environment variable DATABASE_URL_COPY does not start with "
+        "SWAN_PBX_, so SWAN does not read it and cannot log in to that PBX."
+    )
+    assert "SWAN_PBX_PBX_D_SECRET" in ours[0].hint
+    assert "password" not in repr(warnings)
+
+
 def test_it_is_not_among_the_checks_every_command_runs(pbxes, django_assert_num_queries):
     with django_assert_num_queries(0):
         warnings = checks.run_checks()

@@ -42,7 +42,9 @@ def rows_by_querysets(user: PbxUser, devices: list[str]) -> list[CdrRecord]:
 
 @pytest.fixture
 def users(make_company, make_user):
-    pbx_b = Pbx.objects.create(name="pbx-b", host="127.0.0.1", username="swan", secret_env="X")
+    pbx_b = Pbx.objects.create(
+        name="pbx-b", host="127.0.0.1", username="swan", secret_env="SWAN_PBX_X"
+    )
     acme, bravo, other = make_company(), make_company(pbx=pbx_b), make_company()
     made = [
         make_user(acme, "200", terminals=["PJSIP/200"]),

@@ -50,7 +50,7 @@ def write(path: Path, *lines: str) -> Path:
 @pytest.fixture
 def pbx_b(db):
     return Pbx.objects.create(
-        name="pbx-b", host="127.0.0.1", username="swan", secret_env="SWAN_TEST_B"
+        name="pbx-b", host="127.0.0.1", username="swan", secret_env="SWAN_PBX_TEST_B"
     )
 
 
@@ -256,8 +256,8 @@ def test_without_a_path_a_pbx_needs_a_configured_file(ingest, pbx_b):
 
 
 def test_all_reads_every_pbxs_configured_files_in_turn(ingest, two, pbx_b, make_company, tmp_path):
-    c = Pbx.objects.create(name="pbx-c", host="10.0.0.3", username="swan", secret_env="SWAN_C")
-    Pbx.objects.create(name="pbx-d", host="10.0.0.4", username="swan", secret_env="SWAN_D")
+    c = Pbx.objects.create(name="pbx-c", host="10.0.0.3", username="swan", secret_env="SWAN_PBX_C")
+    Pbx.objects.create(name="pbx-d", host="10.0.0.4", username="swan", secret_env="SWAN_PBX_D")
     pbx_b.queue_log = str(write(tmp_path / "b", f"{T0}|1.1|q-ventas|NONE|ENTERQUEUE||1|1"))
     pbx_b.save()
     c.queue_log = str(write(tmp_path / "c", f"{T0}|1.1|q-ventas|NONE|ENTERQUEUE||1|1"))

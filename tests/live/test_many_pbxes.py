@@ -29,13 +29,13 @@ class TwoPbxes:
         self.users = {}
         self.pbxes = {}
         for name in ("pbx-a", "pbx-b"):
-            monkeypatch.setenv(f"SWAN_TEST_{name[-1].upper()}_SECRET", f"pw-{name}")
+            monkeypatch.setenv(f"SWAN_PBX_TEST_{name[-1].upper()}_SECRET", f"pw-{name}")
             pbx = Pbx.objects.create(
                 name=name,
                 host="127.0.0.1",
                 port=1,
                 username="swan",
-                secret_env=f"SWAN_TEST_{name[-1].upper()}_SECRET",
+                secret_env=f"SWAN_PBX_TEST_{name[-1].upper()}_SECRET",
             )
             company = make_company(slug=f"c-{name}", name=f"Company {name}", pbx=pbx)
             user = make_user(company, "201", f"Agent of {name}", terminals=["PJSIP/201"])
@@ -154,16 +154,16 @@ def test_a_pbx_without_its_secret_is_reported_and_retried(two_pbxes, pool, monke
     served; once the variable is there, B connects."""
     for name in ("pbx-a", "pbx-b"):
         wait_until(lambda name=name: _synced(pool, name), timeout=10, message=f"{name} synced")
-    monkeypatch.delenv("SWAN_TEST_B_SECRET")
+    monkeypatch.delenv("SWAN_PBX_TEST_B_SECRET")
     two_pbxes.simulators["pbx-b"].stop()
     wait_until(
-        lambda: "environment variable SWAN_TEST_B_SECRET is missing" in caplog.text,
+        lambda: "environment variable SWAN_PBX_TEST_B_SECRET is missing" in caplog.text,
         timeout=10,
         message="the missing secret logged",
     )
     assert _connected("pbx-a")
     two_pbxes.start("pbx-b", port=0)
-    monkeypatch.setenv("SWAN_TEST_B_SECRET", "pw-pbx-b")
+    monkeypatch.setenv("SWAN_PBX_TEST_B_SECRET", "pw-pbx-b")
     wait_until(lambda: _synced(pool, "pbx-b"), timeout=10, message="B connected")
 
 

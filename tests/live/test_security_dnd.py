@@ -80,7 +80,9 @@ def prefixed(shared):
 
 @pytest.fixture
 def pbx_b(db):
-    return Pbx.objects.create(name="pbx-b", host="127.0.0.1", username="swan", secret_env="B")
+    return Pbx.objects.create(
+        name="pbx-b", host="127.0.0.1", username="swan", secret_env="SWAN_PBX_B"
+    )
 
 
 # ----------------------------------------------------------------------------- keys

@@ -47,7 +47,9 @@ def test_healthz_and_metrics_show_each_pbx_link(client, settings):
     """Two PBXes: B's listener is down while A's is live; the page and the metrics say which."""
     now = timezone.now()
     for name in ("pbx-a", "pbx-b"):
-        pbx = Pbx.objects.create(name=name, host="10.0.0.5", username="swan", secret_env="X")
+        pbx = Pbx.objects.create(
+            name=name, host="10.0.0.5", username="swan", secret_env="SWAN_PBX_X"
+        )
         Company.objects.create(slug=f"c-{name}", name=f"C {name}", pbx=pbx)
     ListenerLease.objects.create(
         name="pbx-a", holder="host:1", expires_at=now + timedelta(seconds=20), connected=True

@@ -65,7 +65,7 @@ class Side:
 
     @property
     def secret_env(self) -> str:
-        return f"SWAN_TEST_{self.name.upper().replace('-', '_')}_SECRET"
+        return f"SWAN_PBX_TEST_{self.name.upper().replace('-', '_')}_SECRET"
 
     def observe(self) -> RawAmi:
         """A fresh observer session (after a restart the old one is gone)."""
@@ -182,7 +182,7 @@ def _listener(run: TwoRun) -> Process:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AMI_", "SWAN_TEST_"))
+        if not key.startswith(("AMI_", "SWAN_PBX_TEST_"))
     }
     env.update(
         {

@@ -56,7 +56,11 @@ def test_one_pbx_of_the_directory_is_simulated_with_its_companies_only(
     from pbx.models import Pbx
 
     pbx_b = Pbx.objects.create(
-        name="pbx-b", host="127.0.0.1", username="swan", secret_env="X", dial_context="ctx-b"
+        name="pbx-b",
+        host="127.0.0.1",
+        username="swan",
+        secret_env="SWAN_PBX_X",
+        dial_context="ctx-b",
     )
     on_default = make_company(slug="acme")
     on_b = make_company(slug="bravo", pbx=pbx_b)  # no dial context of its own: the PBX's
