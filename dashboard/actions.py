@@ -18,11 +18,12 @@ from dashboard.audit import audit_write
 from dashboard.models import AuditEntry, Supervisor
 from dashboard.transcript import PbxAnswer, Transcript
 from pbx.directory.agent_matching import same_device
-from pbx.errors import Conflict, DomainError, message_of, status_of
+from pbx.errors import Conflict, DomainError, InvalidValue, message_of, status_of
 from pbx.gateway import PbxActionFailed, PbxGateway, PbxUnavailable, SpyRequest
 from pbx.live.presence import AVAILABLE, PAUSE
 from pbx.live.services import user_status_set, user_unregister
 from pbx.models import Company, LiveChannel, PbxUser
+from pbx.values import clean_extension
 from terminals.services import terminal_join
 
 logger = logging.getLogger("swan.dashboard")
@@ -202,6 +203,10 @@ def _check(action: str, *, actor, supervisor, company: Company, extension: str, 
             % {"action": Action(action).label},
             Outcome.DENIED,
         )
+    try:
+        clean_extension(extension)
+    except InvalidValue as exc:
+        raise ActionRefused(400, message_of(exc)) from None
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in reason):
         raise ActionRefused(
             400, _("The reason may not hold line breaks or other control characters.")

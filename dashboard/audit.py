@@ -33,7 +33,7 @@ def audit_write(*, actor, company: Company, result: ActionResult) -> AuditEntry:
         pbx_answer="\n".join(answer.line() for answer in result.answers),
     )
     logger.info(
-        "supervisor action user=%s company=%s action=%s extension=%s outcome=%s status=%s pbx=%r",
+        "supervisor action user=%s company=%s action=%s extension=%r outcome=%s status=%s pbx=%r",
         entry.username,
         company.slug,
         entry.action,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import os
@@ -142,7 +143,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def _operator(request: HttpRequest) -> bool:
     """A client of METRICS_ALLOWED_NETWORKS, or one bearing METRICS_TOKEN."""
     token = settings.METRICS_TOKEN
-    if token and request.headers.get("Authorization", "") == f"Bearer {token}":
+    offered = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if token and hmac.compare_digest(offered, f"Bearer {token}".encode()):
         return True
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))

@@ -233,11 +233,26 @@ def test_a_supervisor_without_the_permission_is_refused_and_nothing_is_sent(setu
 
 
 def test_an_extension_of_another_company_is_not_found(setup):
-    for extension in ("300", "999", ""):
+    for extension in ("300", "999"):
         result = run(setup, Action.PAUSE, extension)
         assert (result.status_code, result.outcome) == (404, "refused")
         assert "not found in ONFARMA" in result.message
     assert setup["gateway"].calls == []
+
+
+@pytest.mark.parametrize("extension", ["", "20a", "2" * 21, "1\nlevel=ERROR forged"])
+def test_a_malformed_extension_is_refused_and_logged_on_one_line(setup, extension, caplog):
+    caplog.set_level("INFO", logger="swan.dashboard")
+
+    result = run(setup, Action.PAUSE, extension)
+
+    assert (result.status_code, result.outcome) == (400, "refused")
+    assert "is not a valid extension: it must be 1 to 20 digits" in result.message
+    assert setup["gateway"].calls == []
+    assert AuditEntry.objects.get().outcome == "refused"
+    [line] = [r.getMessage() for r in caplog.records if r.name == "swan.dashboard"]
+    assert "\n" not in line
+    assert f"extension={extension[:20]!r}" in line
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,7 @@ def test_metrics_with_the_token_from_anywhere(settings):
     client = Client(REMOTE_ADDR="192.0.2.10")
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-tokeñ").status_code == 403
 
 
 def test_database_down_is_a_503_envelope_and_recovers(api, company, monkeypatch):
