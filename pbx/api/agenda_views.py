@@ -138,7 +138,10 @@ class AgendaPhonesDeleteView(SwanView):
     def delete(self, request: Request) -> Response:
         params = self.params(request)
         name = get_str(params, "name", required=True, max_length=_NAME_MAX_LENGTH)
-        entries = get_list(params, "phones")
-        numbers = services.clean_phone_numbers(entries) if entries is not None else None
+        # Absent: every phone. Present, even empty (`[]`, `""`, null): only those listed, so a
+        # client whose list came out empty deletes nothing.
+        numbers = None
+        if "phones" in params:
+            numbers = services.clean_phone_numbers(get_list(params, "phones") or [])
         services.agenda_phones_delete(client=request.user, name=name, numbers=numbers)
         return Response({"success": True})

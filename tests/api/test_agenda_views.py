@@ -14,6 +14,7 @@ PHP_BODY = (  # http_build_query(['name' => 'clientes', 'phones' => [[...], [...
     "&phones%5B1%5D%5Bname%5D=Bar+%C3%91u&phones%5B1%5D%5Bnumber%5D=600-11-12"
 )
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
 def ok(response):
@@ -176,6 +177,31 @@ def test_delete_every_phone_when_phones_is_absent(api, agenda):
     ok(api.delete("/delete-phones-agenda", {"name": "clientes"}, format="json"))
     assert phones() == {}
     assert Agenda.objects.filter(name="clientes").exists()
+
+
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        ({"name": "clientes", "phones": []}, "json"),
+        ({"name": "clientes", "phones": None}, "json"),
+        ({"name": "clientes", "phones": ""}, "json"),
+        ("name=clientes&phones=", FORM),
+    ],
+    ids=["json-empty-list", "json-null", "json-empty-text", "form-empty"],
+)
+def test_an_empty_phones_list_deletes_nothing(api, agenda, request_args):
+    """Only an absent `phones` means every phone: a list that came out empty is no wildcard."""
+    body, kind = request_args
+    if kind == "json":
+        ok(api.delete("/delete-phones-agenda", body, format="json"))
+    else:
+        ok(api.generic("DELETE", "/delete-phones-agenda", body, content_type=kind))
+    assert len(phones()) == 3
+
+
+def test_a_bare_empty_array_body_deletes_nothing(api, agenda):
+    ok(api.generic("DELETE", "/delete-phones-agenda?name=clientes", "[]", content_type=JSON))
+    assert len(phones()) == 3
 
 
 def test_delete_reads_the_query_string_too(api, agenda):
