@@ -128,17 +128,28 @@ class Period:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
+# Days whose local midnights, and the next day's, are datetimes in any time zone (9999-12-31
+# has no next day): queue_log and CDR times start in 1970.
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def _date(value: str | None, name: str) -> date:
     if not value:
         raise InvalidValue(_("The parameter '%(name)s' is required.") % {"name": name})
     try:
         if not _DATE.fullmatch(value):
             raise ValueError(value)
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidValue(
             _("The parameter '%(name)s' must be a date written YYYY-MM-DD.") % {"name": name}
         ) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise InvalidValue(
+            _("The parameter '%(name)s' must be a day from %(earliest)s to %(latest)s.")
+            % {"name": name, "earliest": EARLIEST_DAY, "latest": LATEST_DAY}
+        )
+    return day
 
 
 def dates_get(*, first: str | None, last: str | None) -> tuple[date, date]:

@@ -392,6 +392,9 @@ def test_the_queue_report_runs_a_fixed_number_of_queries(api, company, make_queu
         ({"company": "onfarma", "from": "2026-02-30", "to": "2026-03-02"}, 400, "from"),
         ({"company": "onfarma", "from": "2026-01-02", "to": "2026-01-01"}, 400, "to"),
         ({"company": "onfarma", "from": "2025-01-01", "to": "2026-01-02"}, 400, "to"),
+        ({"company": "onfarma", "from": "9999-12-31", "to": "9999-12-31"}, 400, "'from'"),
+        ({"company": "onfarma", "from": "9998-12-31", "to": "9999-12-31"}, 400, "'to'"),
+        ({"company": "onfarma", "from": "0001-01-01", "to": "0001-01-02"}, 400, "'from'"),
         ({"company": "otra", "from": "2026-01-01", "to": "2026-01-02"}, 404, "otra"),
         (
             {"company": "onfarma", "from": "2026-01-01", "to": "2026-01-02", "queues[]": "qx"},
