@@ -15,7 +15,8 @@ _EXTENSION = re.compile(r"[0-9]{1,20}")  # ASCII digits only: \d would take ١٢
 _MAC_SEPARATORS = re.compile(r"[:\-.]")
 _MAC = re.compile(r"^[0-9a-f]{12}$")
 _PHONE_FILLERS = re.compile(r"[\s.\-()\[\]/]")
-_PHONE = re.compile(r"^\+?[0-9]{1,32}$")
+PHONE_MAX_LENGTH = 32  # the number columns' (AgendaPhone, PublicNumber), `+` included
+_PHONE = re.compile(rf"(?=.{{1,{PHONE_MAX_LENGTH}}}\Z)\+?[0-9]+", re.DOTALL)
 
 
 def clean_extension(value: Any, *, name: str = "extension") -> str:
@@ -40,7 +41,8 @@ def clean_mac(value: str) -> str:
 
 
 def normalize_phone_number(value: Any) -> str | None:
-    """Drops spaces, dots, dashes and brackets; keeps a leading +. None if what is left is invalid."""
+    """Drops spaces, dots, dashes and brackets; keeps a leading +. None if what is left is invalid
+    (at most PHONE_MAX_LENGTH characters, the + counted)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     text = _PHONE_FILLERS.sub("", str(value))

@@ -80,6 +80,8 @@ def test_update_agenda_handles_ten_thousand_phones(api, django_assert_max_num_qu
             "phones[1]",
         ),
         ({"name": "clientes", "phones": [{"name": "A", "number": "abc"}]}, "phones[0]"),
+        # 33 characters: longer than the column (PostgreSQL's DataError was a 500)
+        ({"name": "clientes", "phones": [{"name": "A", "number": "+" + "1" * 32}]}, "phones[0]"),
         ({"name": "clientes", "phones": [{"number": "1"}]}, "phones[0]"),
         ({"name": "clientes", "phones": ["1"]}, "phones[0]"),
         ({"name": "clientes", "phones": {"x": {"name": "A", "number": "1"}}}, "phones"),

@@ -188,7 +188,14 @@ def test_phone_numbers_normalise(raw, expected):
     assert normalize_phone_number(raw) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "34+600", "++34", None, True, "1" * 33])
+def test_a_phone_number_fills_its_column_and_no_more():
+    assert normalize_phone_number("1" * 32) == "1" * 32
+    assert normalize_phone_number("+" + "1" * 31) == "+" + "1" * 31
+    assert normalize_phone_number("+" + "1" * 32) is None  # 33 characters: not stored
+    assert normalize_phone_number("1" * 32 + "\n") == "1" * 32  # a blank, dropped
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "34+600", "++34", None, True, "1" * 33, "+"])
 def test_bad_phone_numbers_are_none(bad):
     assert normalize_phone_number(bad) is None
 
