@@ -64,13 +64,22 @@ def _next_index(container: dict) -> str:
     return str(max(numeric) + 1 if numeric else 0)
 
 
+class IndexedList(list):
+    """A list read from `name[5]=…&name[7]=…`: the items by key, and the keys, which a map
+    parameter (get_groups) needs: a group may be named 5."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self.indexes = sorted(items, key=int)
+        super().__init__(items[k] for k in self.indexes)
+
+
 def _listify(node: Any) -> Any:
     """Maps whose keys are all integers become lists ordered by key, as PHP arrays read."""
     if not isinstance(node, dict):
         return node
     node = {k: _listify(v) for k, v in node.items()}
     if node and all(k.isdigit() for k in node):
-        return [node[k] for k in sorted(node, key=int)]
+        return IndexedList(node)
     return node
 
 
@@ -307,6 +316,11 @@ def get_groups(
         if required:
             raise InvalidValue(_("The parameter '%(name)s' is required.") % {"name": name})
         return None
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        # Groups named by numbers, as PHP writes them: `queues[5][]=q1` or, keyed 0, 1…,
+        # json_encode's `[["q1"], ["q2"]]`. A list of names (`queues[]=q1`) is no map.
+        indexes = value.indexes if isinstance(value, IndexedList) else range(len(value))
+        value = {str(index): members for index, members in zip(indexes, value, strict=True)}
     if not isinstance(value, Mapping):
         raise InvalidValue(
             _("The parameter '%(name)s' must be a map of group names to arrays of names.")
@@ -314,12 +328,12 @@ def get_groups(
         )
     groups: dict[str, list[str]] = {}
     for group, members in value.items():
-        members = get_str_list({str(group): members}, str(group)) or []
         if has_control_character(str(group)):
             raise InvalidValue(
                 _("The parameter '%(name)s' contains control characters.") % {"name": name}
             )
-        groups[str(group)] = members
+        where = f"{name}[{str(group)[:40]}]"
+        groups[str(group)] = get_str_list({where: members}, where) or []
     return groups
 
 

@@ -63,6 +63,25 @@ def test_every_map_spelling_parses_to_the_same_groups(query):
     }
 
 
+@pytest.mark.parametrize(
+    ("query", "groups"),
+    [
+        ("queues[5][]=q1&queues[7][]=q2&queues[7][]=q3", {"5": ["q1"], "7": ["q2", "q3"]}),
+        ('queues={"5":["q1"],"7":["q2","q3"]}', {"5": ["q1"], "7": ["q2", "q3"]}),
+        ("queues[0][]=q1&queues[1][]=q2", {"0": ["q1"], "1": ["q2"]}),
+        ('queues=[["q1"],["q2"]]', {"0": ["q1"], "1": ["q2"]}),  # PHP's json_encode of that
+    ],
+    ids=["php-form", "json", "php-form-from-0", "php-json-from-0"],
+)
+def test_groups_named_by_numbers_keep_their_names(query, groups):
+    assert get_groups(parse_query_string(query), "queues") == groups
+
+
+def test_a_member_that_is_no_text_is_named_by_its_group():
+    with pytest.raises(InvalidValue, match=r"'queues\[ventas\]'"):
+        get_groups({"queues": {"ventas": [None]}}, "queues")
+
+
 def test_json_body_object_gives_the_same_groups():
     assert get_groups({"queues": {"ventas": ["q1", "q2"]}}, "queues") == {"ventas": ["q1", "q2"]}
 

@@ -511,6 +511,17 @@ def test_an_extension_shared_with_another_company_resolves_to_the_keys_own(alpha
     assert [row["extension"] for row in blf] == ["200"]
 
 
+def test_groups_named_by_numbers_answer_under_their_names(beta_key):
+    """PHP writes array(5 => ['q-beta']) as queues[5][]=q-beta: the group is 5, as in JSON."""
+    php = ok(beta_key.get("/queues-status", {"queues[5][]": "q-beta", "queues[7][]": "q-beta"}))
+    json_ = ok(beta_key.get("/queues-status", {"queues": '{"5": ["q-beta"], "7": ["q-beta"]}'}))
+    assert set(php["queues"]) == {"5", "7"}
+    assert php["queues"]["5"]["members"] == ["300"]
+    assert php["queues"]["5"]["status"] == json_["queues"]["5"]["status"]
+    resume = ok(beta_key.get("/user-resume/300", {"company": "beta", "queues[5][]": "q-beta"}))
+    assert set(resume["waiting-calls"]) == {"5"}
+
+
 def test_queues_of_another_company_count_as_empty_even_when_busy(alpha_key, beta_key):
     params = {"queues[g][]": "q-beta"}
     mine = ok(beta_key.get("/queues-status", params))["queues"]["g"]
