@@ -87,6 +87,17 @@ class FirstRendererNegotiation(DefaultContentNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
+class _NoFormatParameter:
+    URL_FORMAT_OVERRIDE = None  # the one setting DRF's negotiation reads
+
+
+class SwanNegotiation(FirstRendererNegotiation):
+    """The SWAN endpoints': `?format=` is no parameter of the contract, so it picks nothing (DRF
+    answered a 404 for a path that exists when it named no renderer)."""
+
+    settings = _NoFormatParameter
+
+
 class EnvelopeRenderer(BaseRenderer):
     """Wraps a successful view's data in the envelope; error bodies come enveloped already."""
 

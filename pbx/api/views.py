@@ -56,6 +56,7 @@ from pbx.live import services
 from pbx.live import version as live_version
 from pbx.models import PbxUser
 from pbx.values import clean_extension
+from swanproject.envelope import SwanNegotiation
 
 _REASON_MAX_LENGTH = 120  # userStatus' `reason`
 
@@ -65,6 +66,7 @@ class SwanView(APIView):
 
     body_array_param: str | None = None
     metadata_class = None  # OPTIONS is not part of the contract: a 405 envelope
+    content_negotiation_class = SwanNegotiation  # `?format=` is no SWAN parameter
     # Answers read from the listener's live state say whether it is current: the contract's
     # result shapes are fixed, so a header tells (`X-Swan-Live-State: live` or `stale`).
     reads_live_state = False

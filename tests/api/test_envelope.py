@@ -197,3 +197,18 @@ def test_an_accept_that_refuses_json_is_a_406_envelope(api, company):
     response = api.get("/company-numbers/onfarma", HTTP_ACCEPT="text/html")
     assert response.status_code == 406
     assert json.loads(response.content)["error"] is True
+
+
+@pytest.mark.parametrize("value", ["xml", "json", "api", ""])
+def test_a_format_parameter_is_no_parameter_of_the_contract(api, company, value):
+    """DRF's `?format=` override answered 404 on a path that exists when it named no renderer."""
+    response = api.get(f"/company-numbers/onfarma?format={value}")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(response.content) == {"error": False, "error-msg": None, "result": []}
+
+
+def test_the_schema_still_answers_json_for_format_json(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert json.loads(response.content)["openapi"].startswith("3.")
