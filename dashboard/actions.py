@@ -23,6 +23,7 @@ from pbx.gateway import PbxActionFailed, PbxGateway, PbxUnavailable, SpyRequest
 from pbx.live.presence import AVAILABLE, PAUSE
 from pbx.live.services import user_status_set, user_unregister
 from pbx.models import Company, LiveChannel, PbxUser
+from pbx.text import has_control_character
 from pbx.values import clean_extension
 from terminals.services import terminal_join
 
@@ -207,7 +208,7 @@ def _check(action: str, *, actor, supervisor, company: Company, extension: str, 
         clean_extension(extension)
     except InvalidValue as exc:
         raise ActionRefused(400, message_of(exc)) from None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in reason):
+    if has_control_character(reason):
         raise ActionRefused(
             400, _("The reason may not hold line breaks or other control characters.")
         )

@@ -21,6 +21,7 @@ from pbx.errors import InvalidValue
 from pbx.text import has_control_character
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+_INDEX = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
 _DESTINATION = re.compile(r"\+?[0-9*#]+")
 _TRUE = {"true", "1", "yes", "on"}
@@ -59,8 +60,14 @@ def _insert(container: dict, path: list[str], value: Any) -> None:
     _insert(child, tail, value)
 
 
+def _is_index(key: str) -> bool:
+    # ASCII digits only: str.isdigit() is true for "³" and Arabic-Indic digits, which int()
+    # refuses or reads.
+    return _INDEX.fullmatch(key) is not None
+
+
 def _next_index(container: dict) -> str:
-    numeric = [int(k) for k in container if k.isdigit()]
+    numeric = [int(k) for k in container if _is_index(k)]
     return str(max(numeric) + 1 if numeric else 0)
 
 
@@ -78,7 +85,7 @@ def _listify(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     node = {k: _listify(v) for k, v in node.items()}
-    if node and all(k.isdigit() for k in node):
+    if node and all(_is_index(k) for k in node):
         return IndexedList(node)
     return node
 
@@ -278,7 +285,7 @@ def get_list(params: Mapping[str, Any], name: str, *, required: bool = False) ->
             )
         return None
     if isinstance(value, Mapping):
-        if all(str(k).isdigit() for k in value):
+        if all(_is_index(str(k)) for k in value):
             return [value[k] for k in sorted(value, key=lambda k: int(k))]
         raise InvalidValue(_("The parameter '%(name)s' must be an array.") % {"name": name})
     if isinstance(value, list):

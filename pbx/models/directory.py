@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models.functions import Coalesce, Lower
 from django.utils.translation import gettext_lazy as _
 
+from pbx.text import has_control_character
+
 extension_validator = RegexValidator(r"^[0-9]{1,20}\Z", _("An extension is 1 to 20 digits."))
 slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", _("Lower-case letters, digits, - and _."))
 # Part of an AstDB key and of a `Custom:` device name: letters, digits, - and _ only. It may not end
@@ -28,7 +30,7 @@ dnd_prefix_validator = RegexValidator(
 
 def validate_no_control_characters(value: str) -> None:
     """Names and devices reach the PBX (AMI is line based): no CR, LF or other control."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if has_control_character(value):
         raise ValidationError(_("Control characters (line breaks, tabs…) are not allowed."))
 
 

@@ -77,6 +77,20 @@ def test_groups_named_by_numbers_keep_their_names(query, groups):
     assert get_groups(parse_query_string(query), "queues") == groups
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("a[³]=1", {"³": "1"}),
+        ("a[\u0661]=1&a[0]=2", {"\u0661": "1", "0": "2"}),  # Arabic-Indic one
+        ("a[0][³]=1", [{"³": "1"}]),
+        ("a[³][]=1&a[²][]=2", {"³": ["1"], "²": ["2"]}),
+    ],
+)
+def test_keys_of_other_digits_are_names_not_indexes(query, expected):
+    """str.isdigit() says yes to "³": int() then failed (a 500 schemathesis found)."""
+    assert parse_query_string(query)["a"] == expected
+
+
 def test_a_member_that_is_no_text_is_named_by_its_group():
     with pytest.raises(InvalidValue, match=r"'queues\[ventas\]'"):
         get_groups({"queues": {"ventas": [None]}}, "queues")
@@ -158,6 +172,17 @@ def test_text_with_control_characters_is_refused():
         get_str(parse_query_string("reason=a%0D%0AAction:+Originate"), "reason")
     with pytest.raises(InvalidValue, match="control"):
         get_str_list({"departments": ["ok", "bad\n"]}, "departments")
+
+
+@pytest.mark.parametrize("text", ["Desc\x85anso", "x\x9b[2J", "\x80", "\x9f", "\x7f"])
+def test_unicode_control_characters_are_refused_too(text):
+    with pytest.raises(InvalidValue, match="control"):
+        get_str({"reason": text}, "reason")
+
+
+@pytest.mark.parametrize("text", ["Descanso", "Pausa ñ é ü", "\xa0\xa1 Ä", "名前", "x\u2028"])
+def test_printable_text_beyond_ascii_is_kept(text):
+    assert get_str({"reason": text}, "reason") == text.strip()
 
 
 def test_text_too_long_is_refused():

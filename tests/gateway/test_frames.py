@@ -82,3 +82,5 @@ def test_encoding_refuses_control_characters():
     assert encode_action([("Action", "Ping")]) == b"Action: Ping\r\n\r\n"
     with pytest.raises(ValueError, match="control character"):
         encode_action([("Action", "QueuePause"), ("Reason", "lunch\r\nAction: Hangup")])
+    with pytest.raises(ValueError, match="control character"):
+        encode_action([("Action", "QueuePause"), ("Reason", "lunch\x85Action: Hangup")])
