@@ -61,13 +61,22 @@ _OK_PREFIX = b'{"error":false,"error-msg":null,"result":'
 
 
 class SafeJSONParser(JSONParser):
-    """DRF's JSON parser, with a body nested past Python's recursion limit answered as a 400."""
+    """DRF's JSON parser, with a body nested past Python's recursion limit, or holding a number
+    past its int-string limit, answered as a 400 that says so."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
             raise exceptions.ParseError(_("The JSON body is nested too deeply.")) from exc
+        except exceptions.ParseError as exc:
+            # An integer past Python's int-string limit: its message tells how to lift the limit
+            # in Python, which is nothing for a client to read. No exception type of its own.
+            if "integer string conversion" in str(exc.__context__):
+                raise exceptions.ParseError(
+                    _("The JSON body holds a number that is too long.")
+                ) from exc
+            raise
 
 
 class FirstRendererNegotiation(DefaultContentNegotiation):

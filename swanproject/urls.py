@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
@@ -45,7 +47,8 @@ admin.site.site_header = _("SWAN administration")
 admin.site.site_title = _("SWAN admin")
 admin.site.index_title = _("Companies, PBX and call history")
 
-_PREFIX = f"{settings.SWAN_URL_PREFIX}/" if settings.SWAN_URL_PREFIX else ""
+# Taken literally: a prefix of `swan.v2` must not also serve `swanXv2/…`.
+_PREFIX = f"{re.escape(settings.SWAN_URL_PREFIX)}/" if settings.SWAN_URL_PREFIX else ""
 _SEGMENT = r"[^/]+"
 
 

@@ -1154,6 +1154,18 @@ def test_a_json_string_parameter_with_a_huge_integer_reaches_nothing(alpha_key, 
     assert snapshot() == before
 
 
+def test_a_json_body_with_a_huge_integer_says_so_in_plain_words(alpha_key, gateway):
+    before = snapshot()
+    body = f'{{"name": "agenda-a", "phones": [{{"name": "x", "number": {HUGE}}}]}}'
+    response = alpha_key.generic(
+        "POST", "/update-agenda", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    message = envelope(response, 400)["error-msg"]
+    assert message.endswith(": The JSON body holds a number that is too long.")
+    assert "sys." not in message
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize(("endpoint", "name"), PATH_PARAMETERS, ids=lambda v: str(v))
 @pytest.mark.parametrize("value", ["\x00", "al\x00pha", "200\x00", "\x1b[2J", "a\x7f"])
 def test_control_characters_in_any_path_parameter_answer_400(
