@@ -1,7 +1,8 @@
 """Per-process counters for /metrics: requests by endpoint, method and status.
 
-Each daphne worker counts its own requests; Prometheus scrapes every worker, as usual for
-multi-process servers. Nothing here touches the database or the cache on the request path.
+Each worker process (gunicorn's, daphne's) counts its own requests, labelled with its PID by
+/metrics: a scrape reaches one worker, and each worker's counters are a series of their own.
+Nothing here touches the database or the cache on the request path.
 """
 
 from __future__ import annotations

@@ -165,10 +165,13 @@ def _render_metrics() -> str:
         "# HELP swan_http_requests_total Answers of this process by endpoint, method and status.",
         "# TYPE swan_http_requests_total counter",
     ]
+    # The web tier's workers share one port and a scrape reaches one of them: each worker's
+    # counters are a series of their own (its PID), or they would seem to jump back and forth.
+    worker = os.getpid()
     for (endpoint, method, status), count in sorted(requests_snapshot().items()):
         lines.append(
             f'swan_http_requests_total{{endpoint="{_label(endpoint)}",method="{_label(method)}",'
-            f'status="{status}"}} {count}'
+            f'status="{status}",worker="{worker}"}} {count}'
         )
     pbx = _guarded(_check_pbx)
     lines += [

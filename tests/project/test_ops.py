@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -122,8 +123,15 @@ def test_metrics_count_requests_by_endpoint_and_status(api, company, settings):
     api.get("/blf-users/onfarma")
     api.get("/blf-users/nowhere")
     text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
-    assert 'swan_http_requests_total{endpoint="blf-users",method="GET",status="200"}' in text
-    assert 'swan_http_requests_total{endpoint="blf-users",method="GET",status="404"}' in text
+    worker = f'worker="{os.getpid()}"'
+    assert (
+        f'swan_http_requests_total{{endpoint="blf-users",method="GET",status="200",{worker}}}'
+        in text
+    )
+    assert (
+        f'swan_http_requests_total{{endpoint="blf-users",method="GET",status="404",{worker}}}'
+        in text
+    )
     assert 'swan_ami_connected{pbx="default"} 0' in text
     assert "# TYPE swan_listener_events_total counter" in text
 
