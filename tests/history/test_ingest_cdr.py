@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db.utils import ConnectionHandler
@@ -176,3 +177,37 @@ def test_ingest_cdr_needs_a_path_or_a_database(ingest, tmp_path):
         ingest("ingest_cdr", tmp_path / "nope")
     with pytest.raises(CommandError, match="CDR_DATABASE_URL"):
         ingest("ingest_cdr", database="cdr")
+
+
+def test_the_same_calls_from_the_file_in_utc_and_the_table_in_local_time_are_stored_once(
+    ingest, tmp_path
+):
+    """FORMATS.md: the file of this system is in UTC (usegmtime), its CDR table in local time."""
+    ingest("ingest_cdr", fixtures_path(*SYNKBUG), time_zone="UTC")
+    stored = CdrRecord.objects.count()
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "cdr.sqlite3")}
+    connection = ConnectionHandler({"default": database, "cdr": database})["cdr"]
+    columns = ["calldate", "src", "dst", "dcontext", "clid", "channel", "dstchannel"]
+    columns += ["lastapp", "lastdata", "duration", "billsec", "disposition", "amaflags"]
+    columns += ["accountcode", "uniqueid", "userfield"]
+    with (
+        fixtures_path(*SYNKBUG).open(newline="", encoding="utf-8") as handle,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"CREATE TABLE cdr ({', '.join(columns)})")
+        for cells in csv.reader(handle):
+            (account, src, dst, context, clid, channel, dstchannel, app, data, start) = cells[:10]
+            *_, duration, billsec, disposition, amaflags, uniqueid, userfield = cells
+            # June in New York: UTC-4.
+            local = datetime.fromisoformat(start) - timedelta(hours=4)
+            row = [local.isoformat(" "), src, dst, context, clid, channel, dstchannel, app]
+            row += [data, duration, billsec, disposition, amaflags, account, uniqueid, userfield]
+            cursor.execute(f"INSERT INTO cdr VALUES ({', '.join(['%s'] * len(columns))})", row)
+
+    report = TableIngest(
+        connection=connection, table="cdr", time_zone=cdr_time_zone("America/New_York")
+    ).run()
+
+    assert (report.lines, report.added) == (stored, 0)
+    assert CdrRecord.objects.count() == stored
+    connection.close()

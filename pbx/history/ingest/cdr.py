@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from pbx.directory.agent_matching import AgentDirectory, device_of
@@ -130,30 +130,32 @@ def build_row(fields: Mapping[str, Any], *, local_tz: tzinfo, directory: AgentDi
     values["company_id"] = directory.company_for_devices(
         values["channel_device"], values["dstchannel_device"]
     )
-    # The same call read from Master.csv and from the table hashes alike: no answer/end here.
-    key = "\x1f".join(
-        [
-            start.isoformat(),
-            *(
-                str(values[name])
-                for name in [
-                    "uniqueid",
-                    "src",
-                    "dst",
-                    "channel",
-                    "dstchannel",
-                    "lastapp",
-                    "lastdata",
-                    "disposition",
-                    "duration",
-                    "billsec",
-                    "sequence",
-                ]
-            ),
-        ]
-    )
-    digest = uuid.UUID(bytes=hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest())
-    return CdrRow(values, digest)
+    return CdrRow(values, cdr_digest(values))
+
+
+# What identifies a call's row: no answer or end (the table may lack them), and the start as a
+# UTC instant, so the same call read from Master.csv in UTC and from the table in local time
+# hashes alike (migration 0025 recomputed the digests stored before).
+DIGEST_FIELDS = (
+    "uniqueid",
+    "src",
+    "dst",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "disposition",
+    "duration",
+    "billsec",
+    "sequence",
+)
+
+
+def cdr_digest(values: Mapping[str, Any]) -> uuid.UUID:
+    """The row's key among its PBX's rows, from its values as stored."""
+    start = values["calldate"].astimezone(UTC).isoformat()
+    key = "\x1f".join([start, *(str(values[name]) for name in DIGEST_FIELDS)])
+    return uuid.UUID(bytes=hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest())
 
 
 def _time(value: Any, local_tz: tzinfo, name: str) -> datetime | None:
