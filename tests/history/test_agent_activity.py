@@ -182,6 +182,30 @@ def test_pauses_by_reason_with_all_forms_and_per_queue_lines(agent, tmp_path):
     ]
 
 
+def test_a_member_added_paused_is_paused_from_then(agent, tmp_path):
+    """Recent Asterisk writes ADDMEMBER|PAUSED and no PAUSE line (FORMATS.md)."""
+    path = tmp_path / "queue_log"
+    write(
+        path,
+        "1700000000|MANAGER|q1|PJSIP/201|ADDMEMBER|PAUSED",
+        "1700000600|NONE|q1|PJSIP/201|UNPAUSE|",
+        "1700001000|MANAGER|q2|PJSIP/201|ADDMEMBER|",
+        "1700001200|MANAGER|q3|PJSIP/201|ADDMEMBER|paused",
+        "1700001500|NONE|q3|PJSIP/201|UNPAUSE|",
+        "1700002000|MANAGER|q1|PJSIP/201|REMOVEMEMBER|",
+        "1700002000|MANAGER|q2|PJSIP/201|REMOVEMEMBER|",
+        "1700002000|MANAGER|q3|PJSIP/201|REMOVEMEMBER|",
+    )
+
+    run(path)
+
+    assert spans(AgentSession, agent) == [(at(1700000000), at(1700002000))]
+    assert spans(AgentPause, agent) == [
+        (at(1700000000), at(1700000600), ""),
+        (at(1700001200), at(1700001500), ""),
+    ]
+
+
 def test_a_session_open_at_the_end_of_a_batch_is_closed_by_a_later_one(agent, tmp_path):
     path = tmp_path / "queue_log"
     write(
