@@ -8,11 +8,14 @@ makes one row per call in last-calls hard.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+from datetime import UTC, datetime
 
 import pytest
+from django.core.management import call_command
 
 from tests.realpbx import history, pbx
 from tests.realpbx.helpers import call_queue
@@ -186,3 +189,49 @@ def test_history_figures_follow_what_asterisk_wrote(run, swan):
             assert (row["direction"], row["number"], row["duration"]) == expected, (ext, row, legs)
     elapsed = time.monotonic() - started
     assert elapsed <= BURST_LIMIT, f"the history test took {elapsed:.1f}s"
+
+
+def test_a_member_added_paused_is_paused_in_the_history(run, swan):
+    """What Asterisk writes for a member added paused, and the pause SWAN reads from it."""
+    from pbx.models import AgentPause, AgentSession, PbxUser
+
+    queue_log = run.asterisk.log_dir / "queue_log"
+    name, since = NAMES["205"], time.time()
+    mark = run.ami.mark()
+    run.ami.action(
+        "QueueAdd", Queue="q-sales", Interface="PJSIP/205", MemberName=name, Paused="true"
+    )
+    run.ami.wait_event(
+        lambda e: e["event"] == "QueueMemberAdded" and e["membername"] == name, since=mark
+    )
+    time.sleep(1.2)  # a pause one second long at least: queue_log counts whole seconds
+    run.ami.action("QueueRemove", Queue="q-sales", Interface="PJSIP/205")
+
+    def lines() -> list[list[str]]:
+        return [
+            fields
+            for fields in history.queue_log_lines(queue_log)
+            if fields[2] == "q-sales"
+            and fields[3] in (name, "PJSIP/205")
+            and int(fields[0]) >= int(since)
+        ]
+
+    written = pbx.wait_until(lambda: [f[4] for f in lines()] == ["ADDMEMBER", "REMOVEMEMBER"], 5)
+    assert written, history.queue_log_lines(queue_log)[-6:]
+    added, removed = lines()
+    assert added[5:] == ["PAUSED"], added  # and no PAUSE line
+    history.forget_history()
+    call_command("ingest_queue_log", str(queue_log), stdout=io.StringIO(), stderr=io.StringIO())
+
+    user = PbxUser.objects.get(extension="205")
+    start, end = (datetime.fromtimestamp(int(f[0]), UTC) for f in (added, removed))
+    assert list(
+        AgentSession.objects.filter(agent_user=user, started_at__gte=start).values_list(
+            "started_at", "ended_at"
+        )
+    ) == [(start, end)]
+    assert list(
+        AgentPause.objects.filter(agent_user=user, started_at__gte=start).values_list(
+            "started_at", "ended_at", "reason"
+        )
+    ) == [(start, end, "")]

@@ -501,7 +501,7 @@ class Timeline:
         name, queue, moment = event.event, event.queue_name, event.time
         if name in _LOGINS:
             self.queues.setdefault((_LOGINS[name], queue), moment)
-            # Asterisk 20.8/21.3/22 write ADDMEMBER|PAUSED for a member added paused, and no
+            # Recent Asterisk 20, 21 and 22 write ADDMEMBER|PAUSED for a member added paused, and no
             # PAUSE line (asterisk/asterisk#1021).
             if name == "ADDMEMBER" and event.data.split("|", 1)[0].strip().upper() == "PAUSED":
                 self._pause("")
