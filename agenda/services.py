@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 
@@ -37,10 +37,15 @@ class PhonesMerged:
 def phones_merge(phones_by_agenda: Mapping[int, Mapping[str, str]]) -> PhonesMerged:
     """Writes {agenda id: {normalised number: name}}: new numbers added, known ones renamed.
 
-    What is stored is read once, under row locks, so that two writers of one agenda queue up.
+    Two writers of one agenda queue up on the agenda's row (locked in id order, so that two
+    writers of several agendas cannot deadlock), and the second reads what the first committed.
+    Locking the phones alone left out the numbers neither had stored yet: both inserted the same
+    new number and the second failed on the unique key. Call inside a transaction.
     """
     merged = PhonesMerged()
-    stored = AgendaPhone.objects.select_for_update().filter(agenda_id__in=list(phones_by_agenda))
+    ids = sorted(phones_by_agenda)
+    list(Agenda.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    stored = AgendaPhone.objects.select_for_update().filter(agenda_id__in=ids)
     existing = {(phone.agenda_id, phone.number): phone for phone in stored}
     to_create, to_rename = [], []
     for agenda_id, phones in phones_by_agenda.items():
@@ -134,9 +139,22 @@ def _agenda_create(*, client: CompanyScope, name: str, company: str | None) -> A
     can. The company is settled first, so that its errors do not depend on the name.
     """
     owner = _company_for_new_agenda(client=client, company=company)
+    taken = Conflict(_("The agenda name '%(name)s' is taken: choose another.") % {"name": name})
     if Agenda.objects.filter(name=name).exists():
-        raise Conflict(_("The agenda name '%(name)s' is taken: choose another.") % {"name": name})
-    return Agenda.objects.create(name=name, company=owner)
+        raise taken
+    try:
+        with transaction.atomic():
+            return Agenda.objects.create(name=name, company=owner)
+    except IntegrityError:
+        # Another request created it meanwhile (and committed): as if it had been there.
+        agenda = agenda_visible(client=client, name=name)
+        if agenda is None:
+            raise taken from None
+        if company is not None and agenda.company_id != getattr(owner, "pk", None):
+            raise Conflict(
+                _("Agenda '%(name)s' belongs to another company.") % {"name": name}
+            ) from None
+        return agenda
 
 
 @transaction.atomic

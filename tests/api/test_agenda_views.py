@@ -64,7 +64,9 @@ def test_update_agenda_accepts_a_json_array_body_with_name_in_the_query(api):
 
 def test_update_agenda_handles_ten_thousand_phones(api, django_assert_max_num_queries):
     entries = [{"name": f"Cliente {n}", "number": f"6{n:08d}"} for n in range(10_000)]
-    with django_assert_max_num_queries(40):
+    # 10,000 phones in batches: the count grows with the batches, never with the phones (the
+    # agenda's lock and the creation's savepoint are three of these).
+    with django_assert_max_num_queries(43):
         ok(api.post("/update-agenda", {"name": "grande", "phones": entries}, format="json"))
     assert AgendaPhone.objects.filter(agenda__name="grande").count() == 10_000
 
