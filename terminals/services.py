@@ -19,6 +19,7 @@ from pbx.live.services import (
 )
 from pbx.live.writes import record_pbx_change
 from pbx.models import PbxUser
+from terminals.locking import terminal_changing
 from terminals.models import Terminal
 
 logger = logging.getLogger("swan.terminals")
@@ -102,26 +103,28 @@ def terminal_register(*, gateway: PbxActions, terminal: Terminal) -> bool:
     Returns True only when the PBX did every step. No transaction spans the PBX calls: whatever
     happens, even the PBX going away half-way, the stored state says what the PBX really did.
     """
-    membership = _Membership(gateway, terminal)
-    success = False
-    try:
-        left = membership.leave_all() if terminal.registered else True
-        success = membership.join_all() and left
-    finally:
-        membership.store(registered_without_queues=success or terminal.registered)
+    with terminal_changing(terminal):
+        membership = _Membership(gateway, terminal)
+        success = False
+        try:
+            left = membership.leave_all() if terminal.registered else True
+            success = membership.join_all() and left
+        finally:
+            membership.store(registered_without_queues=success or terminal.registered)
     logger.info("terminal registered mac=%s success=%s", terminal.mac, success)
     return success
 
 
 def terminal_unregister(*, gateway: PbxActions, terminal: Terminal) -> bool:
     """Registers first if it was not registered, then removes the user from every queue."""
-    membership = _Membership(gateway, terminal)
-    success = False
-    try:
-        joined = membership.join_all() if not terminal.registered else True
-        success = membership.leave_all() and joined
-    finally:
-        membership.store(registered_without_queues=terminal.registered and not success)
+    with terminal_changing(terminal):
+        membership = _Membership(gateway, terminal)
+        success = False
+        try:
+            joined = membership.join_all() if not terminal.registered else True
+            success = membership.leave_all() and joined
+        finally:
+            membership.store(registered_without_queues=terminal.registered and not success)
     logger.info("terminal unregistered mac=%s success=%s", terminal.mac, success)
     return success
 
@@ -130,11 +133,12 @@ def terminal_join(*, gateway: PbxActions, terminal: Terminal) -> bool:
     """Adds the user to each of its queues on this device without leaving any first (a
     supervisor's "log in"; terminal-register POST leaves first). Already being there, on this
     device or on a member that rings it, counts. True when the PBX has it in every queue."""
-    membership = _Membership(gateway, terminal)
-    success = False
-    try:
-        success = membership.join_all()
-    finally:
-        membership.store(registered_without_queues=success or terminal.registered)
+    with terminal_changing(terminal):
+        membership = _Membership(gateway, terminal)
+        success = False
+        try:
+            success = membership.join_all()
+        finally:
+            membership.store(registered_without_queues=success or terminal.registered)
     logger.info("terminal joined mac=%s success=%s", terminal.mac, success)
     return success
