@@ -89,6 +89,7 @@ class Listener:
         self._unrecorded = 0  # events applied since the lease last counted them
         self._last_event_at: datetime | None = None
         self._next_record = 0.0
+        self._synced = False  # the current session connected and resynced
 
     # -- outer loop: lease, connect, back off ----------------------------------------------
 
@@ -120,10 +121,13 @@ class Listener:
                 stop.wait(self.settings.lease_seconds / 4)
                 continue
             was_standby = False
+            self._synced = False
             try:
                 self._session(stop)
                 backoff = self.settings.backoff_first
             except (PbxError, SessionLost) as exc:
+                if self._synced:  # a session that worked: its drop is retried soon
+                    backoff = self.settings.backoff_first
                 logger.warning(
                     "listener lost the PBX pbx=%s error=%s retry_in=%.1fs",
                     self.pbx,
@@ -134,6 +138,8 @@ class Listener:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.backoff_max)
             except Exception:
+                if self._synced:
+                    backoff = self.settings.backoff_first
                 logger.exception(
                     "listener failed; reconnecting pbx=%s retry_in=%.1fs", self.pbx, backoff
                 )
@@ -159,6 +165,7 @@ class Listener:
             logger.info("listener connected to the PBX pbx=%s holder=%s", self.pbx, self.holder)
             self._set_connected(True)
             self._resync(gateway, state, inbox, reason="connect")
+            self._synced = True
             self.active.set()
             now = time.monotonic()
             next_ping = now + self.settings.ping_seconds

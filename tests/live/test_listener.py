@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
+from pbx.gateway import PbxSnapshot, PbxUnavailable
 from pbx.gateway.ami import AmiGateway
 from pbx.live.listener import Listener, ListenerSettings
 from pbx.live.queue_updates import queue_updates
@@ -438,3 +441,57 @@ def test_after_a_snapshot_every_queue_goes_again_with_the_queue_updates(
     assert {thread for *_call, thread in (c for c in publisher.calls if c[0] == "queues")} == {
         "queue-updates"
     }
+
+
+class _DropsAfterTwoSessions:
+    """Sessions 1 and 2 connect and sync, then the ping finds the PBX gone; 3 and 4 cannot
+    connect; the 5th stops the listener."""
+
+    sessions = 0
+    stop: threading.Event
+
+    def live_events(self, handler, on_disconnect=None):
+        type(self).sessions += 1
+        if type(self).sessions >= 5:
+            type(self).stop.set()
+        if type(self).sessions >= 3:
+            raise PbxUnavailable("connection refused")
+
+    def snapshot(self):
+        return PbxSnapshot(
+            taken_at=datetime.now(UTC),
+            device_states={"PJSIP/201": "NOT_INUSE"},
+            queue_members=[],
+            queue_callers=[],
+            channels=[],
+            contacts=[],
+        )
+
+    def ping(self):
+        raise PbxUnavailable("Ping: no answer")
+
+    def close(self):
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drop_after_a_session_that_synced_is_retried_after_the_first_backoff(caplog):
+    """Backoff doubles while connecting fails, and starts again from its first step after a
+    session that worked: a PBX restart late in the listener's life is not 30 s of stale state."""
+    stop = threading.Event()
+    _DropsAfterTwoSessions.sessions, _DropsAfterTwoSessions.stop = 0, stop
+    settings = ListenerSettings(
+        lease_seconds=5, ping_seconds=0.0, reconcile_seconds=3600, backoff_first=0.2, backoff_max=3
+    )
+    listener = Listener(
+        gateway_factory=_DropsAfterTwoSessions, publisher=RecordingPublisher(), settings=settings
+    )
+    caplog.set_level(logging.WARNING, logger="swan.listener")
+
+    thread = threading.Thread(target=listener.run, args=(stop,))
+    thread.start()
+    thread.join(30)
+
+    assert not thread.is_alive()
+    retries = [float(m) for m in re.findall(r"lost the PBX .*retry_in=([\d.]+)s", caplog.text)]
+    assert retries == [0.2, 0.2, 0.4, 0.8, 1.6], caplog.text
