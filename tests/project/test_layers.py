@@ -18,7 +18,7 @@ LAYERS = [
          "pbx.gateway"],
     ),
     ("directory", ["pbx.directory", "agenda.services", "agenda.csv_format"]),
-    ("live", ["pbx.live", "terminals.services", "terminals.selectors"]),
+    ("live", ["pbx.live", "terminals.services", "terminals.selectors", "terminals.locking"]),
     ("history", ["pbx.history"]),
 ]  # fmt: skip
 DOMAIN = [prefix for _name, prefixes in LAYERS for prefix in prefixes]
