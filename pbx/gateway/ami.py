@@ -487,21 +487,8 @@ class AmiGateway:
         if not db_reply.ok and enabled:
             raise PbxActionFailed("DBPut", db_reply.message)
         if not state_reply.ok:
-            # All or nothing: the key alone would change what the dialplan does while SWAN
-            # answers that nothing was done. It is put back as it was.
-            undone = self._undo_dnd_key(key, enabled=enabled) if db_reply.ok else ""
-            raise PbxActionFailed("Setvar", f"{state_reply.message}{undone}")
+            raise PbxActionFailed("Setvar", state_reply.message)
         return f"{db_reply.message}; {state_reply.message}"
-
-    def _undo_dnd_key(self, key: str, *, enabled: bool) -> str:
-        if enabled:
-            undo: Pairs = [("Action", "DBDel"), ("Family", "DND"), ("Key", key)]
-        else:
-            undo = [("Action", "DBPut"), ("Family", "DND"), ("Key", key), ("Val", "YES")]
-        (reply,) = self._call(undo)
-        if reply.ok:
-            return "; the DND key was put back as it was"
-        return f"; the DND key could not be put back: {reply.message}"
 
     def ping(self) -> None:
         """A round trip that proves the session is alive (the listener's heartbeat)."""

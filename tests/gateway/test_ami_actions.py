@@ -224,34 +224,12 @@ def test_set_dnd_off_deletes_the_key_even_if_it_was_never_set(server, gateway):
     assert state["Value"] == "NOT_INUSE"
 
 
-def test_set_dnd_raises_when_the_device_state_is_refused_and_takes_the_key_back(server, gateway):
+def test_set_dnd_raises_when_the_device_state_is_refused(server, gateway):
     server.expect("DBPut", [DB_UPDATED])
     server.expect("Setvar", [["Response: Error", "Message: Failed to set variable"]])
-    server.expect("DBDel", [["Response: Success", "Message: Key deleted successfully"]])
     with pytest.raises(PbxActionFailed) as error:
         gateway.set_dnd(key="201", enabled=True)
     assert error.value.action == "Setvar"
-    assert "the DND key was put back as it was" in str(error.value)
-    (undo,) = sent(server, "DBDel")
-    assert (undo["Family"], undo["Key"]) == ("DND", "201")
-
-
-def test_clearing_dnd_whose_device_state_is_refused_puts_the_key_back(server, gateway):
-    server.expect("DBDel", [["Response: Success", "Message: Key deleted successfully"]])
-    server.expect("Setvar", [["Response: Error", "Message: Failed to set variable"]])
-    server.expect("DBPut", [DB_UPDATED])
-    with pytest.raises(PbxActionFailed, match="put back as it was"):
-        gateway.set_dnd(key="201", enabled=False)
-    (undo,) = sent(server, "DBPut")
-    assert (undo["Family"], undo["Key"], undo["Val"]) == ("DND", "201", "YES")
-
-
-def test_a_key_that_cannot_be_put_back_is_said(server, gateway):
-    server.expect("DBPut", [DB_UPDATED])
-    server.expect("Setvar", [["Response: Error", "Message: Failed to set variable"]])
-    server.expect("DBDel", [["Response: Error", "Message: Database entry not deleted"]])
-    with pytest.raises(PbxActionFailed, match="could not be put back: Database entry not deleted"):
-        gateway.set_dnd(key="201", enabled=True)
 
 
 def test_each_action_gets_its_own_action_id(server, gateway):
