@@ -168,15 +168,13 @@ def _queue_groups(
                     "abandoned_ratio_below": _as_float(queue.alarm_abandoned_ratio_below),
                 },
                 members=[_member(m) for m in sorted(members[queue.name], key=_member_order)],
-                # Asterisk moves the callers behind one who leaves up a place and says nothing
-                # (QueueCallerLeave names the leaver only): the place is the rank in the queue.
                 callers=[
                     {
                         "caller": c.caller_id_num,
-                        "position": place,
+                        "position": c.position,
                         "entered_at": c.entered_at.isoformat(),
                     }
-                    for place, c in enumerate(waiting, start=1)
+                    for c in waiting
                 ],
             )
         )

@@ -73,30 +73,6 @@ def test_queue_groups_carry_todays_figures_members_and_callers(company, make_use
     assert group["callers"][0]["caller"] == "600111222"
 
 
-def test_callers_behind_one_who_left_move_up_a_place(company, make_queue):
-    """Asterisk renumbers the callers behind a leaver without an event: the listener's rows
-    keep 2 and 3 after the caller at 1 left; the board shows 1 and 2."""
-    queue = make_queue(company, "q-soporte")
-    now = timezone.now()
-    for number, position in (("600000003", 3), ("600000002", 2)):
-        QueueCallerState.objects.create(
-            queue_name="q-soporte",
-            queue=queue,
-            unique_id=f"1.{position}",
-            caller_id_num=number,
-            position=position,
-            entered_at=now - timezone.timedelta(seconds=10 * (4 - position)),
-            confirmed_at=now,
-        )
-
-    (group,) = queue_groups(company=company)
-
-    assert [(c["caller"], c["position"]) for c in group["callers"]] == [
-        ("600000002", 1),
-        ("600000003", 2),
-    ]
-
-
 def test_queue_group_members_come_users_first_by_extension_then_unknown_interfaces(
     company, make_user, make_queue
 ):
