@@ -42,5 +42,5 @@ def audit_write(*, actor, company: Company, result: ActionResult) -> AuditEntry:
         entry.status_code,
         entry.pbx_answer,
     )
-    record_pbx_change(entry.save, what=f"audit entry {entry.action} {entry.extension}")
+    record_pbx_change(entry.save, what=f"audit entry {entry.action} {entry.extension!r}")
     return entry

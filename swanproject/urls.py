@@ -47,8 +47,14 @@ admin.site.site_header = _("SWAN administration")
 admin.site.site_title = _("SWAN admin")
 admin.site.index_title = _("Companies, PBX and call history")
 
-# Taken literally: a prefix of `swan.v2` must not also serve `swanXv2/…`.
-_PREFIX = f"{re.escape(settings.SWAN_URL_PREFIX)}/" if settings.SWAN_URL_PREFIX else ""
+# Taken literally: a prefix of `swan.v2` must not also serve `swanXv2/…`. Only the characters
+# special to a regular expression are escaped (re.escape also escapes `-`, which the OpenAPI
+# schema would then show as `swan\-v2`).
+_PREFIX = (
+    re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", settings.SWAN_URL_PREFIX) + "/"
+    if settings.SWAN_URL_PREFIX
+    else ""
+)
 _SEGMENT = r"[^/]+"
 
 

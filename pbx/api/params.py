@@ -21,7 +21,7 @@ from pbx.errors import InvalidValue
 from pbx.text import has_control_character
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
-_INDEX = re.compile(r"[0-9]+")
+_INDEX = re.compile(r"[0-9]{1,18}")  # longer is a name: int() stops at 4,300 digits
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
 _DESTINATION = re.compile(r"\+?[0-9*#]+")
 _TRUE = {"true", "1", "yes", "on"}

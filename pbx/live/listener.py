@@ -137,9 +137,7 @@ class Listener:
                 self._set_connected(False)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.backoff_max)
-            except Exception:
-                if self._synced:
-                    backoff = self.settings.backoff_first
+            except Exception:  # a bug of ours, not a drop: it keeps backing off
                 logger.exception(
                     "listener failed; reconnecting pbx=%s retry_in=%.1fs", self.pbx, backoff
                 )

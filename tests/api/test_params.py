@@ -84,7 +84,9 @@ def test_groups_named_by_numbers_keep_their_names(query, groups):
         ("a[\u0661]=1&a[0]=2", {"\u0661": "1", "0": "2"}),  # Arabic-Indic one
         ("a[0][³]=1", [{"³": "1"}]),
         ("a[³][]=1&a[²][]=2", {"³": ["1"], "²": ["2"]}),
+        (f"a[{'9' * 5000}]=1", {"9" * 5000: "1"}),  # past int()'s limit: a name too
     ],
+    ids=["superscript", "arabic-indic", "nested", "groups", "5000-digits"],
 )
 def test_keys_of_other_digits_are_names_not_indexes(query, expected):
     """str.isdigit() says yes to "³": int() then failed (a 500 schemathesis found)."""

@@ -42,3 +42,32 @@ def test_a_prefix_with_a_dot_is_taken_literally(tmp_path):
         "not_found_view /swanXv2/userStatus/200",
         "not_found_view /userStatus/200",
     ]
+
+
+SCHEMA_PROBE = """
+import django
+django.setup()
+from drf_spectacular.generators import SchemaGenerator
+paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+print("/swan-v2/userStatus/{extension}" in paths, any("\\\\" in path for path in paths))
+"""
+
+
+def test_a_prefix_with_a_dash_is_written_plainly_in_the_schema(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "swanproject.settings",
+        "SWAN_URL_PREFIX": "swan-v2",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SCHEMA_PROBE],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
