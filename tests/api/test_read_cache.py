@@ -31,6 +31,7 @@ from pbx.models import (
 from pbx.models.history import QueueEntry
 from terminals.models import Terminal
 from tests.pbx_events import apply_frames
+from tests.today import earlier_today
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("gateway")]
 
@@ -205,7 +206,7 @@ def write_queue_log(path: Path, lines: list[str]) -> Path:
 
 def test_an_ingested_queue_log_is_answered_by_the_next_queues_status(api, ana, tmp_path):
     assert queue_status(api)["status"]["completed"] == 0
-    start = int(timezone.now().timestamp()) - 120
+    start = int(earlier_today(120).timestamp())
     log = write_queue_log(
         tmp_path / "queue_log",
         [
@@ -394,7 +395,7 @@ def answered(queue, user, *, talk=60):
     return QueueEntry.objects.create(
         callid=f"{user.pk}.{QueueEntry.objects.count()}",
         queue_name=queue,
-        entered_at=timezone.now() - timedelta(minutes=5),
+        entered_at=earlier_today(5 * 60),
         outcome="answered",
         wait_seconds=4,
         talk_seconds=talk,
@@ -406,7 +407,7 @@ def test_an_ingested_queue_log_is_answered_by_the_next_user_resume(api, ana, tmp
     groups = {"queues[g][]": "q-soporte"}
     before = resume(api, **groups)
     assert (before["user"]["completed"], before["queue"]["completed"]) == (0, 0)
-    start = int(timezone.now().timestamp()) - 120
+    start = int(earlier_today(120).timestamp())
     log = write_queue_log(
         tmp_path / "queue_log",
         [

@@ -20,6 +20,7 @@ from tests.dashboard.browser import (
     expect,
     watch_csp,
 )
+from tests.today import earlier_today
 
 pytestmark = BROWSER_MARKS
 
@@ -109,7 +110,7 @@ def _populate(make_company, make_user, make_queue, make_supervisor):
             queue_name="q-ventas",
             queue=queues["q-ventas"],
             company=company,
-            entered_at=now - timezone.timedelta(minutes=n + 1),
+            entered_at=earlier_today(60 * (n + 1)),
             outcome="answered",
             wait_seconds=wait,
             talk_seconds=60,
