@@ -239,11 +239,31 @@ class EventBatch:
         row.queue_id = queue_id
         row.channel, row.caller_id_num = event.channel, event.caller_id_num
         row.position, row.entered_at, row.confirmed_at = event.position, self.now, self.now
+        self._renumber_callers(queue, first=key)
         self.state._note_queue(queue_id, company_id, self.changes)
 
     def _on_caller_leave(self, event: CallerLeft) -> None:
         if self.callers.remove((event.queue, event.unique_id)):
+            self._renumber_callers(event.queue)
             self.state._note_queue(*self.state.directory.queue(event.queue), self.changes)
+
+    def _renumber_callers(self, queue: str, *, first: tuple[str, str] | None = None) -> None:
+        """Numbers the queue's callers 1, 2, … in their order, as Asterisk does whenever one
+        joins or leaves: the callers behind one who left move up, and one who joined ahead of
+        others (a higher priority) moves them down. `first` is the caller who just joined: at
+        its position it goes before the one already there. The batch read every caller of the
+        queues its events name (`_read`), so the order is the whole queue's."""
+        rows = [
+            (key, row)
+            for key, row in [*self.callers.found.items(), *self.callers.new.items()]
+            if key[0] == queue
+        ]
+        rows.sort(key=lambda item: (item[1].position, item[0] != first))
+        for position, (key, row) in enumerate(rows, start=1):
+            if row.position != position:
+                row.position = position
+                if key not in self.callers.new:
+                    self.callers.dirty.add(key)
 
     def _on_new_channel(self, event: ChannelCreated) -> None:
         unique_id, channel = event.unique_id, event.channel
@@ -332,7 +352,7 @@ def _read(batches: Sequence[tuple[EventBatch, list]], by_pbx: dict[str, EventBat
     each PBX's rows by its own names."""
     devices: dict[str, set[str]] = defaultdict(set)
     members: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    callers: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    caller_queues: dict[str, set[str]] = defaultdict(set)
     channels: dict[str, set[str]] = defaultdict(set)
     for batch, events in batches:
         pbx = batch.state.pbx
@@ -341,16 +361,17 @@ def _read(batches: Sequence[tuple[EventBatch, list]], by_pbx: dict[str, EventBat
                 devices[pbx].add(e.device)
             elif isinstance(e, (MemberChanged, MemberRemoved)) and e.queue and e.interface:
                 members[pbx].add((e.queue, e.interface))
-            elif isinstance(e, (CallerJoined, CallerLeft)):
-                callers[pbx].add((e.queue, e.unique_id))
+            elif isinstance(e, (CallerJoined, CallerLeft)) and e.queue and e.unique_id:
+                caller_queues[pbx].add(e.queue)
             elif isinstance(e, (ChannelCreated, ChannelChanged, ChannelHungUp)) and e.unique_id:
                 channels[pbx].add(e.unique_id)
     members_per_pbx = [
         ({"pbx": pbx}, {"queue_name": {q for q, _i in keys}, "interface": {i for _q, i in keys}})
         for pbx, keys in members.items()
     ]
+    # Every caller of these queues, not only those named: a join or a leave renumbers the rest.
     callers_per_pbx = [
-        ({"pbx": pbx}, {"unique_id": {uid for _q, uid in keys}}) for pbx, keys in callers.items()
+        ({"pbx": pbx}, {"queue_name": names}) for pbx, names in caller_queues.items()
     ]
     # One round trip for the four tables (read_together), not one per table.
     device_rows, member_rows, caller_rows, channel_rows = read_together(
@@ -374,7 +395,7 @@ def _read(batches: Sequence[tuple[EventBatch, list]], by_pbx: dict[str, EventBat
         if (row.queue_name, row.interface) in members[row.pbx]:
             by_pbx[row.pbx].members.found[(row.queue_name, row.interface)] = row
     for row in caller_rows:
-        if (row.queue_name, row.unique_id) in callers[row.pbx]:
+        if row.queue_name in caller_queues[row.pbx]:
             by_pbx[row.pbx].callers.found[(row.queue_name, row.unique_id)] = row
     for row in channel_rows:
         if row.unique_id in channels[row.pbx]:

@@ -56,7 +56,9 @@ TABLES = {
 
 
 @pytest.fixture
-def centre_events(company, make_user, make_queue):
+def centre_run(company, make_user, make_queue):
+    """The events of the run, and the callers the simulator has waiting at its end as
+    (queue, unique id, position)."""
     agents = [make_user(company, str(200 + n), terminals=[f"PJSIP/{200 + n}"]) for n in range(8)]
     make_queue(company, "ventas", members=agents[:5])
     make_queue(company, "soporte", members=agents[3:])
@@ -85,7 +87,17 @@ def centre_events(company, make_user, make_queue):
     member = next(iter(centre.queues["ventas"].members))
     centre.queue_pause(member, True, reason="Comida")  # left paused at the end
     frames.extend(centre.drain_events())
-    return [parse_event(Frame(list(message.headers))) for message in frames]
+    waiting = sorted(
+        (queue.name, call.channel.uniqueid, queue.position(call))
+        for queue in centre.queues.values()
+        for call in queue.callers
+    )
+    return [parse_event(Frame(list(message.headers))) for message in frames], waiting
+
+
+@pytest.fixture
+def centre_events(centre_run):
+    return centre_run[0]
 
 
 def _tables() -> dict[str, list[tuple]]:
@@ -129,3 +141,13 @@ def test_every_batch_size_leaves_the_tables_as_one_event_at_a_time(centre_events
 
 
 TABLES_BY_NAME = [model.__name__ for model in TABLES]
+
+
+def test_the_callers_left_waiting_are_numbered_as_the_pbx_numbers_them(centre_run):
+    events, waiting = centre_run
+    # Callers left ahead of others (answered or hung up) during the run: positions moved up.
+    assert any(position > 1 for _queue, _uid, position in waiting), waiting
+    for size in (1, 60):
+        _applied(events, size)
+        stored = sorted(QueueCallerState.objects.values_list("queue_name", "unique_id", "position"))
+        assert stored == waiting, f"batches of {size}"

@@ -143,6 +143,54 @@ def test_callers_join_and_leave(company, make_queue):
     assert not QueueCallerState.objects.exists()
 
 
+def _joined(unique_id: str, position: int, queue: str = "q1") -> Frame:
+    return event(
+        Event="QueueCallerJoin",
+        Queue=queue,
+        Uniqueid=unique_id,
+        Channel=f"PJSIP/trunk-{unique_id}",
+        CallerIDNum=f"600{unique_id}",
+        Position=str(position),
+    )
+
+
+def _positions() -> dict[str, int]:
+    return dict(QueueCallerState.objects.values_list("unique_id", "position"))
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["batch per event", "one batch"])
+def test_callers_are_renumbered_as_asterisk_does_when_one_leaves_or_jumps_ahead(
+    company, make_queue, together
+):
+    """Asterisk numbers a queue's callers 1, 2, … in order: those behind one who leaves move up,
+    and one who joins ahead (a higher priority) moves the rest down. Its QueueCallerLeave has
+    no position of the others: SWAN renumbers them itself."""
+    make_queue(company, "q1")
+    state = LiveState()
+    frames = [
+        _joined("1.1", 1),
+        _joined("1.2", 2),
+        _joined("1.3", 3),
+        event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.1", Position="1"),
+        _joined("1.4", 3),  # Asterisk: behind the two left
+        _joined("1.5", 1),  # a higher priority: first, the others one further back
+        event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.2", Position="2"),
+    ]
+    for batch in [frames] if together else [[frame] for frame in frames]:
+        apply_frames(state, batch)
+    assert _positions() == {"1.5": 1, "1.3": 2, "1.4": 3}
+
+
+def test_a_caller_leaving_renumbers_the_callers_stored_by_an_earlier_batch(company, make_queue):
+    make_queue(company, "q1")
+    make_queue(company, "q2")
+    state = LiveState()
+    apply_frames(state, [_joined("1.1", 1), _joined("1.2", 2), _joined("1.3", 3)])
+    apply_frames(state, [_joined("2.1", 1, queue="q2")])
+    apply_frames(state, [event(Event="QueueCallerLeave", Queue="q1", Uniqueid="1.2", Position="2")])
+    assert _positions() == {"1.1": 1, "1.3": 2, "2.1": 1}  # q2's caller stays first of q2
+
+
 def test_dnd_follows_the_custom_device_state(company, make_user):
     user = make_user(company, "200")
     state = LiveState()

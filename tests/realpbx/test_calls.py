@@ -77,6 +77,38 @@ def test_web_phone_is_registered_follows_the_real_contact(run, swan):
     assert pbx.wait_until(lambda: _web_phone(swan) == unregistered, 3), _web_phone(swan)
 
 
+def test_the_wallboard_numbers_the_callers_as_asterisk_does_when_one_leaves(run, swan):
+    """Asterisk moves the callers behind one who leaves up a place; its QueueCallerLeave does
+    not say so, so SWAN renumbers them itself. Judged by QueueStatus' positions."""
+    from dashboard.selectors import queue_groups
+    from pbx.models import Company
+
+    for ext in ("202", "203", "204"):
+        run.phones.set_answer_after(ext, -1)  # ring, never answer: callers wait
+
+    def asterisk() -> dict[str, int]:
+        _members, callers = run.ami.queue_status()
+        return {c["calleridnum"]: int(c["position"]) for c in callers if c["queue"] == "q-support"}
+
+    def wallboard() -> dict[str, int]:
+        groups = queue_groups(company=Company.objects.get(slug="acme"))
+        board = next(g for g in groups if g["group"] == "q-support")
+        return {c["caller"]: c["position"] for c in board["callers"]}
+
+    for _ in range(3):
+        number = call_queue(run.ami, "support")
+        assert pbx.wait_until(lambda number=number: number in asterisk(), WAIT), asterisk()
+    _members, callers = run.ami.queue_status()
+    first = next(c for c in callers if c["queue"] == "q-support" and c["position"] == "1")
+    run.ami.action("Hangup", Channel=first["channel"])
+    assert pbx.wait_until(lambda: first["calleridnum"] not in asterisk(), WAIT), asterisk()
+    call_queue(run.ami, "support")  # joins behind the two left
+    assert pbx.wait_until(lambda: len(asterisk()) == 3, WAIT), asterisk()
+    expected = asterisk()
+    assert sorted(expected.values()) == [1, 2, 3]
+    assert pbx.wait_until(lambda: wallboard() == expected, WAIT), (wallboard(), expected)
+
+
 def test_queues_status_counts_the_callers_asterisk_has_waiting(run, swan):
     for ext in ("202", "203", "204"):
         run.phones.set_answer_after(ext, -1)  # ring, never answer: callers wait
