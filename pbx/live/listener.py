@@ -31,6 +31,7 @@ from pbx.live.combining import combiner
 from pbx.live.lease import Lease
 from pbx.live.queue_updates import queue_updates
 from pbx.live.state_tables import LiveChanges, LiveState
+from pbx.live.version import directory_reset
 from pbx.models import DEFAULT_PBX
 
 logger = logging.getLogger("swan.listener")
@@ -53,6 +54,9 @@ class ListenerSettings:
     lease_seconds: float = 20.0
     ping_seconds: float = 10.0
     reconcile_seconds: float = 300.0
+    # how often the listener looks whether the directory changed (one tiny read), to match its
+    # live rows to the users and queues the directory names now (LiveState.rematch)
+    directory_check_seconds: float = 2.0
     batch_size: int = 500
     batch_wait: float = 0.0  # seconds to wait for more events after the first
     record_seconds: float = 1.0  # the lease's event count and time, written at most this often
@@ -90,6 +94,7 @@ class Listener:
         self._last_event_at: datetime | None = None
         self._next_record = 0.0
         self._synced = False  # the current session connected and resynced
+        self._directory_reset = 0  # LiveVersion.reset when the directory was last read
 
     # -- outer loop: lease, connect, back off ----------------------------------------------
 
@@ -157,6 +162,7 @@ class Listener:
         inbox: queue.Queue = queue.Queue()
         lost = threading.Event()
         gateway = self.gateway_factory()
+        self._directory_reset = directory_reset()  # read before the directory it names
         state = LiveState(pbx=self.pbx)
         try:
             gateway.live_events(inbox.put, on_disconnect=lost.set)  # connects and logs in
@@ -169,6 +175,7 @@ class Listener:
             next_ping = now + self.settings.ping_seconds
             next_lease = now + self.settings.lease_seconds / 4
             next_reconcile = now + self.settings.reconcile_seconds
+            next_directory_check = now + self.settings.directory_check_seconds
             while not stop.is_set():
                 batch = self._drain(inbox)
                 if lost.is_set():
@@ -180,9 +187,13 @@ class Listener:
                     self._resync(gateway, state, inbox, reason="pbx restart")
                 now = time.monotonic()
                 if now >= next_reconcile:
+                    self._directory_reset = directory_reset()
                     state.reload_directory()
                     self._resync(gateway, state, inbox, reason="reconcile")
                     next_reconcile = now + self.settings.reconcile_seconds
+                elif now >= next_directory_check:
+                    self._follow_directory(state)
+                    next_directory_check = now + self.settings.directory_check_seconds
                 if now >= next_lease:
                     if not self.lease.acquire():
                         raise SessionLost("lease taken by another listener")
@@ -240,6 +251,37 @@ class Listener:
         self._unrecorded += len(batch)
         self._last_event_at = timezone.now()
         # Users at once; queues with the next queue update, on the queue updates' thread.
+        queue_updates.changed(
+            self.publisher, changes.queue_ids, every=self.settings.queue_update_seconds
+        )
+        changes.queue_ids = set()
+        if changes:
+            self.publisher.changes(changes)
+
+    def _follow_directory(self, state: LiveState) -> None:
+        """Once the directory changed (the admin, load_directory): it is read again and the
+        live rows matched to it, so that an agent added or moved in SWAN shows its status within
+        seconds, not at the next reconcile, nor never for a member that stays in its queue."""
+        try:
+            reset = directory_reset()
+            if reset == self._directory_reset:
+                return
+            state.reload_directory()
+            changes = state.rematch()
+        except DatabaseError as exc:  # not the PBX's fault: the session goes on, tried again
+            logger.warning(
+                "listener could not match its live rows to the directory pbx=%s error=%s",
+                self.pbx,
+                exc,
+            )
+            return
+        self._directory_reset = reset
+        if changes.corrected:
+            logger.info(
+                "listener matched its live rows to the changed directory pbx=%s rows=%d",
+                self.pbx,
+                changes.corrected,
+            )
         queue_updates.changed(
             self.publisher, changes.queue_ids, every=self.settings.queue_update_seconds
         )

@@ -160,13 +160,57 @@ class LiveState:
         else:
             logger.warning("snapshot has no device states (DeviceStateList unsupported?): kept")
         self._sync_members(snapshot, now, changes)
-        self._member_devices = None
         self._sync_callers(snapshot, now, changes)
+        self._match_rows(changes)  # the rows kept: matched when the directory was another
+        self._member_devices = None
         self._sync_channels(snapshot, now, changes)
         self._sync_presence(now, changes, dnd_devices=snapshot.device_states or None)
         if changes:
             live_changed(everything=True)
         return changes
+
+    @transaction.atomic
+    def rematch(self) -> LiveChanges:
+        """After a directory change (an agent's terminal, a user or a queue added, moved or
+        removed): the stored members and callers pointed at the users and queues the directory
+        names now, and the pause of the users that gained or lost a member. Rows are matched
+        when an event or a snapshot writes them; without this, a member seen before its user
+        existed in SWAN stayed nobody's until it left the queue."""
+        changes = LiveChanges()
+        if self._match_rows(changes):
+            self._member_devices = None
+            self._sync_presence(self.now(), changes, dnd_devices=None)
+            live_changed(everything=True)
+        return changes
+
+    def _match_rows(self, changes: LiveChanges) -> int:
+        """Re-points the member and caller rows whose user or queue the directory names
+        otherwise now; how many it changed."""
+        members = []
+        for row in self._rows(QueueMemberState):
+            wanted = (
+                self.member_user(
+                    row.queue_name, row.interface, row.member_name, row.state_interface
+                ),
+                self.directory.queue(row.queue_name)[0],
+            )
+            if (row.user_id, row.queue_id) != wanted:
+                self._note_member(row, changes)  # the user and queue it leaves
+                row.user_id, row.queue_id = wanted
+                self._note_member(row, changes)
+                members.append(row)
+        callers = []
+        for row in self._rows(QueueCallerState):
+            queue_id, company_id = self.directory.queue(row.queue_name)
+            if row.queue_id != queue_id:
+                self._note_queue(row.queue_id, None, changes)
+                row.queue_id = queue_id
+                self._note_queue(queue_id, company_id, changes)
+                callers.append(row)
+        QueueMemberState.objects.bulk_update(members, ["user", "queue"], batch_size=500)
+        QueueCallerState.objects.bulk_update(callers, ["queue"], batch_size=500)
+        changes.corrected += len(members) + len(callers)
+        return len(members) + len(callers)
 
     def _sync_devices(self, states: Mapping[str, str], now: datetime, changes: LiveChanges):
         existing = {row.interface: row for row in self._rows(DeviceState)}

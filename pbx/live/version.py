@@ -136,6 +136,12 @@ def live_changed(
     return _number(changed, everything=everything, with_rows=with_rows)
 
 
+def directory_reset() -> int:
+    """The number of the latest change that invalidated everything (a directory change, or a
+    snapshot that corrected the live rows); 0 before the first."""
+    return LiveVersion.objects.filter(pk=1).values_list("reset", flat=True).first() or 0
+
+
 def announce(changed: Changed) -> int | None:
     """live_changed for what `changed_by_events` found, with the users' new status: read once
     here, and left in `changed.rows` for the listener to publish too."""

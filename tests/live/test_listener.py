@@ -21,12 +21,18 @@ from pbx.models import DeviceState, ListenerLease, QueueCallerState, QueueMember
 from pbx.simulator import SimulatedPbx
 from pbx.simulator.callcentre import CallCentre
 from pbx.simulator.config import QUIET
+from terminals.models import Terminal
 from tests.amireplay import AmiReplayServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAST = ListenerSettings(
-    lease_seconds=1.0, ping_seconds=0.3, reconcile_seconds=3600, backoff_first=0.1, backoff_max=0.3
+    lease_seconds=1.0,
+    ping_seconds=0.3,
+    reconcile_seconds=3600,
+    directory_check_seconds=0.2,
+    backoff_first=0.1,
+    backoff_max=0.3,
 )
 
 
@@ -171,6 +177,71 @@ def test_status_post_is_confirmed_by_the_pbx_own_events(
         ).exists(),
         message="QueueMemberPause from the PBX",
     )
+
+
+def test_a_terminal_moved_in_swan_moves_the_agents_pause_without_a_resync(
+    simulator, run_listener, directory, api, company, make_user
+):
+    """The PBX's member stays in its queue; SWAN's directory says now whose it is."""
+    _ana, bea = directory
+    publisher = RecordingPublisher()
+    running = run_listener(lambda: simulator.port, publisher)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    with simulator.lock:
+        simulator.centre.queue_pause("PJSIP/201", True, reason="Descanso")
+    simulator.step(0)
+    wait_until(
+        lambda: UserPresence.objects.filter(user=bea, paused=True).exists(),
+        message="the pause to arrive",
+    )
+    carla = make_user(company, "202", "Carla Gil", terminals=[])
+    terminal = Terminal.objects.get(interface="PJSIP/201")
+    terminal.user = carla
+    terminal.save()  # as the admin does: the directory changed
+    wait_until(
+        lambda: UserPresence.objects.filter(user=carla, paused=True).exists(),
+        message="the member and its pause to move to Carla",
+    )
+    assert QueueMemberState.objects.get(interface="PJSIP/201").user_id == carla.pk
+    assert UserPresence.objects.get(user=bea).paused is False
+    assert {bea.pk, carla.pk} <= set(publisher.user_ids)
+    assert running.listener.resyncs == 1  # the connect's: no snapshot was needed
+    answer = json.loads(api.get("/userStatus/202").content)["result"]
+    assert (answer["status"], answer["description"]) == ("pause", "Descanso")
+
+
+def test_a_database_error_while_following_the_directory_is_tried_again_in_the_session(
+    simulator, run_listener, directory, company, make_user, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    from pbx.live.state_tables import LiveState
+
+    rematch, failures = LiveState.rematch, []
+
+    def rematch_failing_once(state):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("database is locked")
+        return rematch(state)
+
+    monkeypatch.setattr(LiveState, "rematch", rematch_failing_once)
+    caplog.set_level(logging.WARNING, logger="swan.listener")
+    running = run_listener(lambda: simulator.port)
+    wait_until(running.listener.active.is_set, message="the listener to sync")
+    carla = make_user(company, "202", "Carla Gil", terminals=[])
+    terminal = Terminal.objects.get(interface="PJSIP/201")
+    terminal.user = carla
+    terminal.save()
+    wait_until(
+        lambda: QueueMemberState.objects.filter(interface="PJSIP/201", user=carla).exists(),
+        message="the member to move to Carla at the next check",
+    )
+    assert failures == [1]
+    assert "could not match its live rows to the directory" in caplog.text
+    assert "lost the PBX" not in caplog.text
+    assert "listener failed" not in caplog.text
+    assert running.listener.resyncs == 1
 
 
 def test_connection_dropped_reconnects_and_resyncs_without_stale_state(

@@ -10,6 +10,7 @@ from pbx.gateway import ChannelRow, PbxSnapshot, QueueCallerRow, QueueMemberRow
 from pbx.gateway.frames import Frame, FrameParser
 from pbx.live.state_tables import LiveState
 from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
+from terminals.models import Terminal
 from tests.amireplay import Capture
 from tests.conftest import fixtures_path
 from tests.pbx_events import apply_frames
@@ -398,3 +399,71 @@ def test_a_member_change_seen_by_the_listener_still_reaches_presence(agent129):
         ],
     )
     assert _stored_pause(agent129) == (False, "")
+
+
+def _paused_member_of_nobody(company, make_queue) -> LiveState:
+    """Agent PJSIP/300 paused in q1 on the PBX before SWAN's directory names anyone for it."""
+    make_queue(company, "q1")
+    state = LiveState()
+    state.apply_snapshot(
+        snapshot(queue_members=[member("q1", "PJSIP/300", paused=True, reason="Comida")])
+    )
+    assert QueueMemberState.objects.get().user_id is None
+    return state
+
+
+def test_a_member_seen_before_its_user_existed_is_matched_after_the_directory_changes(
+    company, make_user, make_queue
+):
+    state = _paused_member_of_nobody(company, make_queue)
+    marta = make_user(company, "300", "Marta", terminals=["PJSIP/300"])
+    state.reload_directory()
+    changes = state.rematch()
+    assert QueueMemberState.objects.get().user_id == marta.pk
+    presence = UserPresence.objects.get(user=marta)
+    assert (presence.paused, presence.pause_reason) == (True, "Comida")
+    assert marta.pk in changes.user_ids
+    assert changes.corrected == 2  # the member row, and the pause of its user
+    assert state.rematch().corrected == 0  # nothing more to match
+
+
+def test_a_terminal_moved_to_another_user_moves_the_member_and_its_pause(
+    company, make_user, make_queue
+):
+    state = _paused_member_of_nobody(company, make_queue)
+    marta = make_user(company, "300", "Marta", terminals=["PJSIP/300"])
+    state.reload_directory()
+    state.rematch()
+    luis = make_user(company, "301", "Luis", terminals=[])
+    Terminal.objects.filter(interface="PJSIP/300").update(user=luis)
+    state.reload_directory()
+    changes = state.rematch()
+    assert QueueMemberState.objects.get().user_id == luis.pk
+    assert UserPresence.objects.get(user=luis).paused is True
+    assert UserPresence.objects.get(user=marta).paused is False
+    assert {marta.pk, luis.pk} <= changes.user_ids
+
+
+def test_a_caller_of_a_queue_created_later_is_counted_in_it(company, make_queue):
+    state = LiveState()
+    apply_frames(state, [_joined("1.1", 1, queue="q-new")])
+    assert QueueCallerState.objects.get().queue_id is None
+    queue = make_queue(company, "q-new")
+    state.reload_directory()
+    changes = state.rematch()
+    assert QueueCallerState.objects.get().queue_id == queue.pk
+    assert queue.pk in changes.queue_ids
+
+
+def test_a_snapshot_after_the_directory_changed_matches_the_rows_it_keeps(
+    company, make_user, make_queue
+):
+    state = _paused_member_of_nobody(company, make_queue)
+    marta = make_user(company, "300", "Marta", terminals=["PJSIP/300"])
+    state.reload_directory()  # the reconcile reloads, then takes a snapshot
+    changes = state.apply_snapshot(
+        snapshot(queue_members=[member("q1", "PJSIP/300", paused=True, reason="Comida")])
+    )
+    assert QueueMemberState.objects.get().user_id == marta.pk
+    assert UserPresence.objects.get(user=marta).paused is True
+    assert marta.pk in changes.user_ids
