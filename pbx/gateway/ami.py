@@ -180,6 +180,10 @@ class AmiConnection(asterisk.manager.Manager):
             logger.debug("AMI answer nobody waits for (timed out?): %s", frame.pairs)
 
     def _lost(self) -> None:
+        # Dropped or closed by us: decided before the session shows as down. Once it does,
+        # another thread's action closes it to log in again, and the drop would be taken for
+        # our own close (the listener never told, no snapshot taken).
+        dropped = not self._closing.is_set()
         self._connected.clear()
         self._greeted.set()
         with self._lock:
@@ -187,7 +191,7 @@ class AmiConnection(asterisk.manager.Manager):
         for waiter in pending:
             waiter.lost = True
             waiter.done.set()
-        if not self._closing.is_set():  # dropped, not closed by us
+        if dropped:
             self._event_queue.put(CONNECTION_LOST)
         self._event_queue.put(None)  # stops pyst2's dispatcher
 

@@ -107,3 +107,44 @@ def test_closing_on_purpose_is_not_reported_as_a_drop(server, gateway):
     connection.event_dispatch_thread.join(READY)
     assert not connection.event_dispatch_thread.is_alive()
     assert not dropped.is_set()
+
+
+class _ConnectedFlag(threading.Event):
+    """The session's `connected` flag; the moment the reader clears it on a drop, `at_clear`
+    runs, as another thread's action could at that instant."""
+
+    def __init__(self, at_clear):
+        super().__init__()
+        self.set()
+        self.at_clear = at_clear
+
+    def clear(self):
+        super().clear()
+        at_clear, self.at_clear = self.at_clear, None
+        if at_clear is not None:
+            at_clear()
+
+
+def test_a_drop_is_reported_though_an_action_replaced_the_session_at_that_moment(server, gateway):
+    """An action (the listener's ping, a REST request) that finds the session down closes it and
+    logs in again. Had it closed it before the reader told the drop, the drop was taken for our
+    own close: the listener never heard of it, took no snapshot, and what happened meanwhile
+    was lost. The interleaving is forced, not waited for."""
+    dropped = threading.Event()
+    gateway.events(lambda event: None, on_disconnect=dropped.set)
+    first = gateway._conn
+    replaced = threading.Event()
+
+    def another_action_now():
+        # what every action does first (the replay server answers no Ping)
+        worker = threading.Thread(
+            target=lambda: (gateway._connection(), replaced.set()), daemon=True
+        )
+        worker.start()
+        worker.join(READY)  # the reader waits: the action runs entirely in between
+
+    first._connected = _ConnectedFlag(another_action_now)
+    server.drop_all()
+    assert replaced.wait(READY), "the action did not log in again"
+    assert gateway._conn is not first
+    assert dropped.wait(READY), "the drop was taken for our own close"
