@@ -200,13 +200,13 @@ class LiveState:
                 self._note_member(row, changes)
                 members.append(row)
         callers = []
-        for row in self._rows(QueueCallerState):
-            queue_id, company_id = self.directory.queue(row.queue_name)
-            if row.queue_id != queue_id:
-                self._note_queue(row.queue_id, None, changes)
-                row.queue_id = queue_id
+        for caller in self._rows(QueueCallerState):
+            queue_id, company_id = self.directory.queue(caller.queue_name)
+            if caller.queue_id != queue_id:
+                self._note_queue(caller.queue_id, None, changes)
+                caller.queue_id = queue_id
                 self._note_queue(queue_id, company_id, changes)
-                callers.append(row)
+                callers.append(caller)
         QueueMemberState.objects.bulk_update(members, ["user", "queue"], batch_size=500)
         QueueCallerState.objects.bulk_update(callers, ["queue"], batch_size=500)
         changes.corrected += len(members) + len(callers)
