@@ -43,6 +43,13 @@ RECV_SIZE = 65536
 CONNECTION_LOST = Frame([("Event", "SwanConnectionLost")])
 
 
+class _Unknown:
+    """A value the PBX did not tell (an AstDB read that failed for another reason than none)."""
+
+
+UNKNOWN = _Unknown()
+
+
 @dataclass
 class AmiReply:
     """The response to one action and, for a list action, the events that answered it."""
@@ -474,7 +481,12 @@ class AmiGateway:
     def set_dnd(self, *, key: str, enabled: bool, reason: str = "") -> str:
         """FreePBX's DND: the AstDB key drives the dialplan, the custom device state the BLF.
         `key` is pbx.directory.dnd.dnd_key_of(user), never a bare extension of a shared PBX.
-        `reason` is checked but not sent: FreePBX's mechanism has nowhere to keep it."""
+        `reason` is checked but not sent: FreePBX's mechanism has nowhere to keep it.
+
+        All or nothing: when the device state is refused after the key was written, the key is
+        put back as it was (read first), and the error says whether that worked. Else the
+        dialplan would refuse calls (or let them through) while SWAN answered that nothing
+        changed."""
         check_ami_value("reason", reason)
         if enabled:
             database: Pairs = [("Action", "DBPut"), ("Family", "DND"), ("Key", key)]
@@ -486,13 +498,48 @@ class AmiGateway:
             ("Variable", f"DEVICE_STATE(Custom:DND{key})"),
             ("Value", "BUSY" if enabled else "NOT_INUSE"),
         ]
-        db_reply, state_reply = self._call(database, state)
+        encode_action(state)  # checked before anything is written
+        before = self._astdb_value("DND", key)
+        (db_reply,) = self._call(database)
         # Clearing DND that was never set: DBDel answers Error, the end state is still right.
         if not db_reply.ok and enabled:
             raise PbxActionFailed("DBPut", db_reply.message)
+        (state_reply,) = self._call(state)
         if not state_reply.ok:
-            raise PbxActionFailed("Setvar", state_reply.message)
+            undone = self._put_back("DND", key, before) if db_reply.ok else "the key is as it was"
+            raise PbxActionFailed("Setvar", f"{state_reply.message}; {undone}")
         return f"{db_reply.message}; {state_reply.message}"
+
+    def _astdb_value(self, family: str, key: str) -> str | _Unknown | None:
+        """The AstDB value of family/key: None when there is none, UNKNOWN when the PBX did
+        not say (an error other than 'not found')."""
+        (reply,) = self._call([("Action", "DBGet"), ("Family", family), ("Key", key)], is_list=True)
+        if not reply.ok:
+            return None if "not found" in reply.message.lower() else UNKNOWN
+        for event in reply.events:
+            if event.name == "DBGetResponse":
+                return event.get("Val", "")
+        return UNKNOWN
+
+    def _put_back(self, family: str, key: str, value: str | _Unknown | None) -> str:
+        """Writes family/key back to `value` (deletes it for None); says what came of it."""
+        if value is UNKNOWN:
+            outcome = "its value before was not known"
+        else:
+            if value is None:
+                action: Pairs = [("Action", "DBDel"), ("Family", family), ("Key", key)]
+            else:
+                action = [("Action", "DBPut"), ("Family", family), ("Key", key), ("Val", value)]
+            try:
+                (reply,) = self._call(action)
+            except PbxError as exc:
+                outcome = str(exc)
+            else:
+                if reply.ok:
+                    return f"the AstDB key {family}/{key} was put back as it was"
+                outcome = reply.message
+        logger.error("AstDB key left changed family=%s key=%s error=%s", family, key, outcome)
+        return f"the AstDB key {family}/{key} could not be put back ({outcome})"
 
     def ping(self) -> None:
         """A round trip that proves the session is alive (the listener's heartbeat)."""

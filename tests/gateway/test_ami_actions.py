@@ -13,6 +13,16 @@ from tests.gateway.conftest import TIMEOUT
 VARIABLE_SET = ["Response: Success", "Message: Variable Set"]
 DB_UPDATED = ["Response: Success", "Message: Updated database successfully"]
 DB_NOT_FOUND = ["Response: Error", "Message: Database entry not found"]
+DB_DELETED = ["Response: Success", "Message: Key deleted successfully"]
+
+
+def db_value(value: str) -> list[list[str]]:
+    """DBGet's answer of Asterisk 20 and 22 for a key that holds `value`."""
+    return [
+        ["Response: Success", "ActionID: 1", "EventList: start", "Message: Result will follow"],
+        ["Event: DBGetResponse", "ActionID: 1", "Family: DND", "Key: 201", f"Val: {value}"],
+        ["Event: DBGetComplete", "ActionID: 1", "EventList: Complete", "ListItems: 1"],
+    ]
 
 
 def sent(server, action):
@@ -192,6 +202,7 @@ def test_queue_remove_raises_when_not_a_member(server, gateway):
 
 
 def test_set_dnd_on_writes_freepbx_key_and_busy_device_state(server, gateway):
+    server.expect("DBGet", [DB_NOT_FOUND])
     server.expect("DBPut", [DB_UPDATED])
     server.expect("Setvar", [VARIABLE_SET])
     assert gateway.set_dnd(key="201", enabled=True) == (
@@ -214,6 +225,7 @@ def test_set_dnd_with_a_company_prefixed_key_writes_that_key_and_device(server, 
 
 
 def test_set_dnd_off_deletes_the_key_even_if_it_was_never_set(server, gateway):
+    server.expect("DBGet", [DB_NOT_FOUND])
     server.expect("DBDel", [DB_NOT_FOUND])
     server.expect("Setvar", [VARIABLE_SET])
     # the PBX's answers as they were: the end state is right all the same
@@ -224,12 +236,59 @@ def test_set_dnd_off_deletes_the_key_even_if_it_was_never_set(server, gateway):
     assert state["Value"] == "NOT_INUSE"
 
 
-def test_set_dnd_raises_when_the_device_state_is_refused(server, gateway):
+REFUSED = [["Response: Error", "Message: Failed to set variable"]]
+
+
+def test_dnd_on_refused_by_the_device_state_deletes_the_key_it_wrote(server, gateway):
+    server.expect("DBGet", [DB_NOT_FOUND])
     server.expect("DBPut", [DB_UPDATED])
-    server.expect("Setvar", [["Response: Error", "Message: Failed to set variable"]])
+    server.expect("Setvar", REFUSED)
+    server.expect("DBDel", [DB_DELETED])
     with pytest.raises(PbxActionFailed) as error:
         gateway.set_dnd(key="201", enabled=True)
     assert error.value.action == "Setvar"
+    assert "the AstDB key DND/201 was put back as it was" in error.value.message
+    assert [(d["Family"], d["Key"]) for d in sent(server, "DBDel")] == [("DND", "201")]
+
+
+def test_dnd_off_refused_by_the_device_state_writes_the_key_back(server, gateway):
+    server.expect("DBGet", db_value("YES"))
+    server.expect("DBDel", [DB_DELETED])
+    server.expect("Setvar", REFUSED)
+    server.expect("DBPut", [DB_UPDATED])
+    with pytest.raises(PbxActionFailed, match="put back as it was"):
+        gateway.set_dnd(key="201", enabled=False)
+    (put,) = sent(server, "DBPut")
+    assert (put["Family"], put["Key"], put["Val"]) == ("DND", "201", "YES")
+
+
+def test_dnd_off_refused_when_there_was_no_key_writes_nothing_back(server, gateway):
+    server.expect("DBGet", [DB_NOT_FOUND])
+    server.expect("DBDel", [DB_NOT_FOUND])
+    server.expect("Setvar", REFUSED)
+    with pytest.raises(PbxActionFailed, match="the key is as it was"):
+        gateway.set_dnd(key="201", enabled=False)
+    assert sent(server, "DBPut") == []
+    assert len(sent(server, "DBDel")) == 1
+
+
+def test_a_key_that_cannot_be_put_back_is_said_and_logged(server, gateway, caplog):
+    server.expect("DBGet", [DB_NOT_FOUND])
+    server.expect("DBPut", [DB_UPDATED])
+    server.expect("Setvar", REFUSED)
+    server.expect("DBDel", [["Response: Error", "Message: Database entry could not be deleted"]])
+    with pytest.raises(PbxActionFailed, match=r"could not be put back \(Database entry could not"):
+        gateway.set_dnd(key="201", enabled=True)
+    assert "AstDB key left changed family=DND key=201" in caplog.text
+
+
+def test_a_key_whose_value_was_not_told_is_not_guessed_back(server, gateway):
+    server.expect("DBGet", [["Response: Error", "Message: Permission denied"]])
+    server.expect("DBPut", [DB_UPDATED])
+    server.expect("Setvar", REFUSED)
+    with pytest.raises(PbxActionFailed, match="its value before was not known"):
+        gateway.set_dnd(key="201", enabled=True)
+    assert sent(server, "DBDel") == []
 
 
 def test_each_action_gets_its_own_action_id(server, gateway):

@@ -89,3 +89,32 @@ def test_do_not_disturb_set_by_swan_is_busy(run, swan, request):
     event = ami.wait_event(device_event("Custom:DND201", "NOT_INUSE"), since=mark)
     swan.wait_status("201", "available", after=event.at)
     swan.check_latencies()
+
+
+def _dnd_key(ami, ext: str) -> str | None:
+    response, events = ami.action("DBGet", ok=False, Family="DND", Key=ext)
+    if response.get("response", "").lower() != "success":
+        return None
+    return next(e["val"] for e in events if e.get("event") == "DBGetResponse")
+
+
+def test_dnd_is_all_or_nothing_when_asterisk_refuses_the_device_state(run, swan):
+    """Without func_devstate Asterisk refuses `DEVICE_STATE(Custom:DND…)` after the AstDB key
+    was written: the key is put back, and SWAN says the change failed and what it undid."""
+    ami = run.ami
+    ami.action("DBPut", Family="DND", Key="202", Val="YES")  # 202 is in DND by the dialplan's key
+    ami.action("ModuleLoad", Module="func_devstate.so", LoadType="unload")
+    try:
+        refused = swan.post("/userStatus/201", {"status": "busy", "reason": "Reunión"})
+        assert refused.status_code == 409, refused.content
+        assert "put back as it was" in refused.json()["error-msg"]
+        assert _dnd_key(ami, "201") is None
+
+        refused = swan.post("/userStatus/202", {"status": "available"})
+        assert refused.status_code == 409, refused.content
+        assert "put back as it was" in refused.json()["error-msg"]
+        assert _dnd_key(ami, "202") == "YES"
+    finally:
+        ami.action("ModuleLoad", Module="func_devstate.so", LoadType="load")
+    assert swan.post("/userStatus/201", {"status": "busy"}).status_code == 200
+    assert _dnd_key(ami, "201") == "YES"
