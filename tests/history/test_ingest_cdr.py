@@ -112,6 +112,74 @@ def test_the_21_column_layout_carries_linkedid(ingest, tmp_path):
     assert row.end == datetime(2024, 3, 31, 1, 0, 5, tzinfo=UTC)
 
 
+def _fixture_lines() -> list[str]:
+    """The real 18-column file's lines: they end with uniqueid and userfield, neither with a comma."""
+    return fixtures_path(*SYNKBUG).read_text().splitlines()
+
+
+def _stored() -> list[tuple]:
+    fields = ["calldate", "src", "dst", "clid", "channel", "disposition", "duration", "billsec"]
+    return sorted(CdrRecord.objects.values_list(*fields))
+
+
+def test_cdr_csv_with_its_default_16_columns_loads_as_the_18(ingest, tmp_path):
+    """Asterisk's cdr_csv logs uniqueid and userfield only when cdr.conf's [csv] says so."""
+    ingest("ingest_cdr", fixtures_path(*SYNKBUG), time_zone="UTC")
+    with_uniqueids = _stored()
+    CdrRecord.objects.all().delete()
+    path = tmp_path / "Master.csv"
+    path.write_text("".join(line.rsplit(",", 2)[0] + "\n" for line in _fixture_lines()))
+
+    out, err = ingest("ingest_cdr", path, time_zone="UTC")
+
+    assert "736 lines read, 736 new, 0 already stored, 0 blank, 0 malformed" in out
+    assert err == ""
+    assert _stored() == with_uniqueids
+    assert set(CdrRecord.objects.values_list("uniqueid", "userfield")) == {("", "")}
+
+
+def test_17_columns_are_read_as_the_uniqueid_or_the_userfield_by_what_the_cell_holds(
+    ingest, tmp_path
+):
+    first = _fixture_lines()[0]
+    without_userfield = first.rsplit(",", 1)[0]  # loguniqueid = yes alone
+    base = first.rsplit(",", 2)[0]
+    path = tmp_path / "Master.csv"
+    path.write_text(
+        f'{without_userfield}\n{base.replace("04:13:34", "04:13:35")},"ticket-88"\n'
+        f'{base.replace("04:13:34", "04:13:36")},"srv1-1655439214.7"\n'
+    )
+
+    out, _ = ingest("ingest_cdr", path, time_zone="UTC")
+
+    assert "3 lines read, 3 new" in out
+    assert sorted(CdrRecord.objects.values_list("uniqueid", "userfield")) == [
+        ("", "ticket-88"),
+        ("1655439214.5", ""),
+        ("srv1-1655439214.7", ""),  # asterisk.conf's systemname before the uniqueid
+    ]
+
+
+def test_19_columns_of_cdr_csv_with_newcdrcolumns_are_not_taken_for_cdr_custom(ingest, tmp_path):
+    base = _fixture_lines()[1].rsplit(",", 2)[0]  # an answered call, without uniqueid/userfield
+    path = tmp_path / "Master.csv"
+    path.write_text(f'{base},"","1655439303.11",4\n{_fixture_lines()[1]},"","1655439303.11",4,9\n')
+
+    out, err = ingest("ingest_cdr", path, time_zone="UTC")
+
+    assert "2 lines read, 1 new, 0 already stored, 0 blank, 1 malformed" in out
+    row = CdrRecord.objects.get()
+    assert (row.src, row.dst, row.disposition, row.linkedid, row.sequence) == (
+        "1001",
+        "1002",
+        "ANSWERED",
+        "1655439303.11",
+        "4",
+    )
+    assert row.calldate == datetime(2022, 6, 17, 4, 15, 3, tzinfo=UTC)
+    assert "line 2: 22 columns; 16 to 21 (cdr_csv) or 19 (cdr_custom) expected" in err
+
+
 def _load_dump(path, database):
     """The phpMyAdmin dump's INSERT rows into a SQLite `cdr` table."""
     text = path.read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""CDR rows from Master.csv (cdr_csv's 18 or 21 columns, cdr_custom's 19) and from a `cdr` table."""
+"""CDR rows from Master.csv (cdr_csv's 16 to 21 columns, cdr_custom's 19) and from a `cdr` table."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pbx.directory.agent_matching import AgentDirectory, device_of
 from pbx.history.ingest.queue_log import MalformedLine
 from pbx.models.history import CdrRecord
 
-_CSV_18 = [
+# cdr_csv without loguniqueid and loguserfield: its defaults (the sample cdr.conf turns both on).
+_CSV_BASE = [
     "accountcode",
     "src",
     "dst",
@@ -32,10 +33,8 @@ _CSV_18 = [
     "billsec",
     "disposition",
     "amaflags",
-    "uniqueid",
-    "userfield",
 ]
-_CSV_21 = [*_CSV_18, "peeraccount", "linkedid", "sequence"]
+_NEW_COLUMNS = ["peeraccount", "linkedid", "sequence"]  # newcdrcolumns = yes
 # cdr_custom's sample line, which sites keep as Master.csv: clid first, accountcode after amaflags.
 _CUSTOM_19 = [
     "clid",
@@ -58,7 +57,9 @@ _CUSTOM_19 = [
     "userfield",
     "sequence",
 ]
-LAYOUTS = {18: _CSV_18, 19: _CUSTOM_19, 21: _CSV_21}
+# A uniqueid, with the `systemname` prefix Asterisk puts before it when asterisk.conf sets one.
+_UNIQUEID = re.compile(r"^(?:[\w.-]+-)?\d+\.\d+\Z")
+_DATE_CELL = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\Z")
 _AMAFLAGS = {"1": "OMIT", "2": "BILLING", "3": "DOCUMENTATION"}
 _ZERO_DATE = re.compile(r"^0000-00-00")
 _LENGTHS: dict[str, int] = {
@@ -83,10 +84,31 @@ def parse_csv_line(text: str, *, local_tz: tzinfo, directory: AgentDirectory) ->
         cells = next(csv.reader([text], strict=True))
     except csv.Error as exc:
         raise MalformedLine(f"not CSV: {exc}") from exc
-    layout = LAYOUTS.get(len(cells))
+    layout = csv_layout(cells)
     if layout is None:
-        raise MalformedLine(f"{len(cells)} columns; 18 or 21 (cdr_csv) or 19 (cdr_custom) expected")
+        raise MalformedLine(f"{len(cells)} columns; 16 to 21 (cdr_csv) or 19 (cdr_custom) expected")
     return build_row(dict(zip(layout, cells, strict=True)), local_tz=local_tz, directory=directory)
+
+
+def csv_layout(cells: list[str]) -> list[str] | None:
+    """The column names of a Master.csv line, by its number of cells (FORMATS.md): cdr_csv's
+    16 columns, then uniqueid and userfield when logged, then newcdrcolumns' three; or the
+    cdr_custom sample's 19. Where a count fits two layouts, the cells tell them apart: a
+    uniqueid is `<epoch>.<n>`, and cdr_custom's 9th cell is the start time (cdr_csv's is the
+    application's data)."""
+    count = len(cells)
+    if count == 19 and _DATE_CELL.match(cells[8].strip()):
+        return _CUSTOM_19
+    logged = count - len(_CSV_BASE) - (len(_NEW_COLUMNS) if count >= 19 else 0)
+    if logged == 2:
+        extra = ["uniqueid", "userfield"]
+    elif logged == 1:
+        extra = ["uniqueid"] if _UNIQUEID.match(cells[16].strip()) else ["userfield"]
+    elif logged == 0:
+        extra = []
+    else:
+        return None
+    return [*_CSV_BASE, *extra, *(_NEW_COLUMNS if count >= 19 else [])]
 
 
 def build_row(fields: Mapping[str, Any], *, local_tz: tzinfo, directory: AgentDirectory) -> CdrRow:

@@ -24,7 +24,7 @@ from pbx.models import DEFAULT_PBX
 
 class Command(BaseCommand):
     help = (
-        "Load a PBX's CDR incrementally from Master.csv (cdr_csv 18/21 columns or cdr_custom) "
+        "Load a PBX's CDR incrementally from Master.csv (cdr_csv 16 to 21 columns or cdr_custom) "
         "or, with --database, from the cdr table of the database configured by "
         "CDR_DATABASE_URL. --pbx names the PBX (default: the settings' PBX); without PATH the "
         "PBX's configured file is read."
