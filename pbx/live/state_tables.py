@@ -177,16 +177,23 @@ class LiveState:
         when an event or a snapshot writes them; without this, a member seen before its user
         existed in SWAN stayed nobody's until it left the queue."""
         changes = LiveChanges()
-        if self._match_rows(changes):
+        pause_before: dict[int, tuple[bool, str]] = {}
+        if self._match_rows(changes, pause_before=pause_before):
             self._member_devices = None
-            self._sync_presence(self.now(), changes, dnd_devices=None)
+            # Only the users whose members moved: a userStatus POST may be storing another
+            # user's newer pause at this moment (docs/listener.md).
+            _refresh_pauses([(pause_before, self.now(), changes)])
             live_changed(everything=True)
         return changes
 
-    def _match_rows(self, changes: LiveChanges) -> int:
+    def _match_rows(
+        self, changes: LiveChanges, *, pause_before: dict[int, tuple[bool, str]] | None = None
+    ) -> int:
         """Re-points the member and caller rows whose user or queue the directory names
-        otherwise now; how many it changed."""
+        otherwise now; how many it changed. `pause_before` gets the pause of the users they
+        leave or join, as the member rows said before."""
         members = []
+        users: set[int] = set()
         for row in self._rows(QueueMemberState):
             wanted = (
                 self.member_user(
@@ -196,9 +203,13 @@ class LiveState:
             )
             if (row.user_id, row.queue_id) != wanted:
                 self._note_member(row, changes)  # the user and queue it leaves
+                users |= {user for user in (row.user_id, wanted[0]) if user is not None}
                 row.user_id, row.queue_id = wanted
                 self._note_member(row, changes)
                 members.append(row)
+        if pause_before is not None and users:
+            paused = paused_reasons(users)
+            pause_before.update({user: (user in paused, paused.get(user, "")) for user in users})
         callers = []
         for caller in self._rows(QueueCallerState):
             queue_id, company_id = self.directory.queue(caller.queue_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
 from pbx.gateway import ChannelRow, PbxSnapshot, QueueCallerRow, QueueMemberRow
 from pbx.gateway.frames import Frame, FrameParser
@@ -423,7 +424,7 @@ def test_a_member_seen_before_its_user_existed_is_matched_after_the_directory_ch
     presence = UserPresence.objects.get(user=marta)
     assert (presence.paused, presence.pause_reason) == (True, "Comida")
     assert marta.pk in changes.user_ids
-    assert changes.corrected == 2  # the member row, and the pause of its user
+    assert changes.corrected == 1  # the member row
     assert state.rematch().corrected == 0  # nothing more to match
 
 
@@ -467,3 +468,21 @@ def test_a_snapshot_after_the_directory_changed_matches_the_rows_it_keeps(
     assert QueueMemberState.objects.get().user_id == marta.pk
     assert UserPresence.objects.get(user=marta).paused is True
     assert marta.pk in changes.user_ids
+
+
+def test_matching_after_a_directory_change_leaves_other_users_pauses_as_stored(
+    company, make_user, make_queue
+):
+    """A userStatus POST may have stored a pause whose member events are still on their way:
+    the re-match of someone else's member must not put back what the member rows said."""
+    state = _paused_member_of_nobody(company, make_queue)
+    luis = make_user(company, "301", "Luis", terminals=["PJSIP/301"])
+    UserPresence.objects.create(
+        user=luis, paused=True, pause_reason="Comida", changed_at=timezone.now(),
+        confirmed_at=timezone.now(),
+    )  # fmt: skip
+    make_user(company, "300", "Marta", terminals=["PJSIP/300"])
+    state.reload_directory()
+    state.rematch()
+    presence = UserPresence.objects.get(user=luis)
+    assert (presence.paused, presence.pause_reason) == (True, "Comida")
