@@ -178,8 +178,10 @@ def user_status_set(
     asked_at = timezone.now()
     try:
         if status == AVAILABLE:
-            _pause_everywhere(gateway, user, paused=False, reason="")
+            # DND first: it is all or nothing (pbx.gateway.ami.set_dnd), so a refusal leaves
+            # the pause as it was too, and the answer "refused" is the whole truth.
             gateway.set_dnd(key=key, enabled=False)
+            _pause_everywhere(gateway, user, paused=False, reason="")
             flags = {"paused": False, "pause_reason": "", "dnd": False, "dnd_reason": ""}
         elif status == PAUSE:
             if not _pause_everywhere(gateway, user, paused=True, reason=reason):

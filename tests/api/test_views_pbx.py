@@ -68,8 +68,9 @@ def test_pause_reaches_the_pbx_and_the_answer_shows_it(api, ana, gateway):
 def test_available_unpauses_and_clears_dnd(api, ana, gateway):
     result(api.post("/userStatus/200", {"status": "busy", "reason": "Reunión"}))
     data = result(api.post("/userStatus/200", {"status": "available"}, format="json"))
-    assert actions(gateway) == ["DND", "QueuePause", "DND"]
-    assert gateway.calls[-1][1] == {"key": "200", "enabled": False, "reason": ""}
+    # DND cleared first: all or nothing, a refusal leaves the pause as it was too
+    assert actions(gateway) == ["DND", "DND", "QueuePause"]
+    assert gateway.calls[1][1] == {"key": "200", "enabled": False, "reason": ""}
     assert data["status"] == "available"
 
 

@@ -118,12 +118,12 @@ def test_pause_pauses_the_agent_in_every_queue_with_the_reason(setup):
 def test_unpause_makes_the_agent_available_as_user_status_does(setup):
     result = run(setup, Action.UNPAUSE)
     assert result.ok
-    assert [call[0] for call in setup["gateway"].calls] == ["QueuePause", "DND"]
-    assert setup["gateway"].calls[0][1]["paused"] is False
-    assert setup["gateway"].calls[1][1] == {"key": "201", "enabled": False, "reason": ""}
+    assert [call[0] for call in setup["gateway"].calls] == ["DND", "QueuePause"]
+    assert setup["gateway"].calls[0][1] == {"key": "201", "enabled": False, "reason": ""}
+    assert setup["gateway"].calls[1][1]["paused"] is False
     assert [a.line() for a in result.answers] == [
-        "QueuePause PJSIP/201: Interface unpaused successfully",
         "DND 201 off: Key deleted successfully; Variable Set",
+        "QueuePause PJSIP/201: Interface unpaused successfully",
     ]
     assert result.status["status"] == "available"
     assert AuditEntry.objects.get().action == "unpause"

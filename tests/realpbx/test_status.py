@@ -100,9 +100,12 @@ def _dnd_key(ami, ext: str) -> str | None:
 
 def test_dnd_is_all_or_nothing_when_asterisk_refuses_the_device_state(run, swan):
     """Without func_devstate Asterisk refuses `DEVICE_STATE(Custom:DND…)` after the AstDB key
-    was written: the key is put back, and SWAN says the change failed and what it undid."""
+    was written: the key is put back, and SWAN says the change failed and what it undid. An
+    `available` clears DND before it unpauses: refused, the agent stays paused too."""
     ami = run.ami
     ami.action("DBPut", Family="DND", Key="202", Val="YES")  # 202 is in DND by the dialplan's key
+    for member in members_of(run, "202"):  # … and paused
+        ami.action("QueuePause", Interface=member["location"], Paused="true", Queue=member["queue"])
     ami.action("ModuleLoad", Module="func_devstate.so", LoadType="unload")
     try:
         refused = swan.post("/userStatus/201", {"status": "busy", "reason": "Reunión"})
@@ -114,6 +117,8 @@ def test_dnd_is_all_or_nothing_when_asterisk_refuses_the_device_state(run, swan)
         assert refused.status_code == 409, refused.content
         assert "put back as it was" in refused.json()["error-msg"]
         assert _dnd_key(ami, "202") == "YES"
+        assert members_of(run, "202")
+        assert all(m["paused"] == "1" for m in members_of(run, "202")), members_of(run, "202")
     finally:
         ami.action("ModuleLoad", Module="func_devstate.so", LoadType="load")
     assert swan.post("/userStatus/201", {"status": "busy"}).status_code == 200
