@@ -504,7 +504,20 @@ class AmiGateway:
         # Clearing DND that was never set: DBDel answers Error, the end state is still right.
         if not db_reply.ok and enabled:
             raise PbxActionFailed("DBPut", db_reply.message)
-        (state_reply,) = self._call(state)
+        try:
+            (state_reply,) = self._call(state)
+        except PbxUnavailable as exc:
+            if not db_reply.ok:
+                raise
+            # Whether Asterisk set the device state is not known (a timeout may hide a done
+            # Setvar): nothing is put back, and the operator is told what was written.
+            done = "written" if enabled else "deleted"
+            logger.error(
+                "DND half known key=%s astdb=%s device_state=unknown error=%s", key, done, exc
+            )
+            raise PbxUnavailable(
+                f"{exc}; the AstDB key DND/{key} was {done} before it, the device state is not known"
+            ) from exc
         if not state_reply.ok:
             undone = self._put_back("DND", key, before) if db_reply.ok else "the key is as it was"
             raise PbxActionFailed("Setvar", f"{state_reply.message}; {undone}")

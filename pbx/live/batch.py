@@ -423,7 +423,7 @@ def _write(batches: list[EventBatch]) -> None:
     if dnd:
         # One time for all: three statements per batch (each at its own time) were a quarter
         # of the listener's time with 20 PBXes. The batches of one write are ms apart.
-        _write_dnd(dnd, max(batch.now for batch in batches))
+        write_dnd(dnd, max(batch.now for batch in batches))
     _write_rows(
         QueueCallerState,
         [batch.callers for batch in batches],
@@ -523,7 +523,7 @@ def select_paused_reasons(user_ids: Iterable[int]) -> Select:
     return Select(sql, ids, first_reasons)
 
 
-def _write_dnd(dnd: dict[int, bool], now: datetime) -> None:
+def write_dnd(dnd: dict[int, bool], now: datetime) -> None:
     """The DND lamp of these users: only the columns the lamp decides, and only where it changed.
 
     A userStatus POST may be writing the DND reason at this very moment: a whole-row write of

@@ -181,7 +181,17 @@ def user_status_set(
             # DND first: it is all or nothing (pbx.gateway.ami.set_dnd), so a refusal leaves
             # the pause as it was too, and the answer "refused" is the whole truth.
             gateway.set_dnd(key=key, enabled=False)
-            _pause_everywhere(gateway, user, paused=False, reason="")
+            try:
+                _pause_everywhere(gateway, user, paused=False, reason="")
+            except PbxActionFailed as exc:
+                # DND is off on the PBX all the same: stored so, and said in the refusal.
+                record_pbx_change(
+                    lambda: _save_presence(user, asked_at=asked_at, dnd=False, dnd_reason=""),
+                    what=f"presence {user.extension}",
+                )
+                raise PbxActionFailed(
+                    exc.action, f"{exc.message}; do-not-disturb was cleared before it"
+                ) from exc
             flags = {"paused": False, "pause_reason": "", "dnd": False, "dnd_reason": ""}
         elif status == PAUSE:
             if not _pause_everywhere(gateway, user, paused=True, reason=reason):

@@ -29,6 +29,7 @@ from pbx.live.batch import (
     paused_reasons,
     select_paused_reasons,
     update_rows,
+    write_dnd,
 )
 from pbx.live.presence import PresenceRow
 from pbx.live.version import Changed, announce, changed_by_events, live_changed
@@ -178,13 +179,37 @@ class LiveState:
         existed in SWAN stayed nobody's until it left the queue."""
         changes = LiveChanges()
         pause_before: dict[int, tuple[bool, str]] = {}
-        if self._match_rows(changes, pause_before=pause_before):
+        matched = self._match_rows(changes, pause_before=pause_before)
+        if matched:
             self._member_devices = None
             # Only the users whose members moved: a userStatus POST may be storing another
             # user's newer pause at this moment (docs/listener.md).
             _refresh_pauses([(pause_before, self.now(), changes)])
+        if self._match_dnd_lamps(changes) or matched:
             live_changed(everything=True)
         return changes
+
+    def _match_dnd_lamps(self, changes: LiveChanges) -> int:
+        """The DND lamp of the users the stored `Custom:DND<key>` devices name now (a user
+        added, an extension or a company's DND prefix changed), where it differs; how many.
+        A user whose key has no stored device keeps its lamp: its state is not known."""
+        lamps: dict[int, bool] = {}
+        for interface, state in (
+            self._rows(DeviceState)
+            .filter(interface__istartswith=DND_DEVICE_PREFIX)
+            .values_list("interface", "state")
+        ):
+            for user_id in self.users_of_device(interface):
+                lamps[user_id] = state in DND_ON_STATES
+        if not lamps:
+            return 0
+        stored = dict(UserPresence.objects.filter(user__in=lamps).values_list("user_id", "dnd"))
+        changed = {user: on for user, on in lamps.items() if stored.get(user, False) != on}
+        if changed:
+            write_dnd(changed, self.now())
+            changes.user_ids |= set(changed)
+            changes.corrected += len(changed)
+        return len(changed)
 
     def _match_rows(
         self, changes: LiveChanges, *, pause_before: dict[int, tuple[bool, str]] | None = None
@@ -292,11 +317,16 @@ class LiveState:
 
     def _sync_callers(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
         existing = {(row.queue_name, row.unique_id): row for row in self._rows(QueueCallerState)}
-        create = []
+        create, moved = [], []
         for caller in snapshot.queue_callers:
-            if existing.pop((caller.queue, caller.unique_id), None) is not None:
-                continue
             queue_id, company_id = self.directory.queue(caller.queue)
+            kept = existing.pop((caller.queue, caller.unique_id), None)
+            if kept is not None:
+                if kept.position != caller.position:  # one ahead left while we were away
+                    kept.position = caller.position
+                    moved.append(kept)
+                    self._note_queue(queue_id, company_id, changes)
+                continue
             create.append(
                 QueueCallerState(
                     pbx=self.pbx,
@@ -315,8 +345,9 @@ class LiveState:
             self._note_queue(row.queue_id, self.directory.queue(row.queue_name)[1], changes)
         QueueCallerState.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
         QueueCallerState.objects.bulk_create(create, batch_size=500)
+        QueueCallerState.objects.bulk_update(moved, ["position"], batch_size=500)
         self._rows(QueueCallerState).update(confirmed_at=now)
-        changes.corrected += len(create) + len(existing)
+        changes.corrected += len(create) + len(moved) + len(existing)
 
     def _sync_channels(self, snapshot: PbxSnapshot, now: datetime, changes: LiveChanges):
         existing = {row.unique_id: row for row in self._rows(LiveChannel)}

@@ -111,6 +111,15 @@ def test_pause_of_a_user_in_no_queue_on_the_pbx_is_a_409(api, ana, gateway):
     assert not UserPresence.objects.filter(user=ana).exists()
 
 
+def test_available_whose_unpause_is_refused_says_and_stores_that_dnd_was_cleared(api, ana, gateway):
+    result(api.post("/userStatus/200", {"status": "busy", "reason": "Reunión"}))
+    gateway.failures["QueuePause"] = refuse("Permission denied")
+    message = error(api.post("/userStatus/200", {"status": "available"}), 409)
+    assert "Permission denied; do-not-disturb was cleared before it" in message
+    presence = UserPresence.objects.get(user=ana)
+    assert (presence.dnd, presence.dnd_reason) == (False, "")
+
+
 def test_pbx_refusing_dnd_is_a_409(api, ana, gateway):
     gateway.failures["DND"] = refuse("Permission denied")
     assert "Permission denied" in error(api.post("/userStatus/200", {"status": "busy"}), 409)

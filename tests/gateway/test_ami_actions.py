@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx.gateway import OriginateRequest, PbxActionFailed, SpyRequest
+from pbx.gateway import OriginateRequest, PbxActionFailed, PbxUnavailable, SpyRequest
 from pbx.gateway.ami import AmiGateway
 from tests.amireplay import frame_get
 from tests.gateway.conftest import TIMEOUT
@@ -372,3 +372,17 @@ def test_the_listener_session_logs_in_with_events_on(server):
         assert sent(server, "Events") == []
     finally:
         listener.close()
+
+
+def test_a_device_state_unanswered_after_the_key_was_written_says_what_was_written(
+    server, gateway, caplog
+):
+    """No answer within the timeout: Asterisk may have set the state or not, so nothing is put
+    back; the error and the log say the key was written."""
+    server.expect("DBGet", [DB_NOT_FOUND])
+    server.expect("DBPut", [DB_UPDATED])
+    server.expect("Setvar", [VARIABLE_SET], silent=True)
+    with pytest.raises(PbxUnavailable, match="the AstDB key DND/201 was written before it"):
+        gateway.set_dnd(key="201", enabled=True)
+    assert sent(server, "DBDel") == []
+    assert "DND half known key=201 astdb=written device_state=unknown" in caplog.text

@@ -204,7 +204,11 @@ def test_a_terminal_moved_in_swan_moves_the_agents_pause_without_a_resync(
     )
     assert QueueMemberState.objects.get(interface="PJSIP/201").user_id == carla.pk
     assert UserPresence.objects.get(user=bea).paused is False
-    assert {bea.pk, carla.pk} <= set(publisher.user_ids)
+    # published after the commit that the waits above saw
+    wait_until(
+        lambda: {bea.pk, carla.pk} <= set(publisher.user_ids),
+        message="both users' statuses to be published",
+    )
     assert running.listener.resyncs == 1  # the connect's: no snapshot was needed
     answer = json.loads(api.get("/userStatus/202").content)["result"]
     assert (answer["status"], answer["description"]) == ("pause", "Descanso")

@@ -10,7 +10,14 @@ from django.utils import timezone
 from pbx.gateway import ChannelRow, PbxSnapshot, QueueCallerRow, QueueMemberRow
 from pbx.gateway.frames import Frame, FrameParser
 from pbx.live.state_tables import LiveState
-from pbx.models import DeviceState, LiveChannel, QueueCallerState, QueueMemberState, UserPresence
+from pbx.models import (
+    DeviceState,
+    LiveChannel,
+    PbxUser,
+    QueueCallerState,
+    QueueMemberState,
+    UserPresence,
+)
 from terminals.models import Terminal
 from tests.amireplay import Capture
 from tests.conftest import fixtures_path
@@ -486,3 +493,35 @@ def test_matching_after_a_directory_change_leaves_other_users_pauses_as_stored(
     state.rematch()
     presence = UserPresence.objects.get(user=luis)
     assert (presence.paused, presence.pause_reason) == (True, "Comida")
+
+
+def test_a_snapshot_puts_the_callers_it_keeps_in_asterisks_places(company, make_queue):
+    """A caller ahead left while the listener was away: the snapshot says who moved up."""
+    make_queue(company, "q1")
+    state = LiveState()
+    apply_frames(state, [_joined("1.1", 1), _joined("1.2", 2), _joined("1.3", 3)])
+
+    def waiting(unique_id: str, position: int) -> QueueCallerRow:
+        return QueueCallerRow(
+            queue="q1",
+            position=position,
+            channel=f"PJSIP/trunk-{unique_id}",
+            unique_id=unique_id,
+            caller_id_num=f"600{unique_id}",
+            wait_seconds=30,
+        )
+
+    changes = state.apply_snapshot(snapshot(queue_callers=[waiting("1.2", 1), waiting("1.3", 2)]))
+    assert _positions() == {"1.2": 1, "1.3": 2}
+    assert changes.corrected == 3  # 1.1 gone, 1.2 and 1.3 moved up
+
+
+def test_a_dnd_lamp_lit_before_its_user_existed_is_matched_after_the_directory_changes(company):
+    state = LiveState()
+    apply_frames(state, [event(Event="DeviceStateChange", Device="Custom:DND300", State="BUSY")])
+    marta = PbxUser.objects.create(company=company, extension="300", name="Marta")
+    state.reload_directory()
+    changes = state.rematch()
+    assert UserPresence.objects.get(user=marta).dnd is True
+    assert marta.pk in changes.user_ids
+    assert state.rematch().corrected == 0
